@@ -1,0 +1,95 @@
+/** `sealtrail serve`: the HTTP server over the embedded store in a data folder. */
+import { readFileSync } from 'node:fs';
+import { buildApp } from '../../server/app.js';
+import { newToken } from '../../server/auth.js';
+import { openDeployment } from '../../server/deployment.js';
+import { nodeSuite } from '../../platform/node-crypto.js';
+import { DATA_OPTION, integerOption, optionalString, requireString, type Command } from '../command.js';
+
+const BOOTSTRAP_KEY_ID = 'admin0';
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'Run the sealtrail server with the embedded SQLite store.',
+  usage: 'serve [--data DIR] [--port N] [--host ADDR] [--name NAME] [--signing-key FILE]',
+  options: {
+    ...DATA_OPTION,
+    port: { type: 'string', description: 'TCP port.', env: 'SEALTRAIL_PORT', default: '8470', value: 'N' },
+    host: { type: 'string', description: 'Address to listen on.', env: 'SEALTRAIL_HOST', default: '127.0.0.1', value: 'ADDR' },
+    name: {
+      type: 'string',
+      description: 'Deployment name: the checkpoint key name and origin prefix; fixed at first start.',
+      env: 'SEALTRAIL_NAME',
+      value: 'NAME',
+    },
+    'signing-key': { type: 'string', description: 'Ed25519 PKCS#8 PEM key to sign with, instead of DIR/signing-key.pem.', env: 'SEALTRAIL_SIGNING_KEY', value: 'FILE' },
+    'admin-token-file': { type: 'string', description: 'Read the admin token from this file.', value: 'FILE' },
+    quiet: { type: 'boolean', description: 'Log only warnings and errors.' },
+  },
+  details:
+    'Authentication: set SEALTRAIL_ADMIN_TOKEN (or --admin-token-file) to choose the admin token. Otherwise, on the\n' +
+    'first start an admin key is generated and its token printed once; create further keys with `sealtrail keys create`.',
+  async run(args) {
+    const dataDir = requireString(args, 'data');
+    const port = integerOption(args, 'port', { min: 0, max: 65535 })!;
+    const host = requireString(args, 'host');
+    const tokenFile = optionalString(args, 'admin-token-file');
+    const adminToken = tokenFile ? readFileSync(tokenFile, 'utf8').trim() : process.env.SEALTRAIL_ADMIN_TOKEN || undefined;
+    if (adminToken !== undefined && adminToken.length < 16) throw new Error('the admin token must be at least 16 characters');
+
+    const deployment = openDeployment({ dataDir, name: optionalString(args, 'name'), signingKeyPath: optionalString(args, 'signing-key') });
+    const generated = adminToken === undefined ? await bootstrapAdmin(deployment.store) : undefined;
+    const app = await buildApp({
+      store: deployment.store,
+      suite: nodeSuite,
+      verifierKey: deployment.verifierKey,
+      ...(adminToken !== undefined ? { adminToken } : {}),
+      logger: { level: args.values.quiet ? 'warn' : 'info' },
+    });
+    const address = await app.listen({ port, host });
+    const lines = [
+      `sealtrail listening on ${address}  (API reference: ${address}/docs)`,
+      `data folder:  ${deployment.dataDir}`,
+      `verifier key: ${deployment.verifierKey}`,
+    ];
+    if (generated) {
+      lines.push(
+        '',
+        'An admin key was created. Its token is shown this once; keep it somewhere safe:',
+        `  ${generated}`,
+        `  export SEALTRAIL_TOKEN=${generated}`,
+      );
+    } else if (adminToken === undefined) {
+      lines.push('authenticate with an API key token (Authorization: Bearer <token>)');
+    } else {
+      lines.push('authenticate with the admin token from SEALTRAIL_ADMIN_TOKEN (Authorization: Bearer <token>)');
+    }
+    process.stdout.write(`${lines.join('\n')}\n`);
+
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    await app.close();
+    await deployment.store.close();
+    return 0;
+  },
+};
+
+/** Creates the first admin key when none exists and no admin token is configured; returns its token. */
+async function bootstrapAdmin(store: import('../../store/store.js').Store): Promise<string | undefined> {
+  if (await store.getApiKey(BOOTSTRAP_KEY_ID)) return undefined;
+  const { token, secretHash } = newToken(BOOTSTRAP_KEY_ID);
+  await store.createApiKey({
+    id: BOOTSTRAP_KEY_ID,
+    role: 'admin',
+    ledgers: ['*'],
+    description: 'created at first start',
+    createdAtMicros: Date.now() * 1000,
+    expiresAtMicros: null,
+    revokedAtMicros: null,
+    secretHash,
+  });
+  return token;
+}

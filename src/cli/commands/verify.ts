@@ -1,0 +1,101 @@
+/** `sealtrail verify`: check a data folder end to end, offline, trusting only the verifier key. */
+import { existsSync, readFileSync } from 'node:fs';
+import { createPublicKey } from 'node:crypto';
+import { join } from 'node:path';
+import { formatVerifierKey, parseVerifierKey, type NoteVerifier } from '../../core/note.js';
+import { SealtrailError } from '../../core/errors.js';
+import { nodeSuite } from '../../platform/node-crypto.js';
+import { loadSigningKey } from '../../server/deployment.js';
+import { SqliteStore } from '../../store/sqlite/sqlite-store.js';
+import { verifyStoredLedger } from '../../store/verify-ledger.js';
+import { DATA_OPTION, optionalString, requireString, UsageError, type Command } from '../command.js';
+import { Progress } from '../progress.js';
+
+export const verifyCommand: Command = {
+  name: 'verify',
+  summary: 'Verify every ledger (or one) in a data folder: leaves, disclosures, tree, checkpoints and their signatures.',
+  usage: 'verify [--data DIR] [--ledger L] [--key VERIFIER_KEY] [--checkpoint FILE]...',
+  options: {
+    ...DATA_OPTION,
+    ledger: { type: 'string', short: 'l', description: 'Only this ledger.', value: 'L' },
+    key: {
+      type: 'string',
+      description: "Verifier key to trust (default: derived from the folder's own signing key).",
+      env: 'SEALTRAIL_VERIFIER_KEY',
+      value: 'KEY',
+    },
+    checkpoint: {
+      type: 'string',
+      multiple: true,
+      description: 'A checkpoint saved earlier (e.g. by `sealtrail checkpoint`); detects rollback and a cut-off tail.',
+      value: 'FILE',
+    },
+    json: { type: 'boolean', description: 'Print the result as JSON.' },
+  },
+  details:
+    'The database cannot prove by itself that it was not rolled back to an earlier copy, or that its newest\n' +
+    'entries were not cut off together with their checkpoints: pass checkpoints you saved outside the server\n' +
+    'with --checkpoint. Pass --key with the verifier key you obtained when the deployment was set up, so that\n' +
+    'a replaced signing key in the folder is caught too. Exit status: 0 verified, 1 verification failed, 2 usage.',
+  async run(args) {
+    const dataDir = requireString(args, 'data');
+    const databasePath = join(dataDir, 'sealtrail.db');
+    if (!existsSync(databasePath)) throw new UsageError(`no sealtrail database in ${dataDir}`);
+    const verifier = trustedVerifier(dataDir, optionalString(args, 'key'));
+    const external = ((args.values.checkpoint as string[] | undefined) ?? []).map((file) => readFileSync(file, 'utf8'));
+    // A read-only store: verification never writes. The signer is unused but required by the type.
+    const store = new SqliteStore({
+      path: databasePath,
+      suite: nodeSuite,
+      name: verifier.name,
+      readonly: true,
+      signer: { publicKey: verifier.publicKey, sign: () => { throw new Error('read-only'); } },
+    });
+    try {
+      const only = optionalString(args, 'ledger');
+      const ledgers = only ? [only] : (await store.listLedgers()).map((l) => l.name);
+      if (only && !(await store.getLedger(only))) throw new UsageError(`no ledger ${JSON.stringify(only)} in ${dataDir}`);
+      const results = [];
+      for (const ledger of ledgers) {
+        const progress = new Progress(`verifying ${ledger}`, undefined, 'entries');
+        try {
+          const result = await verifyStoredLedger(store, ledger, {
+            suite: nodeSuite,
+            verifiers: [verifier],
+            external,
+            onProgress: (done) => progress.update(done),
+          });
+          results.push(result);
+          if (!args.values.json) {
+            process.stdout.write(
+              `ok  ${ledger}: ${result.entries} entries, ${result.checkpoints} checkpoints` +
+                `${result.externalCheckpoints ? `, ${result.externalCheckpoints} saved checkpoints` : ''} verified; root ${result.rootHash}\n`,
+            );
+          }
+        } catch (error) {
+          if (!(error instanceof SealtrailError)) throw error;
+          if (args.values.json) process.stdout.write(`${JSON.stringify({ ok: false, error: error.message, ...error.details })}\n`);
+          else process.stdout.write(`FAILED ${error.message}\n`);
+          return 1;
+        }
+      }
+      const unmatched = external.length > 0 && results.every((r) => r.externalCheckpoints === 0);
+      if (unmatched) process.stderr.write('warning: no saved checkpoint belongs to a verified ledger of this deployment\n');
+      if (args.values.json) process.stdout.write(`${JSON.stringify({ ok: true, verifierKey: formatVerifierKey(nodeSuite, verifier.name, verifier.publicKey), ledgers: results })}\n`);
+      return 0;
+    } finally {
+      await store.close();
+    }
+  },
+};
+
+function trustedVerifier(dataDir: string, key: string | undefined): NoteVerifier {
+  if (key) return parseVerifierKey(nodeSuite, key);
+  const configPath = join(dataDir, 'sealtrail.json');
+  if (!existsSync(configPath)) throw new UsageError(`${dataDir} has no sealtrail.json; pass --key`);
+  const { name } = JSON.parse(readFileSync(configPath, 'utf8')) as { name: string };
+  const privateKey = loadSigningKey(dataDir, undefined, false).key;
+  const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
+  const publicKey = new Uint8Array(spki.subarray(spki.length - 32));
+  return parseVerifierKey(nodeSuite, formatVerifierKey(nodeSuite, name, publicKey));
+}

@@ -1,0 +1,136 @@
+/**
+ * The leaf: the exact bytes that enter the Merkle tree for one event. They are the RFC 8785 canonical
+ * JSON of a small envelope that holds who sealed the event, where and when, and one commitment per
+ * field; never a field value. docs/FORMAT.md gives the byte-level description and a worked example.
+ */
+import { fromUtf8, utf8 } from './bytes.js';
+import { checkSalt, commit, eventFields, isFieldPath, SaltSource, type Disclosures } from './commitments.js';
+import type { CryptoSuite } from './crypto.js';
+import { fail } from './errors.js';
+import type { AuditEvent } from './event.js';
+import { formatMicros, parseMicros } from './time.js';
+import { hashLeaf } from './tree.js';
+
+export const LEAF_VERSION = 1;
+
+/** Ledger names: lowercase, 1–64 characters, safe in URLs, file names and checkpoint origins. */
+export const LEDGER_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+/** Writer ids: the id of the credential that submitted the event. */
+export const WRITER_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+
+export interface LeafEnvelope {
+  v: typeof LEAF_VERSION;
+  ledger: string;
+  index: number;
+  received_at: string;
+  writer: string;
+  /** base64url(SHA-256) commitment by field path. */
+  commitments: Record<string, string>;
+}
+
+export interface SealInput {
+  ledger: string;
+  index: number;
+  receivedAtMicros: number;
+  writer: string;
+  event: AuditEvent;
+}
+
+export interface SealedEntry {
+  leaf: Uint8Array;
+  leafHash: Uint8Array;
+  disclosures: Disclosures;
+}
+
+/** Commits to every field of a validated event and builds its leaf. */
+export function sealEvent(suite: CryptoSuite, input: SealInput, salts: SaltSource): SealedEntry {
+  const commitments: Record<string, string> = {};
+  const disclosures: Disclosures = {};
+  for (const [path, value] of eventFields(input.event)) {
+    const salt = salts.next();
+    commitments[path] = commit(suite, salt, path, value);
+    disclosures[path] = [salt, value];
+  }
+  const leaf = encodeLeaf({
+    v: LEAF_VERSION,
+    ledger: input.ledger,
+    index: input.index,
+    received_at: formatMicros(input.receivedAtMicros),
+    writer: input.writer,
+    commitments,
+  });
+  return { leaf, leafHash: hashLeaf(suite, leaf), disclosures };
+}
+
+/**
+ * RFC 8785 form of the envelope. Written by hand because every member is a string, a safe integer or a
+ * flat string map, whose JCS form is JSON.stringify's with members in UTF-16 code-unit order; this is
+ * several times faster than a general canonicalizer. decodeLeaf re-encodes to prove the equivalence.
+ */
+export function encodeLeaf(envelope: LeafEnvelope): Uint8Array {
+  checkEnvelope(envelope);
+  const paths = Object.keys(envelope.commitments).sort();
+  const commitments = paths.map((p) => `${JSON.stringify(p)}:${JSON.stringify(envelope.commitments[p])}`).join(',');
+  // Member order below is the sorted order: commitments, index, ledger, received_at, v, writer.
+  return utf8(
+    `{"commitments":{${commitments}},"index":${envelope.index},"ledger":${JSON.stringify(envelope.ledger)},` +
+      `"received_at":${JSON.stringify(envelope.received_at)},"v":${envelope.v},"writer":${JSON.stringify(envelope.writer)}}`,
+  );
+}
+
+/** Parses leaf bytes, accepting only the exact canonical encoding of a well-formed envelope. */
+export function decodeLeaf(bytes: Uint8Array): LeafEnvelope {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fromUtf8(bytes));
+  } catch (cause) {
+    fail('MALFORMED', `leaf is not UTF-8 JSON: ${(cause as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) fail('MALFORMED', 'leaf is not a JSON object');
+  const envelope = parsed as LeafEnvelope;
+  const keys = Object.keys(envelope).sort().join(',');
+  if (keys !== 'commitments,index,ledger,received_at,v,writer') fail('MALFORMED', `leaf has members ${keys}`);
+  if (typeof envelope.commitments !== 'object' || envelope.commitments === null || Array.isArray(envelope.commitments)) {
+    fail('MALFORMED', 'leaf commitments must be an object');
+  }
+  const reencoded = encodeLeaf(envelope);
+  if (reencoded.length !== bytes.length || !reencoded.every((b, i) => b === bytes[i])) {
+    fail('MALFORMED', 'leaf is not in RFC 8785 canonical form');
+  }
+  return envelope;
+}
+
+function checkEnvelope(envelope: LeafEnvelope): void {
+  if (envelope.v !== LEAF_VERSION) fail('MALFORMED', `unsupported leaf version ${String(envelope.v)}`);
+  if (typeof envelope.ledger !== 'string' || !LEDGER_NAME.test(envelope.ledger)) fail('MALFORMED', 'bad ledger name in leaf');
+  if (!Number.isSafeInteger(envelope.index) || envelope.index < 0) fail('MALFORMED', 'bad index in leaf');
+  if (typeof envelope.received_at !== 'string') fail('MALFORMED', 'bad received_at in leaf');
+  parseMicros(envelope.received_at);
+  if (typeof envelope.writer !== 'string' || !WRITER_ID.test(envelope.writer)) fail('MALFORMED', 'bad writer in leaf');
+  for (const [path, digest] of Object.entries(envelope.commitments)) {
+    if (!isFieldPath(path)) fail('MALFORMED', `unknown field path ${JSON.stringify(path)} in leaf`, { path });
+    if (typeof digest !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(digest)) {
+      fail('MALFORMED', `commitment for ${path} is not base64url SHA-256`, { path });
+    }
+  }
+}
+
+/**
+ * Checks that each disclosure opens the leaf's commitment for its path. Paths with a commitment but no
+ * disclosure are withheld (or erased) and are fine; a disclosure for a path the leaf does not commit to,
+ * a wrong salt, path or value is a COMMITMENT_MISMATCH naming the path.
+ */
+export function verifyDisclosures(suite: CryptoSuite, envelope: LeafEnvelope, disclosures: Disclosures): void {
+  for (const [path, disclosure] of Object.entries(disclosures)) {
+    const expected = Object.hasOwn(envelope.commitments, path) ? envelope.commitments[path] : undefined;
+    if (expected === undefined) {
+      fail('COMMITMENT_MISMATCH', `${path}: disclosed, but the leaf has no commitment for it`, { path });
+    }
+    if (!Array.isArray(disclosure) || disclosure.length !== 2) fail('MALFORMED', `${path}: a disclosure is [salt, value]`, { path });
+    const [salt, value] = disclosure;
+    checkSalt(salt, path);
+    if (commit(suite, salt, path, value) !== expected) {
+      fail('COMMITMENT_MISMATCH', `${path}: disclosed value does not match its commitment`, { path });
+    }
+  }
+}

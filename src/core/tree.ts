@@ -1,0 +1,520 @@
+/**
+ * The ledger's Merkle tree (RFC 6962 §2.1, restated as RFC 9162 §2.1): leaf and node hashing, the
+ * append-only frontier, proof planning against tiled storage, and proof verification.
+ *
+ * Storage model. The store keeps, for a tree of `size` leaves:
+ * - tile level 0: every leaf hash, at its leaf index;
+ * - tile level k ≥ 1: the hash of every complete perfect subtree of height 8k, at index j for the
+ *   subtree covering leaves [j·256^k, (j+1)·256^k). {@link Frontier.append} hands these out as they
+ *   complete.
+ * Any node of the tree is then a few levels of hashing above stored hashes: a perfect subtree of height
+ * h = 8k + r is computed from the 2^r stored hashes of tile level k it covers (r < 8, so ≤ 128 hashes).
+ *
+ * Proofs are computed in two pure steps around one storage read (the store may be synchronous, like
+ * SQLite, or asynchronous, like PostgreSQL): a {@link Plan} lists the hash ranges to read, and its
+ * `finish` turns what was read into the result:
+ *
+ *     const plan = planInclusionProof(suite, index, size);
+ *     const proof = plan.finish(plan.reads.map((range) => store.readHashes(range)));
+ *
+ * Sizes and indices are plain numbers, exact up to 2^53 − 1; the code never uses 32-bit bitwise
+ * operators on them.
+ */
+import { bytesEqual, concatBytes } from './bytes.js';
+import type { CryptoSuite } from './crypto.js';
+import { fail } from './errors.js';
+
+/** Length of every tree hash (SHA-256). */
+export const HASH_SIZE = 32;
+/** Height of a tile: tile level k holds perfect subtrees of height 8k. */
+export const TILE_HEIGHT = 8;
+
+const TILE_WIDTH = 2 ** TILE_HEIGHT;
+const LEAF_PREFIX = Uint8Array.of(0x00);
+
+// ---------------------------------------------------------------------------------------------------
+// Hashing (RFC 9162 §2.1.1). The 0x00 / 0x01 prefixes give leaves and interior nodes disjoint domains,
+// so a leaf can never be passed off as a node (second-preimage protection).
+
+/** The hash of a leaf: SHA-256(0x00 || leaf). */
+export function hashLeaf(suite: CryptoSuite, leaf: Uint8Array): Uint8Array {
+  return suite.sha256(concatBytes(LEAF_PREFIX, leaf));
+}
+
+/** The hash of an interior node: SHA-256(0x01 || left || right). */
+export function hashChildren(suite: CryptoSuite, left: Uint8Array, right: Uint8Array): Uint8Array {
+  const input = new Uint8Array(1 + left.length + right.length);
+  input[0] = 0x01;
+  input.set(left, 1);
+  input.set(right, 1 + left.length);
+  return suite.sha256(input);
+}
+
+/** The root of the empty tree: SHA-256 of the empty string. */
+export function emptyRoot(suite: CryptoSuite): Uint8Array {
+  return suite.sha256(new Uint8Array(0));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Integer helpers, exact for all safe integers (no `|`, `>>`, `&` — those truncate to 32 bits).
+
+function isCount(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 0;
+}
+
+/** The RFC 6962 split point: the largest power of two strictly less than n (n ≥ 2). */
+function splitPoint(n: number): number {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
+}
+
+function isPowerOfTwo(n: number): boolean {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p === n;
+}
+
+/** The heights of the set bits of n, largest first: the perfect subtrees of a tree of n leaves. */
+function bitHeights(n: number): number[] {
+  const heights: number[] = [];
+  for (let h = 0; n > 0; h++, n = Math.floor(n / 2)) if (n % 2 === 1) heights.push(h);
+  return heights.reverse();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Frontier
+
+/**
+ * A private copy, so that callers mutating what they passed in or got back cannot corrupt the state.
+ * (Not `.slice()`: on a Node Buffer — which suites and stores may hand us — that is a shared view.)
+ */
+const copyHash = (hash: Uint8Array): Uint8Array => new Uint8Array(hash);
+
+/** A stored hash completed by an append: the perfect subtree of height 8·level at `index`. */
+export type StoredHash = { level: number; index: number; hash: Uint8Array };
+
+/**
+ * The compact range of an append-only tree: for each set bit of `size`, largest first, the hash of the
+ * perfect subtree it stands for. That is all that is needed to append and to compute the root, in
+ * O(log size) space.
+ */
+export class Frontier {
+  #size = 0;
+  /** Perfect subtree hashes along the right edge, largest (leftmost) first. */
+  #hashes: Uint8Array[] = [];
+
+  /** The number of leaves appended so far. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /**
+   * Appends a leaf hash (not the leaf: see {@link hashLeaf}). Returns the stored hashes (tile level ≥ 1)
+   * that this append completed, lowest level first: none unless the new size is a multiple of 256.
+   * Amortised cost: one {@link hashChildren} per leaf.
+   */
+  append(suite: CryptoSuite, leafHash: Uint8Array): StoredHash[] {
+    if (leafHash.length !== HASH_SIZE) fail('INVALID_ARGUMENT', `a leaf hash is ${HASH_SIZE} bytes, got ${leafHash.length}`);
+    if (this.#size >= Number.MAX_SAFE_INTEGER) fail('INVALID_ARGUMENT', 'the tree is full', { size: this.#size });
+    const newSize = this.#size + 1;
+    const completed: StoredHash[] = [];
+    let node = copyHash(leafHash);
+    let height = 0;
+    // Each trailing 1 bit of the old size is a perfect subtree as high as `node`: merge with it, like
+    // carrying in a binary increment.
+    for (let rest = this.#size; rest % 2 === 1; rest = (rest - 1) / 2) {
+      node = hashChildren(suite, this.#hashes.pop() as Uint8Array, node);
+      height++;
+      if (height % TILE_HEIGHT === 0) {
+        completed.push({ level: height / TILE_HEIGHT, index: newSize / 2 ** height - 1, hash: copyHash(node) });
+      }
+    }
+    this.#hashes.push(node);
+    this.#size = newSize;
+    return completed;
+  }
+
+  /** The tree head (RFC 9162 §2.1.1 MTH) of the leaves appended so far; the empty root for size 0. */
+  root(suite: CryptoSuite): Uint8Array {
+    const last = this.#hashes.length - 1;
+    const smallest = this.#hashes[last];
+    if (smallest === undefined) return emptyRoot(suite);
+    // MTH splits off the largest perfect subtree first, so the right edge folds from the smallest up.
+    let root = smallest;
+    for (let i = last - 1; i >= 0; i--) root = hashChildren(suite, this.#hashes[i] as Uint8Array, root);
+    return copyHash(root);
+  }
+
+  /** The state as concatenated 32-byte hashes, largest subtree first (popcount(size) × 32 bytes). */
+  toBytes(): Uint8Array {
+    return concatBytes(...this.#hashes);
+  }
+
+  /** Restores a frontier saved with {@link toBytes}; MALFORMED unless the length fits `size`. */
+  static fromBytes(size: number, bytes: Uint8Array): Frontier {
+    if (!isCount(size)) fail('MALFORMED', 'a frontier size must be a non-negative safe integer', { size });
+    const count = bitHeights(size).length;
+    if (bytes.length !== count * HASH_SIZE) {
+      fail('MALFORMED', `a frontier of size ${size} is ${count * HASH_SIZE} bytes, got ${bytes.length}`, {
+        size,
+        expected: count * HASH_SIZE,
+        actual: bytes.length,
+      });
+    }
+    const frontier = new Frontier();
+    frontier.#size = size;
+    for (let i = 0; i < count; i++) frontier.#hashes.push(copyHash(bytes.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE)));
+    return frontier;
+  }
+
+  /** An independent copy (hashes are never mutated in place, so they can be shared). */
+  clone(): Frontier {
+    const copy = new Frontier();
+    copy.#size = this.#size;
+    copy.#hashes = [...this.#hashes];
+    return copy;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Tree shape. A Span [start, end) stands for MTH(D[start:end]). Every node of an RFC 6962 tree starts
+// at a multiple of the smallest power of two ≥ its width, so its binary decomposition (below) is made
+// of aligned perfect subtrees — exactly the ones the store can produce.
+
+interface Span {
+  start: number;
+  end: number;
+}
+
+/** The audit path of RFC 9162 §2.1.3.1 PATH(index, D[0:size]) as spans, leaf sibling first. */
+function inclusionSpans(index: number, size: number): Span[] {
+  const siblings: Span[] = [];
+  let start = 0;
+  let end = size;
+  while (end - start > 1) {
+    const mid = start + splitPoint(end - start);
+    if (index < mid) {
+      siblings.push({ start: mid, end });
+      end = mid;
+    } else {
+      siblings.push({ start, end: mid });
+      start = mid;
+    }
+  }
+  return siblings.reverse();
+}
+
+/** RFC 9162 §2.1.4.1 PROOF(from, D[0:to]) = SUBPROOF(from, D[0:to], true) as spans (0 < from ≤ to). */
+function consistencySpans(from: number, to: number): Span[] {
+  const siblings: Span[] = [];
+  let start = 0;
+  let end = to;
+  // `known` is SUBPROOF's b: true while the current node is a prefix the verifier already has the
+  // root of (we only ever went left), in which case that node's hash need not be sent.
+  let known = true;
+  while (from !== end) {
+    const mid = start + splitPoint(end - start);
+    if (from <= mid) {
+      siblings.push({ start: mid, end });
+      end = mid;
+    } else {
+      siblings.push({ start, end: mid });
+      start = mid;
+      known = false;
+    }
+  }
+  return [...(known ? [] : [{ start, end }]), ...siblings.reverse()];
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Planning
+
+/** Stored hashes of tile level `level` (0 = leaf hashes), indices [start, end). */
+export type HashRange = { level: number; start: number; end: number };
+
+/**
+ * A computation waiting for one storage read: fetch `reads[i]` into `hashes[i]` (in index order) and
+ * call `finish`, which checks the shape of what was read (INVALID_ARGUMENT for a wrong number of
+ * ranges or hashes, MALFORMED for a hash that is not 32 bytes) and does the hashing.
+ */
+export type Plan<T> = { reads: HashRange[]; finish(hashes: readonly (readonly Uint8Array[])[]): T };
+
+/** A perfect subtree computed from `count` (a power of two) stored hashes of `level`, from `index`. */
+interface Piece {
+  level: number;
+  index: number;
+  count: number;
+}
+
+function piecesOf(span: Span): Piece[] {
+  const pieces: Piece[] = [];
+  let start = span.start;
+  for (const height of bitHeights(span.end - span.start)) {
+    const level = Math.floor(height / TILE_HEIGHT);
+    pieces.push({ level, index: start / TILE_WIDTH ** level, count: 2 ** (height - level * TILE_HEIGHT) });
+    start += 2 ** height;
+  }
+  return pieces;
+}
+
+/** The reads covering all pieces: per level, sorted, overlapping or adjacent ranges merged. */
+function mergeReads(pieces: Piece[]): HashRange[] {
+  const sorted = pieces
+    .map((p) => ({ level: p.level, start: p.index, end: p.index + p.count }))
+    .sort((a, b) => a.level - b.level || a.start - b.start);
+  const reads: HashRange[] = [];
+  for (const range of sorted) {
+    const last = reads[reads.length - 1];
+    if (last !== undefined && last.level === range.level && range.start <= last.end) last.end = Math.max(last.end, range.end);
+    else reads.push(range);
+  }
+  return reads;
+}
+
+/** Stored hashes returned for a plan's reads, checked against the plan and indexed by level. */
+class ReadHashes {
+  readonly #byLevel = new Map<number, Map<number, Uint8Array>>();
+
+  constructor(reads: readonly HashRange[], hashes: readonly (readonly Uint8Array[])[]) {
+    if (hashes.length !== reads.length) {
+      fail('INVALID_ARGUMENT', `the plan has ${reads.length} reads, got ${hashes.length} results`, {
+        expected: reads.length,
+        actual: hashes.length,
+      });
+    }
+    reads.forEach((read, i) => this.#add(read, hashes[i] as readonly Uint8Array[], i));
+  }
+
+  #add(read: HashRange, hashes: readonly Uint8Array[], readIndex: number): void {
+    const expected = read.end - read.start;
+    if (hashes.length !== expected) {
+      fail('INVALID_ARGUMENT', `read ${readIndex} (level ${read.level} [${read.start}, ${read.end})) expects ${expected} hashes, got ${hashes.length}`, {
+        read: readIndex,
+        expected,
+        actual: hashes.length,
+      });
+    }
+    const level = this.#byLevel.get(read.level) ?? new Map<number, Uint8Array>();
+    this.#byLevel.set(read.level, level);
+    hashes.forEach((hash, i) => {
+      const index = read.start + i;
+      if (hash.length !== HASH_SIZE) {
+        fail('MALFORMED', `stored hash at level ${read.level} index ${index} is ${hash.length} bytes, not ${HASH_SIZE}`, {
+          level: read.level,
+          index,
+          length: hash.length,
+        });
+      }
+      level.set(index, hash);
+    });
+  }
+
+  get(level: number, index: number): Uint8Array {
+    const hash = this.#byLevel.get(level)?.get(index);
+    // Unreachable: every piece is covered by a read, and the reads were checked above.
+    if (hash === undefined) throw new Error(`internal: level ${level} index ${index} was not read`);
+    return hash;
+  }
+}
+
+/** Hashes a perfect piece up from its stored hashes: count − 1 node hashes (≤ 127). */
+function pieceHash(suite: CryptoSuite, stored: ReadHashes, piece: Piece): Uint8Array {
+  let layer: Uint8Array[] = [];
+  for (let i = 0; i < piece.count; i++) layer.push(stored.get(piece.level, piece.index + i));
+  while (layer.length > 1) {
+    const next: Uint8Array[] = [];
+    for (let i = 0; i < layer.length; i += 2) next.push(hashChildren(suite, layer[i] as Uint8Array, layer[i + 1] as Uint8Array));
+    layer = next;
+  }
+  return layer[0] as Uint8Array;
+}
+
+/** MTH of a span: its perfect pieces folded from the right (RFC 9162 §2.1.1 splits largest first). */
+function spanHash(suite: CryptoSuite, stored: ReadHashes, pieces: Piece[]): Uint8Array {
+  const hashes = pieces.map((piece) => pieceHash(suite, stored, piece));
+  let hash = hashes[hashes.length - 1] as Uint8Array;
+  for (let i = hashes.length - 2; i >= 0; i--) hash = hashChildren(suite, hashes[i] as Uint8Array, hash);
+  return hash;
+}
+
+function planSpans(suite: CryptoSuite, spans: Span[]): Plan<Uint8Array[]> {
+  const pieceLists = spans.map(piecesOf);
+  const reads = mergeReads(pieceLists.flat());
+  return {
+    reads,
+    finish(hashes) {
+      const stored = new ReadHashes(reads, hashes);
+      return pieceLists.map((pieces) => spanHash(suite, stored, pieces));
+    },
+  };
+}
+
+/**
+ * Plans the RFC 9162 §2.1.3.1 inclusion proof (audit path) of leaf `index` in the tree of the first
+ * `size` leaves: sibling hashes from the leaf's sibling up to the root's child. Only stored hashes of
+ * that tree are read, so historic sizes work. INVALID_ARGUMENT unless 0 ≤ index < size.
+ */
+export function planInclusionProof(suite: CryptoSuite, index: number, size: number): Plan<Uint8Array[]> {
+  if (!isCount(index) || !isCount(size) || index >= size) {
+    fail('INVALID_ARGUMENT', `an inclusion proof needs 0 ≤ index < size, got index ${index}, size ${size}`, { index, size });
+  }
+  return planSpans(suite, inclusionSpans(index, size));
+}
+
+/**
+ * Plans the RFC 9162 §2.1.4.1 consistency proof from the tree of `from` leaves to the tree of `to`.
+ * INVALID_ARGUMENT unless 0 < from ≤ to; from = to gives an empty proof.
+ */
+export function planConsistencyProof(suite: CryptoSuite, from: number, to: number): Plan<Uint8Array[]> {
+  if (!isCount(from) || !isCount(to) || from === 0 || from > to) {
+    fail('INVALID_ARGUMENT', `a consistency proof needs 0 < from ≤ to, got from ${from}, to ${to}`, { from, to });
+  }
+  return planSpans(suite, consistencySpans(from, to));
+}
+
+/** Plans the tree head (MTH) of the first `size` leaves, e.g. to check an old checkpoint. */
+export function planRootHash(suite: CryptoSuite, size: number): Plan<Uint8Array> {
+  if (!isCount(size)) fail('INVALID_ARGUMENT', `a tree size must be a non-negative safe integer, got ${size}`, { size });
+  const plan = planSpans(suite, size === 0 ? [] : [{ start: 0, end: size }]);
+  return {
+    reads: plan.reads,
+    finish: (hashes) => plan.finish(hashes)[0] ?? emptyRoot(suite),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Verification. Everything here rejects with INVALID_PROOF, including malformed arguments, because
+// they come with the proof from an untrusted source.
+
+function checkCount(name: string, n: number): void {
+  if (!isCount(n)) fail('INVALID_PROOF', `${name} must be a non-negative safe integer, got ${n}`, { [name]: n });
+}
+
+function checkHash(name: string, hash: Uint8Array): void {
+  if (hash.length !== HASH_SIZE) fail('INVALID_PROOF', `${name} is ${hash.length} bytes, not ${HASH_SIZE}`, { [name]: hash.length });
+}
+
+function checkProofLength(proof: readonly Uint8Array[], expected: number, details: Record<string, unknown>): void {
+  if (proof.length !== expected) {
+    fail('INVALID_PROOF', `the proof has ${proof.length} hashes, expected ${expected}`, { ...details, expected, actual: proof.length });
+  }
+  proof.forEach((hash, i) => checkHash(`proof[${i}]`, hash));
+}
+
+/** Right shift by one, exact beyond 32 bits. */
+const half = (n: number): number => Math.floor(n / 2);
+const isOdd = (n: number): boolean => n % 2 === 1;
+
+/**
+ * The root that an inclusion proof implies for `leafHash` at `index` in a tree of `size` leaves
+ * (RFC 9162 §2.1.3.2 steps 1–4). INVALID_PROOF if the proof cannot be one for that index and size.
+ */
+export function rootFromInclusionProof(
+  suite: CryptoSuite,
+  index: number,
+  size: number,
+  leafHash: Uint8Array,
+  proof: readonly Uint8Array[],
+): Uint8Array {
+  checkCount('index', index);
+  checkCount('size', size);
+  if (index >= size) fail('INVALID_PROOF', `leaf index ${index} is not below the tree size ${size}`, { index, size });
+  checkHash('leaf hash', leafHash);
+  checkProofLength(proof, inclusionSpans(index, size).length, { index, size });
+  let fn = index;
+  let sn = size - 1;
+  let r = leafHash;
+  for (const p of proof) {
+    if (sn === 0) fail('INVALID_PROOF', 'the inclusion proof is too long', { index, size });
+    if (isOdd(fn) || fn === sn) {
+      // `p` is a left sibling; on the right edge, skip the levels where the node has no sibling.
+      r = hashChildren(suite, p, r);
+      while (!isOdd(fn) && fn !== 0) [fn, sn] = [half(fn), half(sn)];
+    } else {
+      r = hashChildren(suite, r, p);
+    }
+    [fn, sn] = [half(fn), half(sn)];
+  }
+  if (sn !== 0) fail('INVALID_PROOF', 'the inclusion proof is too short', { index, size });
+  return r;
+}
+
+/**
+ * Verifies an RFC 9162 §2.1.3.2 inclusion proof: `leafHash` is leaf `index` of the tree of `size`
+ * leaves whose root is `root`. Throws INVALID_PROOF otherwise.
+ */
+export function verifyInclusion(
+  suite: CryptoSuite,
+  index: number,
+  size: number,
+  leafHash: Uint8Array,
+  proof: readonly Uint8Array[],
+  root: Uint8Array,
+): void {
+  const computed = rootFromInclusionProof(suite, index, size, leafHash, proof);
+  checkHash('root', root);
+  if (!bytesEqual(computed, root)) fail('INVALID_PROOF', 'the inclusion proof does not lead to the root', { index, size });
+}
+
+/**
+ * Verifies an RFC 9162 §2.1.4.2 consistency proof: the tree of `to` leaves with root `toRoot` extends
+ * the tree of `from` leaves with root `fromRoot`. Throws INVALID_PROOF otherwise. `from` must be ≥ 1
+ * (every tree extends the empty tree, so a proof from 0 would prove nothing and is refused). When
+ * from = to the proof must be empty and the roots byte-equal.
+ */
+export function verifyConsistency(
+  suite: CryptoSuite,
+  from: number,
+  to: number,
+  proof: readonly Uint8Array[],
+  fromRoot: Uint8Array,
+  toRoot: Uint8Array,
+): void {
+  checkCount('from', from);
+  checkCount('to', to);
+  const sizes = { from, to };
+  if (from > to) fail('INVALID_PROOF', `the old size ${from} is larger than the new size ${to}`, sizes);
+  if (from === 0) fail('INVALID_PROOF', 'a consistency proof from the empty tree proves nothing', sizes);
+  if (from === to) {
+    if (proof.length !== 0) fail('INVALID_PROOF', 'the sizes are equal but the proof is not empty', sizes);
+    if (!bytesEqual(fromRoot, toRoot)) fail('INVALID_PROOF', 'the sizes are equal but the roots differ', sizes);
+    return;
+  }
+  checkHash('old root', fromRoot);
+  checkHash('new root', toRoot);
+  checkProofLength(proof, consistencySpans(from, to).length, sizes);
+  const [fr, sr] = rootsFromConsistencyProof(suite, from, to, proof, fromRoot);
+  if (!bytesEqual(fr, fromRoot)) fail('INVALID_PROOF', 'the consistency proof does not lead to the old root', sizes);
+  if (!bytesEqual(sr, toRoot)) fail('INVALID_PROOF', 'the consistency proof does not lead to the new root', sizes);
+}
+
+/** RFC 9162 §2.1.4.2 steps 2–6: the old and new roots a consistency proof implies (0 < from < to). */
+function rootsFromConsistencyProof(
+  suite: CryptoSuite,
+  from: number,
+  to: number,
+  proof: readonly Uint8Array[],
+  fromRoot: Uint8Array,
+): [Uint8Array, Uint8Array] {
+  // A power-of-two old tree is itself a node of the new tree, so the proof leaves out its hash.
+  const path = isPowerOfTwo(from) ? [fromRoot, ...proof] : proof;
+  let fn = from - 1;
+  let sn = to - 1;
+  while (isOdd(fn)) [fn, sn] = [half(fn), half(sn)];
+  let fr = path[0] as Uint8Array;
+  let sr = fr;
+  for (const c of path.slice(1)) {
+    if (sn === 0) fail('INVALID_PROOF', 'the consistency proof is too long', { from, to });
+    if (isOdd(fn) || fn === sn) {
+      fr = hashChildren(suite, c, fr);
+      sr = hashChildren(suite, c, sr);
+      while (!isOdd(fn) && fn !== 0) [fn, sn] = [half(fn), half(sn)];
+    } else {
+      sr = hashChildren(suite, sr, c);
+    }
+    [fn, sn] = [half(fn), half(sn)];
+  }
+  if (sn !== 0) fail('INVALID_PROOF', 'the consistency proof is too short', { from, to });
+  return [fr, sr];
+}

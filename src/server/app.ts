@@ -1,0 +1,103 @@
+/**
+ * The Fastify application, separate from `listen` so tests drive it with inject(). Routes:
+ *   ledgers      PUT/GET /v1/ledgers[/{ledger}]
+ *   events       POST /v1/ledgers/{ledger}/events
+ *   verification GET checkpoint, entries/{index}, proof/inclusion, proof/consistency, /v1/verifier-key
+ *   keys         POST/GET/DELETE /v1/keys
+ * OpenAPI at /openapi.json, a browsable reference at /docs.
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { CryptoSuite } from '../core/crypto.js';
+import { AuditEventSchema } from '../core/event.js';
+import type { Store } from '../store/store.js';
+import { Authenticator, type Principal } from './auth.js';
+import { errorHandler } from './errors.js';
+import { ledgerRoutes } from './routes/ledgers.js';
+import { eventRoutes } from './routes/events.js';
+import { verificationRoutes } from './routes/verification.js';
+import { keyRoutes } from './routes/keys.js';
+import { ErrorBody } from './schemas.js';
+
+export interface AppOptions {
+  store: Store;
+  suite: CryptoSuite;
+  /** The signed-note verifier key string of this deployment. */
+  verifierKey: string;
+  /** Optional operator admin token (SEALTRAIL_ADMIN_TOKEN). */
+  adminToken?: string;
+  logger?: FastifyServerOptions['logger'];
+  /** Largest request body in bytes. */
+  bodyLimit?: number;
+  /** Most events in one POST. */
+  maxBatch?: number;
+  version?: string;
+}
+
+export interface AppContext {
+  store: Store;
+  suite: CryptoSuite;
+  verifierKey: string;
+  maxBatch: number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal;
+  }
+}
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    // Never let a client's bearer token reach the logs.
+    logger: options.logger ? { ...(typeof options.logger === 'object' ? options.logger : {}), redact: ['req.headers.authorization'] } : false,
+    bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    routerOptions: { maxParamLength: 200 },
+  });
+  const context: AppContext = {
+    store: options.store,
+    suite: options.suite,
+    verifierKey: options.verifierKey,
+    maxBatch: options.maxBatch ?? 1000,
+  };
+  const authenticator = new Authenticator(options.store, options.adminToken);
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send({ error: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+  });
+  app.addSchema(ErrorBody);
+  app.addSchema(AuditEventSchema);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'sealtrail',
+        version: options.version ?? '0.1.0',
+        description: 'Tamper-evident audit log: append events, read signed checkpoints and RFC 9162 proofs.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
+
+  // Everything under /v1 needs a token, except the verifier key, which is public by design.
+  await app.register(async (v1) => {
+    v1.decorateRequest('principal', null as unknown as Principal);
+    v1.addHook('onRequest', async (request) => {
+      if (request.routeOptions.config && (request.routeOptions.config as { public?: boolean }).public) return;
+      request.principal = await authenticator.authenticate(request.headers.authorization);
+    });
+    await ledgerRoutes(v1, context);
+    await eventRoutes(v1, context);
+    await verificationRoutes(v1, context);
+    await keyRoutes(v1, context);
+  });
+  return app;
+}

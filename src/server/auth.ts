@@ -1,0 +1,102 @@
+/**
+ * API keys. A token is `st_<id>.<secret>`: the id finds the key record, the 256-bit secret proves
+ * possession. Only SHA-256(secret) is stored (a slow password hash buys nothing for a random 256-bit
+ * secret), and it is compared in constant time. An operator may also configure one admin token through
+ * SEALTRAIL_ADMIN_TOKEN, compared the same way.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { ApiKeyRecord, Role, Store } from '../store/store.js';
+import { ApiError } from './errors.js';
+
+export interface Principal {
+  /** Key id, recorded as the `writer` of the events this principal appends. */
+  id: string;
+  role: Role;
+  ledgers: string[];
+}
+
+export type Capability = 'append' | 'read' | 'verify' | 'admin';
+
+const CAPABILITIES: Record<Role, ReadonlySet<Capability>> = {
+  writer: new Set(['append', 'verify']),
+  reader: new Set(['read', 'verify']),
+  auditor: new Set(['read', 'verify']),
+  admin: new Set(['append', 'read', 'verify', 'admin']),
+};
+
+const TOKEN = /^st_([a-z0-9]{4,32})\.([A-Za-z0-9_-]{43})$/;
+export const KEY_ID = /^[a-z0-9]{4,32}$/;
+
+export function sha256(data: string | Uint8Array): Buffer {
+  return createHash('sha256').update(data).digest();
+}
+
+export function newToken(id: string = randomBytes(8).toString('hex')): { id: string; token: string; secretHash: Buffer } {
+  const secret = randomBytes(32).toString('base64url');
+  return { id, token: `st_${id}.${secret}`, secretHash: sha256(secret) };
+}
+
+export class Authenticator {
+  private readonly adminTokenHash: Buffer | undefined;
+
+  constructor(
+    private readonly store: Store,
+    adminToken: string | undefined,
+    private readonly now: () => number = () => Date.now() * 1000,
+  ) {
+    this.adminTokenHash = adminToken === undefined ? undefined : sha256(adminToken);
+  }
+
+  /** Resolves the principal for an Authorization header, or throws 401 without saying which part failed. */
+  async authenticate(header: string | undefined): Promise<Principal> {
+    const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    if (!token || token.length > 512) throw unauthenticated();
+    if (this.adminTokenHash && timingSafeEqual(sha256(token), this.adminTokenHash)) {
+      return { id: 'admin', role: 'admin', ledgers: ['*'] };
+    }
+    const match = TOKEN.exec(token);
+    if (!match) throw unauthenticated();
+    const key = await this.store.getApiKey(match[1]!);
+    // Hash even when there is no such key, so timing does not tell whether an id exists.
+    const presented = sha256(match[2]!);
+    if (!key || !timingSafeEqual(presented, Buffer.from(key.secretHash)) || !isUsable(key, this.now())) {
+      throw unauthenticated();
+    }
+    return { id: key.id, role: key.role, ledgers: key.ledgers };
+  }
+}
+
+function isUsable(key: ApiKeyRecord, now: number): boolean {
+  if (key.revokedAtMicros !== null && key.revokedAtMicros <= now) return false;
+  if (key.expiresAtMicros !== null && key.expiresAtMicros <= now) return false;
+  return true;
+}
+
+function unauthenticated(): ApiError {
+  return new ApiError(401, 'UNAUTHENTICATED', 'a valid bearer token is required');
+}
+
+export function can(principal: Principal, capability: Capability): boolean {
+  return CAPABILITIES[principal.role].has(capability);
+}
+
+export function inScope(principal: Principal, ledger: string): boolean {
+  return principal.ledgers.includes('*') || principal.ledgers.includes(ledger);
+}
+
+/**
+ * Checks a capability on a ledger. A ledger outside the key's scope answers exactly like a ledger that
+ * does not exist, so a key cannot probe for other tenants' ledgers.
+ */
+export function requireLedger(principal: Principal, ledger: string, capability: Capability): void {
+  if (!inScope(principal, ledger)) throw ledgerNotFound(ledger);
+  if (!can(principal, capability)) throw new ApiError(403, 'FORBIDDEN', `the ${principal.role} role cannot ${capability} here`);
+}
+
+export function requireAdmin(principal: Principal): void {
+  if (!can(principal, 'admin')) throw new ApiError(403, 'FORBIDDEN', 'this needs an admin key');
+}
+
+export function ledgerNotFound(ledger: string): ApiError {
+  return new ApiError(404, 'LEDGER_NOT_FOUND', `no ledger named ${JSON.stringify(ledger)}`);
+}

@@ -1,0 +1,47 @@
+/** Ledger administration: create (idempotent, admin) and list/describe (any role, within its scope). */
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../app.js';
+import { inScope, ledgerNotFound, requireAdmin } from '../auth.js';
+import { LedgerInfo, LedgerParams } from '../schemas.js';
+import type { LedgerInfo as StoredLedger } from '../../store/store.js';
+
+const toBody = (ledger: StoredLedger) => ({ name: ledger.name, origin: ledger.origin, created_at: ledger.createdAt, size: ledger.size });
+
+export async function ledgerRoutes(app: FastifyInstance, { store }: AppContext): Promise<void> {
+  app.put<{ Params: { ledger: string } }>(
+    '/ledgers/:ledger',
+    {
+      schema: {
+        summary: 'Create a ledger (idempotent; admin).',
+        params: LedgerParams,
+        response: { 200: LedgerInfo, 201: LedgerInfo },
+      },
+    },
+    async (request, reply) => {
+      requireAdmin(request.principal);
+      const created = await store.createLedger(request.params.ledger);
+      const ledger = (await store.getLedger(request.params.ledger))!;
+      return reply.code(created ? 201 : 200).send(toBody(ledger));
+    },
+  );
+
+  app.get<{ Params: { ledger: string } }>(
+    '/ledgers/:ledger',
+    { schema: { summary: 'Describe a ledger.', params: LedgerParams, response: { 200: LedgerInfo } } },
+    async (request) => {
+      const ledger = inScope(request.principal, request.params.ledger) ? await store.getLedger(request.params.ledger) : undefined;
+      if (!ledger) throw ledgerNotFound(request.params.ledger);
+      return toBody(ledger);
+    },
+  );
+
+  app.get(
+    '/ledgers',
+    { schema: { summary: 'List the ledgers this key may use.', response: { 200: Type.Object({ ledgers: Type.Array(LedgerInfo) }) } } },
+    async (request) => {
+      const ledgers = await store.listLedgers();
+      return { ledgers: ledgers.filter((l) => inScope(request.principal, l.name)).map(toBody) };
+    },
+  );
+}

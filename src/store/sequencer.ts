@@ -1,0 +1,271 @@
+/**
+ * Group commit and sealing, shared by every backend. Appends from concurrent callers queue per ledger;
+ * one flush at a time per ledger takes everything queued (up to a cap), and inside one backend
+ * transaction assigns indexes, seals each event into its leaf, extends the tree, signs one checkpoint
+ * for the batch and writes it all. Callers are resolved only after the backend reports the commit
+ * durable. A caller whose request cannot be stored (idempotency conflict) is rejected alone; the rest of
+ * its batch goes on.
+ */
+import { bytesEqual, toBase64, utf8 } from '../core/bytes.js';
+import { canonicalJson, SaltSource, type Disclosures } from '../core/commitments.js';
+import type { CryptoSuite, Ed25519Signer } from '../core/crypto.js';
+import { sealEvent } from '../core/leaf.js';
+import { signCheckpoint } from '../core/checkpoint.js';
+import { formatMicros } from '../core/time.js';
+import { Frontier, type StoredHash } from '../core/tree.js';
+import { StoreError, type AppendRequest, type Receipt } from './store.js';
+
+/** What a backend knows about a ledger's tree at the start of a batch, read inside its lock. */
+export interface LedgerHead {
+  ledger: string;
+  origin: string;
+  frontier: Frontier;
+  lastReceivedAtMicros: number;
+}
+
+/** An idempotency key already stored, with what is needed to answer a retry with the original receipt. */
+export interface ExistingKey {
+  requestHash: Uint8Array;
+  receipt: Omit<Receipt, 'duplicate'>;
+}
+
+export interface EntryRow {
+  index: number;
+  receivedAtMicros: number;
+  leaf: Uint8Array;
+  leafHash: Uint8Array;
+  disclosures: Disclosures;
+}
+
+/** Everything one batch writes, in one transaction. */
+export interface BatchWrite {
+  entries: EntryRow[];
+  treeHashes: StoredHash[];
+  keys: Array<{ key: string; requestHash: Uint8Array; index: number }>;
+  checkpoint: { size: number; rootHash: Uint8Array; note: string; frontier: Uint8Array; createdAtMicros: number } | null;
+  /** Head after the batch, for the backend's cache. */
+  head: LedgerHead;
+}
+
+export interface BatchBackend {
+  /**
+   * Runs `build` inside a transaction that holds the ledger's sequencing lock, with the ledger's current
+   * head and the stored entries for `keys`, then writes what it returns and commits durably. Throws
+   * LEDGER_NOT_FOUND for an unknown ledger.
+   */
+  commitBatch(ledger: string, keys: string[], build: (head: LedgerHead, existing: Map<string, ExistingKey>) => BatchWrite): Promise<BatchWrite>;
+}
+
+export interface SequencerOptions {
+  suite: CryptoSuite;
+  signer: Ed25519Signer;
+  /** Signed-note key name (the deployment name). */
+  keyName: string;
+  /** Largest number of events sealed in one transaction. */
+  maxBatchEvents?: number;
+  /** Appends queued beyond this many events are refused with OVERLOADED. */
+  maxQueuedEvents?: number;
+  clock?: () => number;
+}
+
+interface PendingCall {
+  requests: AppendRequest[];
+  requestHashes: Array<Uint8Array | undefined>;
+  resolve(receipts: Receipt[]): void;
+  reject(error: unknown): void;
+}
+
+/** Microseconds since the epoch, with sub-millisecond resolution from the monotonic clock. */
+export function nowMicros(): number {
+  return Math.floor((performance.timeOrigin + performance.now()) * 1000);
+}
+
+export class Sequencer {
+  private readonly queues = new Map<string, PendingCall[]>();
+  private readonly flushing = new Set<string>();
+  private queuedEvents = 0;
+  private readonly salts: SaltSource;
+  private readonly maxBatchEvents: number;
+  private readonly maxQueuedEvents: number;
+  private readonly clock: () => number;
+
+  constructor(
+    private readonly backend: BatchBackend,
+    private readonly options: SequencerOptions,
+  ) {
+    this.salts = new SaltSource(options.suite);
+    this.maxBatchEvents = options.maxBatchEvents ?? 5000;
+    this.maxQueuedEvents = options.maxQueuedEvents ?? 200_000;
+    this.clock = options.clock ?? nowMicros;
+  }
+
+  append(ledger: string, requests: AppendRequest[]): Promise<Receipt[]> {
+    if (requests.length === 0) return Promise.resolve([]);
+    if (this.queuedEvents + requests.length > this.maxQueuedEvents) {
+      return Promise.reject(new StoreError('OVERLOADED', 'too many events are waiting to be sealed; retry shortly'));
+    }
+    // Hashing retried content is only needed for keyed requests; done here, outside the write lock.
+    const requestHashes = requests.map((r) =>
+      r.idempotencyKey === undefined ? undefined : this.options.suite.sha256(utf8(canonicalJson(r.event))),
+    );
+    return new Promise<Receipt[]>((resolve, reject) => {
+      const queue = this.queues.get(ledger) ?? [];
+      queue.push({ requests, requestHashes, resolve, reject });
+      this.queues.set(ledger, queue);
+      this.queuedEvents += requests.length;
+      if (!this.flushing.has(ledger)) {
+        this.flushing.add(ledger);
+        // Let every request that has already arrived join this batch before it is sealed.
+        setImmediate(() => void this.flush(ledger));
+      }
+    });
+  }
+
+  private async flush(ledger: string): Promise<void> {
+    try {
+      for (;;) {
+        const calls = this.takeBatch(ledger);
+        if (calls.length === 0) return;
+        await this.commit(ledger, calls);
+        // Yield so that requests arriving during the commit can queue for the next batch.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      this.flushing.delete(ledger);
+      if ((this.queues.get(ledger)?.length ?? 0) > 0) {
+        this.flushing.add(ledger);
+        setImmediate(() => void this.flush(ledger));
+      }
+    }
+  }
+
+  private takeBatch(ledger: string): PendingCall[] {
+    const queue = this.queues.get(ledger);
+    if (!queue || queue.length === 0) return [];
+    let events = 0;
+    let count = 0;
+    // Always take at least one call, even if it alone exceeds the cap (callers limit batch size).
+    while (count < queue.length && (count === 0 || events + queue[count]!.requests.length <= this.maxBatchEvents)) {
+      events += queue[count]!.requests.length;
+      count++;
+    }
+    const taken = queue.splice(0, count);
+    this.queuedEvents -= events;
+    if (queue.length === 0) this.queues.delete(ledger);
+    return taken;
+  }
+
+  private async commit(ledger: string, calls: PendingCall[]): Promise<void> {
+    const keys = [...new Set(calls.flatMap((c) => c.requests.flatMap((r) => (r.idempotencyKey === undefined ? [] : [r.idempotencyKey]))))];
+    let outcome: { accepted: Map<PendingCall, Array<number | ExistingKey>>; rejected: Map<PendingCall, StoreError> } | undefined;
+    let written: BatchWrite;
+    try {
+      written = await this.backend.commitBatch(ledger, keys, (head, existing) => {
+        const result = this.build(head, existing, calls);
+        outcome = result.outcome;
+        return result.write;
+      });
+    } catch (error) {
+      for (const call of calls) call.reject(error);
+      return;
+    }
+    const { accepted, rejected } = outcome!;
+    for (const [call, error] of rejected) call.reject(error);
+    for (const [call, slots] of accepted) {
+      call.resolve(slots.map((slot) => (typeof slot === 'number' ? receiptFor(ledger, written, slot) : { ...slot.receipt, duplicate: true })));
+    }
+  }
+
+  /** Pure sealing of one batch against the head read inside the backend's lock. */
+  private build(head: LedgerHead, existing: Map<string, ExistingKey>, calls: PendingCall[]) {
+    const frontier = head.frontier.clone();
+    const startSize = frontier.size;
+    const receivedAt = Math.max(this.clock(), head.lastReceivedAtMicros);
+    const write: BatchWrite = { entries: [], treeHashes: [], keys: [], checkpoint: null, head };
+    const accepted = new Map<PendingCall, Array<number | ExistingKey>>();
+    const rejected = new Map<PendingCall, StoreError>();
+    // Keys sealed earlier in this batch, so that two retries racing each other produce one entry.
+    const batchKeys = new Map<string, { requestHash: Uint8Array; index: number }>();
+
+    for (const call of calls) {
+      const conflict = findConflict(call, existing, batchKeys);
+      if (conflict) {
+        rejected.set(call, conflict);
+        continue;
+      }
+      const slots: Array<number | ExistingKey> = [];
+      call.requests.forEach((request, i) => {
+        const key = request.idempotencyKey;
+        const earlier = key === undefined ? undefined : (existing.get(key) ?? batchKeys.get(key));
+        if (earlier) {
+          slots.push('receipt' in earlier ? earlier : earlier.index);
+          return;
+        }
+        const index = frontier.size;
+        const sealed = sealEvent(
+          this.options.suite,
+          { ledger: head.ledger, index, receivedAtMicros: receivedAt, writer: request.writer, event: request.event },
+          this.salts,
+        );
+        write.treeHashes.push(...frontier.append(this.options.suite, sealed.leafHash));
+        write.entries.push({ index, receivedAtMicros: receivedAt, ...sealed });
+        if (key !== undefined) {
+          const requestHash = call.requestHashes[i]!;
+          batchKeys.set(key, { requestHash, index });
+          write.keys.push({ key, requestHash, index });
+        }
+        slots.push(index);
+      });
+      accepted.set(call, slots);
+    }
+
+    if (frontier.size > startSize) {
+      const rootHash = frontier.root(this.options.suite);
+      const note = signCheckpoint(
+        this.options.suite,
+        { origin: head.origin, size: frontier.size, rootHash, extensions: [] },
+        [{ name: this.options.keyName, signer: this.options.signer }],
+      );
+      write.checkpoint = { size: frontier.size, rootHash, note, frontier: frontier.toBytes(), createdAtMicros: receivedAt };
+      write.head = { ...head, frontier, lastReceivedAtMicros: receivedAt };
+    }
+    return { write, outcome: { accepted, rejected } };
+  }
+}
+
+function findConflict(
+  call: PendingCall,
+  existing: Map<string, ExistingKey>,
+  batchKeys: Map<string, { requestHash: Uint8Array; index: number }>,
+): StoreError | undefined {
+  const seenInCall = new Map<string, Uint8Array>();
+  for (let i = 0; i < call.requests.length; i++) {
+    const key = call.requests[i]!.idempotencyKey;
+    if (key === undefined) continue;
+    const hash = call.requestHashes[i]!;
+    const earlier = existing.get(key)?.requestHash ?? batchKeys.get(key)?.requestHash ?? seenInCall.get(key);
+    if (earlier && !bytesEqual(earlier, hash)) {
+      return new StoreError('IDEMPOTENCY_CONFLICT', `idempotency key ${JSON.stringify(key)} was already used for a different event`, {
+        key,
+        position: i,
+      });
+    }
+    seenInCall.set(key, hash);
+  }
+  return undefined;
+}
+
+function receiptFor(ledger: string, written: BatchWrite, index: number): Receipt {
+  const first = written.entries[0]!.index;
+  const entry = written.entries[index - first]!;
+  const checkpoint = written.checkpoint!;
+  return {
+    ledger,
+    index,
+    leafHash: toBase64(entry.leafHash),
+    receivedAt: formatMicros(entry.receivedAtMicros),
+    checkpoint: checkpoint.note,
+    treeSize: checkpoint.size,
+    duplicate: false,
+  };
+}

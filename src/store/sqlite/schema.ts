@@ -1,0 +1,91 @@
+/**
+ * SQLite schema, as numbered migrations applied in order on open (PRAGMA user_version holds the number
+ * applied). Every sealed table is keyed by ledger first and is append-only: triggers abort any UPDATE or
+ * DELETE, so that only someone who drops the triggers (an attacker with the file, whom `sealtrail verify`
+ * catches) can change sealed rows.
+ */
+export const MIGRATIONS: string[] = [
+  // 1: ledgers, entries, tree hashes, checkpoints, idempotency keys, API keys.
+  `
+  CREATE TABLE ledgers (
+    ledger_id   INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    origin      TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+  );
+
+  -- One row per sealed event. leaf: the exact leaf bytes; leaf_hash: RFC 6962 leaf hash (level-0 tree
+  -- hashes, read by proofs); disclosures: JSON {path: [salt, value]}. received_at: microseconds.
+  CREATE TABLE entries (
+    ledger_id   INTEGER NOT NULL,
+    idx         INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    leaf        BLOB NOT NULL,
+    leaf_hash   BLOB NOT NULL,
+    disclosures TEXT NOT NULL,
+    PRIMARY KEY (ledger_id, idx)
+  );
+
+  -- Hashes of complete subtrees of height 8·level (level ≥ 1): the upper tiles of the tree.
+  CREATE TABLE tree_hashes (
+    ledger_id INTEGER NOT NULL,
+    level     INTEGER NOT NULL,
+    idx       INTEGER NOT NULL,
+    hash      BLOB NOT NULL,
+    PRIMARY KEY (ledger_id, level, idx)
+  ) WITHOUT ROWID;
+
+  -- One signed checkpoint per committed batch. frontier: the compact range at that size, so a restart
+  -- resumes appending without reading the tree.
+  CREATE TABLE checkpoints (
+    ledger_id  INTEGER NOT NULL,
+    size       INTEGER NOT NULL,
+    root       BLOB NOT NULL,
+    note       TEXT NOT NULL,
+    frontier   BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (ledger_id, size)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE idempotency_keys (
+    ledger_id    INTEGER NOT NULL,
+    key          TEXT NOT NULL,
+    request_hash BLOB NOT NULL,
+    idx          INTEGER NOT NULL,
+    PRIMARY KEY (ledger_id, key)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE api_keys (
+    id          TEXT PRIMARY KEY,
+    secret_hash BLOB NOT NULL,
+    role        TEXT NOT NULL,
+    ledgers     TEXT NOT NULL,
+    description TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER,
+    revoked_at  INTEGER
+  ) WITHOUT ROWID;
+
+  ${appendOnly('ledgers')}
+  ${appendOnly('entries')}
+  ${appendOnly('tree_hashes')}
+  ${appendOnly('checkpoints')}
+  ${appendOnly('idempotency_keys')}
+
+  -- API keys may only be revoked: every other column is fixed once written, and rows are never deleted.
+  CREATE TRIGGER api_keys_no_delete BEFORE DELETE ON api_keys
+    BEGIN SELECT RAISE(ABORT, 'sealtrail: api_keys rows are never deleted'); END;
+  CREATE TRIGGER api_keys_revoke_only BEFORE UPDATE OF id, secret_hash, role, ledgers, description, created_at, expires_at ON api_keys
+    BEGIN SELECT RAISE(ABORT, 'sealtrail: api_keys can only be revoked'); END;
+  CREATE TRIGGER api_keys_revoke_once BEFORE UPDATE OF revoked_at ON api_keys WHEN OLD.revoked_at IS NOT NULL
+    BEGIN SELECT RAISE(ABORT, 'sealtrail: api key already revoked'); END;
+  `,
+];
+
+function appendOnly(table: string): string {
+  return `
+  CREATE TRIGGER ${table}_no_update BEFORE UPDATE ON ${table}
+    BEGIN SELECT RAISE(ABORT, 'sealtrail: ${table} is append-only'); END;
+  CREATE TRIGGER ${table}_no_delete BEFORE DELETE ON ${table}
+    BEGIN SELECT RAISE(ABORT, 'sealtrail: ${table} is append-only'); END;`;
+}

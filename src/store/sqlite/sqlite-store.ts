@@ -1,0 +1,363 @@
+/**
+ * The embedded store: one SQLite file (better-sqlite3, WAL, synchronous=FULL so that a commit is on
+ * disk before it returns). Appends go through the shared Sequencer; each batch is one IMMEDIATE
+ * transaction, so a crash leaves either the whole batch with its checkpoint or none of it.
+ */
+import Database from 'better-sqlite3';
+import { toBase64 } from '../../core/bytes.js';
+import type { Disclosures } from '../../core/commitments.js';
+import type { CryptoSuite, Ed25519Signer } from '../../core/crypto.js';
+import { Frontier, type HashRange } from '../../core/tree.js';
+import { formatMicros } from '../../core/time.js';
+import { Sequencer, type BatchBackend, type BatchWrite, type ExistingKey, type LedgerHead } from '../sequencer.js';
+import {
+  StoreError,
+  type ApiKeyRecord,
+  type AppendRequest,
+  type LedgerInfo,
+  type Receipt,
+  type Role,
+  type Store,
+  type StoredCheckpoint,
+  type StoredEntry,
+} from '../store.js';
+import { MIGRATIONS } from './schema.js';
+
+export interface SqliteStoreOptions {
+  /** Path of the database file (":memory:" for tests that need no durability). */
+  path: string;
+  suite: CryptoSuite;
+  signer: Ed25519Signer;
+  /** Deployment name: the signed-note key name and the first part of every checkpoint origin. */
+  name: string;
+  readonly?: boolean;
+  maxBatchEvents?: number;
+}
+
+interface EntryRowDb {
+  idx: number;
+  received_at: number;
+  leaf: Buffer;
+  leaf_hash: Buffer;
+  disclosures: string;
+}
+
+interface CheckpointRowDb {
+  size: number;
+  root: Buffer;
+  note: string;
+  frontier: Buffer;
+  created_at: number;
+}
+
+const PAGE = 1000;
+
+/** Opens (creating or upgrading) the database file and applies the pragmas every connection needs. */
+export function openDatabase(path: string, readonly = false): Database.Database {
+  const db = new Database(path, { readonly, fileMustExist: readonly });
+  if (!readonly) {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+  }
+  db.pragma('busy_timeout = 5000');
+  migrate(db, readonly);
+  return db;
+}
+
+function migrate(db: Database.Database, readonly: boolean): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > MIGRATIONS.length) {
+    throw new StoreError(
+      'SCHEMA_TOO_NEW',
+      `this database has schema version ${version}, newer than this sealtrail understands (${MIGRATIONS.length}); upgrade sealtrail`,
+    );
+  }
+  if (version === MIGRATIONS.length) return;
+  if (readonly) throw new StoreError('SCHEMA_TOO_NEW', `database schema ${version} needs upgrading; open it once with the server`);
+  db.transaction(() => {
+    for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v]!);
+    db.pragma(`user_version = ${MIGRATIONS.length}`);
+  }).immediate();
+}
+
+export class SqliteStore implements Store, BatchBackend {
+  readonly db: Database.Database;
+  private readonly sequencer: Sequencer;
+  private readonly heads = new Map<string, LedgerHead & { ledgerId: number }>();
+  private readonly statements;
+
+  constructor(private readonly options: SqliteStoreOptions) {
+    this.db = openDatabase(options.path, options.readonly);
+    this.statements = this.prepare();
+    this.sequencer = new Sequencer(this, {
+      suite: options.suite,
+      signer: options.signer,
+      keyName: options.name,
+      ...(options.maxBatchEvents !== undefined ? { maxBatchEvents: options.maxBatchEvents } : {}),
+    });
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      ledgerByName: db.prepare<[string], { ledger_id: number; name: string; origin: string; created_at: number }>(
+        'SELECT ledger_id, name, origin, created_at FROM ledgers WHERE name = ?',
+      ),
+      listLedgers: db.prepare<[], { ledger_id: number; name: string; origin: string; created_at: number }>(
+        'SELECT ledger_id, name, origin, created_at FROM ledgers ORDER BY name',
+      ),
+      insertLedger: db.prepare('INSERT OR IGNORE INTO ledgers (name, origin, created_at) VALUES (?, ?, ?)'),
+      latestCheckpoint: db.prepare<[number], CheckpointRowDb>(
+        'SELECT size, root, note, frontier, created_at FROM checkpoints WHERE ledger_id = ? ORDER BY size DESC LIMIT 1',
+      ),
+      checkpointsBetween: db.prepare<[number, number, number], CheckpointRowDb>(
+        'SELECT size, root, note, frontier, created_at FROM checkpoints WHERE ledger_id = ? AND size >= ? AND size <= ? ORDER BY size',
+      ),
+      checkpointCovering: db.prepare<[number, number], CheckpointRowDb>(
+        'SELECT size, root, note, frontier, created_at FROM checkpoints WHERE ledger_id = ? AND size > ? ORDER BY size LIMIT 1',
+      ),
+      entry: db.prepare<[number, number], EntryRowDb>(
+        'SELECT idx, received_at, leaf, leaf_hash, disclosures FROM entries WHERE ledger_id = ? AND idx = ?',
+      ),
+      entryPage: db.prepare<[number, number, number, number], EntryRowDb>(
+        'SELECT idx, received_at, leaf, leaf_hash, disclosures FROM entries WHERE ledger_id = ? AND idx >= ? AND idx < ? ORDER BY idx LIMIT ?',
+      ),
+      leafHashes: db.prepare<[number, number, number], { h: Buffer }>(
+        'SELECT leaf_hash AS h FROM entries WHERE ledger_id = ? AND idx >= ? AND idx < ? ORDER BY idx',
+      ),
+      treeHashes: db.prepare<[number, number, number, number], { h: Buffer }>(
+        'SELECT hash AS h FROM tree_hashes WHERE ledger_id = ? AND level = ? AND idx >= ? AND idx < ? ORDER BY idx',
+      ),
+      idempotency: db.prepare<[number, string], { request_hash: Buffer; idx: number }>(
+        'SELECT request_hash, idx FROM idempotency_keys WHERE ledger_id = ? AND key = ?',
+      ),
+      insertEntry: db.prepare('INSERT INTO entries (ledger_id, idx, received_at, leaf, leaf_hash, disclosures) VALUES (?, ?, ?, ?, ?, ?)'),
+      insertTreeHash: db.prepare('INSERT INTO tree_hashes (ledger_id, level, idx, hash) VALUES (?, ?, ?, ?)'),
+      insertKey: db.prepare('INSERT INTO idempotency_keys (ledger_id, key, request_hash, idx) VALUES (?, ?, ?, ?)'),
+      insertCheckpoint: db.prepare(
+        'INSERT INTO checkpoints (ledger_id, size, root, note, frontier, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      insertApiKey: db.prepare(
+        'INSERT INTO api_keys (id, secret_hash, role, ledgers, description, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      apiKey: db.prepare<[string], ApiKeyRowDb>('SELECT * FROM api_keys WHERE id = ?'),
+      apiKeys: db.prepare<[], ApiKeyRowDb>('SELECT * FROM api_keys ORDER BY created_at, id'),
+      revokeApiKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+    };
+  }
+
+  // ---- ledgers -------------------------------------------------------------------------------------
+
+  async createLedger(name: string): Promise<boolean> {
+    const result = this.statements.insertLedger.run(name, `${this.options.name}/${name}`, Date.now() * 1000);
+    return result.changes === 1;
+  }
+
+  async getLedger(name: string): Promise<LedgerInfo | undefined> {
+    const row = this.statements.ledgerByName.get(name);
+    return row && this.ledgerInfo(row);
+  }
+
+  async listLedgers(): Promise<LedgerInfo[]> {
+    return this.statements.listLedgers.all().map((row) => this.ledgerInfo(row));
+  }
+
+  private ledgerInfo(row: { ledger_id: number; name: string; origin: string; created_at: number }): LedgerInfo {
+    const size = this.statements.latestCheckpoint.get(row.ledger_id)?.size ?? 0;
+    return { name: row.name, origin: row.origin, createdAt: formatMicros(row.created_at), size };
+  }
+
+  private ledgerId(name: string): number {
+    const row = this.statements.ledgerByName.get(name);
+    if (!row) throw new StoreError('LEDGER_NOT_FOUND', `no ledger named ${JSON.stringify(name)}`, { ledger: name });
+    return row.ledger_id;
+  }
+
+  // ---- appends -------------------------------------------------------------------------------------
+
+  append(ledger: string, requests: AppendRequest[]): Promise<Receipt[]> {
+    return this.sequencer.append(ledger, requests);
+  }
+
+  async commitBatch(
+    ledger: string,
+    keys: string[],
+    build: (head: LedgerHead, existing: Map<string, ExistingKey>) => BatchWrite,
+  ): Promise<BatchWrite> {
+    const run = this.db.transaction(() => {
+      const head = this.currentHead(ledger);
+      const existing = new Map<string, ExistingKey>();
+      for (const key of keys) {
+        const found = this.existingKey(head.ledgerId, ledger, key);
+        if (found) existing.set(key, found);
+      }
+      const write = build(head, existing);
+      this.writeBatch(head.ledgerId, write);
+      return write;
+    });
+    const write = run.immediate();
+    if (write.checkpoint) this.heads.set(ledger, { ...write.head, ledgerId: this.heads.get(ledger)!.ledgerId });
+    return write;
+  }
+
+  /**
+   * The head cached in memory, re-read when the database moved on without us (another process wrote
+   * to the same file, or a test rolled the file back): the latest checkpoint decides.
+   */
+  private currentHead(ledger: string): LedgerHead & { ledgerId: number } {
+    const cached = this.heads.get(ledger);
+    const ledgerId = cached?.ledgerId ?? this.ledgerId(ledger);
+    const latest = this.statements.latestCheckpoint.get(ledgerId);
+    const size = latest?.size ?? 0;
+    if (cached && cached.frontier.size === size) return cached;
+    const row = this.statements.ledgerByName.get(ledger)!;
+    const head = {
+      ledgerId,
+      ledger,
+      origin: row.origin,
+      frontier: latest ? Frontier.fromBytes(latest.size, latest.frontier) : new Frontier(),
+      lastReceivedAtMicros: latest?.created_at ?? 0,
+    };
+    this.heads.set(ledger, head);
+    return head;
+  }
+
+  private existingKey(ledgerId: number, ledger: string, key: string): ExistingKey | undefined {
+    const row = this.statements.idempotency.get(ledgerId, key);
+    if (!row) return undefined;
+    const entry = this.statements.entry.get(ledgerId, row.idx)!;
+    const checkpoint = this.statements.checkpointCovering.get(ledgerId, row.idx)!;
+    return {
+      requestHash: row.request_hash,
+      receipt: {
+        ledger,
+        index: row.idx,
+        leafHash: toBase64(entry.leaf_hash),
+        receivedAt: formatMicros(entry.received_at),
+        checkpoint: checkpoint.note,
+        treeSize: checkpoint.size,
+      },
+    };
+  }
+
+  private writeBatch(ledgerId: number, write: BatchWrite): void {
+    const s = this.statements;
+    for (const e of write.entries) {
+      s.insertEntry.run(ledgerId, e.index, e.receivedAtMicros, e.leaf, e.leafHash, JSON.stringify(e.disclosures));
+    }
+    for (const h of write.treeHashes) s.insertTreeHash.run(ledgerId, h.level, h.index, h.hash);
+    for (const k of write.keys) s.insertKey.run(ledgerId, k.key, k.requestHash, k.index);
+    const c = write.checkpoint;
+    if (c) s.insertCheckpoint.run(ledgerId, c.size, c.rootHash, c.note, c.frontier, c.createdAtMicros);
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------------
+
+  async latestCheckpoint(ledger: string): Promise<StoredCheckpoint | undefined> {
+    const row = this.statements.latestCheckpoint.get(this.ledgerId(ledger));
+    return row && toCheckpoint(ledger, row);
+  }
+
+  async checkpoints(ledger: string, from = 0, to = Number.MAX_SAFE_INTEGER): Promise<StoredCheckpoint[]> {
+    return this.statements.checkpointsBetween.all(this.ledgerId(ledger), from, to).map((row) => toCheckpoint(ledger, row));
+  }
+
+  async getEntry(ledger: string, index: number): Promise<StoredEntry | undefined> {
+    const row = this.statements.entry.get(this.ledgerId(ledger), index);
+    return row && toEntry(ledger, row);
+  }
+
+  async *entries(ledger: string, from: number, to: number): AsyncIterable<StoredEntry> {
+    const ledgerId = this.ledgerId(ledger);
+    let next = from;
+    while (next < to) {
+      const rows = this.statements.entryPage.all(ledgerId, next, to, PAGE);
+      if (rows.length === 0) return;
+      for (const row of rows) yield toEntry(ledger, row);
+      next = rows[rows.length - 1]!.idx + 1;
+    }
+  }
+
+  async readHashes(ledger: string, ranges: HashRange[]): Promise<Uint8Array[][]> {
+    const ledgerId = this.ledgerId(ledger);
+    return ranges.map(({ level, start, end }) =>
+      (level === 0
+        ? this.statements.leafHashes.all(ledgerId, start, end)
+        : this.statements.treeHashes.all(ledgerId, level, start, end)
+      ).map((row) => row.h),
+    );
+  }
+
+  // ---- API keys ------------------------------------------------------------------------------------
+
+  async createApiKey(key: ApiKeyRecord): Promise<void> {
+    this.statements.insertApiKey.run(
+      key.id,
+      key.secretHash,
+      key.role,
+      JSON.stringify(key.ledgers),
+      key.description,
+      key.createdAtMicros,
+      key.expiresAtMicros,
+      key.revokedAtMicros,
+    );
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRecord | undefined> {
+    const row = this.statements.apiKey.get(id);
+    return row && toApiKey(row);
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    return this.statements.apiKeys.all().map(toApiKey);
+  }
+
+  async revokeApiKey(id: string, atMicros: number): Promise<boolean> {
+    if (!this.statements.apiKey.get(id)) return false;
+    this.statements.revokeApiKey.run(atMicros, id);
+    return true;
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
+
+interface ApiKeyRowDb {
+  id: string;
+  secret_hash: Buffer;
+  role: string;
+  ledgers: string;
+  description: string;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+}
+
+function toApiKey(row: ApiKeyRowDb): ApiKeyRecord {
+  return {
+    id: row.id,
+    secretHash: row.secret_hash,
+    role: row.role as Role,
+    ledgers: JSON.parse(row.ledgers) as string[],
+    description: row.description,
+    createdAtMicros: row.created_at,
+    expiresAtMicros: row.expires_at,
+    revokedAtMicros: row.revoked_at,
+  };
+}
+
+function toEntry(ledger: string, row: EntryRowDb): StoredEntry {
+  return {
+    ledger,
+    index: row.idx,
+    receivedAtMicros: row.received_at,
+    leaf: row.leaf,
+    leafHash: row.leaf_hash,
+    disclosures: JSON.parse(row.disclosures) as Disclosures,
+  };
+}
+
+function toCheckpoint(ledger: string, row: CheckpointRowDb): StoredCheckpoint {
+  return { ledger, size: row.size, rootHash: row.root, note: row.note, createdAtMicros: row.created_at };
+}

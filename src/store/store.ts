@@ -1,0 +1,122 @@
+/**
+ * The storage contract every backend (SQLite, PostgreSQL) implements, and that the shared conformance
+ * suite in test/store/conformance.ts checks. The server, the CLI and the verifier talk to storage only
+ * through this interface.
+ *
+ * Lifecycle of an event: validated → queued → sequenced and sealed inside one database transaction
+ * together with every other event of its batch, the tree hashes it completes and the signed checkpoint
+ * of the new tree → committed → acknowledged. A backend MUST NOT resolve an append before the transaction
+ * holding it is durable, and MUST NOT commit part of a batch.
+ */
+import type { Disclosures } from '../core/commitments.js';
+import type { AuditEvent } from '../core/event.js';
+import type { HashRange } from '../core/tree.js';
+
+export interface AppendRequest {
+  event: AuditEvent;
+  /** Credential id recorded in the leaf as `writer`. */
+  writer: string;
+  /** Retry-safety key; a second append with the same key returns the first receipt. */
+  idempotencyKey?: string;
+}
+
+export interface Receipt {
+  ledger: string;
+  index: number;
+  /** Standard base64 of the RFC 6962 leaf hash. */
+  leafHash: string;
+  receivedAt: string;
+  /** The signed checkpoint (C2SP signed note) of the batch that sealed this event. */
+  checkpoint: string;
+  /** Tree size of that checkpoint. */
+  treeSize: number;
+  /** True when this receipt answers a retry of an event already sealed. */
+  duplicate: boolean;
+}
+
+export interface LedgerInfo {
+  name: string;
+  origin: string;
+  createdAt: string;
+  size: number;
+}
+
+export interface StoredEntry {
+  ledger: string;
+  index: number;
+  receivedAtMicros: number;
+  leaf: Uint8Array;
+  leafHash: Uint8Array;
+  disclosures: Disclosures;
+}
+
+export interface StoredCheckpoint {
+  ledger: string;
+  size: number;
+  rootHash: Uint8Array;
+  /** The signed note, exactly as signed. */
+  note: string;
+  createdAtMicros: number;
+}
+
+export type Role = 'writer' | 'reader' | 'auditor' | 'admin';
+export const ROLES: readonly Role[] = ['writer', 'reader', 'auditor', 'admin'];
+
+export interface ApiKeyRecord {
+  id: string;
+  role: Role;
+  /** Ledger names the key may use; ['*'] means every ledger. */
+  ledgers: string[];
+  description: string;
+  createdAtMicros: number;
+  expiresAtMicros: number | null;
+  revokedAtMicros: number | null;
+  /** SHA-256 of the secret part of the token. Never the secret itself. */
+  secretHash: Uint8Array;
+}
+
+/** Errors a caller must branch on, with their HTTP mapping in src/server/errors.ts. */
+export type StoreErrorCode = 'LEDGER_NOT_FOUND' | 'IDEMPOTENCY_CONFLICT' | 'NOT_FOUND' | 'OVERLOADED' | 'SCHEMA_TOO_NEW';
+
+export class StoreError extends Error {
+  constructor(
+    readonly code: StoreErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+export interface Store {
+  /** Creates a ledger; returns false if it already existed (idempotent). */
+  createLedger(name: string): Promise<boolean>;
+  getLedger(name: string): Promise<LedgerInfo | undefined>;
+  listLedgers(): Promise<LedgerInfo[]>;
+
+  /**
+   * Seals and durably commits the events, in order, as part of a group commit shared with concurrent
+   * callers. Resolves to one receipt per request, in order, once everything is durable. Rejects with
+   * LEDGER_NOT_FOUND, IDEMPOTENCY_CONFLICT (same key, different event) or OVERLOADED; in every
+   * rejection none of the requests of this call is stored.
+   */
+  append(ledger: string, requests: AppendRequest[]): Promise<Receipt[]>;
+
+  latestCheckpoint(ledger: string): Promise<StoredCheckpoint | undefined>;
+  /** Stored checkpoints with from ≤ size ≤ to, by increasing size. */
+  checkpoints(ledger: string, from?: number, to?: number): Promise<StoredCheckpoint[]>;
+  getEntry(ledger: string, index: number): Promise<StoredEntry | undefined>;
+  /** Entries [from, to) in index order, in pages, for verification and streaming consumers. */
+  entries(ledger: string, from: number, to: number): AsyncIterable<StoredEntry>;
+  /** Stored tree hashes for each range (level 0 = leaf hashes); see planInclusionProof. */
+  readHashes(ledger: string, ranges: HashRange[]): Promise<Uint8Array[][]>;
+
+  createApiKey(key: ApiKeyRecord): Promise<void>;
+  getApiKey(id: string): Promise<ApiKeyRecord | undefined>;
+  listApiKeys(): Promise<ApiKeyRecord[]>;
+  /** Returns false when no such key exists. Revocation is immediate for every later request. */
+  revokeApiKey(id: string, atMicros: number): Promise<boolean>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,155 @@
+/**
+ * Full verification of a stored ledger, trusting nothing in the store: every leaf is re-derived from its
+ * row and disclosures, the whole tree is rebuilt, every stored tree hash and checkpoint is compared with
+ * the rebuilt tree, and every checkpoint signature is checked against the verifier key the caller
+ * trusts. Checkpoints the caller saved earlier (outside the server) additionally catch a rollback or a
+ * cut-off tail, which a store cannot reveal about itself.
+ */
+import { bytesEqual, toBase64 } from '../core/bytes.js';
+import { openCheckpoint, type Checkpoint } from '../core/checkpoint.js';
+import type { CryptoSuite } from '../core/crypto.js';
+import { SealtrailError } from '../core/errors.js';
+import { decodeLeaf, verifyDisclosures } from '../core/leaf.js';
+import type { NoteVerifier } from '../core/note.js';
+import { parseMicros } from '../core/time.js';
+import { Frontier, hashLeaf, type StoredHash } from '../core/tree.js';
+import type { Store } from './store.js';
+
+export interface LedgerVerification {
+  ledger: string;
+  entries: number;
+  checkpoints: number;
+  externalCheckpoints: number;
+  rootHash: string;
+}
+
+export interface VerifyLedgerOptions {
+  suite: CryptoSuite;
+  verifiers: NoteVerifier[];
+  /** Signed checkpoints kept outside the store; those whose origin is this ledger's are checked. */
+  external?: string[];
+  onProgress?: (done: number, total: number) => void;
+}
+
+function broken(ledger: string, message: string, details: Record<string, unknown> = {}): never {
+  throw new SealtrailError('VERIFICATION_FAILED', `${ledger}: ${message}`, { ledger, ...details });
+}
+
+export async function verifyStoredLedger(store: Store, ledger: string, options: VerifyLedgerOptions): Promise<LedgerVerification> {
+  const { suite } = options;
+  const expectedOrigins = new Set(options.verifiers.map((v) => `${v.name}/${ledger}`));
+  const stored = await store.checkpoints(ledger);
+  const checkpoints = stored.map((row) => {
+    let checkpoint: Checkpoint;
+    try {
+      checkpoint = openCheckpoint(suite, row.note, options.verifiers).checkpoint;
+    } catch (cause) {
+      broken(ledger, `checkpoint of size ${row.size}: ${(cause as Error).message}`, { checkpoint: row.size });
+    }
+    if (!expectedOrigins.has(checkpoint.origin)) {
+      broken(ledger, `checkpoint of size ${row.size} is for origin ${checkpoint.origin}`, { checkpoint: row.size });
+    }
+    if (checkpoint.size !== row.size || !bytesEqual(checkpoint.rootHash, row.rootHash)) {
+      broken(ledger, `checkpoint row of size ${row.size} does not match its signed note`, { checkpoint: row.size });
+    }
+    return checkpoint;
+  });
+  const external = openExternal(ledger, options, expectedOrigins);
+  const targets = new Map<number, Array<{ checkpoint: Checkpoint; label: string }>>();
+  const expect = (checkpoint: Checkpoint, label: string) => {
+    const list = targets.get(checkpoint.size) ?? [];
+    list.push({ checkpoint, label });
+    targets.set(checkpoint.size, list);
+  };
+  for (const checkpoint of checkpoints) expect(checkpoint, `stored checkpoint of size ${checkpoint.size}`);
+  for (const checkpoint of external) expect(checkpoint, `saved checkpoint of size ${checkpoint.size}`);
+
+  const latest = checkpoints.at(-1)?.size ?? 0;
+  const frontier = new Frontier();
+  const treeHashes: StoredHash[] = [];
+  let lastReceivedAt = 0;
+  checkRoots(ledger, suite, frontier, targets);
+  for await (const entry of store.entries(ledger, 0, Number.MAX_SAFE_INTEGER)) {
+    const index = frontier.size;
+    if (entry.index !== index) broken(ledger, `entry ${index} is missing (next stored entry is ${entry.index})`, { index });
+    let envelope;
+    try {
+      envelope = decodeLeaf(entry.leaf);
+      if (envelope.index !== index) throw new SealtrailError('MALFORMED', `its leaf says index ${envelope.index}`);
+      if (envelope.ledger !== ledger) throw new SealtrailError('MALFORMED', `its leaf says ledger ${envelope.ledger}`);
+      if (parseMicros(envelope.received_at) !== entry.receivedAtMicros) throw new SealtrailError('MALFORMED', 'received_at differs from its leaf');
+      if (entry.receivedAtMicros < lastReceivedAt) throw new SealtrailError('MALFORMED', 'received_at goes backwards');
+      verifyDisclosures(suite, envelope, entry.disclosures);
+    } catch (cause) {
+      const field = cause instanceof SealtrailError ? cause.details.path : undefined;
+      broken(ledger, `entry ${index}${field ? `, field ${String(field)}` : ''}: ${(cause as Error).message}`, { index, field });
+    }
+    const leafHash = hashLeaf(suite, entry.leaf);
+    if (!bytesEqual(leafHash, entry.leafHash)) broken(ledger, `entry ${index}: stored leaf hash is not the hash of its leaf`, { index });
+    lastReceivedAt = entry.receivedAtMicros;
+    treeHashes.push(...frontier.append(suite, leafHash));
+    checkRoots(ledger, suite, frontier, targets);
+    if (options.onProgress && frontier.size % 10_000 === 0) options.onProgress(frontier.size, latest);
+  }
+  const count = frontier.size;
+  if (count < latest) broken(ledger, `the latest checkpoint covers ${latest} entries but only ${count} are stored (tail cut off)`, { index: count });
+  if (count > latest) broken(ledger, `${count - latest} entries after index ${latest - 1} are not covered by any checkpoint`, { index: latest });
+  for (const [size, list] of targets) {
+    if (size > count) {
+      broken(ledger, `${list[0]!.label} is ahead of the stored ledger (${count} entries): the store was rolled back or cut`, { checkpoint: size });
+    }
+  }
+  await compareTreeHashes(store, ledger, treeHashes);
+  options.onProgress?.(count, latest);
+  return {
+    ledger,
+    entries: count,
+    checkpoints: checkpoints.length,
+    externalCheckpoints: external.length,
+    rootHash: toBase64(frontier.root(suite)),
+  };
+}
+
+function openExternal(ledger: string, options: VerifyLedgerOptions, origins: Set<string>): Checkpoint[] {
+  const result: Checkpoint[] = [];
+  for (const note of options.external ?? []) {
+    let checkpoint: Checkpoint;
+    try {
+      checkpoint = openCheckpoint(options.suite, note, options.verifiers).checkpoint;
+    } catch (cause) {
+      broken(ledger, `a saved checkpoint does not verify: ${(cause as Error).message}`);
+    }
+    if (origins.has(checkpoint.origin)) result.push(checkpoint);
+  }
+  return result;
+}
+
+function checkRoots(ledger: string, suite: CryptoSuite, frontier: Frontier, targets: Map<number, Array<{ checkpoint: Checkpoint; label: string }>>) {
+  const list = targets.get(frontier.size);
+  if (!list) return;
+  const root = frontier.root(suite);
+  for (const { checkpoint, label } of list) {
+    if (!bytesEqual(root, checkpoint.rootHash)) {
+      broken(ledger, `${label} does not match the entries before it: history differs from what was signed`, { checkpoint: checkpoint.size });
+    }
+  }
+  targets.delete(frontier.size);
+}
+
+async function compareTreeHashes(store: Store, ledger: string, expected: StoredHash[]): Promise<void> {
+  const byLevel = new Map<number, StoredHash[]>();
+  for (const h of expected) {
+    if (!byLevel.has(h.level)) byLevel.set(h.level, []);
+    byLevel.get(h.level)!.push(h);
+  }
+  for (const [level, hashes] of byLevel) {
+    // Read past the expected end, so that extra rows are caught too.
+    const [stored] = await store.readHashes(ledger, [{ level, start: 0, end: Number.MAX_SAFE_INTEGER }]);
+    hashes.forEach((h, i) => {
+      if (!stored?.[i] || !bytesEqual(stored[i]!, h.hash)) {
+        broken(ledger, `stored tree hash at level ${level}, index ${h.index} does not match the entries`, { level, treeIndex: h.index });
+      }
+    });
+    if ((stored?.length ?? 0) !== hashes.length) broken(ledger, `level ${level} has extra stored tree hashes`, { level });
+  }
+}

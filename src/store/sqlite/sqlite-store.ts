@@ -32,6 +32,8 @@ export interface SqliteStoreOptions {
   name: string;
   readonly?: boolean;
   maxBatchEvents?: number;
+  /** Clock in microseconds since the epoch (tests inject one that jumps backwards). */
+  clock?: () => number;
 }
 
 interface EntryRowDb {
@@ -94,6 +96,7 @@ export class SqliteStore implements Store, BatchBackend {
       signer: options.signer,
       keyName: options.name,
       ...(options.maxBatchEvents !== undefined ? { maxBatchEvents: options.maxBatchEvents } : {}),
+      ...(options.clock !== undefined ? { clock: options.clock } : {}),
     });
   }
 

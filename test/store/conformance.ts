@@ -1,0 +1,203 @@
+/**
+ * The storage conformance suite: every backend runs exactly these cases (test/store/*.test.ts call
+ * runStoreConformance with a factory). A backend that cannot support a case must skip it with a reason.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { fromBase64, toBase64 } from '../../src/core/bytes.js';
+import { openCheckpoint } from '../../src/core/checkpoint.js';
+import type { CryptoSuite, Ed25519Signer } from '../../src/core/crypto.js';
+import { formatVerifierKey, parseVerifierKey, type NoteVerifier } from '../../src/core/note.js';
+import { hashLeaf, planConsistencyProof, planInclusionProof, planRootHash, verifyConsistency, verifyInclusion } from '../../src/core/tree.js';
+import { decodeLeaf, verifyDisclosures } from '../../src/core/leaf.js';
+import { StoreError, type Store } from '../../src/store/store.js';
+import { verifyStoredLedger } from '../../src/store/verify-ledger.js';
+import { sampleEvent } from '../helpers/events.js';
+
+export interface StoreHarness {
+  /** Opens the store under test; the same location each time until `destroy`. */
+  open(options?: { clock?: () => number }): Promise<Store>;
+  destroy(): Promise<void>;
+  suite: CryptoSuite;
+  signer: Ed25519Signer;
+  name: string;
+}
+
+const writer = 'key_test';
+
+export function runStoreConformance(backend: string, makeHarness: () => Promise<StoreHarness>): void {
+  describe(`store conformance: ${backend}`, () => {
+    let harness: StoreHarness;
+    let store: Store;
+    let verifier: NoteVerifier;
+    let ledgerCounter = 0;
+    const freshLedger = async () => {
+      const name = `l${ledgerCounter++}`;
+      assert.equal(await store.createLedger(name), true);
+      return name;
+    };
+
+    before(async () => {
+      harness = await makeHarness();
+      store = await harness.open();
+      verifier = parseVerifierKey(harness.suite, formatVerifierKey(harness.suite, harness.name, harness.signer.publicKey));
+    });
+    after(async () => {
+      await store.close();
+      await harness.destroy();
+    });
+
+    it('creates ledgers idempotently and lists them', async () => {
+      const name = await freshLedger();
+      assert.equal(await store.createLedger(name), false);
+      const info = await store.getLedger(name);
+      assert.equal(info?.origin, `${harness.name}/${name}`);
+      assert.equal(info?.size, 0);
+      assert.ok((await store.listLedgers()).some((l) => l.name === name));
+      assert.equal(await store.getLedger('nosuch'), undefined);
+    });
+
+    it('rejects appends to an unknown ledger', async () => {
+      await assert.rejects(store.append('nosuch', [{ event: sampleEvent(1), writer }]), (e) => e instanceof StoreError && e.code === 'LEDGER_NOT_FOUND');
+    });
+
+    it('assigns consecutive indexes and signs a checkpoint that covers every receipt', async () => {
+      const ledger = await freshLedger();
+      const receipts = await store.append(ledger, [0, 1, 2].map((i) => ({ event: sampleEvent(i), writer })));
+      assert.deepEqual(receipts.map((r) => r.index), [0, 1, 2]);
+      for (const receipt of receipts) {
+        const { checkpoint } = openCheckpoint(harness.suite, receipt.checkpoint, [verifier], `${harness.name}/${ledger}`);
+        assert.ok(receipt.index < checkpoint.size);
+        assert.equal(receipt.treeSize, checkpoint.size);
+        const entry = (await store.getEntry(ledger, receipt.index))!;
+        assert.equal(toBase64(hashLeaf(harness.suite, entry.leaf)), receipt.leafHash);
+        verifyDisclosures(harness.suite, decodeLeaf(entry.leaf), entry.disclosures);
+        assert.equal(entry.disclosures['actor.id']![1], sampleEvent(receipt.index).actor.id);
+      }
+      assert.equal((await store.getLedger(ledger))?.size, 3);
+      assert.equal(await store.getEntry(ledger, 3), undefined);
+    });
+
+    it('group-commits concurrent appends into one consistent order', async () => {
+      const ledger = await freshLedger();
+      const results = await Promise.all(Array.from({ length: 200 }, (_, i) => store.append(ledger, [{ event: sampleEvent(i), writer }])));
+      const indexes = results.map((r) => r[0]!.index).sort((a, b) => a - b);
+      assert.deepEqual(indexes, Array.from({ length: 200 }, (_, i) => i));
+      const checkpoints = await store.checkpoints(ledger);
+      assert.ok(checkpoints.length < 200, 'concurrent appends share batches');
+      assert.equal(checkpoints.at(-1)!.size, 200);
+      await verifyStoredLedger(store, ledger, { suite: harness.suite, verifiers: [verifier] });
+    });
+
+    it('answers a retry with the original receipt and refuses a key reused for another event', async () => {
+      const ledger = await freshLedger();
+      const [first] = await store.append(ledger, [{ event: sampleEvent(1), writer, idempotencyKey: 'k1' }]);
+      await store.append(ledger, [{ event: sampleEvent(2), writer }]);
+      const [retry] = await store.append(ledger, [{ event: sampleEvent(1), writer, idempotencyKey: 'k1' }]);
+      assert.equal(retry!.duplicate, true);
+      assert.deepEqual({ ...retry, duplicate: false }, first);
+      await assert.rejects(
+        store.append(ledger, [{ event: sampleEvent(3), writer, idempotencyKey: 'k9' }, { event: sampleEvent(4), writer, idempotencyKey: 'k1' }]),
+        (e) => e instanceof StoreError && e.code === 'IDEMPOTENCY_CONFLICT',
+      );
+      assert.equal((await store.getLedger(ledger))?.size, 2, 'nothing of the refused call is stored');
+      // A conflicting caller in the same group commit fails alone.
+      const [ok, bad, dup] = await Promise.allSettled([
+        store.append(ledger, [{ event: sampleEvent(5), writer, idempotencyKey: 'k5' }]),
+        store.append(ledger, [{ event: sampleEvent(6), writer, idempotencyKey: 'k5' }]),
+        store.append(ledger, [{ event: sampleEvent(5), writer, idempotencyKey: 'k5' }]),
+      ]);
+      assert.equal(ok.status, 'fulfilled');
+      assert.equal(bad.status, 'rejected');
+      assert.equal(dup.status, 'fulfilled');
+      assert.equal((dup as PromiseFulfilledResult<Awaited<ReturnType<Store['append']>>>).value[0]!.index, (ok as PromiseFulfilledResult<Awaited<ReturnType<Store['append']>>>).value[0]!.index);
+      assert.equal((await store.getLedger(ledger))?.size, 3);
+    });
+
+    it('keeps received_at non-decreasing when the clock steps back', async () => {
+      await store.close();
+      let now = Date.UTC(2026, 0, 1) * 1000;
+      store = await harness.open({ clock: () => now });
+      const ledger = await freshLedger();
+      const [a] = await store.append(ledger, [{ event: sampleEvent(1), writer }]);
+      now -= 60_000_000;
+      const [b] = await store.append(ledger, [{ event: sampleEvent(2), writer }]);
+      assert.ok(b!.receivedAt >= a!.receivedAt, `${b!.receivedAt} >= ${a!.receivedAt}`);
+      await store.close();
+      store = await harness.open();
+    });
+
+    it('serves inclusion and consistency proofs that verify against its checkpoints', async () => {
+      const ledger = await freshLedger();
+      for (let start = 0; start < 700; start += 100) {
+        await store.append(ledger, Array.from({ length: 100 }, (_, i) => ({ event: sampleEvent(start + i), writer })));
+      }
+      const checkpoints = (await store.checkpoints(ledger)).map((c) => openCheckpoint(harness.suite, c.note, [verifier]).checkpoint);
+      assert.deepEqual(checkpoints.map((c) => c.size), [100, 200, 300, 400, 500, 600, 700]);
+      for (const checkpoint of checkpoints) {
+        for (const index of [0, 99, 255, 256, checkpoint.size - 1].filter((i) => i < checkpoint.size)) {
+          const plan = planInclusionProof(harness.suite, index, checkpoint.size);
+          const proof = plan.finish(await store.readHashes(ledger, plan.reads));
+          const entry = (await store.getEntry(ledger, index))!;
+          verifyInclusion(harness.suite, index, checkpoint.size, hashLeaf(harness.suite, entry.leaf), proof, checkpoint.rootHash);
+        }
+        const rootPlan = planRootHash(harness.suite, checkpoint.size);
+        assert.equal(toBase64(rootPlan.finish(await store.readHashes(ledger, rootPlan.reads))), toBase64(checkpoint.rootHash));
+      }
+      const [older, newer] = [checkpoints[1]!, checkpoints[6]!];
+      const plan = planConsistencyProof(harness.suite, older.size, newer.size);
+      verifyConsistency(harness.suite, older.size, newer.size, plan.finish(await store.readHashes(ledger, plan.reads)), older.rootHash, newer.rootHash);
+      const between = await store.checkpoints(ledger, 200, 400);
+      assert.deepEqual(between.map((c) => c.size), [200, 300, 400]);
+      assert.equal((await store.latestCheckpoint(ledger))?.size, 700);
+      const entries = [];
+      for await (const entry of store.entries(ledger, 250, 1000)) entries.push(entry.index);
+      assert.deepEqual(entries, Array.from({ length: 450 }, (_, i) => 250 + i));
+    });
+
+    it('resumes appending after a restart where it left off', async () => {
+      const ledger = await freshLedger();
+      await store.append(ledger, Array.from({ length: 300 }, (_, i) => ({ event: sampleEvent(i), writer })));
+      await store.close();
+      store = await harness.open();
+      const [receipt] = await store.append(ledger, [{ event: sampleEvent(300), writer }]);
+      assert.equal(receipt!.index, 300);
+      const result = await verifyStoredLedger(store, ledger, { suite: harness.suite, verifiers: [verifier] });
+      assert.equal(result.entries, 301);
+      const note = (await store.latestCheckpoint(ledger))!.note;
+      assert.equal(openCheckpoint(harness.suite, note, [verifier]).checkpoint.size, 301);
+    });
+
+    it('stores API keys, finds them by id and revokes them', async () => {
+      const secretHash = harness.suite.sha256(new TextEncoder().encode('secret'));
+      await store.createApiKey({
+        id: 'abcd1234',
+        role: 'reader',
+        ledgers: ['l0', 'l1'],
+        description: 'test',
+        createdAtMicros: 1,
+        expiresAtMicros: null,
+        revokedAtMicros: null,
+        secretHash,
+      });
+      const key = (await store.getApiKey('abcd1234'))!;
+      assert.deepEqual([key.role, key.ledgers, toBase64(key.secretHash)], ['reader', ['l0', 'l1'], toBase64(secretHash)]);
+      assert.ok((await store.listApiKeys()).some((k) => k.id === 'abcd1234'));
+      assert.equal(await store.revokeApiKey('abcd1234', 5), true);
+      assert.equal((await store.getApiKey('abcd1234'))!.revokedAtMicros, 5);
+      assert.equal(await store.revokeApiKey('nosuch', 5), false);
+    });
+
+    it('reads stored leaf hashes exactly as the entries hash', async () => {
+      const ledger = await freshLedger();
+      await store.append(ledger, Array.from({ length: 5 }, (_, i) => ({ event: sampleEvent(i), writer })));
+      const [hashes] = await store.readHashes(ledger, [{ level: 0, start: 1, end: 4 }]);
+      assert.equal(hashes!.length, 3);
+      for (let i = 0; i < 3; i++) {
+        const entry = (await store.getEntry(ledger, i + 1))!;
+        assert.equal(toBase64(hashes![i]!), toBase64(hashLeaf(harness.suite, entry.leaf)));
+      }
+      assert.deepEqual(fromBase64(toBase64(hashes![0]!)), new Uint8Array(hashes![0]!));
+    });
+  });
+}

@@ -1,0 +1,54 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { portableSigner } from '../../src/core/crypto.js';
+import { nodeSuite } from '../../src/platform/node-crypto.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { runStoreConformance } from './conformance.js';
+
+runStoreConformance('sqlite', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sealtrail-sqlite-'));
+  const signer = portableSigner(nodeSuite.randomBytes(32));
+  const name = 'conformance.test';
+  return {
+    suite: nodeSuite,
+    signer,
+    name,
+    async open(options = {}) {
+      return new SqliteStore({ path: join(dir, 'sealtrail.db'), suite: nodeSuite, signer, name, ...options });
+    },
+    async destroy() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { MIGRATIONS } from '../../src/store/sqlite/schema.js';
+import { StoreError } from '../../src/store/store.js';
+
+describe('sqlite schema versions', () => {
+  it('applies migrations to a new file and refuses a file from a newer sealtrail', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sealtrail-schema-'));
+    try {
+      const path = join(dir, 'sealtrail.db');
+      const signer = portableSigner(nodeSuite.randomBytes(32));
+      const store = new SqliteStore({ path, suite: nodeSuite, signer, name: 'x' });
+      assert.equal(store.db.pragma('user_version', { simple: true }), MIGRATIONS.length);
+      assert.equal(store.db.pragma('journal_mode', { simple: true }), 'wal');
+      assert.equal(store.db.pragma('synchronous', { simple: true }), 2, 'synchronous=FULL');
+      store.db.close();
+      const raw = new Database(path);
+      raw.pragma(`user_version = ${MIGRATIONS.length + 1}`);
+      raw.close();
+      assert.throws(
+        () => new SqliteStore({ path, suite: nodeSuite, signer, name: 'x' }),
+        (e) => e instanceof StoreError && e.code === 'SCHEMA_TOO_NEW' && /upgrade sealtrail/.test(e.message),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,8 +1,9 @@
 /**
  * Prints the worked example of docs/FORMAT.md from the real code, with fixed salts and a fixed signing
  * seed so that every byte is reproducible. test/docs/format.test.ts checks that the document still
- * matches: run `npx tsx scripts/format-example.ts` and paste its output when a format changes.
+ * matches: run `npx tsx scripts/format-example.ts` to rewrite the examples there when a format changes.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { toBase64, toHex } from '../src/core/bytes.js';
 import { commitmentInput, SaltSource } from '../src/core/commitments.js';
 import { portableSigner, portableSuite, type CryptoSuite } from '../src/core/crypto.js';
@@ -67,8 +68,22 @@ export function formatExample(): Record<string, string> {
   };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  for (const [label, value] of Object.entries(formatExample())) {
-    process.stdout.write(`<!-- example: ${label} -->\n\`\`\`\n${value}${value.endsWith('\n') ? '' : '\n'}\`\`\`\n\n`);
+/** Replaces each `<!-- example: LABEL -->` code block of the document with the current value. */
+export function updateDocument(doc: string, example: Record<string, string>): string {
+  let out = doc;
+  for (const [label, value] of Object.entries(example)) {
+    const marker = `<!-- example: ${label} -->\n\`\`\`\n`;
+    const start = out.indexOf(marker);
+    if (start < 0) throw new Error(`FORMAT.md lacks the example "${label}"`);
+    const bodyStart = start + marker.length;
+    const end = out.indexOf('```\n', bodyStart);
+    out = out.slice(0, bodyStart) + (value.endsWith('\n') ? value : `${value}\n`) + out.slice(end);
   }
+  return out;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const path = new URL('../docs/FORMAT.md', import.meta.url);
+  writeFileSync(path, updateDocument(readFileSync(path, 'utf8'), formatExample()));
+  process.stdout.write('docs/FORMAT.md examples updated\n');
 }

@@ -51,7 +51,10 @@ export function sealEvent(suite: CryptoSuite, input: SealInput, salts: SaltSourc
     commitments[path] = commit(suite, salt, path, value);
     disclosures[path] = [salt, value];
   }
-  const leaf = encodeLeaf({
+  if (!LEDGER_NAME.test(input.ledger)) fail('INVALID_ARGUMENT', `bad ledger name ${JSON.stringify(input.ledger)}`);
+  if (!WRITER_ID.test(input.writer)) fail('INVALID_ARGUMENT', `bad writer id ${JSON.stringify(input.writer)}`);
+  // The paths come from eventFields and the digests from commit, so the envelope needs no re-checking.
+  const leaf = serializeEnvelope({
     v: LEAF_VERSION,
     ledger: input.ledger,
     index: input.index,
@@ -69,6 +72,10 @@ export function sealEvent(suite: CryptoSuite, input: SealInput, salts: SaltSourc
  */
 export function encodeLeaf(envelope: LeafEnvelope): Uint8Array {
   checkEnvelope(envelope);
+  return serializeEnvelope(envelope);
+}
+
+function serializeEnvelope(envelope: LeafEnvelope): Uint8Array {
   const paths = Object.keys(envelope.commitments).sort();
   const commitments = paths.map((p) => `${JSON.stringify(p)}:${JSON.stringify(envelope.commitments[p])}`).join(',');
   // Member order below is the sorted order: commitments, index, ledger, received_at, v, writer.

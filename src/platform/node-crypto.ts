@@ -15,6 +15,7 @@ function publicKeyObject(raw: Uint8Array): KeyObject {
 
 export const nodeSuite: CryptoSuite = {
   sha256: (data) => hash('sha256', data, 'buffer'),
+  sha256Base64Url: (data) => hash('sha256', data, 'base64url'),
   verifyEd25519(publicKey, message, signature) {
     if (publicKey.length !== 32 || signature.length !== 64) return false;
     try {

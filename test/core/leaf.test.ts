@@ -34,7 +34,7 @@ describe('field commitments', () => {
     const { disclosures } = seal();
     const salts = Object.values(disclosures).map(([salt]) => salt);
     assert.equal(new Set(salts).size, salts.length);
-    for (const salt of salts) assert.equal(Buffer.from(salt, 'base64url').length, 16);
+    for (const salt of salts) assert.equal(Buffer.from(salt, 'base64url').length, 18);
     const again = seal();
     assert.notDeepEqual(Object.values(again.disclosures)[0]![0], salts[0]);
   });

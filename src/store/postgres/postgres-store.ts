@@ -1,0 +1,485 @@
+/**
+ * The shared store: several sealtrail processes on one PostgreSQL database. Each process group-commits
+ * its own appends through the shared Sequencer; batches from different processes are ordered by a
+ * transaction-scoped advisory lock per ledger, taken before the ledger head is read, so exactly one
+ * batch per ledger is sequenced at a time and every process sees the head the previous batch left.
+ * A batch is one transaction: entries, tree hashes, idempotency keys and its signed checkpoint commit
+ * together or not at all; with synchronous_commit on (the default) the commit is durable when it returns.
+ */
+import pg from 'pg';
+import { toBase64 } from '../../core/bytes.js';
+import type { Disclosures } from '../../core/commitments.js';
+import type { CryptoSuite, Ed25519Signer } from '../../core/crypto.js';
+import { formatMicros } from '../../core/time.js';
+import { Frontier, type HashRange } from '../../core/tree.js';
+import { Sequencer, type BatchBackend, type BatchWrite, type ExistingKey, type LedgerHead } from '../sequencer.js';
+import {
+  StoreError,
+  type ApiKeyRecord,
+  type AppendRequest,
+  type LedgerInfo,
+  type Receipt,
+  type Role,
+  type Store,
+  type StoredCheckpoint,
+  type StoredEntry,
+} from '../store.js';
+import { PG_MIGRATIONS, quoteIdent } from './schema.js';
+
+/** First key of the advisory locks sealtrail takes (the second is the ledger id): "sealtrail" in hex-ish. */
+const LOCK_NAMESPACE = 0x5ea1;
+const PAGE = 1000;
+
+export interface PostgresStoreOptions {
+  /** Connection string of the service role. */
+  url: string;
+  /** Schema holding sealtrail's tables. */
+  schema?: string;
+  suite: CryptoSuite;
+  signer: Ed25519Signer;
+  /** Deployment name; must equal the one recorded in the database. */
+  name: string;
+  maxBatchEvents?: number;
+  clock?: () => number;
+  poolSize?: number;
+  /**
+   * Apply pending migrations on open when the connected role may (a development setup connecting as the
+   * schema owner). A restricted service role cannot; it gets a clear error asking for `sealtrail db migrate`.
+   */
+  migrate?: boolean;
+}
+
+export const DEFAULT_SCHEMA = 'sealtrail';
+
+export function createPool(url: string, schema: string, max = 10): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max, options: `-c search_path=${quoteIdent(schema)}` });
+  // An idle client that loses its connection must not crash the process; the next query reconnects.
+  pool.on('error', () => {});
+  return pool;
+}
+
+/** Reads the schema version (0 when sealtrail's tables do not exist yet). */
+export async function schemaVersion(client: pg.ClientBase, schema: string): Promise<number> {
+  const exists = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`${quoteIdent(schema)}.meta`]);
+  if (!exists.rows[0]?.t) return 0;
+  const row = await client.query<{ value: string }>(`SELECT value FROM ${quoteIdent(schema)}.meta WHERE key = 'schema_version'`);
+  return Number(row.rows[0]?.value ?? 0);
+}
+
+/**
+ * Applies pending migrations in one transaction, as `ownerRole` when given. Refuses a database whose
+ * schema is newer than this code. Serialized by an advisory lock, so two processes starting together
+ * cannot both migrate.
+ */
+export async function migrate(client: pg.ClientBase, schema: string, ownerRole?: string): Promise<number> {
+  const s = quoteIdent(schema);
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1, 0)', [LOCK_NAMESPACE]);
+    if (ownerRole) await client.query(`SET LOCAL ROLE ${quoteIdent(ownerRole)}`);
+    const version = await schemaVersion(client, schema);
+    if (version > PG_MIGRATIONS.length) throw schemaTooNew(version);
+    if (version < PG_MIGRATIONS.length) {
+      // CREATE SCHEMA IF NOT EXISTS still needs CREATE on the database, which the owner role may lack.
+      const schemaExists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+      if (schemaExists.rowCount === 0) await client.query(`CREATE SCHEMA ${s}`);
+      await client.query(`SET LOCAL search_path TO ${s}`);
+      for (let v = version; v < PG_MIGRATIONS.length; v++) await client.query(PG_MIGRATIONS[v]!);
+      await client.query(
+        `INSERT INTO meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`,
+        [String(PG_MIGRATIONS.length)],
+      );
+    }
+    await client.query('COMMIT');
+    return PG_MIGRATIONS.length;
+  } catch (error) {
+    await client.query('ROLLBACK');
+    throw error;
+  }
+}
+
+function schemaTooNew(version: number): StoreError {
+  return new StoreError(
+    'SCHEMA_TOO_NEW',
+    `the database has sealtrail schema version ${version}, newer than this sealtrail understands (${PG_MIGRATIONS.length}); upgrade sealtrail`,
+  );
+}
+
+interface EntryRowDb {
+  idx: string;
+  received_at: string;
+  leaf: Buffer;
+  leaf_hash: Buffer;
+  disclosures: string;
+}
+
+interface CheckpointRowDb {
+  size: string;
+  root: Buffer;
+  note: string;
+  frontier: Buffer;
+  created_at: string;
+}
+
+interface ApiKeyRowDb {
+  id: string;
+  secret_hash: Buffer;
+  role: string;
+  ledgers: string;
+  description: string;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+}
+
+export class PostgresStore implements Store, BatchBackend {
+  readonly pool: pg.Pool;
+  private readonly sequencer: Sequencer;
+  private readonly ledgerIds = new Map<string, number>();
+  private readonly heads = new Map<string, LedgerHead>();
+
+  private constructor(private readonly options: PostgresStoreOptions & { schema: string }) {
+    this.pool = createPool(options.url, options.schema, options.poolSize);
+    this.sequencer = new Sequencer(this, {
+      suite: options.suite,
+      signer: options.signer,
+      keyName: options.name,
+      ...(options.maxBatchEvents !== undefined ? { maxBatchEvents: options.maxBatchEvents } : {}),
+      ...(options.clock !== undefined ? { clock: options.clock } : {}),
+    });
+  }
+
+  /** Connects, checks (or, when allowed, applies) the schema version and the deployment name. */
+  static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
+    const store = new PostgresStore({ ...options, schema: options.schema ?? DEFAULT_SCHEMA });
+    try {
+      await store.prepare();
+      return store;
+    } catch (error) {
+      await store.pool.end();
+      throw error;
+    }
+  }
+
+  private async prepare(): Promise<void> {
+    const { schema } = this.options;
+    const client = await this.pool.connect();
+    try {
+      const version = await schemaVersion(client, schema);
+      if (version > PG_MIGRATIONS.length) throw schemaTooNew(version);
+      if (version < PG_MIGRATIONS.length) {
+        if (!this.options.migrate) {
+          throw new StoreError(
+            'SCHEMA_TOO_NEW',
+            version === 0
+              ? `no sealtrail schema "${schema}" in this database; run \`sealtrail db setup\` (or start with --migrate as the schema owner)`
+              : `the sealtrail schema is at version ${version}, this sealtrail needs ${PG_MIGRATIONS.length}; run \`sealtrail db migrate\``,
+          );
+        }
+        await migrate(client, schema);
+      }
+      await this.checkDeploymentName(client);
+    } finally {
+      client.release();
+    }
+  }
+
+  private async checkDeploymentName(client: pg.ClientBase): Promise<void> {
+    const row = await client.query<{ value: string }>(`SELECT value FROM meta WHERE key = 'deployment_name'`);
+    const stored = row.rows[0]?.value;
+    if (stored === undefined) {
+      try {
+        await client.query(`INSERT INTO meta (key, value) VALUES ('deployment_name', $1) ON CONFLICT DO NOTHING`, [this.options.name]);
+      } catch {
+        throw new StoreError('SCHEMA_TOO_NEW', 'the database has no deployment name yet; run `sealtrail db setup --name NAME`');
+      }
+      return this.checkDeploymentName(client);
+    }
+    if (stored !== this.options.name) {
+      throw new StoreError(
+        'SCHEMA_TOO_NEW',
+        `this database belongs to deployment ${JSON.stringify(stored)}, not ${JSON.stringify(this.options.name)}; pass --name ${stored}`,
+      );
+    }
+  }
+
+  // ---- ledgers -------------------------------------------------------------------------------------
+
+  async createLedger(name: string): Promise<boolean> {
+    const result = await this.pool.query('INSERT INTO ledgers (name, origin, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING', [
+      name,
+      `${this.options.name}/${name}`,
+      Date.now() * 1000,
+    ]);
+    return result.rowCount === 1;
+  }
+
+  async getLedger(name: string): Promise<LedgerInfo | undefined> {
+    return (await this.queryLedgers('WHERE l.name = $1', [name]))[0];
+  }
+
+  async listLedgers(): Promise<LedgerInfo[]> {
+    return this.queryLedgers('', []);
+  }
+
+  private async queryLedgers(where: string, params: unknown[]): Promise<LedgerInfo[]> {
+    const result = await this.pool.query<{ name: string; origin: string; created_at: string; size: string | null }>(
+      `SELECT l.name, l.origin, l.created_at,
+              (SELECT c.size FROM checkpoints c WHERE c.ledger_id = l.ledger_id ORDER BY c.size DESC LIMIT 1) AS size
+         FROM ledgers l ${where} ORDER BY l.name`,
+      params,
+    );
+    return result.rows.map((r) => ({ name: r.name, origin: r.origin, createdAt: formatMicros(Number(r.created_at)), size: Number(r.size ?? 0) }));
+  }
+
+  private async ledgerId(name: string, client: pg.ClientBase | pg.Pool = this.pool): Promise<number> {
+    const cached = this.ledgerIds.get(name);
+    if (cached !== undefined) return cached;
+    const result = await client.query<{ ledger_id: number }>('SELECT ledger_id FROM ledgers WHERE name = $1', [name]);
+    const id = result.rows[0]?.ledger_id;
+    if (id === undefined) throw new StoreError('LEDGER_NOT_FOUND', `no ledger named ${JSON.stringify(name)}`, { ledger: name });
+    this.ledgerIds.set(name, id);
+    return id;
+  }
+
+  // ---- appends -------------------------------------------------------------------------------------
+
+  append(ledger: string, requests: AppendRequest[]): Promise<Receipt[]> {
+    return this.sequencer.append(ledger, requests);
+  }
+
+  async commitBatch(
+    ledger: string,
+    keys: string[],
+    build: (head: LedgerHead, existing: Map<string, ExistingKey>) => BatchWrite,
+  ): Promise<BatchWrite> {
+    const client = await this.pool.connect();
+    try {
+      const ledgerId = await this.ledgerId(ledger, client);
+      await client.query('BEGIN');
+      // One sequencer per ledger across all processes: the lock is held until COMMIT or ROLLBACK.
+      await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_NAMESPACE, ledgerId]);
+      const head = await this.currentHead(client, ledger, ledgerId);
+      const existing = await this.existingKeys(client, ledger, ledgerId, keys);
+      const write = build(head, existing);
+      await this.writeBatch(client, ledgerId, write);
+      await client.query('COMMIT');
+      if (write.checkpoint) this.heads.set(ledger, write.head);
+      return write;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** The cached head if no other process has moved the ledger on since, else the head from the database. */
+  private async currentHead(client: pg.ClientBase, ledger: string, ledgerId: number): Promise<LedgerHead> {
+    const latest = await client.query<CheckpointRowDb>(
+      'SELECT size, root, note, frontier, created_at FROM checkpoints WHERE ledger_id = $1 ORDER BY size DESC LIMIT 1',
+      [ledgerId],
+    );
+    const row = latest.rows[0];
+    const size = Number(row?.size ?? 0);
+    const cached = this.heads.get(ledger);
+    if (cached && cached.frontier.size === size) return cached;
+    const head: LedgerHead = {
+      ledger,
+      origin: `${this.options.name}/${ledger}`,
+      frontier: row ? Frontier.fromBytes(size, row.frontier) : new Frontier(),
+      lastReceivedAtMicros: Number(row?.created_at ?? 0),
+    };
+    this.heads.set(ledger, head);
+    return head;
+  }
+
+  private async existingKeys(client: pg.ClientBase, ledger: string, ledgerId: number, keys: string[]): Promise<Map<string, ExistingKey>> {
+    const found = new Map<string, ExistingKey>();
+    if (keys.length === 0) return found;
+    const result = await client.query<{ key: string; request_hash: Buffer; idx: string; leaf_hash: Buffer; received_at: string; size: string; note: string }>(
+      `SELECT k.key, k.request_hash, k.idx, e.leaf_hash, e.received_at, c.size, c.note
+         FROM idempotency_keys k
+         JOIN entries e ON e.ledger_id = k.ledger_id AND e.idx = k.idx
+         CROSS JOIN LATERAL (
+           SELECT size, note FROM checkpoints c WHERE c.ledger_id = k.ledger_id AND c.size > k.idx ORDER BY c.size LIMIT 1
+         ) c
+        WHERE k.ledger_id = $1 AND k.key = ANY($2::text[])`,
+      [ledgerId, keys],
+    );
+    for (const row of result.rows) {
+      found.set(row.key, {
+        requestHash: row.request_hash,
+        receipt: {
+          ledger,
+          index: Number(row.idx),
+          leafHash: toBase64(row.leaf_hash),
+          receivedAt: formatMicros(Number(row.received_at)),
+          checkpoint: row.note,
+          treeSize: Number(row.size),
+        },
+      });
+    }
+    return found;
+  }
+
+  /** One multi-row INSERT per table (arrays unnested server-side), so a batch costs a handful of round trips. */
+  private async writeBatch(client: pg.ClientBase, ledgerId: number, write: BatchWrite): Promise<void> {
+    const { entries, treeHashes, keys, checkpoint } = write;
+    if (entries.length > 0) {
+      await client.query(
+        `INSERT INTO entries (ledger_id, idx, received_at, leaf, leaf_hash, disclosures)
+         SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[])`,
+        [
+          ledgerId,
+          entries.map((e) => e.index),
+          entries.map((e) => e.receivedAtMicros),
+          entries.map((e) => Buffer.from(e.leaf)),
+          entries.map((e) => Buffer.from(e.leafHash)),
+          entries.map((e) => JSON.stringify(e.disclosures)),
+        ],
+      );
+    }
+    if (treeHashes.length > 0) {
+      await client.query(
+        'INSERT INTO tree_hashes (ledger_id, level, idx, hash) SELECT $1, * FROM unnest($2::smallint[], $3::bigint[], $4::bytea[])',
+        [ledgerId, treeHashes.map((h) => h.level), treeHashes.map((h) => h.index), treeHashes.map((h) => Buffer.from(h.hash))],
+      );
+    }
+    if (keys.length > 0) {
+      await client.query(
+        'INSERT INTO idempotency_keys (ledger_id, key, request_hash, idx) SELECT $1, * FROM unnest($2::text[], $3::bytea[], $4::bigint[])',
+        [ledgerId, keys.map((k) => k.key), keys.map((k) => Buffer.from(k.requestHash)), keys.map((k) => k.index)],
+      );
+    }
+    if (checkpoint) {
+      await client.query('INSERT INTO checkpoints (ledger_id, size, root, note, frontier, created_at) VALUES ($1, $2, $3, $4, $5, $6)', [
+        ledgerId,
+        checkpoint.size,
+        Buffer.from(checkpoint.rootHash),
+        checkpoint.note,
+        Buffer.from(checkpoint.frontier),
+        checkpoint.createdAtMicros,
+      ]);
+    }
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------------
+
+  async latestCheckpoint(ledger: string): Promise<StoredCheckpoint | undefined> {
+    const result = await this.pool.query<CheckpointRowDb>(
+      'SELECT size, root, note, frontier, created_at FROM checkpoints WHERE ledger_id = $1 ORDER BY size DESC LIMIT 1',
+      [await this.ledgerId(ledger)],
+    );
+    return result.rows[0] && toCheckpoint(ledger, result.rows[0]);
+  }
+
+  async checkpoints(ledger: string, from = 0, to = Number.MAX_SAFE_INTEGER): Promise<StoredCheckpoint[]> {
+    const result = await this.pool.query<CheckpointRowDb>(
+      'SELECT size, root, note, frontier, created_at FROM checkpoints WHERE ledger_id = $1 AND size >= $2 AND size <= $3 ORDER BY size',
+      [await this.ledgerId(ledger), from, to],
+    );
+    return result.rows.map((row) => toCheckpoint(ledger, row));
+  }
+
+  async getEntry(ledger: string, index: number): Promise<StoredEntry | undefined> {
+    const result = await this.pool.query<EntryRowDb>(
+      'SELECT idx, received_at, leaf, leaf_hash, disclosures FROM entries WHERE ledger_id = $1 AND idx = $2',
+      [await this.ledgerId(ledger), index],
+    );
+    return result.rows[0] && toEntry(ledger, result.rows[0]);
+  }
+
+  async *entries(ledger: string, from: number, to: number): AsyncIterable<StoredEntry> {
+    const ledgerId = await this.ledgerId(ledger);
+    let next = from;
+    while (next < to) {
+      const result = await this.pool.query<EntryRowDb>(
+        'SELECT idx, received_at, leaf, leaf_hash, disclosures FROM entries WHERE ledger_id = $1 AND idx >= $2 AND idx < $3 ORDER BY idx LIMIT $4',
+        [ledgerId, next, to, PAGE],
+      );
+      if (result.rows.length === 0) return;
+      for (const row of result.rows) yield toEntry(ledger, row);
+      next = Number(result.rows[result.rows.length - 1]!.idx) + 1;
+    }
+  }
+
+  async readHashes(ledger: string, ranges: HashRange[]): Promise<Uint8Array[][]> {
+    const ledgerId = await this.ledgerId(ledger);
+    return Promise.all(
+      ranges.map(async ({ level, start, end }) => {
+        const result =
+          level === 0
+            ? await this.pool.query<{ h: Buffer }>('SELECT leaf_hash AS h FROM entries WHERE ledger_id = $1 AND idx >= $2 AND idx < $3 ORDER BY idx', [
+                ledgerId,
+                start,
+                end,
+              ])
+            : await this.pool.query<{ h: Buffer }>(
+                'SELECT hash AS h FROM tree_hashes WHERE ledger_id = $1 AND level = $2 AND idx >= $3 AND idx < $4 ORDER BY idx',
+                [ledgerId, level, start, end],
+              );
+        return result.rows.map((row) => row.h);
+      }),
+    );
+  }
+
+  // ---- API keys ------------------------------------------------------------------------------------
+
+  async createApiKey(key: ApiKeyRecord): Promise<void> {
+    await this.pool.query(
+      'INSERT INTO api_keys (id, secret_hash, role, ledgers, description, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+      [key.id, Buffer.from(key.secretHash), key.role, JSON.stringify(key.ledgers), key.description, key.createdAtMicros, key.expiresAtMicros, key.revokedAtMicros],
+    );
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRecord | undefined> {
+    const result = await this.pool.query<ApiKeyRowDb>('SELECT * FROM api_keys WHERE id = $1', [id]);
+    return result.rows[0] && toApiKey(result.rows[0]);
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    return (await this.pool.query<ApiKeyRowDb>('SELECT * FROM api_keys ORDER BY created_at, id')).rows.map(toApiKey);
+  }
+
+  async revokeApiKey(id: string, atMicros: number): Promise<boolean> {
+    const exists = await this.pool.query('SELECT 1 FROM api_keys WHERE id = $1', [id]);
+    if (exists.rowCount === 0) return false;
+    await this.pool.query('UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [atMicros, id]);
+    return true;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+const toNumber = (value: string | null) => (value === null ? null : Number(value));
+
+function toApiKey(row: ApiKeyRowDb): ApiKeyRecord {
+  return {
+    id: row.id,
+    secretHash: row.secret_hash,
+    role: row.role as Role,
+    ledgers: JSON.parse(row.ledgers) as string[],
+    description: row.description,
+    createdAtMicros: Number(row.created_at),
+    expiresAtMicros: toNumber(row.expires_at),
+    revokedAtMicros: toNumber(row.revoked_at),
+  };
+}
+
+function toEntry(ledger: string, row: EntryRowDb): StoredEntry {
+  return {
+    ledger,
+    index: Number(row.idx),
+    receivedAtMicros: Number(row.received_at),
+    leaf: row.leaf,
+    leafHash: row.leaf_hash,
+    disclosures: JSON.parse(row.disclosures) as Disclosures,
+  };
+}
+
+function toCheckpoint(ledger: string, row: CheckpointRowDb): StoredCheckpoint {
+  return { ledger, size: Number(row.size), rootHash: row.root, note: row.note, createdAtMicros: Number(row.created_at) };
+}

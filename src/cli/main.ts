@@ -3,12 +3,14 @@
 import { SealtrailApiError } from '../client/index.js';
 import { SealtrailError } from '../core/errors.js';
 import { ConfigError } from '../server/deployment.js';
+import { StoreError } from '../store/store.js';
 import { helpText, parseCommandArgs, UsageError, type Command } from './command.js';
 import { serveCommand } from './commands/serve.js';
 import { appendCommand, checkpointCommand, keysCommand, ledgersCommand, proofCommand } from './commands/remote.js';
 import { verifyCommand } from './commands/verify.js';
+import { dbCommand } from './commands/db.js';
 
-const COMMANDS: Command[] = [serveCommand, ledgersCommand, appendCommand, checkpointCommand, proofCommand, keysCommand, verifyCommand];
+const COMMANDS: Command[] = [serveCommand, ledgersCommand, appendCommand, checkpointCommand, proofCommand, keysCommand, verifyCommand, dbCommand];
 
 function overview(): string {
   const rows = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`);
@@ -46,8 +48,13 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`sealtrail ${command.name}: server answered ${error.status} ${error.code}: ${error.message}\n`);
       return 1;
     }
-    if (error instanceof SealtrailError || error instanceof ConfigError) {
+    if (error instanceof SealtrailError || error instanceof ConfigError || error instanceof StoreError) {
       process.stderr.write(`sealtrail ${command.name}: ${error.message}\n`);
+      return 1;
+    }
+    if (typeof (error as NodeJS.ErrnoException).syscall === 'string') {
+      // File system errors (missing file, no permission): the message names the path and the problem.
+      process.stderr.write(`sealtrail ${command.name}: ${(error as Error).message}\n`);
       return 1;
     }
     if ((error as NodeJS.ErrnoException).code === 'ECONNREFUSED' || (error as Error).message === 'fetch failed') {

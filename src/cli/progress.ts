@@ -15,7 +15,8 @@ export class Progress {
 
   update(done: number, note = ''): void {
     const now = Date.now();
-    if (now - this.lastPrint < (this.tty ? 100 : 5000)) return;
+    // Quiet for the first second (short runs need no progress), then at most 10/s on a terminal, every 5 s in logs.
+    if (now - this.started < 1000 || now - this.lastPrint < (this.tty ? 100 : 5000)) return;
     this.lastPrint = now;
     const seconds = (now - this.started) / 1000;
     const share = this.total ? ` ${bar(done / this.total)} ${Math.floor((100 * done) / this.total)}%` : '';

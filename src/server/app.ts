@@ -98,6 +98,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await eventRoutes(v1, context);
     await verificationRoutes(v1, context);
     await keyRoutes(v1, context);
-  });
+  }, { prefix: '/v1' });
   return app;
 }

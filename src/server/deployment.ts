@@ -2,7 +2,9 @@
  * A deployment's data folder:
  *   sealtrail.json      {"name": deployment name}, fixed at first start (it is part of every checkpoint)
  *   signing-key.pem     Ed25519 private key (PKCS#8 PEM, mode 0600), unless a key path is given
- *   sealtrail.db        the SQLite store (+ -wal, -shm)
+ *   sealtrail.db        the SQLite store (+ -wal, -shm), unless the deployment uses PostgreSQL
+ * With PostgreSQL, every server process is given the same signing key (the same folder or --signing-key)
+ * and the same deployment name, which the database also records and checks.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
@@ -11,6 +13,7 @@ import type { Ed25519Signer } from '../core/crypto.js';
 import { formatVerifierKey, isValidKeyName } from '../core/note.js';
 import { nodeSigner, nodeSuite } from '../platform/node-crypto.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
+import { DEFAULT_SCHEMA, PostgresStore } from '../store/postgres/postgres-store.js';
 
 export const DEFAULT_NAME = 'sealtrail.local';
 
@@ -23,27 +26,43 @@ export interface DeploymentOptions {
   maxBatchEvents?: number;
 }
 
-export interface Deployment {
+interface DeploymentIdentity {
   name: string;
   dataDir: string;
-  databasePath: string;
   signer: Ed25519Signer;
   verifierKey: string;
-  store: SqliteStore;
   /** True when this call created the folder's signing key. */
   createdKey: boolean;
+}
+
+export interface Deployment extends DeploymentIdentity {
+  databasePath: string;
+  store: SqliteStore;
+}
+
+export interface PostgresDeployment extends DeploymentIdentity {
+  /** The connection string with any password masked, for messages. */
+  database: string;
+  store: PostgresStore;
 }
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-export function openDeployment(options: DeploymentOptions): Deployment {
+function openIdentity(options: DeploymentOptions): DeploymentIdentity {
   const { dataDir } = options;
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const name = resolveName(dataDir, options.name);
   const { key, created } = loadSigningKey(dataDir, options.signingKeyPath);
   const signer = nodeSigner(key);
+  return { name, dataDir, signer, verifierKey: formatVerifierKey(nodeSuite, name, signer.publicKey), createdKey: created };
+}
+
+/** The embedded deployment: everything in the data folder. */
+export function openDeployment(options: DeploymentOptions): Deployment {
+  const identity = openIdentity(options);
+  const { dataDir, name, signer } = identity;
   const databasePath = join(dataDir, 'sealtrail.db');
   const store = new SqliteStore({
     path: databasePath,
@@ -52,15 +71,33 @@ export function openDeployment(options: DeploymentOptions): Deployment {
     name,
     ...(options.maxBatchEvents !== undefined ? { maxBatchEvents: options.maxBatchEvents } : {}),
   });
-  return {
-    name,
-    dataDir,
-    databasePath,
-    signer,
-    verifierKey: formatVerifierKey(nodeSuite, name, signer.publicKey),
-    store,
-    createdKey: created,
-  };
+  return { ...identity, databasePath, store };
+}
+
+/** A shared deployment: key and name from the data folder (or flags), events in PostgreSQL. */
+export async function openPostgresDeployment(
+  options: DeploymentOptions & { databaseUrl: string; schema?: string | undefined },
+): Promise<PostgresDeployment> {
+  const identity = openIdentity(options);
+  const store = await PostgresStore.open({
+    url: options.databaseUrl,
+    schema: options.schema ?? DEFAULT_SCHEMA,
+    suite: nodeSuite,
+    signer: identity.signer,
+    name: identity.name,
+    ...(options.maxBatchEvents !== undefined ? { maxBatchEvents: options.maxBatchEvents } : {}),
+  });
+  return { ...identity, database: maskPassword(options.databaseUrl), store };
+}
+
+export function maskPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparsable database URL)';
+  }
 }
 
 function resolveName(dataDir: string, requested: string | undefined): string {

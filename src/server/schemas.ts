@@ -28,7 +28,7 @@ export const Receipt = Type.Object(
     checkpoint: Type.String({ description: 'Signed checkpoint (C2SP signed note) covering this event.' }),
     duplicate: Type.Boolean({ description: 'True when this answers a retry: the event was sealed earlier.' }),
   },
-  { $id: 'Receipt' },
+  { description: 'Proof of sealing for one event.' },
 );
 
 export const LedgerInfo = Type.Object(
@@ -38,7 +38,7 @@ export const LedgerInfo = Type.Object(
     created_at: Type.String(),
     size: Type.Integer({ description: 'Tree size of the latest checkpoint.' }),
   },
-  { $id: 'Ledger' },
+  { description: 'A ledger and its current tree size.' },
 );
 
 export const EntryBody = Type.Object({
@@ -48,7 +48,8 @@ export const EntryBody = Type.Object({
   leaf_hash: Type.String(),
   received_at: Type.String(),
   disclosures: Type.Optional(
-    Type.Record(Type.String(), Type.Tuple([Type.String(), Type.Unknown()]), {
+    // An array schema rather than a tuple: the response serializer cannot write an untyped tuple member.
+    Type.Record(Type.String(), Type.Array(Type.Unknown(), { minItems: 2, maxItems: 2 }), {
       description: 'Field path → [salt, value]; present for roles that may read event contents.',
     }),
   ),

@@ -51,8 +51,9 @@ export const appendCommand: Command = {
     const batchSize = integerOption(args, 'batch', { min: 1, max: 1000 })!;
     const file = optionalString(args, 'file');
     const api = client(args);
-    const input = file ? createReadStream(file) : process.stdin;
+    // stat first: a missing file is then one clear error, before any stream exists to emit another.
     const totalBytes = file ? statSync(file).size : undefined;
+    const input = file ? createReadStream(file) : process.stdin;
     const progress = new Progress('appending', totalBytes, 'bytes');
     const lines = createInterface({ input, crlfDelay: Infinity });
     let batch: unknown[] = [];

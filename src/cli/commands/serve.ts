@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { buildApp } from '../../server/app.js';
 import { newToken } from '../../server/auth.js';
-import { openDeployment } from '../../server/deployment.js';
+import { openDeployment, openPostgresDeployment } from '../../server/deployment.js';
+import type { Store } from '../../store/store.js';
 import { nodeSuite } from '../../platform/node-crypto.js';
 import { DATA_OPTION, integerOption, optionalString, requireString, type Command } from '../command.js';
 
@@ -11,7 +12,7 @@ const BOOTSTRAP_KEY_ID = 'admin0';
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'Run the sealtrail server with the embedded SQLite store.',
-  usage: 'serve [--data DIR] [--port N] [--host ADDR] [--name NAME] [--signing-key FILE]',
+  usage: 'serve [--data DIR] [--port N] [--host ADDR] [--name NAME] [--signing-key FILE] [--database-url URL]',
   options: {
     ...DATA_OPTION,
     port: { type: 'string', description: 'TCP port.', env: 'SEALTRAIL_PORT', default: '8470', value: 'N' },
@@ -23,6 +24,13 @@ export const serveCommand: Command = {
       value: 'NAME',
     },
     'signing-key': { type: 'string', description: 'Ed25519 PKCS#8 PEM key to sign with, instead of DIR/signing-key.pem.', env: 'SEALTRAIL_SIGNING_KEY', value: 'FILE' },
+    'database-url': {
+      type: 'string',
+      description: 'PostgreSQL connection string; without it the embedded SQLite store in DIR is used.',
+      env: 'SEALTRAIL_DATABASE_URL',
+      value: 'URL',
+    },
+    'database-schema': { type: 'string', description: 'PostgreSQL schema.', env: 'SEALTRAIL_DATABASE_SCHEMA', default: 'sealtrail', value: 'NAME' },
     'admin-token-file': { type: 'string', description: 'Read the admin token from this file.', value: 'FILE' },
     quiet: { type: 'boolean', description: 'Log only warnings and errors.' },
   },
@@ -37,7 +45,12 @@ export const serveCommand: Command = {
     const adminToken = tokenFile ? readFileSync(tokenFile, 'utf8').trim() : process.env.SEALTRAIL_ADMIN_TOKEN || undefined;
     if (adminToken !== undefined && adminToken.length < 16) throw new Error('the admin token must be at least 16 characters');
 
-    const deployment = openDeployment({ dataDir, name: optionalString(args, 'name'), signingKeyPath: optionalString(args, 'signing-key') });
+    const identity = { dataDir, name: optionalString(args, 'name'), signingKeyPath: optionalString(args, 'signing-key') };
+    const databaseUrl = optionalString(args, 'database-url');
+    const deployment = databaseUrl
+      ? await openPostgresDeployment({ ...identity, databaseUrl, schema: optionalString(args, 'database-schema') })
+      : openDeployment(identity);
+    const storage = 'database' in deployment ? `PostgreSQL ${deployment.database}` : deployment.databasePath;
     const generated = adminToken === undefined ? await bootstrapAdmin(deployment.store) : undefined;
     const app = await buildApp({
       store: deployment.store,
@@ -50,6 +63,7 @@ export const serveCommand: Command = {
     const lines = [
       `sealtrail listening on ${address}  (API reference: ${address}/docs)`,
       `data folder:  ${deployment.dataDir}`,
+      `store:        ${storage}`,
       `verifier key: ${deployment.verifierKey}`,
     ];
     if (generated) {
@@ -78,7 +92,7 @@ export const serveCommand: Command = {
 };
 
 /** Creates the first admin key when none exists and no admin token is configured; returns its token. */
-async function bootstrapAdmin(store: import('../../store/store.js').Store): Promise<string | undefined> {
+async function bootstrapAdmin(store: Store): Promise<string | undefined> {
   if (await store.getApiKey(BOOTSTRAP_KEY_ID)) return undefined;
   const { token, secretHash } = newToken(BOOTSTRAP_KEY_ID);
   await store.createApiKey({

@@ -7,6 +7,8 @@ import { SealtrailError } from '../../core/errors.js';
 import { nodeSuite } from '../../platform/node-crypto.js';
 import { loadSigningKey } from '../../server/deployment.js';
 import { SqliteStore } from '../../store/sqlite/sqlite-store.js';
+import { PostgresStore } from '../../store/postgres/postgres-store.js';
+import type { Store } from '../../store/store.js';
 import { verifyStoredLedger } from '../../store/verify-ledger.js';
 import { DATA_OPTION, optionalString, requireString, UsageError, type Command } from '../command.js';
 import { Progress } from '../progress.js';
@@ -14,7 +16,7 @@ import { Progress } from '../progress.js';
 export const verifyCommand: Command = {
   name: 'verify',
   summary: 'Verify every ledger (or one) in a data folder: leaves, disclosures, tree, checkpoints and their signatures.',
-  usage: 'verify [--data DIR] [--ledger L] [--key VERIFIER_KEY] [--checkpoint FILE]...',
+  usage: 'verify [--data DIR | --database-url URL] [--ledger L] [--key VERIFIER_KEY] [--checkpoint FILE]...',
   options: {
     ...DATA_OPTION,
     ledger: { type: 'string', short: 'l', description: 'Only this ledger.', value: 'L' },
@@ -31,6 +33,8 @@ export const verifyCommand: Command = {
       value: 'FILE',
     },
     json: { type: 'boolean', description: 'Print the result as JSON.' },
+    'database-url': { type: 'string', description: 'Verify a PostgreSQL store instead of DIR/sealtrail.db.', env: 'SEALTRAIL_DATABASE_URL', value: 'URL' },
+    'database-schema': { type: 'string', description: 'PostgreSQL schema.', env: 'SEALTRAIL_DATABASE_SCHEMA', default: 'sealtrail', value: 'NAME' },
   },
   details:
     'The database cannot prove by itself that it was not rolled back to an earlier copy, or that its newest\n' +
@@ -39,18 +43,16 @@ export const verifyCommand: Command = {
     'a replaced signing key in the folder is caught too. Exit status: 0 verified, 1 verification failed, 2 usage.',
   async run(args) {
     const dataDir = requireString(args, 'data');
+    const databaseUrl = optionalString(args, 'database-url');
     const databasePath = join(dataDir, 'sealtrail.db');
-    if (!existsSync(databasePath)) throw new UsageError(`no sealtrail database in ${dataDir}`);
+    if (!databaseUrl && !existsSync(databasePath)) throw new UsageError(`no sealtrail database in ${dataDir}`);
     const verifier = trustedVerifier(dataDir, optionalString(args, 'key'));
     const external = ((args.values.checkpoint as string[] | undefined) ?? []).map((file) => readFileSync(file, 'utf8'));
-    // A read-only store: verification never writes. The signer is unused but required by the type.
-    const store = new SqliteStore({
-      path: databasePath,
-      suite: nodeSuite,
-      name: verifier.name,
-      readonly: true,
-      signer: { publicKey: verifier.publicKey, sign: () => { throw new Error('read-only'); } },
-    });
+    // Verification never appends: the signer is required by the store's type but never called.
+    const signer = { publicKey: verifier.publicKey, sign: (): Uint8Array => { throw new Error('verification does not sign'); } };
+    const store: Store = databaseUrl
+      ? await PostgresStore.open({ url: databaseUrl, schema: optionalString(args, 'database-schema'), suite: nodeSuite, name: verifier.name, signer })
+      : new SqliteStore({ path: databasePath, suite: nodeSuite, name: verifier.name, readonly: true, signer });
     try {
       const only = optionalString(args, 'ledger');
       const ledgers = only ? [only] : (await store.listLedgers()).map((l) => l.name);
@@ -92,7 +94,7 @@ export const verifyCommand: Command = {
 function trustedVerifier(dataDir: string, key: string | undefined): NoteVerifier {
   if (key) return parseVerifierKey(nodeSuite, key);
   const configPath = join(dataDir, 'sealtrail.json');
-  if (!existsSync(configPath)) throw new UsageError(`${dataDir} has no sealtrail.json; pass --key`);
+  if (!existsSync(configPath)) throw new UsageError(`${dataDir} has no sealtrail.json; pass --key with the deployment's verifier key`);
   const { name } = JSON.parse(readFileSync(configPath, 'utf8')) as { name: string };
   const privateKey = loadSigningKey(dataDir, undefined, false).key;
   const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });

@@ -42,11 +42,6 @@ export interface PostgresStoreOptions {
   maxBatchEvents?: number;
   clock?: () => number;
   poolSize?: number;
-  /**
-   * Apply pending migrations on open when the connected role may (a development setup connecting as the
-   * schema owner). A restricted service role cannot; it gets a clear error asking for `sealtrail db migrate`.
-   */
-  migrate?: boolean;
 }
 
 export const DEFAULT_SCHEMA = 'sealtrail';
@@ -167,16 +162,20 @@ export class PostgresStore implements Store, BatchBackend {
     try {
       const version = await schemaVersion(client, schema);
       if (version > PG_MIGRATIONS.length) throw schemaTooNew(version);
+      // An older schema is upgraded on start when the connected role may (it owns the schema, as in a
+      // development setup); a restricted service role may not, and is told what to run instead.
       if (version < PG_MIGRATIONS.length) {
-        if (!this.options.migrate) {
+        try {
+          await migrate(client, schema);
+        } catch (error) {
+          if ((error as { code?: string }).code !== '42501') throw error;
           throw new StoreError(
             'SCHEMA_TOO_NEW',
             version === 0
-              ? `no sealtrail schema "${schema}" in this database; run \`sealtrail db setup\` (or start with --migrate as the schema owner)`
-              : `the sealtrail schema is at version ${version}, this sealtrail needs ${PG_MIGRATIONS.length}; run \`sealtrail db migrate\``,
+              ? `no sealtrail schema "${schema}" in this database, and this role may not create it; run \`sealtrail db setup\` with an administrator's connection`
+              : `the sealtrail schema is at version ${version}, this sealtrail needs ${PG_MIGRATIONS.length}; run \`sealtrail db migrate\` with an administrator's connection`,
           );
         }
-        await migrate(client, schema);
       }
       await this.checkDeploymentName(client);
     } finally {

@@ -53,7 +53,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Never let a client's bearer token reach the logs.
     logger: options.logger ? { ...(typeof options.logger === 'object' ? options.logger : {}), redact: ['req.headers.authorization'] } : false,
     bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    // coerceTypes: query strings arrive as text; scalars only, so a string never silently becomes an array.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
     routerOptions: { maxParamLength: 200 },
   });
   const context: AppContext = {
@@ -65,6 +66,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const authenticator = new Authenticator(options.store, options.adminToken);
 
   app.setErrorHandler(errorHandler);
+  // Only JSON bodies: a text/plain body must be refused (415), not parsed as a string.
+  app.removeContentTypeParser('text/plain');
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send({ error: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` });
   });

@@ -49,7 +49,8 @@ export class Authenticator {
 
   /** Resolves the principal for an Authorization header, or throws 401 without saying which part failed. */
   async authenticate(header: string | undefined): Promise<Principal> {
-    const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    // The auth scheme name is case-insensitive (RFC 9110 §11.1).
+    const token = header && /^bearer /i.test(header) ? header.slice(7).trim() : undefined;
     if (!token || token.length > 512) throw unauthenticated();
     if (this.adminTokenHash && timingSafeEqual(sha256(token), this.adminTokenHash)) {
       return { id: 'admin', role: 'admin', ledgers: ['*'] };
@@ -73,7 +74,7 @@ function isUsable(key: ApiKeyRecord, now: number): boolean {
 }
 
 function unauthenticated(): ApiError {
-  return new ApiError(401, 'UNAUTHENTICATED', 'a valid bearer token is required');
+  return new ApiError(401, 'UNAUTHENTICATED', 'a valid bearer token is required', {}, { 'www-authenticate': 'Bearer realm="sealtrail"' });
 }
 
 export function can(principal: Principal, capability: Capability): boolean {
@@ -93,10 +94,17 @@ export function requireLedger(principal: Principal, ledger: string, capability: 
   if (!can(principal, capability)) throw new ApiError(403, 'FORBIDDEN', `the ${principal.role} role cannot ${capability} here`);
 }
 
+/**
+ * Deployment-wide administration (ledgers, keys) needs an admin key for every ledger: an admin key
+ * scoped to some ledgers could otherwise mint itself an unscoped one.
+ */
 export function requireAdmin(principal: Principal): void {
-  if (!can(principal, 'admin')) throw new ApiError(403, 'FORBIDDEN', 'this needs an admin key');
+  if (!can(principal, 'admin') || !principal.ledgers.includes('*')) {
+    throw new ApiError(403, 'FORBIDDEN', 'this needs an admin key for all ledgers');
+  }
 }
 
+/** Exactly what the store answers for a ledger that does not exist, so scope cannot be probed. */
 export function ledgerNotFound(ledger: string): ApiError {
-  return new ApiError(404, 'LEDGER_NOT_FOUND', `no ledger named ${JSON.stringify(ledger)}`);
+  return new ApiError(404, 'LEDGER_NOT_FOUND', `no ledger named ${JSON.stringify(ledger)}`, { ledger });
 }

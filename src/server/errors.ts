@@ -35,6 +35,15 @@ const STORE_STATUS: Record<string, number> = {
   IDEMPOTENCY_CONFLICT: 409,
   OVERLOADED: 503,
   SCHEMA_TOO_NEW: 500,
+  CORRUPT: 500,
+};
+
+const FASTIFY_CODES: Record<string, string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'MALFORMED_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'MALFORMED_JSON',
 };
 
 export function toApiError(error: unknown): ApiError {
@@ -47,9 +56,16 @@ export function toApiError(error: unknown): ApiError {
     return new ApiError(STORE_STATUS[error.code] ?? 500, error.code, error.message, { ...error.details }, headers);
   }
   const fastifyError = error as FastifyError;
+  if (fastifyError.validation) {
+    return new ApiError(400, 'INVALID_ARGUMENT', fastifyError.message);
+  }
   if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
-    // Fastify's own 4xx: bad JSON, body too large, wrong content type, schema validation of params.
-    return new ApiError(fastifyError.statusCode, fastifyError.code ?? 'BAD_REQUEST', fastifyError.message);
+    // Fastify's own 4xx (bad JSON, prototype keys, body too large, wrong content type) under stable codes.
+    const code = FASTIFY_CODES[fastifyError.code] ?? 'BAD_REQUEST';
+    const message = fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || /prototype/i.test(fastifyError.message)
+      ? `the body is not acceptable JSON: ${fastifyError.message}`
+      : fastifyError.message;
+    return new ApiError(fastifyError.statusCode, code, message);
   }
   return new ApiError(500, 'INTERNAL', 'internal error; the server log has details');
 }

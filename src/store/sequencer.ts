@@ -10,7 +10,8 @@ import { bytesEqual, toBase64, utf8 } from '../core/bytes.js';
 import { canonicalJson, SaltSource, type Disclosures } from '../core/commitments.js';
 import type { CryptoSuite, Ed25519Signer } from '../core/crypto.js';
 import { sealEvent } from '../core/leaf.js';
-import { signCheckpoint } from '../core/checkpoint.js';
+import { openCheckpoint, signCheckpoint } from '../core/checkpoint.js';
+import { ed25519KeyId, type NoteVerifier } from '../core/note.js';
 import { formatMicros } from '../core/time.js';
 import { Frontier, type StoredHash } from '../core/tree.js';
 import { StoreError, type AppendRequest, type Receipt } from './store.js';
@@ -47,6 +48,17 @@ export interface BatchWrite {
   head: LedgerHead;
 }
 
+/** The latest checkpoint row of a ledger, as a backend read it (nothing in it is trusted yet). */
+export interface StoredHeadRow {
+  size: number;
+  note: string;
+  frontier: Uint8Array;
+  createdAtMicros: number;
+}
+
+/** How far ahead of this machine's clock a stored head's time may be before it is treated as tampered. */
+const MAX_CLOCK_LEAD_MICROS = 3600 * 1_000_000;
+
 export interface BatchBackend {
   /**
    * Runs `build` inside a transaction that holds the ledger's sequencing lock, with the ledger's current
@@ -66,6 +78,18 @@ export interface SequencerOptions {
   /** Appends queued beyond this many events are refused with OVERLOADED. */
   maxQueuedEvents?: number;
   clock?: () => number;
+}
+
+/**
+ * What one request of a batch became: a new entry (its index), a retry of an entry sealed earlier in
+ * this same batch, or a retry of an entry already stored.
+ */
+type Slot = number | { duplicateOf: number } | ExistingKey;
+
+function receiptForSlot(ledger: string, written: BatchWrite, slot: Slot): Receipt {
+  if (typeof slot === 'number') return receiptFor(ledger, written, slot);
+  if ('duplicateOf' in slot) return { ...receiptFor(ledger, written, slot.duplicateOf), duplicate: true };
+  return { ...slot.receipt, duplicate: true };
 }
 
 interface PendingCall {
@@ -88,6 +112,7 @@ export class Sequencer {
   private readonly maxBatchEvents: number;
   private readonly maxQueuedEvents: number;
   private readonly clock: () => number;
+  private readonly ownVerifier: NoteVerifier;
 
   constructor(
     private readonly backend: BatchBackend,
@@ -97,6 +122,35 @@ export class Sequencer {
     this.maxBatchEvents = options.maxBatchEvents ?? 5000;
     this.maxQueuedEvents = options.maxQueuedEvents ?? 200_000;
     this.clock = options.clock ?? nowMicros;
+    const { suite, keyName, signer } = options;
+    this.ownVerifier = { name: keyName, keyId: ed25519KeyId(suite, keyName, signer.publicKey), publicKey: signer.publicKey };
+  }
+
+  /**
+   * The head to append after, rebuilt from the latest checkpoint row. Appending extends that frontier
+   * and signs the result, so it must not be taken on trust: the row's note must carry this deployment's
+   * own valid signature for this ledger and size, and the stored frontier must hash to the signed root.
+   * Otherwise someone who edited the database could have the server sign a forged history with the
+   * genuine key. Throws CORRUPT, refusing to append, when any of that fails.
+   */
+  headFrom(ledger: string, origin: string, row: StoredHeadRow | undefined): LedgerHead {
+    if (!row) return { ledger, origin, frontier: new Frontier(), lastReceivedAtMicros: 0 };
+    const corrupt = (why: string) =>
+      new StoreError('CORRUPT', `ledger ${ledger}: the latest stored checkpoint (size ${row.size}) ${why}; refusing to append. Run \`sealtrail verify\`.`, {
+        ledger,
+      });
+    let frontier: Frontier;
+    try {
+      const { checkpoint } = openCheckpoint(this.options.suite, row.note, [this.ownVerifier], `${this.options.keyName}/${ledger}`);
+      if (checkpoint.size !== row.size) throw corrupt(`is signed for size ${checkpoint.size}`);
+      frontier = Frontier.fromBytes(row.size, row.frontier);
+      if (!bytesEqual(frontier.root(this.options.suite), checkpoint.rootHash)) throw corrupt('has a frontier that does not hash to its signed root');
+    } catch (error) {
+      if (error instanceof StoreError) throw error;
+      throw corrupt(`does not verify: ${(error as Error).message}`);
+    }
+    if (row.createdAtMicros > this.clock() + MAX_CLOCK_LEAD_MICROS) throw corrupt('is dated more than an hour in the future');
+    return { ledger, origin, frontier, lastReceivedAtMicros: row.createdAtMicros };
   }
 
   append(ledger: string, requests: AppendRequest[]): Promise<Receipt[]> {
@@ -157,7 +211,7 @@ export class Sequencer {
 
   private async commit(ledger: string, calls: PendingCall[]): Promise<void> {
     const keys = [...new Set(calls.flatMap((c) => c.requests.flatMap((r) => (r.idempotencyKey === undefined ? [] : [r.idempotencyKey]))))];
-    let outcome: { accepted: Map<PendingCall, Array<number | ExistingKey>>; rejected: Map<PendingCall, StoreError> } | undefined;
+    let outcome: { accepted: Map<PendingCall, Slot[]>; rejected: Map<PendingCall, StoreError> } | undefined;
     let written: BatchWrite;
     try {
       written = await this.backend.commitBatch(ledger, keys, (head, existing) => {
@@ -172,7 +226,7 @@ export class Sequencer {
     const { accepted, rejected } = outcome!;
     for (const [call, error] of rejected) call.reject(error);
     for (const [call, slots] of accepted) {
-      call.resolve(slots.map((slot) => (typeof slot === 'number' ? receiptFor(ledger, written, slot) : { ...slot.receipt, duplicate: true })));
+      call.resolve(slots.map((slot) => receiptForSlot(ledger, written, slot)));
     }
   }
 
@@ -182,7 +236,7 @@ export class Sequencer {
     const startSize = frontier.size;
     const receivedAt = Math.max(this.clock(), head.lastReceivedAtMicros);
     const write: BatchWrite = { entries: [], treeHashes: [], keys: [], checkpoint: null, head };
-    const accepted = new Map<PendingCall, Array<number | ExistingKey>>();
+    const accepted = new Map<PendingCall, Slot[]>();
     const rejected = new Map<PendingCall, StoreError>();
     // Keys sealed earlier in this batch, so that two retries racing each other produce one entry.
     const batchKeys = new Map<string, { requestHash: Uint8Array; index: number }>();
@@ -193,12 +247,12 @@ export class Sequencer {
         rejected.set(call, conflict);
         continue;
       }
-      const slots: Array<number | ExistingKey> = [];
+      const slots: Slot[] = [];
       call.requests.forEach((request, i) => {
         const key = request.idempotencyKey;
         const earlier = key === undefined ? undefined : (existing.get(key) ?? batchKeys.get(key));
         if (earlier) {
-          slots.push('receipt' in earlier ? earlier : earlier.index);
+          slots.push('receipt' in earlier ? earlier : { duplicateOf: earlier.index });
           return;
         }
         const index = frontier.size;

@@ -56,6 +56,8 @@ export interface StoredCheckpoint {
   rootHash: Uint8Array;
   /** The signed note, exactly as signed. */
   note: string;
+  /** The compact range of the tree at this size, as stored (unsigned: verify before use). */
+  frontier: Uint8Array;
   createdAtMicros: number;
 }
 
@@ -76,7 +78,14 @@ export interface ApiKeyRecord {
 }
 
 /** Errors a caller must branch on, with their HTTP mapping in src/server/errors.ts. */
-export type StoreErrorCode = 'LEDGER_NOT_FOUND' | 'IDEMPOTENCY_CONFLICT' | 'NOT_FOUND' | 'OVERLOADED' | 'SCHEMA_TOO_NEW';
+export type StoreErrorCode =
+  | 'LEDGER_NOT_FOUND'
+  | 'IDEMPOTENCY_CONFLICT'
+  | 'NOT_FOUND'
+  | 'OVERLOADED'
+  | 'SCHEMA_TOO_NEW'
+  /** Stored data contradicts what was signed (tampering or damage); the store refuses to build on it. */
+  | 'CORRUPT';
 
 export class StoreError extends Error {
   constructor(

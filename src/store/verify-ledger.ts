@@ -13,7 +13,7 @@ import { decodeLeaf, verifyDisclosures } from '../core/leaf.js';
 import type { NoteVerifier } from '../core/note.js';
 import { parseMicros } from '../core/time.js';
 import { Frontier, hashLeaf, type StoredHash } from '../core/tree.js';
-import type { Store } from './store.js';
+import type { Store, StoredCheckpoint } from './store.js';
 
 export interface LedgerVerification {
   ledger: string;
@@ -65,11 +65,13 @@ export async function verifyStoredLedger(store: Store, ledger: string, options: 
   for (const checkpoint of external) expect(checkpoint, `saved checkpoint of size ${checkpoint.size}`);
 
   const latest = checkpoints.at(-1)?.size ?? 0;
+  const rows = new Map(stored.map((row) => [row.size, row]));
   const frontier = new Frontier();
   const treeHashes: StoredHash[] = [];
   let lastReceivedAt = 0;
   checkRoots(ledger, suite, frontier, targets);
-  for await (const entry of store.entries(ledger, 0, Number.MAX_SAFE_INTEGER)) {
+  // From the lowest possible index, so that rows planted below 0 are caught as well.
+  for await (const entry of store.entries(ledger, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)) {
     const index = frontier.size;
     if (entry.index !== index) broken(ledger, `entry ${index} is missing (next stored entry is ${entry.index})`, { index });
     let envelope;
@@ -89,6 +91,8 @@ export async function verifyStoredLedger(store: Store, ledger: string, options: 
     lastReceivedAt = entry.receivedAtMicros;
     treeHashes.push(...frontier.append(suite, leafHash));
     checkRoots(ledger, suite, frontier, targets);
+    const row = rows.get(frontier.size);
+    if (row) checkUnsignedColumns(ledger, row, frontier, lastReceivedAt);
     if (options.onProgress && frontier.size % 10_000 === 0) options.onProgress(frontier.size, latest);
   }
   const count = frontier.size;
@@ -108,6 +112,19 @@ export async function verifyStoredLedger(store: Store, ledger: string, options: 
     externalCheckpoints: external.length,
     rootHash: toBase64(frontier.root(suite)),
   };
+}
+
+/**
+ * The parts of a checkpoint row that its signature does not cover but the server relies on: the
+ * frontier it resumes appending from and the time that keeps received_at from going backwards.
+ */
+function checkUnsignedColumns(ledger: string, row: StoredCheckpoint, frontier: Frontier, lastReceivedAt: number): void {
+  if (!bytesEqual(row.frontier, frontier.toBytes())) {
+    broken(ledger, `checkpoint row of size ${row.size} holds a frontier that does not match the entries`, { checkpoint: row.size });
+  }
+  if (row.createdAtMicros !== lastReceivedAt) {
+    broken(ledger, `checkpoint row of size ${row.size} is dated differently from the last entry it covers`, { checkpoint: row.size });
+  }
 }
 
 function openExternal(ledger: string, options: VerifyLedgerOptions, origins: Set<string>): Checkpoint[] {
@@ -136,15 +153,16 @@ function checkRoots(ledger: string, suite: CryptoSuite, frontier: Frontier, targ
   targets.delete(frontier.size);
 }
 
+/** Tile levels a tree of up to 2^53 leaves can have (8 bits a level). */
+const MAX_TILE_LEVEL = 7;
+
 async function compareTreeHashes(store: Store, ledger: string, expected: StoredHash[]): Promise<void> {
   const byLevel = new Map<number, StoredHash[]>();
-  for (const h of expected) {
-    if (!byLevel.has(h.level)) byLevel.set(h.level, []);
-    byLevel.get(h.level)!.push(h);
-  }
+  for (let level = 1; level <= MAX_TILE_LEVEL; level++) byLevel.set(level, []);
+  for (const h of expected) byLevel.get(h.level)!.push(h);
   for (const [level, hashes] of byLevel) {
-    // Read past the expected end, so that extra rows are caught too.
-    const [stored] = await store.readHashes(ledger, [{ level, start: 0, end: Number.MAX_SAFE_INTEGER }]);
+    // Read every index, below 0 and past the expected end too, so that planted rows are caught.
+    const [stored] = await store.readHashes(ledger, [{ level, start: Number.MIN_SAFE_INTEGER, end: Number.MAX_SAFE_INTEGER }]);
     hashes.forEach((h, i) => {
       if (!stored?.[i] || !bytesEqual(stored[i]!, h.hash)) {
         broken(ledger, `stored tree hash at level ${level}, index ${h.index} does not match the entries`, { level, treeIndex: h.index });

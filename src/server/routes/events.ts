@@ -62,8 +62,7 @@ export async function eventRoutes(app: FastifyInstance, { store, maxBatch }: App
       }
       const requests: AppendRequest[] = events.map((raw, i) => {
         const event = validateAt(raw, Array.isArray(body) ? i : undefined);
-        const key =
-          event.id !== undefined ? `id:${event.id}` : headerKey === undefined ? undefined : Array.isArray(body) ? `hdr:${headerKey}:${i}` : `hdr:${headerKey}`;
+        const key = idempotencyKey(event.id, headerKey, Array.isArray(body) ? i : undefined);
         return { event, writer: request.principal.id, ...(key !== undefined ? { idempotencyKey: key } : {}) };
       });
       const receipts = await store.append(ledger, requests);
@@ -71,6 +70,17 @@ export async function eventRoutes(app: FastifyInstance, { store, maxBatch }: App
       return reply.code(status).send(Array.isArray(body) ? receipts.map(receiptBody) : receiptBody(receipts[0]!));
     },
   );
+}
+
+/**
+ * The stored idempotency key of one event: its own `id`, else the request's header key, qualified by the
+ * position for arrays. The three forms cannot collide: they differ in their first four characters
+ * ("id:", "hdr:", "hdr["), whatever the key that follows.
+ */
+function idempotencyKey(eventId: string | undefined, headerKey: string | undefined, position: number | undefined): string | undefined {
+  if (eventId !== undefined) return `id:${eventId}`;
+  if (headerKey === undefined) return undefined;
+  return position === undefined ? `hdr:${headerKey}` : `hdr[${position}]:${headerKey}`;
 }
 
 /** Validates one event, prefixing the field path with its position when it came in an array. */

@@ -11,7 +11,7 @@ import { toBase64 } from '../../core/bytes.js';
 import type { Disclosures } from '../../core/commitments.js';
 import type { CryptoSuite, Ed25519Signer } from '../../core/crypto.js';
 import { formatMicros } from '../../core/time.js';
-import { Frontier, type HashRange } from '../../core/tree.js';
+import type { HashRange } from '../../core/tree.js';
 import { Sequencer, type BatchBackend, type BatchWrite, type ExistingKey, type LedgerHead } from '../sequencer.js';
 import {
   StoreError,
@@ -283,12 +283,11 @@ export class PostgresStore implements Store, BatchBackend {
     const size = Number(row?.size ?? 0);
     const cached = this.heads.get(ledger);
     if (cached && cached.frontier.size === size) return cached;
-    const head: LedgerHead = {
+    const head = this.sequencer.headFrom(
       ledger,
-      origin: `${this.options.name}/${ledger}`,
-      frontier: row ? Frontier.fromBytes(size, row.frontier) : new Frontier(),
-      lastReceivedAtMicros: Number(row?.created_at ?? 0),
-    };
+      `${this.options.name}/${ledger}`,
+      row && { size, note: row.note, frontier: row.frontier, createdAtMicros: Number(row.created_at) },
+    );
     this.heads.set(ledger, head);
     return head;
   }
@@ -480,5 +479,5 @@ function toEntry(ledger: string, row: EntryRowDb): StoredEntry {
 }
 
 function toCheckpoint(ledger: string, row: CheckpointRowDb): StoredCheckpoint {
-  return { ledger, size: Number(row.size), rootHash: row.root, note: row.note, createdAtMicros: Number(row.created_at) };
+  return { ledger, size: Number(row.size), rootHash: row.root, note: row.note, frontier: row.frontier, createdAtMicros: Number(row.created_at) };
 }

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { toBase64 } from '../../core/bytes.js';
 import type { Disclosures } from '../../core/commitments.js';
 import type { CryptoSuite, Ed25519Signer } from '../../core/crypto.js';
-import { Frontier, type HashRange } from '../../core/tree.js';
+import type { HashRange } from '../../core/tree.js';
 import { formatMicros } from '../../core/time.js';
 import { Sequencer, type BatchBackend, type BatchWrite, type ExistingKey, type LedgerHead } from '../sequencer.js';
 import {
@@ -213,13 +213,13 @@ export class SqliteStore implements Store, BatchBackend {
     const latest = this.statements.latestCheckpoint.get(ledgerId);
     const size = latest?.size ?? 0;
     if (cached && cached.frontier.size === size) return cached;
-    const row = this.statements.ledgerByName.get(ledger)!;
     const head = {
       ledgerId,
-      ledger,
-      origin: row.origin,
-      frontier: latest ? Frontier.fromBytes(latest.size, latest.frontier) : new Frontier(),
-      lastReceivedAtMicros: latest?.created_at ?? 0,
+      ...this.sequencer.headFrom(
+        ledger,
+        `${this.options.name}/${ledger}`,
+        latest && { size: latest.size, note: latest.note, frontier: latest.frontier, createdAtMicros: latest.created_at },
+      ),
     };
     this.heads.set(ledger, head);
     return head;
@@ -228,8 +228,11 @@ export class SqliteStore implements Store, BatchBackend {
   private existingKey(ledgerId: number, ledger: string, key: string): ExistingKey | undefined {
     const row = this.statements.idempotency.get(ledgerId, key);
     if (!row) return undefined;
-    const entry = this.statements.entry.get(ledgerId, row.idx)!;
-    const checkpoint = this.statements.checkpointCovering.get(ledgerId, row.idx)!;
+    const entry = this.statements.entry.get(ledgerId, row.idx);
+    const checkpoint = this.statements.checkpointCovering.get(ledgerId, row.idx);
+    if (!entry || !checkpoint) {
+      throw new StoreError('CORRUPT', `ledger ${ledger}: idempotency key points at entry ${row.idx}, which is not stored or not checkpointed`, { ledger });
+    }
     return {
       requestHash: row.request_hash,
       receipt: {
@@ -362,5 +365,5 @@ function toEntry(ledger: string, row: EntryRowDb): StoredEntry {
 }
 
 function toCheckpoint(ledger: string, row: CheckpointRowDb): StoredCheckpoint {
-  return { ledger, size: row.size, rootHash: row.root, note: row.note, createdAtMicros: row.created_at };
+  return { ledger, size: row.size, rootHash: row.root, note: row.note, frontier: row.frontier, createdAtMicros: row.created_at };
 }

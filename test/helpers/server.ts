@@ -1,0 +1,58 @@
+/** Builds the HTTP app over a fresh SQLite deployment in a temporary folder, for inject()-driven tests. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { nodeSuite } from '../../src/platform/node-crypto.js';
+import { buildApp, type AppOptions } from '../../src/server/app.js';
+import { openDeployment, type Deployment } from '../../src/server/deployment.js';
+
+export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+export const TEST_DEPLOYMENT = 'api.test';
+
+export interface TestServer {
+  app: FastifyInstance;
+  adminToken: string;
+  deployment: Deployment;
+  /** Closes the app and the store and deletes the data folder. */
+  cleanup(): Promise<void>;
+}
+
+export interface TestServerOptions extends Partial<Pick<AppOptions, 'bodyLimit' | 'maxBatch' | 'adminToken'>> {
+  /** Deployment name (the checkpoint key name and origin prefix); default TEST_DEPLOYMENT. */
+  name?: string;
+}
+
+export async function buildTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sealtrail-api-'));
+  const deployment = openDeployment({ dataDir, name: options.name ?? TEST_DEPLOYMENT });
+  const adminToken = options.adminToken ?? TEST_ADMIN_TOKEN;
+  const cleanupFolder = async () => {
+    await deployment.store.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  let app: FastifyInstance;
+  try {
+    app = await buildApp({
+      store: deployment.store,
+      suite: nodeSuite,
+      verifierKey: deployment.verifierKey,
+      adminToken,
+      ...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
+      ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
+    });
+    await app.ready();
+  } catch (error) {
+    await cleanupFolder();
+    throw error;
+  }
+  return {
+    app,
+    adminToken,
+    deployment,
+    async cleanup() {
+      await app.close();
+      await cleanupFolder();
+    },
+  };
+}

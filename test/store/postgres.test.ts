@@ -110,6 +110,13 @@ if (unavailable) {
         PostgresStore.open({ url: fixture.serviceUrl, schema: 'st_missing_schema', suite: nodeSuite, signer, name }),
         /sealtrail db setup/,
       );
+      // A role that owns the database (here the administrator) creates and migrates the schema on open.
+      const ownSchema = `st_own_${Date.now().toString(36)}`;
+      const own = await PostgresStore.open({ url: fixture.adminUrl, schema: ownSchema, suite: nodeSuite, signer, name });
+      await own.createLedger('x');
+      assert.equal((await own.append('x', [{ event: sampleEvent(1), writer: 'w' }]))[0]!.index, 0);
+      await own.pool.query(`DROP SCHEMA "${ownSchema}" CASCADE`);
+      await own.close();
       await assert.rejects(
         PostgresStore.open({ url: fixture.serviceUrl, schema: fixture.schema, suite: nodeSuite, signer, name: 'other.name' }),
         /belongs to deployment "conformance.test"/,

@@ -36,6 +36,7 @@ export interface ApiKeyBody {
   id: string;
   role: 'writer' | 'reader' | 'auditor' | 'admin';
   ledgers: string[];
+  tenants: string[];
   description: string;
   created_at: string;
   expires_at: string | null;
@@ -145,7 +146,13 @@ export class SealtrailClient {
     return (await this.text('/v1/verifier-key')).trim();
   }
 
-  createKey(input: { role: ApiKeyBody['role']; ledgers: string[]; description?: string; expires_in_seconds?: number }): Promise<ApiKeyBody & { token: string }> {
+  createKey(input: {
+    role: ApiKeyBody['role'];
+    ledgers: string[];
+    tenants?: string[];
+    description?: string;
+    expires_in_seconds?: number;
+  }): Promise<ApiKeyBody & { token: string }> {
     return this.json('POST', '/v1/keys', { body: input });
   }
 

@@ -4,7 +4,8 @@
  *   events       POST /v1/ledgers/{ledger}/events
  *   verification GET checkpoint, entries/{index}, proof/inclusion, proof/consistency, /v1/verifier-key
  *   keys         POST/GET/DELETE /v1/keys
- * OpenAPI at /openapi.json, a browsable reference at /docs.
+ * OpenAPI at /openapi.json, a browsable reference at /docs. Reads and administration are recorded in
+ * the system ledger (access-log.ts).
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
@@ -14,6 +15,7 @@ import { AuditEventSchema } from '../core/event.js';
 import type { Store } from '../store/store.js';
 import { Authenticator, type Principal } from './auth.js';
 import { errorHandler } from './errors.js';
+import { registerAccessLog } from './access-log.js';
 import { ledgerRoutes } from './routes/ledgers.js';
 import { eventRoutes } from './routes/events.js';
 import { verificationRoutes } from './routes/verification.js';
@@ -97,6 +99,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       if (request.routeOptions.config && (request.routeOptions.config as { public?: boolean }).public) return;
       request.principal = await authenticator.authenticate(request.headers.authorization);
     });
+    await registerAccessLog(v1, options.store);
     await ledgerRoutes(v1, context);
     await eventRoutes(v1, context);
     await verificationRoutes(v1, context);

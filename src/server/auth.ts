@@ -13,6 +13,8 @@ export interface Principal {
   id: string;
   role: Role;
   ledgers: string[];
+  /** Tenants within those ledgers; ['*'] for all. */
+  tenants: string[];
 }
 
 export type Capability = 'append' | 'read' | 'verify' | 'admin';
@@ -53,7 +55,7 @@ export class Authenticator {
     const token = header && /^bearer /i.test(header) ? header.slice(7).trim() : undefined;
     if (!token || token.length > 512) throw unauthenticated();
     if (this.adminTokenHash && timingSafeEqual(sha256(token), this.adminTokenHash)) {
-      return { id: 'admin', role: 'admin', ledgers: ['*'] };
+      return { id: 'admin', role: 'admin', ledgers: ['*'], tenants: ['*'] };
     }
     const match = TOKEN.exec(token);
     if (!match) throw unauthenticated();
@@ -63,7 +65,7 @@ export class Authenticator {
     if (!key || !timingSafeEqual(presented, Buffer.from(key.secretHash)) || !isUsable(key, this.now())) {
       throw unauthenticated();
     }
-    return { id: key.id, role: key.role, ledgers: key.ledgers };
+    return { id: key.id, role: key.role, ledgers: key.ledgers, tenants: key.tenants };
   }
 }
 
@@ -94,12 +96,18 @@ export function requireLedger(principal: Principal, ledger: string, capability: 
   if (!can(principal, capability)) throw new ApiError(403, 'FORBIDDEN', `the ${principal.role} role cannot ${capability} here`);
 }
 
+/** Whether the key may see or write events of `tenant` (undefined: the event names no tenant). */
+export function tenantInScope(principal: Principal, tenant: unknown): boolean {
+  if (principal.tenants.includes('*')) return true;
+  return typeof tenant === 'string' && principal.tenants.includes(tenant);
+}
+
 /**
  * Deployment-wide administration (ledgers, keys) needs an admin key for every ledger: an admin key
  * scoped to some ledgers could otherwise mint itself an unscoped one.
  */
 export function requireAdmin(principal: Principal): void {
-  if (!can(principal, 'admin') || !principal.ledgers.includes('*')) {
+  if (!can(principal, 'admin') || !principal.ledgers.includes('*') || !principal.tenants.includes('*')) {
     throw new ApiError(403, 'FORBIDDEN', 'this needs an admin key for all ledgers');
   }
 }

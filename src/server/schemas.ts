@@ -78,6 +78,13 @@ export const CreateKeyBody = Type.Object(
       maxItems: 100,
       description: 'Ledgers the key may use; ["*"] for all.',
     }),
+    tenants: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\u0000-\\u001f\\u007f]+$' }), {
+        minItems: 1,
+        maxItems: 100,
+        description: 'Tenants the key may write or read within its ledgers; ["*"] (the default) for all.',
+      }),
+    ),
     description: Type.Optional(Type.String({ maxLength: 256 })),
     expires_in_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 * 365 * 86400 })),
   },
@@ -88,6 +95,7 @@ export const ApiKeyBody = Type.Object({
   id: Type.String(),
   role: RoleSchema,
   ledgers: Type.Array(Type.String()),
+  tenants: Type.Array(Type.String()),
   description: Type.String(),
   created_at: Type.String(),
   expires_at: Type.Union([Type.String(), Type.Null()]),

@@ -69,6 +69,8 @@ export interface ApiKeyRecord {
   role: Role;
   /** Ledger names the key may use; ['*'] means every ledger. */
   ledgers: string[];
+  /** Tenants (the event field `tenant`) the key may write or read within those ledgers; ['*'] means all. */
+  tenants: string[];
   description: string;
   createdAtMicros: number;
   expiresAtMicros: number | null;

@@ -918,6 +918,7 @@ describe('authentication', () => {
         id,
         role: 'reader',
         ledgers: ['*'],
+        tenants: ['*'],
         description: 'expiry test',
         createdAtMicros: now - 10_000_000,
         expiresAtMicros,

@@ -174,6 +174,7 @@ export function runStoreConformance(backend: string, makeHarness: () => Promise<
         id: 'abcd1234',
         role: 'reader',
         ledgers: ['l0', 'l1'],
+        tenants: ['acme', 'globex'],
         description: 'test',
         createdAtMicros: 1,
         expiresAtMicros: null,
@@ -181,7 +182,7 @@ export function runStoreConformance(backend: string, makeHarness: () => Promise<
         secretHash,
       });
       const key = (await store.getApiKey('abcd1234'))!;
-      assert.deepEqual([key.role, key.ledgers, toBase64(key.secretHash)], ['reader', ['l0', 'l1'], toBase64(secretHash)]);
+      assert.deepEqual([key.role, key.ledgers, key.tenants, toBase64(key.secretHash)], ['reader', ['l0', 'l1'], ['acme', 'globex'], toBase64(secretHash)]);
       assert.ok((await store.listApiKeys()).some((k) => k.id === 'abcd1234'));
       assert.equal(await store.revokeApiKey('abcd1234', 5), true);
       assert.equal((await store.getApiKey('abcd1234'))!.revokedAtMicros, 5);

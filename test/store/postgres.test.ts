@@ -83,6 +83,7 @@ if (unavailable) {
         id: 'k1k1k1k1',
         role: 'reader',
         ledgers: ['audit'],
+        tenants: ['*'],
         description: '',
         createdAtMicros: 1,
         expiresAtMicros: null,

@@ -174,11 +174,12 @@ export function parseDuration(text: string): number {
 export const keysCommand: Command = {
   name: 'keys',
   summary: 'Create, list or revoke API keys (needs an admin token).',
-  usage: 'keys create --role ROLE --ledger L [--ledger L2] [--expires 30d] [--description TEXT] [--json] | keys list [--json] | keys revoke ID',
+  usage: 'keys create --role ROLE --ledger L [--ledger L2] [--tenant T] [--expires 30d] [--description TEXT] [--json] | keys list [--json] | keys revoke ID',
   options: {
     ...SERVER_OPTIONS,
     role: { type: 'string', description: 'writer, reader, auditor or admin.', value: 'ROLE' },
     ledger: { type: 'string', short: 'l', multiple: true, description: 'Ledger the key may use ("*" for all).', value: 'L' },
+    tenant: { type: 'string', short: 't', multiple: true, description: 'Tenant the key may write or read (default: all).', value: 'T' },
     expires: { type: 'string', description: 'Lifetime, e.g. 30d, 12h.', value: 'DURATION' },
     description: { type: 'string', description: 'What the key is for.', value: 'TEXT' },
     json: { type: 'boolean', description: 'Print JSON (create prints an object with the new `token`).' },
@@ -192,18 +193,23 @@ export const keysCommand: Command = {
       if (ledgers.length === 0) throw new UsageError('--ledger is required (use --ledger "*" for every ledger)');
       const expires = optionalString(args, 'expires');
       const description = optionalString(args, 'description');
+      const tenants = args.values.tenant as string[] | undefined;
       const created = await api.createKey({
         role: role as 'writer',
         ledgers,
+        ...(tenants ? { tenants } : {}),
         ...(description !== undefined ? { description } : {}),
         ...(expires !== undefined ? { expires_in_seconds: parseDuration(expires) } : {}),
       });
       if (args.values.json) print(JSON.stringify(created));
-      else print(`created ${created.role} key ${created.id} for ${created.ledgers.join(', ')}\ntoken (shown once): ${created.token}`);
+      else {
+        const scope = `${created.ledgers.join(', ')}${created.tenants.includes('*') ? '' : ` (tenants ${created.tenants.join(', ')})`}`;
+        print(`created ${created.role} key ${created.id} for ${scope}\ntoken (shown once): ${created.token}`);
+      }
     } else if (action === 'list' && !id) {
       const { keys } = await api.listKeys();
       if (args.values.json) print(JSON.stringify(keys));
-      else for (const k of keys) print(`${k.id}\t${k.role}\t${k.ledgers.join(',')}\t${k.revoked_at ? `revoked ${k.revoked_at}` : k.expires_at ? `expires ${k.expires_at}` : 'active'}\t${k.description}`);
+      else for (const k of keys) print(`${k.id}\t${k.role}\t${k.ledgers.join(',')}\t${k.tenants.join(',')}\t${k.revoked_at ? `revoked ${k.revoked_at}` : k.expires_at ? `expires ${k.expires_at}` : 'active'}\t${k.description}`);
     } else if (action === 'revoke' && id) {
       const revoked = await api.revokeKey(id);
       print(args.values.json ? JSON.stringify(revoked) : `revoked ${revoked.id}`);

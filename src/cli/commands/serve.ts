@@ -99,6 +99,7 @@ async function bootstrapAdmin(store: Store): Promise<string | undefined> {
     id: BOOTSTRAP_KEY_ID,
     role: 'admin',
     ledgers: ['*'],
+    tenants: ['*'],
     description: 'created at first start',
     createdAtMicros: Date.now() * 1000,
     expiresAtMicros: null,

@@ -10,7 +10,8 @@ import { AuditEventSchema, validateEvent } from '../../core/event.js';
 import { SealtrailError } from '../../core/errors.js';
 import type { AppendRequest, Receipt } from '../../store/store.js';
 import type { AppContext } from '../app.js';
-import { requireLedger } from '../auth.js';
+import { requireLedger, tenantInScope } from '../auth.js';
+import { SYSTEM_LEDGER } from '../access-log.js';
 import { ApiError } from '../errors.js';
 import { LEDGER_PATTERN, Receipt as ReceiptSchema } from '../schemas.js';
 
@@ -51,6 +52,7 @@ export async function eventRoutes(app: FastifyInstance, { store, maxBatch }: App
       const { ledger } = request.params;
       if (!LEDGER.test(ledger)) throw new ApiError(400, 'INVALID_ARGUMENT', 'invalid ledger name');
       requireLedger(request.principal, ledger, 'append');
+      if (ledger === SYSTEM_LEDGER) throw new ApiError(403, 'FORBIDDEN', `only the server appends to ${SYSTEM_LEDGER}`);
       const headerKey = request.headers['idempotency-key'];
       if (headerKey !== undefined && !IDEMPOTENCY_KEY.test(headerKey)) {
         throw new ApiError(400, 'INVALID_ARGUMENT', 'Idempotency-Key must be 1–128 printable ASCII characters');
@@ -62,6 +64,10 @@ export async function eventRoutes(app: FastifyInstance, { store, maxBatch }: App
       }
       const requests: AppendRequest[] = events.map((raw, i) => {
         const event = validateAt(raw, Array.isArray(body) ? i : undefined);
+        if (!tenantInScope(request.principal, event.tenant)) {
+          const path = `${Array.isArray(body) ? `/${i}` : ''}/tenant`;
+          throw new ApiError(403, 'FORBIDDEN', `this key may only write events of tenants ${request.principal.tenants.join(', ')}`, { path });
+        }
         const key = idempotencyKey(event.id, headerKey, Array.isArray(body) ? i : undefined);
         return { event, writer: request.principal.id, ...(key !== undefined ? { idempotencyKey: key } : {}) };
       });

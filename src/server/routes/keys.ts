@@ -13,6 +13,7 @@ export function keyBody(key: ApiKeyRecord) {
     id: key.id,
     role: key.role,
     ledgers: key.ledgers,
+    tenants: key.tenants,
     description: key.description,
     created_at: formatMicros(key.createdAtMicros),
     expires_at: key.expiresAtMicros === null ? null : formatMicros(key.expiresAtMicros),
@@ -21,7 +22,7 @@ export function keyBody(key: ApiKeyRecord) {
 }
 
 export async function keyRoutes(app: FastifyInstance, { store }: AppContext): Promise<void> {
-  app.post<{ Body: { role: Role; ledgers: string[]; description?: string; expires_in_seconds?: number } }>(
+  app.post<{ Body: { role: Role; ledgers: string[]; tenants?: string[]; description?: string; expires_in_seconds?: number } }>(
     '/keys',
     { schema: { summary: 'Create an API key (admin).', body: CreateKeyBody, response: { 201: CreatedKeyBody } } },
     async (request, reply) => {
@@ -32,6 +33,7 @@ export async function keyRoutes(app: FastifyInstance, { store }: AppContext): Pr
         id,
         role: request.body.role,
         ledgers: [...new Set(request.body.ledgers)],
+        tenants: [...new Set(request.body.tenants ?? ['*'])],
         description: request.body.description ?? '',
         createdAtMicros: now,
         expiresAtMicros: request.body.expires_in_seconds === undefined ? null : now + request.body.expires_in_seconds * 1_000_000,
@@ -45,7 +47,9 @@ export async function keyRoutes(app: FastifyInstance, { store }: AppContext): Pr
 
   app.get('/keys', { schema: { summary: 'List API keys (admin).', response: { 200: Type.Object({ keys: Type.Array(ApiKeyBody) }) } } }, async (request) => {
     requireAdmin(request.principal);
-    return { keys: (await store.listApiKeys()).map(keyBody) };
+    const keys = (await store.listApiKeys()).map(keyBody);
+    request.resultCount = keys.length;
+    return { keys };
   });
 
   app.delete<{ Params: { id: string } }>(

@@ -3,6 +3,8 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../app.js';
 import { inScope, ledgerNotFound, requireAdmin } from '../auth.js';
+import { SYSTEM_LEDGER } from '../access-log.js';
+import { ApiError } from '../errors.js';
 import { LedgerInfo, LedgerParams } from '../schemas.js';
 import type { LedgerInfo as StoredLedger } from '../../store/store.js';
 
@@ -20,6 +22,7 @@ export async function ledgerRoutes(app: FastifyInstance, { store }: AppContext):
     },
     async (request, reply) => {
       requireAdmin(request.principal);
+      if (request.params.ledger === SYSTEM_LEDGER) throw new ApiError(403, 'FORBIDDEN', `${SYSTEM_LEDGER} is reserved for the server's own records`);
       const created = await store.createLedger(request.params.ledger);
       const ledger = (await store.getLedger(request.params.ledger))!;
       return reply.code(created ? 201 : 200).send(toBody(ledger));
@@ -41,7 +44,9 @@ export async function ledgerRoutes(app: FastifyInstance, { store }: AppContext):
     { schema: { summary: 'List the ledgers this key may use.', response: { 200: Type.Object({ ledgers: Type.Array(LedgerInfo) }) } } },
     async (request) => {
       const ledgers = await store.listLedgers();
-      return { ledgers: ledgers.filter((l) => inScope(request.principal, l.name)).map(toBody) };
+      const visible = ledgers.filter((l) => inScope(request.principal, l.name)).map(toBody);
+      request.resultCount = visible.length;
+      return { ledgers: visible };
     },
   );
 }

@@ -14,7 +14,7 @@ import { formatMicros } from '../../core/time.js';
 import { planConsistencyProof, planInclusionProof } from '../../core/tree.js';
 import type { Store } from '../../store/store.js';
 import type { AppContext } from '../app.js';
-import { can, requireLedger } from '../auth.js';
+import { can, requireLedger, tenantInScope } from '../auth.js';
 import { ApiError } from '../errors.js';
 import { ConsistencyProofBody, EntryBody, IndexParam, InclusionProofBody, LedgerParams } from '../schemas.js';
 
@@ -75,7 +75,8 @@ export async function verificationRoutes(app: FastifyInstance, { store, suite, v
       const { ledger, index } = request.params;
       requireLedger(request.principal, ledger, 'verify');
       const entry = await store.getEntry(ledger, index);
-      if (!entry) {
+      // A tenant-scoped key sees another tenant's entry exactly as a missing one.
+      if (!entry || !tenantInScope(request.principal, entry.disclosures.tenant?.[1])) {
         await treeSize(store, ledger);
         throw new ApiError(404, 'NOT_FOUND', `no entry ${index} in ${ledger}`);
       }

@@ -121,6 +121,7 @@ interface ApiKeyRowDb {
   secret_hash: Buffer;
   role: string;
   ledgers: string;
+  tenants: string;
   description: string;
   created_at: string;
   expires_at: string | null;
@@ -426,8 +427,8 @@ export class PostgresStore implements Store, BatchBackend {
 
   async createApiKey(key: ApiKeyRecord): Promise<void> {
     await this.pool.query(
-      'INSERT INTO api_keys (id, secret_hash, role, ledgers, description, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-      [key.id, Buffer.from(key.secretHash), key.role, JSON.stringify(key.ledgers), key.description, key.createdAtMicros, key.expiresAtMicros, key.revokedAtMicros],
+      'INSERT INTO api_keys (id, secret_hash, role, ledgers, tenants, description, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+      [key.id, Buffer.from(key.secretHash), key.role, JSON.stringify(key.ledgers), JSON.stringify(key.tenants), key.description, key.createdAtMicros, key.expiresAtMicros, key.revokedAtMicros],
     );
   }
 
@@ -460,6 +461,7 @@ function toApiKey(row: ApiKeyRowDb): ApiKeyRecord {
     secretHash: row.secret_hash,
     role: row.role as Role,
     ledgers: JSON.parse(row.ledgers) as string[],
+    tenants: JSON.parse(row.tenants) as string[],
     description: row.description,
     createdAtMicros: Number(row.created_at),
     expiresAtMicros: toNumber(row.expires_at),

@@ -90,6 +90,18 @@ export const PG_MIGRATIONS: string[] = [
   CREATE TRIGGER api_keys_no_delete BEFORE DELETE ON api_keys FOR EACH ROW EXECUTE FUNCTION reject_change();
   CREATE TRIGGER api_keys_no_truncate BEFORE TRUNCATE ON api_keys FOR EACH STATEMENT EXECUTE FUNCTION reject_change();
   `,
+  // 2: API keys scoped to tenants within their ledgers (["*"]: every tenant).
+  `
+  ALTER TABLE api_keys ADD COLUMN tenants TEXT NOT NULL DEFAULT '["*"]';
+  CREATE OR REPLACE FUNCTION allow_revoke_only() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    IF OLD.revoked_at IS NOT NULL OR ROW(NEW.id, NEW.secret_hash, NEW.role, NEW.ledgers, NEW.tenants, NEW.description, NEW.created_at, NEW.expires_at)
+       IS DISTINCT FROM ROW(OLD.id, OLD.secret_hash, OLD.role, OLD.ledgers, OLD.tenants, OLD.description, OLD.created_at, OLD.expires_at) THEN
+      RAISE EXCEPTION 'sealtrail: api_keys can only be revoked, once' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+  END $$;
+  `,
 ];
 
 function appendOnly(table: string): string {

@@ -80,6 +80,13 @@ export const MIGRATIONS: string[] = [
   CREATE TRIGGER api_keys_revoke_once BEFORE UPDATE OF revoked_at ON api_keys WHEN OLD.revoked_at IS NOT NULL
     BEGIN SELECT RAISE(ABORT, 'sealtrail: api key already revoked'); END;
   `,
+  // 2: API keys scoped to tenants within their ledgers (["*"]: every tenant).
+  `
+  ALTER TABLE api_keys ADD COLUMN tenants TEXT NOT NULL DEFAULT '["*"]';
+  DROP TRIGGER api_keys_revoke_only;
+  CREATE TRIGGER api_keys_revoke_only BEFORE UPDATE OF id, secret_hash, role, ledgers, tenants, description, created_at, expires_at ON api_keys
+    BEGIN SELECT RAISE(ABORT, 'sealtrail: api_keys can only be revoked'); END;
+  `,
 ];
 
 function appendOnly(table: string): string {

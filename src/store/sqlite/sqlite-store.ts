@@ -141,7 +141,7 @@ export class SqliteStore implements Store, BatchBackend {
         'INSERT INTO checkpoints (ledger_id, size, root, note, frontier, created_at) VALUES (?, ?, ?, ?, ?, ?)',
       ),
       insertApiKey: db.prepare(
-        'INSERT INTO api_keys (id, secret_hash, role, ledgers, description, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO api_keys (id, secret_hash, role, ledgers, tenants, description, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       apiKey: db.prepare<[string], ApiKeyRowDb>('SELECT * FROM api_keys WHERE id = ?'),
       apiKeys: db.prepare<[], ApiKeyRowDb>('SELECT * FROM api_keys ORDER BY created_at, id'),
@@ -302,6 +302,7 @@ export class SqliteStore implements Store, BatchBackend {
       key.secretHash,
       key.role,
       JSON.stringify(key.ledgers),
+      JSON.stringify(key.tenants),
       key.description,
       key.createdAtMicros,
       key.expiresAtMicros,
@@ -334,6 +335,7 @@ interface ApiKeyRowDb {
   secret_hash: Buffer;
   role: string;
   ledgers: string;
+  tenants: string;
   description: string;
   created_at: number;
   expires_at: number | null;
@@ -346,6 +348,7 @@ function toApiKey(row: ApiKeyRowDb): ApiKeyRecord {
     secretHash: row.secret_hash,
     role: row.role as Role,
     ledgers: JSON.parse(row.ledgers) as string[],
+    tenants: JSON.parse(row.tenants) as string[],
     description: row.description,
     createdAtMicros: row.created_at,
     expiresAtMicros: row.expires_at,

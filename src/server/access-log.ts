@@ -1,0 +1,89 @@
+/**
+ * Access accountability: every read of audit data, every administrative change and every failed
+ * authentication is itself recorded as an event in the system ledger, which is sealed and verifiable
+ * like any other (PCI DSS 10.2.1.3: access to audit logs is logged). Recording happens before the
+ * response is sent and fails closed: if the record cannot be committed, the caller gets an error, not
+ * the data. Appends are not recorded here; the ledger they land in already attributes them to their writer.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AuditEvent } from '../core/event.js';
+import { isIPv4, isIPv6 } from '../core/ip.js';
+import type { Store } from '../store/store.js';
+
+/** The ledger holding access records. Its name is reserved: no one can create or append to it via the API. */
+export const SYSTEM_LEDGER = 'sealtrail-system';
+/** The writer id of records the server makes itself. */
+export const SERVER_WRITER = 'sealtrail';
+
+type Category = AuditEvent['category'];
+
+/** Route → what an access to it is called. Routes not listed (appends, the public key) are not recorded. */
+const ACTIONS: Record<string, [action: string, category: Category]> = {
+  'GET /v1/ledgers': ['ledger.list', 'read'],
+  'GET /v1/ledgers/:ledger': ['ledger.describe', 'read'],
+  'PUT /v1/ledgers/:ledger': ['ledger.create', 'admin'],
+  'GET /v1/ledgers/:ledger/checkpoint': ['checkpoint.read', 'read'],
+  'GET /v1/ledgers/:ledger/entries/:index': ['entry.read', 'read'],
+  'GET /v1/ledgers/:ledger/proof/inclusion': ['proof.read', 'read'],
+  'GET /v1/ledgers/:ledger/proof/consistency': ['proof.read', 'read'],
+  'POST /v1/keys': ['key.create', 'admin'],
+  'GET /v1/keys': ['key.list', 'read'],
+  'DELETE /v1/keys/:id': ['key.revoke', 'admin'],
+};
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by routes that return a counted result (lists), recorded as metadata.results. */
+    resultCount?: number;
+  }
+}
+
+export async function registerAccessLog(app: FastifyInstance, store: Store): Promise<void> {
+  await store.createLedger(SYSTEM_LEDGER);
+  app.addHook('onSend', async (request, reply, payload) => {
+    const event = accessEvent(request, reply);
+    if (event) await store.append(SYSTEM_LEDGER, [{ event, writer: SERVER_WRITER }]);
+    return payload;
+  });
+}
+
+function accessEvent(request: FastifyRequest, reply: FastifyReply): AuditEvent | undefined {
+  const route = `${request.method} ${request.routeOptions.url ?? ''}`;
+  const status = reply.statusCode;
+  const authFailed = status === 401;
+  const known = ACTIONS[route];
+  if (!known && !authFailed) return undefined;
+  const [action, category] = authFailed ? (['auth.token_rejected', 'auth'] as const) : known!;
+  const params = (request.params ?? {}) as Record<string, string | undefined>;
+  const targets: NonNullable<AuditEvent['targets']> = [];
+  if (params.ledger) targets.push({ type: 'ledger', id: params.ledger.slice(0, 256) });
+  if (params.id) targets.push({ type: 'api_key', id: params.id.slice(0, 256) });
+  const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '';
+  const metadata: Record<string, unknown> = { route, status };
+  if (query) metadata.query = query.slice(0, 1024);
+  if (request.resultCount !== undefined) metadata.results = request.resultCount;
+  const userAgent = request.headers['user-agent'];
+  const ip = isIPv4(request.ip) || isIPv6(request.ip) ? request.ip : undefined;
+  return {
+    actor: request.principal ? { type: 'api_key', id: request.principal.id } : claimedActor(request.headers.authorization),
+    action,
+    category,
+    ...(targets.length > 0 ? { targets } : {}),
+    origin: {
+      ...(ip ? { ip } : {}),
+      ...(typeof userAgent === 'string' && userAgent.length > 0 ? { user_agent: userAgent.slice(0, 1024) } : {}),
+    },
+    outcome: status < 400 ? 'success' : 'failure',
+    ...(status >= 400 ? { outcome_reason: `HTTP ${status}` } : {}),
+    metadata,
+  };
+}
+
+/**
+ * For a rejected token, the key id it claims (the part before the secret, never the secret), so that
+ * attacks on one key can be seen; "anonymous" when there was no recognisable token.
+ */
+function claimedActor(header: string | undefined): AuditEvent['actor'] {
+  const claimed = header ? /^bearer\s+st_([a-z0-9]{4,32})\./i.exec(header)?.[1] : undefined;
+  return { type: 'api_key', id: claimed ? `claimed:${claimed}` : 'anonymous' };
+}

@@ -14,7 +14,9 @@ import type { CryptoSuite } from '../core/crypto.js';
 import { AuditEventSchema } from '../core/event.js';
 import type { Store } from '../store/store.js';
 import { Authenticator, type Principal } from './auth.js';
-import { errorHandler } from './errors.js';
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyReply } from 'fastify';
+import { ApiError, errorHandler } from './errors.js';
 import { registerAccessLog } from './access-log.js';
 import { ledgerRoutes } from './routes/ledgers.js';
 import { eventRoutes } from './routes/events.js';
@@ -35,6 +37,30 @@ export interface AppOptions {
   /** Most events in one POST. */
   maxBatch?: number;
   version?: string;
+  /** Requests per key (or per address, before authentication) allowed in each window; false disables. */
+  rateLimit?: { max: number; windowMs: number } | false;
+  /** Serve HTTPS with this PEM certificate chain and key; adds HSTS. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** A request (headers and body) must arrive within this time; default 30 s. */
+  requestTimeoutMs?: number;
+}
+
+/** Per key: 2,000 requests a second (a batch request carries up to 1,000 events). */
+const DEFAULT_RATE_LIMIT = { max: 2000, windowMs: 1000 };
+
+/**
+ * Headers on every response: no MIME sniffing, no framing, no referrer; API answers are never cached and
+ * may load nothing; HSTS when served over TLS. The /docs page keeps its own script policy.
+ */
+function setSecurityHeaders(url: string, reply: FastifyReply, tls: boolean): void {
+  void reply.header('x-content-type-options', 'nosniff');
+  void reply.header('x-frame-options', 'DENY');
+  void reply.header('referrer-policy', 'no-referrer');
+  if (tls) void reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
+  if (url.startsWith('/v1/') || url === '/openapi.json') {
+    void reply.header('cache-control', 'no-store');
+    void reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
+  }
 }
 
 export interface AppContext {
@@ -52,6 +78,8 @@ declare module 'fastify' {
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
     // Never let a client's bearer token reach the logs.
     logger: options.logger ? { ...(typeof options.logger === 'object' ? options.logger : {}), redact: ['req.headers.authorization'] } : false,
     bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024,
@@ -68,6 +96,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const authenticator = new Authenticator(options.store, options.adminToken);
 
   app.setErrorHandler(errorHandler);
+  app.addHook('onSend', async (request, reply, payload) => {
+    setSecurityHeaders(request.url, reply, Boolean(options.tls));
+    return payload;
+  });
   // Only JSON bodies: a text/plain body must be refused (415), not parsed as a string.
   app.removeContentTypeParser('text/plain');
   app.setNotFoundHandler((request, reply) => {
@@ -99,6 +131,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       if (request.routeOptions.config && (request.routeOptions.config as { public?: boolean }).public) return;
       request.principal = await authenticator.authenticate(request.headers.authorization);
     });
+    if (options.rateLimit !== false) {
+      const { max, windowMs } = options.rateLimit ?? DEFAULT_RATE_LIMIT;
+      // After authentication (preHandler), so the budget is per key; per address for the public route.
+      await v1.register(rateLimit, {
+        hook: 'preHandler',
+        max,
+        timeWindow: windowMs,
+        keyGenerator: (request) => (request.principal ? `key:${request.principal.id}` : `ip:${request.ip}`),
+        errorResponseBuilder: (_request, context) =>
+          new ApiError(429, 'RATE_LIMITED', `more than ${context.max} requests in ${context.after}; retry after the Retry-After seconds`),
+      });
+    }
     await registerAccessLog(v1, options.store);
     await ledgerRoutes(v1, context);
     await eventRoutes(v1, context);

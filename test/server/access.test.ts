@@ -65,7 +65,7 @@ describe('tenant-scoped keys', () => {
     const theirs = await call('GET', `/v1/ledgers/shared/entries/${receipts[1].index}`, reader.token);
     const missing = await call('GET', '/v1/ledgers/shared/entries/999999', reader.token);
     assert.equal(theirs.statusCode, 404);
-    assert.deepEqual({ ...theirs.json(), message: '' }, { ...missing.json(), message: '' });
+    assert.deepEqual({ ...theirs.json<object>(), message: '' }, { ...missing.json<object>(), message: '' });
     assert.doesNotMatch(theirs.body, /tenant-2/);
   });
 

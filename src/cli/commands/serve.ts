@@ -5,7 +5,7 @@ import { newToken } from '../../server/auth.js';
 import { openDeployment, openPostgresDeployment } from '../../server/deployment.js';
 import type { Store } from '../../store/store.js';
 import { nodeSuite } from '../../platform/node-crypto.js';
-import { DATA_OPTION, integerOption, optionalString, requireString, type Command } from '../command.js';
+import { DATA_OPTION, integerOption, optionalString, requireString, UsageError, type Command } from '../command.js';
 
 const BOOTSTRAP_KEY_ID = 'admin0';
 
@@ -32,6 +32,9 @@ export const serveCommand: Command = {
     },
     'database-schema': { type: 'string', description: 'PostgreSQL schema.', env: 'SEALTRAIL_DATABASE_SCHEMA', default: 'sealtrail', value: 'NAME' },
     'admin-token-file': { type: 'string', description: 'Read the admin token from this file.', value: 'FILE' },
+    'tls-cert': { type: 'string', description: 'PEM certificate chain: serve HTTPS (with --tls-key).', env: 'SEALTRAIL_TLS_CERT', value: 'FILE' },
+    'tls-key': { type: 'string', description: 'PEM private key for --tls-cert.', env: 'SEALTRAIL_TLS_KEY', value: 'FILE' },
+    'rate-limit': { type: 'string', description: 'Requests per second allowed per API key (0: no limit).', env: 'SEALTRAIL_RATE_LIMIT', default: '2000', value: 'N' },
     quiet: { type: 'boolean', description: 'Log only warnings and errors.' },
   },
   details:
@@ -52,7 +55,13 @@ export const serveCommand: Command = {
       : openDeployment(identity);
     const storage = 'database' in deployment ? `PostgreSQL ${deployment.database}` : deployment.databasePath;
     const generated = adminToken === undefined ? await bootstrapAdmin(deployment.store) : undefined;
+    const certFile = optionalString(args, 'tls-cert');
+    const keyFile = optionalString(args, 'tls-key');
+    if (Boolean(certFile) !== Boolean(keyFile)) throw new UsageError('--tls-cert and --tls-key go together');
+    const rate = integerOption(args, 'rate-limit', { min: 0, max: 1_000_000 })!;
     const app = await buildApp({
+      ...(certFile && keyFile ? { tls: { cert: readFileSync(certFile), key: readFileSync(keyFile) } } : {}),
+      rateLimit: rate === 0 ? false : { max: rate, windowMs: 1000 },
       store: deployment.store,
       suite: nodeSuite,
       verifierKey: deployment.verifierKey,

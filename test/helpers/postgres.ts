@@ -41,28 +41,28 @@ export async function createPostgresFixture(name: string): Promise<PostgresFixtu
   const schema = `st_test_${suffix}`;
   const ownerRole = `st_owner_${suffix}`;
   const serviceRole = `st_service_${suffix}`;
-  await setupPostgres({ adminUrl: ADMIN_URL, schema, ownerRole, serviceRole, name });
+  const drop = async () => {
+    const client = new pg.Client({ connectionString: ADMIN_URL });
+    await client.connect();
+    try {
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      for (const role of [serviceRole, ownerRole]) {
+        await client.query(`DROP OWNED BY "${role}"`).catch(() => {});
+        await client.query(`DROP ROLE IF EXISTS "${role}"`);
+      }
+    } finally {
+      await client.end();
+    }
+  };
+  try {
+    await setupPostgres({ adminUrl: ADMIN_URL, schema, ownerRole, serviceRole, name });
+  } catch (error) {
+    // Leave nothing behind when setup fails partway.
+    await drop().catch(() => {});
+    throw error;
+  }
   const url = new URL(ADMIN_URL);
   url.username = serviceRole;
   url.password = '';
-  return {
-    schema,
-    ownerRole,
-    serviceRole,
-    serviceUrl: url.toString(),
-    adminUrl: ADMIN_URL,
-    async drop() {
-      const client = new pg.Client({ connectionString: ADMIN_URL });
-      await client.connect();
-      try {
-        await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-        for (const role of [serviceRole, ownerRole]) {
-          await client.query(`DROP OWNED BY "${role}"`).catch(() => {});
-          await client.query(`DROP ROLE IF EXISTS "${role}"`);
-        }
-      } finally {
-        await client.end();
-      }
-    },
-  };
+  return { schema, ownerRole, serviceRole, serviceUrl: url.toString(), adminUrl: ADMIN_URL, drop };
 }

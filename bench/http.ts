@@ -1,0 +1,228 @@
+/**
+ * HTTP ingest: the real server (`sealtrail serve` in a child process over a fresh data folder) under
+ * autocannon load from this process, beside a bare Fastify route that only parses the same JSON
+ * (bench/bare-server.ts, also a child process), in the same run.
+ */
+import autocannon from 'autocannon';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { benchEvent, LEDGER, PROJECT_ROOT, progress, removeDir, tempDir, type BenchOptions } from './fixtures.js';
+import type { Row, Section } from './report.js';
+
+const TARGET_BATCHED_EVENTS_PER_SECOND = 25_000;
+const TARGET_SINGLE_P99_MS = 50;
+const STARTUP_TIMEOUT_MS = 30_000;
+/** Replaced in every request body by a fresh run-unique string, so that no event id repeats. */
+const PLACEHOLDER = '@@ID@@';
+const EVENTS_PATH = `/v1/ledgers/${LEDGER}/events`;
+
+interface LoadCase {
+  id: string;
+  label: string;
+  eventsPerRequest: number;
+  connections: number;
+}
+
+const CASES: LoadCase[] = [
+  { id: 'http.batch100', label: 'POST 100 events, 8 connections', eventsPerRequest: 100, connections: 8 },
+  { id: 'http.single50', label: 'POST 1 event, 50 connections', eventsPerRequest: 1, connections: 50 },
+];
+
+interface LoadResult {
+  eventsPerSecond: number;
+  requestsPerSecond: number;
+  p50: number;
+  p99: number;
+  /** Non-2xx answers and connection errors: must be 0 for the figures to mean anything. */
+  failures: number;
+  /** Non-2xx answers by status code, e.g. "429×120". */
+  failedStatuses: string;
+  bytesPerResponse: number;
+}
+
+// ---- child servers --------------------------------------------------------------------------------
+
+interface Server {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Waits for the child's "listening on http://…" line; rejects if it exits or stays silent. */
+function waitForAddress(child: ChildProcess, output: { stderr: string }): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start in time:\n${output.stderr}`)), STARTUP_TIMEOUT_MS);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(stdout);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening:\n${output.stderr}`));
+    });
+  });
+}
+
+/** BENCH_SERVER_PROFILE_DIR=DIR runs the servers under `node --cpu-prof` (see bench/profile-summary.ts). */
+function profileFlags(): string[] {
+  const dir = process.env.BENCH_SERVER_PROFILE_DIR;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+}
+
+async function startServer(args: string[], env: Record<string, string> = {}): Promise<Server> {
+  const child = spawn(process.execPath, [...profileFlags(), '--import', 'tsx', ...args], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = { stderr: '' };
+  child.stderr!.on('data', (chunk: Buffer) => (output.stderr += chunk.toString()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    await exited;
+  };
+  try {
+    return { url: await waitForAddress(child, output), stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+async function createLedger(url: string, token: string): Promise<void> {
+  const response = await fetch(`${url}/v1/ledgers/${LEDGER}`, { method: 'PUT', headers: { authorization: `Bearer ${token}` } });
+  if (response.status !== 201) throw new Error(`creating the ledger answered ${response.status}: ${await response.text()}`);
+}
+
+// ---- load -----------------------------------------------------------------------------------------
+
+/** JSON of one event or an array of events whose ids contain {@link PLACEHOLDER}. */
+function bodyTemplate(eventsPerRequest: number): string {
+  const events = Array.from({ length: eventsPerRequest }, (_, i) => ({ ...benchEvent(i), id: `evt-${PLACEHOLDER}-${i}` }));
+  return JSON.stringify(eventsPerRequest === 1 ? events[0] : events);
+}
+
+async function load(url: string, token: string, c: LoadCase, seconds: number, runId: string): Promise<LoadResult> {
+  const template = bodyTemplate(c.eventsPerRequest);
+  let counter = 0;
+  const result = await autocannon({
+    url,
+    connections: c.connections,
+    duration: seconds,
+    requests: [
+      {
+        method: 'POST',
+        path: EVENTS_PATH,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        setupRequest: (request) => ({ ...request, body: template.replaceAll(PLACEHOLDER, `${runId}${counter++}`) }),
+      },
+    ],
+  });
+  const ok = result['2xx'];
+  return {
+    eventsPerSecond: (ok * c.eventsPerRequest) / result.duration,
+    requestsPerSecond: ok / result.duration,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    failures: result.non2xx + result.errors,
+    failedStatuses: Object.entries(result.statusCodeStats ?? {})
+      .filter(([status]) => !status.startsWith('2'))
+      .map(([status, stats]) => `${status}×${stats.count ?? 0}`)
+      .join(' '),
+    bytesPerResponse: result.requests.total > 0 ? result.throughput.total / result.requests.total : 0,
+  };
+}
+
+/** Runs every case against one server: a short warm-up, then the timed run. */
+async function loadAll(url: string, token: string, name: string, options: BenchOptions): Promise<Map<string, LoadResult>> {
+  const { warmup, seconds } = options.quick ? { warmup: 1, seconds: 2 } : { warmup: 2, seconds: 8 };
+  const results = new Map<string, LoadResult>();
+  for (const c of CASES) {
+    progress(`http: ${name}, ${c.label} (${seconds} s)`);
+    await load(url, token, c, warmup, `${c.id}w`);
+    results.set(c.id, await load(url, token, c, seconds, `${c.id}m`));
+  }
+  return results;
+}
+
+async function measureSealtrail(options: BenchOptions): Promise<Map<string, LoadResult>> {
+  const dataDir = tempDir('serve');
+  const token = randomBytes(24).toString('hex');
+  // No per-key rate limit: the bench measures what the server can ingest, not the limiter.
+  const args = ['src/cli/main.ts', 'serve', '--data', join(dataDir, 'data'), '--port', '0', '--rate-limit', '0', '--quiet'];
+  const server = await startServer(args, {
+    SEALTRAIL_ADMIN_TOKEN: token,
+  });
+  try {
+    await createLedger(server.url, token);
+    return await loadAll(server.url, token, 'sealtrail serve', options);
+  } finally {
+    await server.stop();
+    removeDir(dataDir);
+  }
+}
+
+async function measureBare(options: BenchOptions): Promise<Map<string, LoadResult>> {
+  const server = await startServer(['bench/bare-server.ts']);
+  try {
+    return await loadAll(server.url, 'unused', 'bare Fastify', options);
+  } finally {
+    await server.stop();
+  }
+}
+
+// ---- section --------------------------------------------------------------------------------------
+
+function failureNote(sealtrail: LoadResult, bare: LoadResult): string {
+  const describe = (r: LoadResult): string => `${r.failures}${r.failedStatuses ? ` (${r.failedStatuses})` : ''}`;
+  return sealtrail.failures + bare.failures === 0 ? '' : `; WARNING: failed requests: sealtrail ${describe(sealtrail)}, bare ${describe(bare)}`;
+}
+
+function caseRows(c: LoadCase, sealtrail: LoadResult, bare: LoadResult): Row[] {
+  const throughput: Row = {
+    id: `${c.id}.throughput`,
+    label: c.label,
+    value: sealtrail.eventsPerSecond,
+    unit: 'events/s',
+    baseline: { label: 'bare Fastify', value: bare.eventsPerSecond, unit: 'events/s' },
+    ratio: { value: sealtrail.eventsPerSecond / bare.eventsPerSecond, label: '× bare' },
+    note:
+      `${Math.round(sealtrail.requestsPerSecond)} req/s vs ${Math.round(bare.requestsPerSecond)}; ` +
+      `response ~${Math.round(sealtrail.bytesPerResponse)} B vs ~${Math.round(bare.bytesPerResponse)} B${failureNote(sealtrail, bare)}`,
+  };
+  const latency = (id: string, label: string, pick: (r: LoadResult) => number): Row => ({
+    id: `${c.id}.${id}`,
+    label: `  ${label} latency (${c.eventsPerRequest === 1 ? 'single' : 'batched'})`,
+    value: pick(sealtrail),
+    unit: 'ms',
+    baseline: { label: 'bare Fastify', value: pick(bare), unit: 'ms' },
+    ratio: { value: pick(sealtrail) / Math.max(pick(bare), 0.01), label: '× bare' },
+  });
+  const p50 = latency('p50', 'p50', (r) => r.p50);
+  const p99 = latency('p99', 'p99', (r) => r.p99);
+  if (c.eventsPerRequest === 1) p99.target = { on: 'value', op: '<=', limit: TARGET_SINGLE_P99_MS };
+  else throughput.target = { on: 'value', op: '>=', limit: TARGET_BATCHED_EVENTS_PER_SECOND };
+  return [throughput, p50, p99];
+}
+
+export async function httpSection(options: BenchOptions): Promise<Section> {
+  const sealtrail = await measureSealtrail(options);
+  const bare = await measureBare(options);
+  return {
+    title: 'HTTP ingest (sealtrail serve in a child process, autocannon in this one)',
+    rows: CASES.flatMap((c) => caseRows(c, sealtrail.get(c.id)!, bare.get(c.id)!)),
+    notes: [
+      'every event carries a unique id, so the server also stores an idempotency key per event (as real clients do)',
+      'the bare baseline parses the same JSON and answers a small 201 body; sealtrail answers full receipts',
+      'the load generator shares the 2 cores with the server: compare ratios rather than absolute figures',
+    ],
+  };
+}

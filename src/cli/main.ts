@@ -9,8 +9,9 @@ import { serveCommand } from './commands/serve.js';
 import { appendCommand, checkpointCommand, keysCommand, ledgersCommand, proofCommand } from './commands/remote.js';
 import { verifyCommand } from './commands/verify.js';
 import { dbCommand } from './commands/db.js';
+import { searchCommand } from './commands/search.js';
 
-const COMMANDS: Command[] = [serveCommand, ledgersCommand, appendCommand, checkpointCommand, proofCommand, keysCommand, verifyCommand, dbCommand];
+const COMMANDS: Command[] = [serveCommand, ledgersCommand, appendCommand, checkpointCommand, proofCommand, searchCommand, keysCommand, verifyCommand, dbCommand];
 
 function overview(): string {
   const rows = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`);

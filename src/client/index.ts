@@ -43,6 +43,29 @@ export interface ApiKeyBody {
   revoked_at: string | null;
 }
 
+export interface SearchResult {
+  ledger: string;
+  index: number;
+  received_at: string;
+  leaf_hash: string;
+  event: Record<string, unknown>;
+  proof?: { size: number; hashes: string[] };
+}
+
+export interface SearchResponse {
+  events: SearchResult[];
+  next: string | null;
+  checkpoint?: string | null;
+}
+
+export interface SearchParams {
+  q?: string;
+  limit?: number;
+  cursor?: string;
+  order?: 'asc' | 'desc';
+  proofs?: boolean;
+}
+
 export class SealtrailApiError extends Error {
   constructor(
     readonly status: number,
@@ -60,6 +83,11 @@ export interface ClientOptions {
   url: string;
   token?: string | undefined;
   fetch?: typeof fetch;
+}
+
+function queryString(params: Record<string, string | number | boolean | undefined>): string {
+  const pairs = Object.entries(params).filter(([, v]) => v !== undefined && v !== '');
+  return pairs.length === 0 ? '' : `?${pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`).join('&')}`;
 }
 
 export class SealtrailClient {
@@ -140,6 +168,30 @@ export class SealtrailClient {
   consistencyProof(ledger: string, from: number, to?: number): Promise<{ from: number; to: number; hashes: string[] }> {
     const query = `from=${from}${to === undefined ? '' : `&to=${to}`}`;
     return this.json('GET', `/v1/ledgers/${encodeURIComponent(ledger)}/proof/consistency?${query}`);
+  }
+
+  /** One page of a ledger's events matching `q` (docs/SEARCH.md). */
+  search(ledger: string, params: SearchParams = {}): Promise<SearchResponse> {
+    return this.json('GET', `/v1/ledgers/${encodeURIComponent(ledger)}/events${queryString({ ...params, proofs: params.proofs ? '1' : undefined })}`);
+  }
+
+  /** One page across several ledgers (default: all the key may read), newest first. */
+  searchLedgers(ledgers: string[] | undefined, params: Omit<SearchParams, 'order' | 'proofs'> = {}): Promise<SearchResponse> {
+    return this.json('GET', `/v1/events${queryString({ ...params, ledgers: ledgers?.join(',') })}`);
+  }
+
+  /** Every match, page after page. */
+  async *searchAll(ledger: string, params: Omit<SearchParams, 'cursor'> = {}): AsyncIterable<SearchResult> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.search(ledger, { ...params, ...(cursor ? { cursor } : {}) });
+      yield* page.events;
+      cursor = page.next ?? undefined;
+    } while (cursor);
+  }
+
+  stats(ledger: string, by: string, params: { q?: string; limit?: number } = {}): Promise<{ by: string; buckets: Array<{ key: string | null; count: number }> }> {
+    return this.json('GET', `/v1/ledgers/${encodeURIComponent(ledger)}/stats${queryString({ ...params, by })}`);
   }
 
   async verifierKey(): Promise<string> {

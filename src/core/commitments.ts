@@ -37,7 +37,9 @@ export type Disclosures = Record<string, Disclosure>;
 
 /** RFC 8785 canonical JSON. Strings and finite numbers are JSON.stringify's output in both. */
 export function canonicalJson(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
+  // Scalars are JSON.stringify's output in RFC 8785 too (finite numbers are checked by validation).
+  if (typeof value === 'string' || typeof value === 'boolean' || value === null) return JSON.stringify(value);
+  if (typeof value === 'number' && Number.isFinite(value)) return JSON.stringify(value);
   const text = canonicalize(value);
   if (text === undefined) fail('INVALID_ARGUMENT', 'value cannot be canonicalized');
   return text;

@@ -14,3 +14,5 @@ export * from './time.js';
 export * from './tree.js';
 export * from './verify.js';
 export { isIPv4, isIPv6 } from './ip.js';
+export * from './query.js';
+export * from './ipnet.js';

@@ -58,11 +58,33 @@ export function sealEvent(suite: CryptoSuite, input: SealInput, salts: SaltSourc
     v: LEAF_VERSION,
     ledger: input.ledger,
     index: input.index,
-    received_at: formatMicros(input.receivedAtMicros),
+    received_at: formatReceivedAt(input.receivedAtMicros),
     writer: input.writer,
     commitments,
   });
   return { leaf, leafHash: hashLeaf(suite, leaf), disclosures };
+}
+
+// A batch shares one received_at: format it once, not once per event.
+let lastReceivedAt = -1;
+let lastReceivedAtText = '';
+function formatReceivedAt(micros: number): string {
+  if (micros !== lastReceivedAt) {
+    lastReceivedAtText = formatMicros(micros);
+    lastReceivedAt = micros;
+  }
+  return lastReceivedAtText;
+}
+
+// Field paths repeat across events; their quoted form is kept rather than re-escaped each time.
+const quotedPaths = new Map<string, string>();
+function quotedPath(path: string): string {
+  let quoted = quotedPaths.get(path);
+  if (quoted === undefined) {
+    quoted = JSON.stringify(path);
+    if (quotedPaths.size < 10_000) quotedPaths.set(path, quoted);
+  }
+  return quoted;
 }
 
 /**
@@ -77,7 +99,8 @@ export function encodeLeaf(envelope: LeafEnvelope): Uint8Array {
 
 function serializeEnvelope(envelope: LeafEnvelope): Uint8Array {
   const paths = Object.keys(envelope.commitments).sort();
-  const commitments = paths.map((p) => `${JSON.stringify(p)}:${JSON.stringify(envelope.commitments[p])}`).join(',');
+  // Digests are base64url, which needs no escaping inside a JSON string.
+  const commitments = paths.map((p) => `${quotedPath(p)}:"${envelope.commitments[p]}"`).join(',');
   // Member order below is the sorted order: commitments, index, ledger, received_at, v, writer.
   return utf8(
     `{"commitments":{${commitments}},"index":${envelope.index},"ledger":${JSON.stringify(envelope.ledger)},` +

@@ -9,8 +9,20 @@ import type { CryptoSuite, Ed25519Signer } from '../core/crypto.js';
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
+// Building a KeyObject costs more than the verification itself, and a server verifies under one or two
+// keys (its own, on every head reload and every note it signs), so recent ones are kept.
+const publicKeys = new Map<string, KeyObject>();
+const MAX_CACHED_KEYS = 16;
+
 function publicKeyObject(raw: Uint8Array): KeyObject {
-  return createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: 'der', type: 'spki' });
+  const id = Buffer.from(raw).toString('hex');
+  let key = publicKeys.get(id);
+  if (!key) {
+    key = createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: 'der', type: 'spki' });
+    if (publicKeys.size >= MAX_CACHED_KEYS) publicKeys.delete(publicKeys.keys().next().value!);
+    publicKeys.set(id, key);
+  }
+  return key;
 }
 
 export const nodeSuite: CryptoSuite = {

@@ -4,6 +4,7 @@
  *   events       POST /v1/ledgers/{ledger}/events
  *   verification GET checkpoint, entries/{index}, proof/inclusion, proof/consistency, /v1/verifier-key
  *   keys         POST/GET/DELETE /v1/keys
+ *   search       GET /v1/ledgers/{ledger}/events, /v1/ledgers/{ledger}/stats, /v1/events
  * OpenAPI at /openapi.json, a browsable reference at /docs. Reads and administration are recorded in
  * the system ledger (access-log.ts).
  */
@@ -22,6 +23,7 @@ import { ledgerRoutes } from './routes/ledgers.js';
 import { eventRoutes } from './routes/events.js';
 import { verificationRoutes } from './routes/verification.js';
 import { keyRoutes } from './routes/keys.js';
+import { searchRoutes } from './routes/search.js';
 import { ErrorBody } from './schemas.js';
 
 export interface AppOptions {
@@ -148,6 +150,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await eventRoutes(v1, context);
     await verificationRoutes(v1, context);
     await keyRoutes(v1, context);
+    await searchRoutes(v1, context);
   }, { prefix: '/v1' });
   return app;
 }

@@ -32,6 +32,8 @@ export interface ExistingKey {
 
 export interface EntryRow {
   index: number;
+  /** Credential id recorded in the leaf. */
+  writer: string;
   receivedAtMicros: number;
   leaf: Uint8Array;
   leafHash: Uint8Array;
@@ -262,7 +264,7 @@ export class Sequencer {
           this.salts,
         );
         write.treeHashes.push(...frontier.append(this.options.suite, sealed.leafHash));
-        write.entries.push({ index, receivedAtMicros: receivedAt, ...sealed });
+        write.entries.push({ index, writer: request.writer, receivedAtMicros: receivedAt, ...sealed });
         if (key !== undefined) {
           const requestHash = call.requestHashes[i]!;
           batchKeys.set(key, { requestHash, index });

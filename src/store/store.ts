@@ -11,6 +11,7 @@
 import type { Disclosures } from '../core/commitments.js';
 import type { AuditEvent } from '../core/event.js';
 import type { HashRange } from '../core/tree.js';
+import type { Query } from '../core/query.js';
 
 export interface AppendRequest {
   event: AuditEvent;
@@ -60,6 +61,25 @@ export interface StoredCheckpoint {
   frontier: Uint8Array;
   createdAtMicros: number;
 }
+
+export interface SearchRequest {
+  query: Query;
+  /** Most entries in the page (1–1000). */
+  limit: number;
+  /** 'desc': newest first (the default order of the API); 'asc': oldest first. */
+  order: 'asc' | 'desc';
+  /** Continue after this index (exclusive), as returned in `next` of the previous page. */
+  after?: number;
+}
+
+export interface SearchPage {
+  entries: StoredEntry[];
+  /** Index to pass as `after` for the next page; null on the last page. */
+  next: number | null;
+}
+
+export const STATS_DIMENSIONS = ['actor', 'action', 'hour', 'country', 'outcome', 'tenant', 'category'] as const;
+export type StatsDimension = (typeof STATS_DIMENSIONS)[number];
 
 export type Role = 'writer' | 'reader' | 'auditor' | 'admin';
 export const ROLES: readonly Role[] = ['writer', 'reader', 'auditor', 'admin'];
@@ -122,6 +142,15 @@ export interface Store {
   entries(ledger: string, from: number, to: number): AsyncIterable<StoredEntry>;
   /** Stored tree hashes for each range (level 0 = leaf hashes); see planInclusionProof. */
   readHashes(ledger: string, ranges: HashRange[]): Promise<Uint8Array[][]>;
+
+  /**
+   * Entries matching the query, in index order, one page at a time. Exact and complete for everything
+   * acknowledged before the call: the index is written in the append's own transaction. Pages are
+   * stable under concurrent appends: cursors are indexes, which never change.
+   */
+  search(ledger: string, request: SearchRequest): Promise<SearchPage>;
+  /** Counts of matching entries grouped by one dimension, largest first (hour: chronological). */
+  stats(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Array<{ key: string | null; count: number }>>;
 
   createApiKey(key: ApiKeyRecord): Promise<void>;
   getApiKey(id: string): Promise<ApiKeyRecord | undefined>;

@@ -13,6 +13,7 @@ import { decodeLeaf, verifyDisclosures } from '../../src/core/leaf.js';
 import { StoreError, type Store } from '../../src/store/store.js';
 import { verifyStoredLedger } from '../../src/store/verify-ledger.js';
 import { sampleEvent } from '../helpers/events.js';
+import { parseQuery } from '../../src/core/query.js';
 
 export interface StoreHarness {
   /** Opens the store under test; the same location each time until `destroy`. */
@@ -187,6 +188,71 @@ export function runStoreConformance(backend: string, makeHarness: () => Promise<
       assert.equal(await store.revokeApiKey('abcd1234', 5), true);
       assert.equal((await store.getApiKey('abcd1234'))!.revokedAtMicros, 5);
       assert.equal(await store.revokeApiKey('nosuch', 5), false);
+    });
+
+    describe('search', () => {
+      let ledger: string;
+      const now = Date.now() * 1000;
+      const ids = (entries: Array<{ index: number }>) => entries.map((e) => e.index);
+      const find = async (q: string, order: 'asc' | 'desc' = 'asc', limit = 1000) =>
+        ids((await store.search(ledger, { query: parseQuery(q, { now }), limit, order })).entries);
+      const expected = (predicate: (i: number) => boolean) => Array.from({ length: 120 }, (_, i) => i).filter(predicate);
+
+      before(async () => {
+        ledger = await freshLedger();
+        await store.append(ledger, Array.from({ length: 120 }, (_, i) => ({ event: sampleEvent(i), writer: i % 2 ? 'key_odd' : 'key_even' })));
+      });
+
+      it('matches every key of the language exactly as the events say', async () => {
+        // sampleEvent(n): actor u-(n%17), action file.download when n%3==0 else auth.login, failure when n%7==0,
+        // ip 203.0.113.(n%250), tenant tenant-(n%3), target f-n named report-n.pdf, metadata request_id req-n.
+        assert.deepEqual(await find('actor:u-3'), expected((i) => i % 17 === 3));
+        assert.deepEqual(await find('actor:"User 3"'), expected((i) => i % 17 === 3));
+        assert.deepEqual(await find('actor.type:user action:file.*'), expected((i) => i % 3 === 0));
+        assert.deepEqual(await find('category:auth -outcome:failure'), expected((i) => i % 3 !== 0 && i % 7 !== 0));
+        assert.deepEqual(await find('tenant:tenant-1,tenant-2 outcome:failure'), expected((i) => i % 3 !== 0 && i % 7 === 0));
+        assert.deepEqual(await find('ip:203.0.113.10'), [10]);
+        assert.deepEqual(await find('ip:203.0.113.0/28'), expected((i) => i < 16));
+        assert.deepEqual(await find('ip:10.0.0.0/8'), []);
+        assert.deepEqual(await find('target:f-42'), [42]);
+        assert.deepEqual(await find('target.type:file target:report-7.pdf'), [7]);
+        assert.deepEqual(await find('metadata.request_id:req-99'), [99]);
+        assert.deepEqual(await find('metadata.bytes:50'), [5]);
+        assert.deepEqual(await find('writer:key_odd index:10..20'), [11, 13, 15, 17, 19]);
+        assert.deepEqual(await find('received:-1h'), expected(() => true));
+        assert.deepEqual(await find('received:<-1h'), []);
+        assert.deepEqual(await find('occurred:2026-11-26'), expected(() => true));
+        assert.deepEqual(await find('"REPORT-11"'), [11, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119]);
+        assert.deepEqual(await find('-"report-1"'), expected((i) => !String(i).startsWith('1')));
+      });
+
+      it('pages with a stable cursor, newest first or oldest first, while appends continue', async () => {
+        const all = await find('action:auth.login', 'desc');
+        const seen: number[] = [];
+        let after: number | undefined;
+        for (;;) {
+          const page = await store.search(ledger, { query: parseQuery('action:auth.login'), limit: 7, order: 'desc', ...(after !== undefined ? { after } : {}) });
+          seen.push(...ids(page.entries));
+          // New matching events arrive between pages; they are newer than the cursor and never show up here.
+          await store.append(ledger, [{ event: { ...sampleEvent(1), id: `late-${seen.length}` }, writer }]);
+          if (page.next === null) break;
+          after = page.next;
+        }
+        assert.deepEqual(seen, all);
+        const ascending = await store.search(ledger, { query: parseQuery('action:auth.login'), limit: 5, order: 'asc' });
+        assert.deepEqual(ids(ascending.entries), all.slice().reverse().slice(0, 5));
+      });
+
+      it('counts by dimension', async () => {
+        const byOutcome = await store.stats(ledger, parseQuery('index:<120'), 'outcome', 10);
+        assert.deepEqual(byOutcome, [
+          { key: 'success', count: 120 - expected((i) => i % 7 === 0).length },
+          { key: 'failure', count: expected((i) => i % 7 === 0).length },
+        ]);
+        const byHour = await store.stats(ledger, parseQuery('index:<120'), 'hour', 10);
+        assert.equal(byHour.reduce((n, b) => n + b.count, 0), 120);
+        assert.match(byHour[0]!.key!, /^\d{4}-\d{2}-\d{2}T\d{2}:00:00Z$/);
+      });
     });
 
     it('reads stored leaf hashes exactly as the entries hash', async () => {

@@ -20,11 +20,18 @@ import {
   type LedgerInfo,
   type Receipt,
   type Role,
+  type SearchPage,
+  type SearchRequest,
+  type StatsDimension,
   type Store,
   type StoredCheckpoint,
   type StoredEntry,
 } from '../store.js';
 import { PG_MIGRATIONS, quoteIdent } from './schema.js';
+import { searchRecord, type SearchContext, type SearchRecord } from '../search-fields.js';
+import { compileWhere, hourKey, type Dialect } from '../search-sql.js';
+import type { Query } from '../../core/query.js';
+import { ipBytes } from '../../core/ipnet.js';
 
 /** First key of the advisory locks sealtrail takes (the second is the ledger id): "sealtrail" in hex-ish. */
 const LOCK_NAMESPACE = 0x5ea1;
@@ -42,6 +49,8 @@ export interface PostgresStoreOptions {
   maxBatchEvents?: number;
   clock?: () => number;
   poolSize?: number;
+  /** Geolocation of origin IPs for the search index (country); none by default. */
+  country?: (ip: string) => string | undefined;
 }
 
 export const DEFAULT_SCHEMA = 'sealtrail';
@@ -133,9 +142,11 @@ export class PostgresStore implements Store, BatchBackend {
   private readonly sequencer: Sequencer;
   private readonly ledgerIds = new Map<string, number>();
   private readonly heads = new Map<string, LedgerHead>();
+  private readonly searchContext: SearchContext;
 
   private constructor(private readonly options: PostgresStoreOptions & { schema: string }) {
     this.pool = createPool(options.url, options.schema, options.poolSize);
+    this.searchContext = { ipBytes, ...(options.country ? { country: options.country } : {}) };
     this.sequencer = new Sequencer(this, {
       suite: options.suite,
       signer: options.signer,
@@ -181,6 +192,34 @@ export class PostgresStore implements Store, BatchBackend {
       await this.checkDeploymentName(client);
     } finally {
       client.release();
+    }
+    await this.catchUpSearchIndex();
+  }
+
+  /** Indexes entries the search index lacks (after the migration that introduced it). */
+  private async catchUpSearchIndex(): Promise<void> {
+    const lagging = await this.pool.query<{ ledger_id: number; name: string; size: string; indexed: string | null }>(
+      `SELECT l.ledger_id, l.name,
+              COALESCE((SELECT max(size) FROM checkpoints c WHERE c.ledger_id = l.ledger_id), 0) AS size,
+              (SELECT max(idx) FROM search_events s WHERE s.ledger_id = l.ledger_id) AS indexed
+         FROM ledgers l`,
+    );
+    for (const row of lagging.rows) {
+      let next = row.indexed === null ? 0 : Number(row.indexed) + 1;
+      const size = Number(row.size);
+      while (next < size) {
+        const page = await this.pool.query<EntryRowDb>(
+          'SELECT idx, received_at, leaf, leaf_hash, disclosures FROM entries WHERE ledger_id = $1 AND idx >= $2 ORDER BY idx LIMIT $3',
+          [row.ledger_id, next, PAGE],
+        );
+        if (page.rows.length === 0) break;
+        const records = page.rows.map((r) =>
+          searchRecord(Number(r.idx), Number(r.received_at), (JSON.parse(r.leaf.toString('utf8')) as { writer: string }).writer, JSON.parse(r.disclosures) as Disclosures, this.searchContext),
+        );
+        // ON CONFLICT: another process may be catching up at the same time.
+        await writeSearchRecords(this.pool, row.ledger_id, records, true);
+        next = Number(page.rows[page.rows.length - 1]!.idx) + 1;
+      }
     }
   }
 
@@ -325,6 +364,12 @@ export class PostgresStore implements Store, BatchBackend {
   /** One multi-row INSERT per table (arrays unnested server-side), so a batch costs a handful of round trips. */
   private async writeBatch(client: pg.ClientBase, ledgerId: number, write: BatchWrite): Promise<void> {
     const { entries, treeHashes, keys, checkpoint } = write;
+    await writeSearchRecords(
+      client,
+      ledgerId,
+      entries.map((e) => searchRecord(e.index, e.receivedAtMicros, e.writer, e.disclosures, this.searchContext)),
+      false,
+    );
     if (entries.length > 0) {
       await client.query(
         `INSERT INTO entries (ledger_id, idx, received_at, leaf, leaf_hash, disclosures)
@@ -423,6 +468,44 @@ export class PostgresStore implements Store, BatchBackend {
     );
   }
 
+  // ---- search --------------------------------------------------------------------------------------
+
+  async search(ledger: string, request: SearchRequest): Promise<SearchPage> {
+    const params: unknown[] = [await this.ledgerId(ledger)];
+    const where = compileWhere(request.query, postgresDialect(params));
+    const descending = request.order === 'desc';
+    let cursor = '';
+    if (request.after !== undefined) {
+      params.push(request.after);
+      cursor = ` AND e.idx ${descending ? '<' : '>'} $${params.length}`;
+    }
+    params.push(request.limit + 1);
+    const result = await this.pool.query<EntryRowDb>(
+      `SELECT en.idx, en.received_at, en.leaf, en.leaf_hash, en.disclosures
+         FROM search_events e JOIN entries en ON en.ledger_id = e.ledger_id AND en.idx = e.idx
+        WHERE e.ledger_id = $1 AND ${where}${cursor}
+        ORDER BY e.idx ${descending ? 'DESC' : 'ASC'} LIMIT $${params.length}`,
+      params,
+    );
+    const page = result.rows.slice(0, request.limit);
+    return {
+      entries: page.map((row) => toEntry(ledger, row)),
+      next: result.rows.length > request.limit ? Number(page.at(-1)!.idx) : null,
+    };
+  }
+
+  async stats(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Array<{ key: string | null; count: number }>> {
+    const params: unknown[] = [await this.ledgerId(ledger)];
+    const where = compileWhere(query, postgresDialect(params));
+    params.push(limit);
+    const result = await this.pool.query<{ key: string | null; count: string }>(
+      `SELECT ${STATS_GROUPS[by]} AS key, count(*) AS count FROM search_events e WHERE e.ledger_id = $1 AND ${where}
+        GROUP BY 1 ORDER BY ${by === 'hour' ? '1' : '2 DESC, 1'} LIMIT $${params.length}`,
+      params,
+    );
+    return result.rows.map((row) => ({ key: by === 'hour' && row.key !== null ? hourKey(Number(row.key)) : row.key, count: Number(row.count) }));
+  }
+
   // ---- API keys ------------------------------------------------------------------------------------
 
   async createApiKey(key: ApiKeyRecord): Promise<void> {
@@ -450,6 +533,74 @@ export class PostgresStore implements Store, BatchBackend {
 
   async close(): Promise<void> {
     await this.pool.end();
+  }
+}
+
+const STATS_GROUPS: Record<StatsDimension, string> = {
+  actor: 'e.actor_id',
+  action: 'e.action',
+  hour: '(e.received_at / 3600000000)::text',
+  country: 'e.country',
+  outcome: 'e.outcome',
+  tenant: 'e.tenant',
+  category: 'e.category',
+};
+
+function postgresDialect(params: unknown[]): Dialect {
+  const param = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  return {
+    param,
+    // Substring, case-insensitive; LIKE wildcards in the phrase are escaped.
+    text: (phrase) => `e.body ILIKE '%' || ${param(phrase.replace(/[\\%_]/g, (c) => `\\${c}`))} || '%'`,
+    blob: (hex) => Buffer.from(hex, 'hex'),
+  };
+}
+
+/** One multi-row INSERT per search table for a batch of records. */
+async function writeSearchRecords(db: pg.ClientBase | pg.Pool, ledgerId: number, records: SearchRecord[], ignoreExisting: boolean): Promise<void> {
+  if (records.length === 0) return;
+  const conflict = ignoreExisting ? ' ON CONFLICT DO NOTHING' : '';
+  await db.query(
+    `INSERT INTO search_events (ledger_id, idx, received_at, occurred_at, actor_type, actor_id, actor_name, action, category, tenant, outcome, ip, country, writer, body)
+     SELECT $1, idx, received_at, occurred_at, actor_type, actor_id, actor_name, action, category, tenant, outcome, ip, country, writer, body
+       FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bytea[], $13::text[], $14::text[], $15::text[])
+         AS r(idx, received_at, occurred_at, actor_type, actor_id, actor_name, action, category, tenant, outcome, ip, country, writer, body)${conflict}`,
+    [
+      ledgerId,
+      records.map((r) => r.index),
+      records.map((r) => r.receivedAtMicros),
+      records.map((r) => r.occurredAtMicros),
+      records.map((r) => r.actorType),
+      records.map((r) => r.actorId),
+      records.map((r) => r.actorName),
+      records.map((r) => r.action),
+      records.map((r) => r.category),
+      records.map((r) => r.tenant),
+      records.map((r) => r.outcome),
+      records.map((r) => (r.ip ? Buffer.from(r.ip) : null)),
+      records.map((r) => r.country),
+      records.map((r) => r.writer),
+      records.map((r) => r.text),
+    ],
+  );
+  const targets = records.flatMap((r) => r.targets.map((t) => ({ ...t, index: r.index })));
+  if (targets.length > 0) {
+    await db.query(
+      `INSERT INTO search_targets (ledger_id, target_id, idx, target_type, target_name)
+       SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[]) ON CONFLICT DO NOTHING`,
+      [ledgerId, targets.map((t) => t.id), targets.map((t) => t.index), targets.map((t) => t.type), targets.map((t) => t.name)],
+    );
+  }
+  const metadata = records.flatMap((r) => r.metadata.map(([key, value]) => ({ key, value, index: r.index })));
+  if (metadata.length > 0) {
+    await db.query(
+      `INSERT INTO search_metadata (ledger_id, key, value, idx)
+       SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[]) ON CONFLICT DO NOTHING`,
+      [ledgerId, metadata.map((m) => m.key), metadata.map((m) => m.value), metadata.map((m) => m.index)],
+    );
   }
 }
 

@@ -102,6 +102,48 @@ export const PG_MIGRATIONS: string[] = [
     RETURN NEW;
   END $$;
   `,
+  // 3: the search index, written in the append's own transaction. Not sealed: rebuildable from entries.
+  `
+  CREATE TABLE search_events (
+    ledger_id   INTEGER NOT NULL,
+    idx         BIGINT NOT NULL,
+    received_at BIGINT NOT NULL,
+    occurred_at BIGINT,
+    actor_type  TEXT,
+    actor_id    TEXT,
+    actor_name  TEXT,
+    action      TEXT,
+    category    TEXT,
+    tenant      TEXT,
+    outcome     TEXT,
+    ip          BYTEA,
+    country     TEXT,
+    writer      TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    PRIMARY KEY (ledger_id, idx)
+  );
+  CREATE INDEX search_events_received ON search_events (ledger_id, received_at);
+  CREATE INDEX search_events_actor ON search_events (ledger_id, actor_id, idx);
+  CREATE INDEX search_events_actor_name ON search_events (ledger_id, actor_name, idx);
+  CREATE INDEX search_events_action ON search_events (ledger_id, action, idx);
+  CREATE INDEX search_events_tenant ON search_events (ledger_id, tenant, idx);
+  CREATE INDEX search_events_ip ON search_events (ledger_id, ip, idx);
+  CREATE TABLE search_targets (
+    ledger_id   INTEGER NOT NULL,
+    target_id   TEXT NOT NULL,
+    idx         BIGINT NOT NULL,
+    target_type TEXT NOT NULL,
+    target_name TEXT,
+    PRIMARY KEY (ledger_id, target_id, idx, target_type)
+  );
+  CREATE TABLE search_metadata (
+    ledger_id INTEGER NOT NULL,
+    key       TEXT NOT NULL,
+    value     TEXT NOT NULL,
+    idx       BIGINT NOT NULL,
+    PRIMARY KEY (ledger_id, key, value, idx)
+  );
+  `,
 ];
 
 function appendOnly(table: string): string {
@@ -118,6 +160,7 @@ export function serviceGrants(schema: string, role: string): string {
   GRANT USAGE ON SCHEMA ${s} TO ${r};
   GRANT SELECT, INSERT ON ${s}.ledgers, ${s}.entries, ${s}.tree_hashes, ${s}.checkpoints, ${s}.idempotency_keys, ${s}.api_keys TO ${r};
   GRANT SELECT ON ${s}.meta TO ${r};
+  GRANT SELECT, INSERT ON ${s}.search_events, ${s}.search_targets, ${s}.search_metadata TO ${r};
   GRANT UPDATE (revoked_at) ON ${s}.api_keys TO ${r};
   REVOKE UPDATE, DELETE, TRUNCATE ON ${s}.ledgers, ${s}.entries, ${s}.tree_hashes, ${s}.checkpoints, ${s}.idempotency_keys FROM ${r};`;
 }

@@ -87,6 +87,52 @@ export const MIGRATIONS: string[] = [
   CREATE TRIGGER api_keys_revoke_only BEFORE UPDATE OF id, secret_hash, role, ledgers, tenants, description, created_at, expires_at ON api_keys
     BEGIN SELECT RAISE(ABORT, 'sealtrail: api_keys can only be revoked'); END;
   `,
+  // 3: the search index, derived from entries and written in the same transaction as they are, so a
+  // search is exact the moment an append is acknowledged. Not sealed: it can be rebuilt from entries.
+  `
+  CREATE TABLE search_events (
+    id          INTEGER PRIMARY KEY,
+    ledger_id   INTEGER NOT NULL,
+    idx         INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    occurred_at INTEGER,
+    actor_type  TEXT,
+    actor_id    TEXT,
+    actor_name  TEXT,
+    action      TEXT,
+    category    TEXT,
+    tenant      TEXT,
+    outcome     TEXT,
+    ip          BLOB,
+    country     TEXT,
+    writer      TEXT NOT NULL,
+    UNIQUE (ledger_id, idx)
+  );
+  CREATE INDEX search_events_received ON search_events (ledger_id, received_at);
+  CREATE INDEX search_events_actor ON search_events (ledger_id, actor_id, idx);
+  CREATE INDEX search_events_actor_name ON search_events (ledger_id, actor_name, idx);
+  CREATE INDEX search_events_action ON search_events (ledger_id, action, idx);
+  CREATE INDEX search_events_tenant ON search_events (ledger_id, tenant, idx);
+  CREATE INDEX search_events_ip ON search_events (ledger_id, ip, idx);
+  CREATE TABLE search_targets (
+    ledger_id   INTEGER NOT NULL,
+    target_id   TEXT NOT NULL,
+    idx         INTEGER NOT NULL,
+    target_type TEXT NOT NULL,
+    target_name TEXT,
+    PRIMARY KEY (ledger_id, target_id, idx, target_type)
+  ) WITHOUT ROWID;
+  CREATE TABLE search_metadata (
+    ledger_id INTEGER NOT NULL,
+    key       TEXT NOT NULL,
+    value     TEXT NOT NULL,
+    idx       INTEGER NOT NULL,
+    PRIMARY KEY (ledger_id, key, value, idx)
+  ) WITHOUT ROWID;
+  -- Free text, matched as case-insensitive substrings (trigram tokenizer); rowid = search_events.id.
+  -- Contentless: it stores the index, not the text.
+  CREATE VIRTUAL TABLE search_text USING fts5 (body, content = '', contentless_delete = 1, tokenize = 'trigram');
+  `,
 ];
 
 function appendOnly(table: string): string {

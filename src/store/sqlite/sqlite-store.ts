@@ -17,11 +17,19 @@ import {
   type LedgerInfo,
   type Receipt,
   type Role,
+  type SearchPage,
+  type SearchRequest,
+  type StatsDimension,
   type Store,
   type StoredCheckpoint,
   type StoredEntry,
 } from '../store.js';
 import { MIGRATIONS } from './schema.js';
+import { SqliteSearchIndex } from './search-index.js';
+import { searchRecord, type SearchContext } from '../search-fields.js';
+import { compileWhere, hourKey, type Dialect } from '../search-sql.js';
+import type { Query } from '../../core/query.js';
+import { ipBytes } from '../../core/ipnet.js';
 
 export interface SqliteStoreOptions {
   /** Path of the database file (":memory:" for tests that need no durability). */
@@ -34,6 +42,8 @@ export interface SqliteStoreOptions {
   maxBatchEvents?: number;
   /** Clock in microseconds since the epoch (tests inject one that jumps backwards). */
   clock?: () => number;
+  /** Geolocation of origin IPs for the search index (country); none by default. */
+  country?: (ip: string) => string | undefined;
 }
 
 interface EntryRowDb {
@@ -88,9 +98,15 @@ export class SqliteStore implements Store, BatchBackend {
   private readonly heads = new Map<string, LedgerHead & { ledgerId: number }>();
   private readonly statements;
 
+  private readonly searchIndex: SqliteSearchIndex;
+  private readonly searchContext: SearchContext;
+
   constructor(private readonly options: SqliteStoreOptions) {
     this.db = openDatabase(options.path, options.readonly);
     this.statements = this.prepare();
+    this.searchIndex = new SqliteSearchIndex(this.db);
+    this.searchContext = { ipBytes, ...(options.country ? { country: options.country } : {}) };
+    if (!options.readonly) this.catchUpSearchIndex();
     this.sequencer = new Sequencer(this, {
       suite: options.suite,
       signer: options.signer,
@@ -246,8 +262,36 @@ export class SqliteStore implements Store, BatchBackend {
     };
   }
 
+  /**
+   * Indexes entries the search index lacks: after the migration that introduced it, or if it was
+   * rebuilt. Normal appends index in their own transaction and leave nothing to catch up.
+   */
+  private catchUpSearchIndex(): void {
+    for (const { ledger_id: ledgerId } of this.statements.listLedgers.all()) {
+      const size = this.statements.latestCheckpoint.get(ledgerId)?.size ?? 0;
+      for (let next = this.searchIndex.nextUnindexed(ledgerId); next < size; ) {
+        const rows = this.statements.entryPage.all(ledgerId, next, size, PAGE);
+        if (rows.length === 0) break;
+        this.db.transaction(() => {
+          this.searchIndex.add(
+            ledgerId,
+            rows.map((row) => {
+              const writer = (JSON.parse(row.leaf.toString('utf8')) as { writer: string }).writer;
+              return searchRecord(row.idx, row.received_at, writer, JSON.parse(row.disclosures) as Disclosures, this.searchContext);
+            }),
+          );
+        })();
+        next = rows[rows.length - 1]!.idx + 1;
+      }
+    }
+  }
+
   private writeBatch(ledgerId: number, write: BatchWrite): void {
     const s = this.statements;
+    this.searchIndex.add(
+      ledgerId,
+      write.entries.map((e) => searchRecord(e.index, e.receivedAtMicros, e.writer, e.disclosures, this.searchContext)),
+    );
     for (const e of write.entries) {
       s.insertEntry.run(ledgerId, e.index, e.receivedAtMicros, e.leaf, e.leafHash, JSON.stringify(e.disclosures));
     }
@@ -292,6 +336,45 @@ export class SqliteStore implements Store, BatchBackend {
         : this.statements.treeHashes.all(ledgerId, level, start, end)
       ).map((row) => row.h),
     );
+  }
+
+  // ---- search --------------------------------------------------------------------------------------
+
+  async search(ledger: string, request: SearchRequest): Promise<SearchPage> {
+    const ledgerId = this.ledgerId(ledger);
+    const params: unknown[] = [ledgerId];
+    const where = compileWhere(request.query, sqliteDialect(params));
+    const descending = request.order === 'desc';
+    let cursor = '';
+    if (request.after !== undefined) {
+      cursor = ` AND e.idx ${descending ? '<' : '>'} ?`;
+      params.push(request.after);
+    }
+    params.push(request.limit + 1);
+    const rows = this.db
+      .prepare<unknown[], EntryRowDb>(
+        `SELECT en.idx, en.received_at, en.leaf, en.leaf_hash, en.disclosures
+           FROM search_events e JOIN entries en ON en.ledger_id = e.ledger_id AND en.idx = e.idx
+          WHERE e.ledger_id = ? AND ${where}${cursor}
+          ORDER BY e.idx ${descending ? 'DESC' : 'ASC'} LIMIT ?`,
+      )
+      .all(...params);
+    const page = rows.slice(0, request.limit);
+    return { entries: page.map((row) => toEntry(ledger, row)), next: rows.length > request.limit ? page.at(-1)!.idx : null };
+  }
+
+  async stats(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Array<{ key: string | null; count: number }>> {
+    const params: unknown[] = [this.ledgerId(ledger)];
+    const where = compileWhere(query, sqliteDialect(params));
+    const group = STATS_GROUPS[by];
+    params.push(limit);
+    const rows = this.db
+      .prepare<unknown[], { key: string | number | null; count: number }>(
+        `SELECT ${group} AS key, count(*) AS count FROM search_events e WHERE e.ledger_id = ? AND ${where}
+          GROUP BY 1 ORDER BY ${by === 'hour' ? '1' : '2 DESC, 1'} LIMIT ?`,
+      )
+      .all(...params);
+    return rows.map((row) => ({ key: by === 'hour' && row.key !== null ? hourKey(Number(row.key)) : (row.key as string | null), count: row.count }));
   }
 
   // ---- API keys ------------------------------------------------------------------------------------
@@ -353,6 +436,31 @@ function toApiKey(row: ApiKeyRowDb): ApiKeyRecord {
     createdAtMicros: row.created_at,
     expiresAtMicros: row.expires_at,
     revokedAtMicros: row.revoked_at,
+  };
+}
+
+const STATS_GROUPS: Record<StatsDimension, string> = {
+  actor: 'e.actor_id',
+  action: 'e.action',
+  hour: 'e.received_at / 3600000000',
+  country: 'e.country',
+  outcome: 'e.outcome',
+  tenant: 'e.tenant',
+  category: 'e.category',
+};
+
+function sqliteDialect(params: unknown[]): Dialect {
+  return {
+    param(value) {
+      params.push(value);
+      return '?';
+    },
+    text(phrase) {
+      // An FTS5 string (double quotes doubled): with the trigram tokenizer, a substring match.
+      params.push(`"${phrase.replace(/"/g, '""')}"`);
+      return 'e.id IN (SELECT rowid FROM search_text WHERE search_text MATCH ?)';
+    },
+    blob: (hex) => Buffer.from(hex, 'hex'),
   };
 }
 

@@ -1,0 +1,104 @@
+/**
+ * Compiles a parsed search query (src/core/query.ts) into a SQL condition over search_events `e`, for
+ * SQLite and PostgreSQL alike. Every value travels as a bound parameter; only column names chosen here
+ * are ever written into the SQL text.
+ */
+import { SealtrailError } from '../core/errors.js';
+import type { Clause, Match, Query } from '../core/query.js';
+
+/** Free text is matched as a case-insensitive substring through trigrams, which need three characters. */
+export const MIN_TEXT_LENGTH = 3;
+
+export interface Dialect {
+  /** Registers a bound value; returns its placeholder. */
+  param(value: unknown): string;
+  /** Condition that event `e`'s text contains `phrase` as a case-insensitive substring. */
+  text(phrase: string): string;
+  /** A 16-byte IP value given as hex, in the form the dialect binds blobs. */
+  blob(hex: string): unknown;
+}
+
+/** Columns of search_events `e` that a field compares, ORed. */
+const EVENT_COLUMNS: Record<string, string[]> = {
+  actor: ['e.actor_id', 'e.actor_name'],
+  'actor.id': ['e.actor_id'],
+  'actor.name': ['e.actor_name'],
+  'actor.type': ['e.actor_type'],
+  action: ['e.action'],
+  category: ['e.category'],
+  tenant: ['e.tenant'],
+  outcome: ['e.outcome'],
+  country: ['e.country'],
+  writer: ['e.writer'],
+  received: ['e.received_at'],
+  occurred: ['e.occurred_at'],
+  index: ['e.idx'],
+  ip: ['e.ip'],
+};
+
+const TARGET_COLUMNS: Record<string, string[]> = {
+  target: ['t.target_id', 't.target_name'],
+  'target.id': ['t.target_id'],
+  'target.type': ['t.target_type'],
+};
+
+export function compileWhere(query: Query, dialect: Dialect): string {
+  const parts = query.clauses.map((clause) => {
+    const condition = compileClause(clause, dialect);
+    // NULL-safe negation: an event without the field is not excluded by "-field:value".
+    return clause.negate ? `NOT COALESCE((${condition}), FALSE)` : `(${condition})`;
+  });
+  return parts.length === 0 ? 'TRUE' : parts.join(' AND ');
+}
+
+/** The label of an hour bucket (hours since the epoch) in stats: "2026-11-26T07:00:00Z". */
+export function hourKey(hoursSinceEpoch: number): string {
+  return `${new Date(hoursSinceEpoch * 3_600_000).toISOString().slice(0, 13)}:00:00Z`;
+}
+
+function compileClause(clause: Clause, dialect: Dialect): string {
+  const field = clause.field;
+  if (field === 'text') return clause.anyOf.map((m) => compileMatch('', m, dialect)).join(' OR ');
+  const eventColumns = EVENT_COLUMNS[field];
+  if (eventColumns) return anyOf(eventColumns, clause.anyOf, dialect);
+  const targetColumns = TARGET_COLUMNS[field];
+  if (targetColumns) {
+    return `EXISTS (SELECT 1 FROM search_targets t WHERE t.ledger_id = e.ledger_id AND t.idx = e.idx AND (${anyOf(targetColumns, clause.anyOf, dialect)}))`;
+  }
+  if (field === 'metadata' && clause.key !== undefined) {
+    const key = dialect.param(clause.key);
+    return `EXISTS (SELECT 1 FROM search_metadata m WHERE m.ledger_id = e.ledger_id AND m.idx = e.idx AND m.key = ${key} AND (${anyOf(['m.value'], clause.anyOf, dialect)}))`;
+  }
+  throw new Error(`search field ${field} has no column`);
+}
+
+function anyOf(columns: string[], matches: Match[], dialect: Dialect): string {
+  return matches.flatMap((match) => columns.map((column) => compileMatch(column, match, dialect))).join(' OR ');
+}
+
+function compileMatch(column: string, match: Match, dialect: Dialect): string {
+  switch (match.kind) {
+    case 'exact':
+      return `${column} = ${dialect.param(match.value)}`;
+    case 'prefix': {
+      // A range the index can use, then an exact check of the prefix. Each placeholder binds its own
+      // value: SQLite's "?" placeholders are positional.
+      const lower = dialect.param(match.value);
+      return `(${column} >= ${lower} AND substr(${column}, 1, ${dialect.param([...match.value].length)}) = ${dialect.param(match.value)})`;
+    }
+    case 'range': {
+      const bounds = [
+        match.from !== undefined ? `${column} >= ${dialect.param(match.from)}` : undefined,
+        match.to !== undefined ? `${column} < ${dialect.param(match.to)}` : undefined,
+      ].filter(Boolean);
+      return bounds.length === 0 ? `${column} IS NOT NULL` : bounds.join(' AND ');
+    }
+    case 'ipRange':
+      return `${column} BETWEEN ${dialect.param(dialect.blob(match.low))} AND ${dialect.param(dialect.blob(match.high))}`;
+    case 'text':
+      if ([...match.value].length < MIN_TEXT_LENGTH) {
+        throw new SealtrailError('INVALID_ARGUMENT', `free text ${JSON.stringify(match.value)} is too short: search needs at least ${MIN_TEXT_LENGTH} characters`);
+      }
+      return dialect.text(match.value);
+  }
+}

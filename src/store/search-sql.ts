@@ -5,6 +5,7 @@
  */
 import { SealtrailError } from '../core/errors.js';
 import type { Clause, Match, Query } from '../core/query.js';
+import type { StatsDimension } from './store.js';
 
 /** Free text is matched as a case-insensitive substring through trigrams, which need three characters. */
 export const MIN_TEXT_LENGTH = 3;
@@ -49,6 +50,19 @@ export function compileWhere(query: Query, dialect: Dialect): string {
     return clause.negate ? `NOT COALESCE((${condition}), FALSE)` : `(${condition})`;
   });
   return parts.length === 0 ? 'TRUE' : parts.join(' AND ');
+}
+
+/** The expression a stats dimension groups by; hours need the dialect's integer division. */
+export function statsGroup(by: StatsDimension, hourExpression: string): string {
+  const columns: Record<Exclude<StatsDimension, 'hour'>, string> = {
+    actor: 'e.actor_id',
+    action: 'e.action',
+    country: 'e.country',
+    outcome: 'e.outcome',
+    tenant: 'e.tenant',
+    category: 'e.category',
+  };
+  return by === 'hour' ? hourExpression : columns[by];
 }
 
 /** The label of an hour bucket (hours since the epoch) in stats: "2026-11-26T07:00:00Z". */

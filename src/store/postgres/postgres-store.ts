@@ -29,7 +29,8 @@ import {
 } from '../store.js';
 import { PG_MIGRATIONS, quoteIdent } from './schema.js';
 import { searchRecord, type SearchContext, type SearchRecord } from '../search-fields.js';
-import { compileWhere, hourKey, type Dialect } from '../search-sql.js';
+import { compileWhere, hourKey, statsGroup, type Dialect } from '../search-sql.js';
+import { toApiKey, toCheckpoint, toEntry, type ApiKeyRow, type CheckpointRow, type EntryRow } from '../rows.js';
 import type { Query } from '../../core/query.js';
 import { ipBytes } from '../../core/ipnet.js';
 
@@ -109,34 +110,6 @@ function schemaTooNew(version: number): StoreError {
   );
 }
 
-interface EntryRowDb {
-  idx: string;
-  received_at: string;
-  leaf: Buffer;
-  leaf_hash: Buffer;
-  disclosures: string;
-}
-
-interface CheckpointRowDb {
-  size: string;
-  root: Buffer;
-  note: string;
-  frontier: Buffer;
-  created_at: string;
-}
-
-interface ApiKeyRowDb {
-  id: string;
-  secret_hash: Buffer;
-  role: string;
-  ledgers: string;
-  tenants: string;
-  description: string;
-  created_at: string;
-  expires_at: string | null;
-  revoked_at: string | null;
-}
-
 export class PostgresStore implements Store, BatchBackend {
   readonly pool: pg.Pool;
   private readonly sequencer: Sequencer;
@@ -208,7 +181,7 @@ export class PostgresStore implements Store, BatchBackend {
       let next = row.indexed === null ? 0 : Number(row.indexed) + 1;
       const size = Number(row.size);
       while (next < size) {
-        const page = await this.pool.query<EntryRowDb>(
+        const page = await this.pool.query<EntryRow<string>>(
           'SELECT idx, received_at, leaf, leaf_hash, disclosures FROM entries WHERE ledger_id = $1 AND idx >= $2 ORDER BY idx LIMIT $3',
           [row.ledger_id, next, PAGE],
         );
@@ -315,7 +288,7 @@ export class PostgresStore implements Store, BatchBackend {
 
   /** The cached head if no other process has moved the ledger on since, else the head from the database. */
   private async currentHead(client: pg.ClientBase, ledger: string, ledgerId: number): Promise<LedgerHead> {
-    const latest = await client.query<CheckpointRowDb>(
+    const latest = await client.query<CheckpointRow<string>>(
       'SELECT size, root, note, frontier, created_at FROM checkpoints WHERE ledger_id = $1 ORDER BY size DESC LIMIT 1',
       [ledgerId],
     );
@@ -411,7 +384,7 @@ export class PostgresStore implements Store, BatchBackend {
   // ---- reads ---------------------------------------------------------------------------------------
 
   async latestCheckpoint(ledger: string): Promise<StoredCheckpoint | undefined> {
-    const result = await this.pool.query<CheckpointRowDb>(
+    const result = await this.pool.query<CheckpointRow<string>>(
       'SELECT size, root, note, frontier, created_at FROM checkpoints WHERE ledger_id = $1 ORDER BY size DESC LIMIT 1',
       [await this.ledgerId(ledger)],
     );
@@ -419,7 +392,7 @@ export class PostgresStore implements Store, BatchBackend {
   }
 
   async checkpoints(ledger: string, from = 0, to = Number.MAX_SAFE_INTEGER): Promise<StoredCheckpoint[]> {
-    const result = await this.pool.query<CheckpointRowDb>(
+    const result = await this.pool.query<CheckpointRow<string>>(
       'SELECT size, root, note, frontier, created_at FROM checkpoints WHERE ledger_id = $1 AND size >= $2 AND size <= $3 ORDER BY size',
       [await this.ledgerId(ledger), from, to],
     );
@@ -427,7 +400,7 @@ export class PostgresStore implements Store, BatchBackend {
   }
 
   async getEntry(ledger: string, index: number): Promise<StoredEntry | undefined> {
-    const result = await this.pool.query<EntryRowDb>(
+    const result = await this.pool.query<EntryRow<string>>(
       'SELECT idx, received_at, leaf, leaf_hash, disclosures FROM entries WHERE ledger_id = $1 AND idx = $2',
       [await this.ledgerId(ledger), index],
     );
@@ -438,7 +411,7 @@ export class PostgresStore implements Store, BatchBackend {
     const ledgerId = await this.ledgerId(ledger);
     let next = from;
     while (next < to) {
-      const result = await this.pool.query<EntryRowDb>(
+      const result = await this.pool.query<EntryRow<string>>(
         'SELECT idx, received_at, leaf, leaf_hash, disclosures FROM entries WHERE ledger_id = $1 AND idx >= $2 AND idx < $3 ORDER BY idx LIMIT $4',
         [ledgerId, next, to, PAGE],
       );
@@ -480,7 +453,7 @@ export class PostgresStore implements Store, BatchBackend {
       cursor = ` AND e.idx ${descending ? '<' : '>'} $${params.length}`;
     }
     params.push(request.limit + 1);
-    const result = await this.pool.query<EntryRowDb>(
+    const result = await this.pool.query<EntryRow<string>>(
       `SELECT en.idx, en.received_at, en.leaf, en.leaf_hash, en.disclosures
          FROM search_events e JOIN entries en ON en.ledger_id = e.ledger_id AND en.idx = e.idx
         WHERE e.ledger_id = $1 AND ${where}${cursor}
@@ -499,7 +472,7 @@ export class PostgresStore implements Store, BatchBackend {
     const where = compileWhere(query, postgresDialect(params));
     params.push(limit);
     const result = await this.pool.query<{ key: string | null; count: string }>(
-      `SELECT ${STATS_GROUPS[by]} AS key, count(*) AS count FROM search_events e WHERE e.ledger_id = $1 AND ${where}
+      `SELECT ${statsGroup(by, '(e.received_at / 3600000000)::text')} AS key, count(*) AS count FROM search_events e WHERE e.ledger_id = $1 AND ${where}
         GROUP BY 1 ORDER BY ${by === 'hour' ? '1' : '2 DESC, 1'} LIMIT $${params.length}`,
       params,
     );
@@ -516,12 +489,12 @@ export class PostgresStore implements Store, BatchBackend {
   }
 
   async getApiKey(id: string): Promise<ApiKeyRecord | undefined> {
-    const result = await this.pool.query<ApiKeyRowDb>('SELECT * FROM api_keys WHERE id = $1', [id]);
+    const result = await this.pool.query<ApiKeyRow>('SELECT * FROM api_keys WHERE id = $1', [id]);
     return result.rows[0] && toApiKey(result.rows[0]);
   }
 
   async listApiKeys(): Promise<ApiKeyRecord[]> {
-    return (await this.pool.query<ApiKeyRowDb>('SELECT * FROM api_keys ORDER BY created_at, id')).rows.map(toApiKey);
+    return (await this.pool.query<ApiKeyRow>('SELECT * FROM api_keys ORDER BY created_at, id')).rows.map(toApiKey);
   }
 
   async revokeApiKey(id: string, atMicros: number): Promise<boolean> {
@@ -535,16 +508,6 @@ export class PostgresStore implements Store, BatchBackend {
     await this.pool.end();
   }
 }
-
-const STATS_GROUPS: Record<StatsDimension, string> = {
-  actor: 'e.actor_id',
-  action: 'e.action',
-  hour: '(e.received_at / 3600000000)::text',
-  country: 'e.country',
-  outcome: 'e.outcome',
-  tenant: 'e.tenant',
-  category: 'e.category',
-};
 
 function postgresDialect(params: unknown[]): Dialect {
   const param = (value: unknown) => {
@@ -604,33 +567,3 @@ async function writeSearchRecords(db: pg.ClientBase | pg.Pool, ledgerId: number,
   }
 }
 
-const toNumber = (value: string | null) => (value === null ? null : Number(value));
-
-function toApiKey(row: ApiKeyRowDb): ApiKeyRecord {
-  return {
-    id: row.id,
-    secretHash: row.secret_hash,
-    role: row.role as Role,
-    ledgers: JSON.parse(row.ledgers) as string[],
-    tenants: JSON.parse(row.tenants) as string[],
-    description: row.description,
-    createdAtMicros: Number(row.created_at),
-    expiresAtMicros: toNumber(row.expires_at),
-    revokedAtMicros: toNumber(row.revoked_at),
-  };
-}
-
-function toEntry(ledger: string, row: EntryRowDb): StoredEntry {
-  return {
-    ledger,
-    index: Number(row.idx),
-    receivedAtMicros: Number(row.received_at),
-    leaf: row.leaf,
-    leafHash: row.leaf_hash,
-    disclosures: JSON.parse(row.disclosures) as Disclosures,
-  };
-}
-
-function toCheckpoint(ledger: string, row: CheckpointRowDb): StoredCheckpoint {
-  return { ledger, size: Number(row.size), rootHash: row.root, note: row.note, frontier: row.frontier, createdAtMicros: Number(row.created_at) };
-}

@@ -27,7 +27,8 @@ import {
 import { MIGRATIONS } from './schema.js';
 import { SqliteSearchIndex } from './search-index.js';
 import { searchRecord, type SearchContext } from '../search-fields.js';
-import { compileWhere, hourKey, type Dialect } from '../search-sql.js';
+import { compileWhere, hourKey, statsGroup, type Dialect } from '../search-sql.js';
+import { toApiKey, toCheckpoint, toEntry, type ApiKeyRow, type CheckpointRow, type EntryRow } from '../rows.js';
 import type { Query } from '../../core/query.js';
 import { ipBytes } from '../../core/ipnet.js';
 
@@ -44,22 +45,6 @@ export interface SqliteStoreOptions {
   clock?: () => number;
   /** Geolocation of origin IPs for the search index (country); none by default. */
   country?: (ip: string) => string | undefined;
-}
-
-interface EntryRowDb {
-  idx: number;
-  received_at: number;
-  leaf: Buffer;
-  leaf_hash: Buffer;
-  disclosures: string;
-}
-
-interface CheckpointRowDb {
-  size: number;
-  root: Buffer;
-  note: string;
-  frontier: Buffer;
-  created_at: number;
 }
 
 const PAGE = 1000;
@@ -126,19 +111,19 @@ export class SqliteStore implements Store, BatchBackend {
         'SELECT ledger_id, name, origin, created_at FROM ledgers ORDER BY name',
       ),
       insertLedger: db.prepare('INSERT OR IGNORE INTO ledgers (name, origin, created_at) VALUES (?, ?, ?)'),
-      latestCheckpoint: db.prepare<[number], CheckpointRowDb>(
+      latestCheckpoint: db.prepare<[number], CheckpointRow<number>>(
         'SELECT size, root, note, frontier, created_at FROM checkpoints WHERE ledger_id = ? ORDER BY size DESC LIMIT 1',
       ),
-      checkpointsBetween: db.prepare<[number, number, number], CheckpointRowDb>(
+      checkpointsBetween: db.prepare<[number, number, number], CheckpointRow<number>>(
         'SELECT size, root, note, frontier, created_at FROM checkpoints WHERE ledger_id = ? AND size >= ? AND size <= ? ORDER BY size',
       ),
-      checkpointCovering: db.prepare<[number, number], CheckpointRowDb>(
+      checkpointCovering: db.prepare<[number, number], CheckpointRow<number>>(
         'SELECT size, root, note, frontier, created_at FROM checkpoints WHERE ledger_id = ? AND size > ? ORDER BY size LIMIT 1',
       ),
-      entry: db.prepare<[number, number], EntryRowDb>(
+      entry: db.prepare<[number, number], EntryRow<number>>(
         'SELECT idx, received_at, leaf, leaf_hash, disclosures FROM entries WHERE ledger_id = ? AND idx = ?',
       ),
-      entryPage: db.prepare<[number, number, number, number], EntryRowDb>(
+      entryPage: db.prepare<[number, number, number, number], EntryRow<number>>(
         'SELECT idx, received_at, leaf, leaf_hash, disclosures FROM entries WHERE ledger_id = ? AND idx >= ? AND idx < ? ORDER BY idx LIMIT ?',
       ),
       leafHashes: db.prepare<[number, number, number], { h: Buffer }>(
@@ -159,8 +144,8 @@ export class SqliteStore implements Store, BatchBackend {
       insertApiKey: db.prepare(
         'INSERT INTO api_keys (id, secret_hash, role, ledgers, tenants, description, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
-      apiKey: db.prepare<[string], ApiKeyRowDb>('SELECT * FROM api_keys WHERE id = ?'),
-      apiKeys: db.prepare<[], ApiKeyRowDb>('SELECT * FROM api_keys ORDER BY created_at, id'),
+      apiKey: db.prepare<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE id = ?'),
+      apiKeys: db.prepare<[], ApiKeyRow>('SELECT * FROM api_keys ORDER BY created_at, id'),
       revokeApiKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
     };
   }
@@ -352,7 +337,7 @@ export class SqliteStore implements Store, BatchBackend {
     }
     params.push(request.limit + 1);
     const rows = this.db
-      .prepare<unknown[], EntryRowDb>(
+      .prepare<unknown[], EntryRow<number>>(
         `SELECT en.idx, en.received_at, en.leaf, en.leaf_hash, en.disclosures
            FROM search_events e JOIN entries en ON en.ledger_id = e.ledger_id AND en.idx = e.idx
           WHERE e.ledger_id = ? AND ${where}${cursor}
@@ -366,7 +351,7 @@ export class SqliteStore implements Store, BatchBackend {
   async stats(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Array<{ key: string | null; count: number }>> {
     const params: unknown[] = [this.ledgerId(ledger)];
     const where = compileWhere(query, sqliteDialect(params));
-    const group = STATS_GROUPS[by];
+    const group = statsGroup(by, 'e.received_at / 3600000000');
     params.push(limit);
     const rows = this.db
       .prepare<unknown[], { key: string | number | null; count: number }>(
@@ -413,42 +398,6 @@ export class SqliteStore implements Store, BatchBackend {
   }
 }
 
-interface ApiKeyRowDb {
-  id: string;
-  secret_hash: Buffer;
-  role: string;
-  ledgers: string;
-  tenants: string;
-  description: string;
-  created_at: number;
-  expires_at: number | null;
-  revoked_at: number | null;
-}
-
-function toApiKey(row: ApiKeyRowDb): ApiKeyRecord {
-  return {
-    id: row.id,
-    secretHash: row.secret_hash,
-    role: row.role as Role,
-    ledgers: JSON.parse(row.ledgers) as string[],
-    tenants: JSON.parse(row.tenants) as string[],
-    description: row.description,
-    createdAtMicros: row.created_at,
-    expiresAtMicros: row.expires_at,
-    revokedAtMicros: row.revoked_at,
-  };
-}
-
-const STATS_GROUPS: Record<StatsDimension, string> = {
-  actor: 'e.actor_id',
-  action: 'e.action',
-  hour: 'e.received_at / 3600000000',
-  country: 'e.country',
-  outcome: 'e.outcome',
-  tenant: 'e.tenant',
-  category: 'e.category',
-};
-
 function sqliteDialect(params: unknown[]): Dialect {
   return {
     param(value) {
@@ -464,17 +413,3 @@ function sqliteDialect(params: unknown[]): Dialect {
   };
 }
 
-function toEntry(ledger: string, row: EntryRowDb): StoredEntry {
-  return {
-    ledger,
-    index: row.idx,
-    receivedAtMicros: row.received_at,
-    leaf: row.leaf,
-    leafHash: row.leaf_hash,
-    disclosures: JSON.parse(row.disclosures) as Disclosures,
-  };
-}
-
-function toCheckpoint(ledger: string, row: CheckpointRowDb): StoredCheckpoint {
-  return { ledger, size: row.size, rootHash: row.root, note: row.note, frontier: row.frontier, createdAtMicros: row.created_at };
-}

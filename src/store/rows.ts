@@ -1,0 +1,76 @@
+/**
+ * Row shapes shared by the SQL backends and their conversion to store records. Integer columns come
+ * back as numbers from SQLite and as decimal strings from PostgreSQL (BIGINT); the row types take the
+ * backend's integer type.
+ */
+import type { Disclosures } from '../core/commitments.js';
+import type { ApiKeyRecord, Role, StoredCheckpoint, StoredEntry } from './store.js';
+
+/** SQLite returns integers as numbers, PostgreSQL BIGINT as decimal strings. */
+type Int = number | string;
+
+export interface EntryRow<I extends Int = Int> {
+  idx: I;
+  received_at: I;
+  leaf: Buffer;
+  leaf_hash: Buffer;
+  disclosures: string;
+}
+
+export interface CheckpointRow<I extends Int = Int> {
+  size: I;
+  root: Buffer;
+  note: string;
+  frontier: Buffer;
+  created_at: I;
+}
+
+export interface ApiKeyRow {
+  id: string;
+  secret_hash: Buffer;
+  role: string;
+  ledgers: string;
+  tenants: string;
+  description: string;
+  created_at: Int;
+  expires_at: Int | null;
+  revoked_at: Int | null;
+}
+
+const optionalNumber = (value: Int | null) => (value === null ? null : Number(value));
+
+export function toEntry(ledger: string, row: EntryRow): StoredEntry {
+  return {
+    ledger,
+    index: Number(row.idx),
+    receivedAtMicros: Number(row.received_at),
+    leaf: row.leaf,
+    leafHash: row.leaf_hash,
+    disclosures: JSON.parse(row.disclosures) as Disclosures,
+  };
+}
+
+export function toCheckpoint(ledger: string, row: CheckpointRow): StoredCheckpoint {
+  return {
+    ledger,
+    size: Number(row.size),
+    rootHash: row.root,
+    note: row.note,
+    frontier: row.frontier,
+    createdAtMicros: Number(row.created_at),
+  };
+}
+
+export function toApiKey(row: ApiKeyRow): ApiKeyRecord {
+  return {
+    id: row.id,
+    secretHash: row.secret_hash,
+    role: row.role as Role,
+    ledgers: JSON.parse(row.ledgers) as string[],
+    tenants: JSON.parse(row.tenants) as string[],
+    description: row.description,
+    createdAtMicros: Number(row.created_at),
+    expiresAtMicros: optionalNumber(row.expires_at),
+    revokedAtMicros: optionalNumber(row.revoked_at),
+  };
+}

@@ -7,7 +7,7 @@
  * its batch goes on.
  */
 import { bytesEqual, toBase64, utf8 } from '../core/bytes.js';
-import { canonicalJson, SaltSource, type Disclosures } from '../core/commitments.js';
+import { canonicalJson, eventFields, SaltSource, type Disclosures } from '../core/commitments.js';
 import type { CryptoSuite, Ed25519Signer } from '../core/crypto.js';
 import { sealEvent } from '../core/leaf.js';
 import { openCheckpoint, signCheckpoint } from '../core/checkpoint.js';
@@ -155,15 +155,23 @@ export class Sequencer {
     return { ledger, origin, frontier, lastReceivedAtMicros: row.createdAtMicros };
   }
 
+  /**
+   * What makes two submissions "the same event" for idempotency: every field path with its canonical
+   * value, in path order. Equal for equal JSON whatever the member order, and cheaper than
+   * canonicalizing the whole event because scalar values (most fields) need no canonicalizer.
+   */
+  private contentDigest(event: AppendRequest['event']): Uint8Array {
+    const fields = eventFields(event).map(([path, value]) => `${JSON.stringify(path)}:${canonicalJson(value)}`);
+    return this.options.suite.sha256(utf8(fields.sort().join(',')));
+  }
+
   append(ledger: string, requests: AppendRequest[]): Promise<Receipt[]> {
     if (requests.length === 0) return Promise.resolve([]);
     if (this.queuedEvents + requests.length > this.maxQueuedEvents) {
       return Promise.reject(new StoreError('OVERLOADED', 'too many events are waiting to be sealed; retry shortly'));
     }
     // Hashing retried content is only needed for keyed requests; done here, outside the write lock.
-    const requestHashes = requests.map((r) =>
-      r.idempotencyKey === undefined ? undefined : this.options.suite.sha256(utf8(canonicalJson(r.event))),
-    );
+    const requestHashes = requests.map((r) => (r.idempotencyKey === undefined ? undefined : this.contentDigest(r.event)));
     return new Promise<Receipt[]>((resolve, reject) => {
       const queue = this.queues.get(ledger) ?? [];
       queue.push({ requests, requestHashes, resolve, reject });

@@ -155,7 +155,14 @@ function describeError(message: string | undefined, schema: TSchema | undefined)
  * are not well-formed Unicode (lone surrogates cannot be canonicalized by RFC 8785), and metadata that
  * nests deeper than the limit. Bounded by the depth limit, so hostile nesting cannot exhaust the stack.
  */
-function checkKeysAndStrings(value: unknown, path: string, metadataDepth: number): void {
+/**
+ * Deepest nesting anywhere in the input (the event is depth 0; a target object 2; a metadata value 2,
+ * plus its own depth limit), checked before anything recurses further, so that no input can exhaust
+ * the stack — whichever member the nesting hides in.
+ */
+const MAX_NESTING = 2 + EVENT_LIMITS.maxMetadataDepth;
+
+function checkKeysAndStrings(value: unknown, path: string, metadataDepth: number, depth = 0): void {
   if (typeof value === 'string') {
     if (!value.isWellFormed()) fail('INVALID_EVENT', `${path}: string contains a lone UTF-16 surrogate`, { path });
     return;
@@ -164,7 +171,16 @@ function checkKeysAndStrings(value: unknown, path: string, metadataDepth: number
     if (!Number.isFinite(value)) fail('INVALID_EVENT', `${path}: numbers must be finite`, { path });
     return;
   }
+  if (typeof value === 'bigint' || typeof value === 'symbol' || typeof value === 'function' || typeof value === 'undefined') {
+    // Only what JSON can carry: anything else would be committed in a form its stored JSON lacks.
+    fail('INVALID_EVENT', `${path || 'event'}: a ${typeof value} is not a JSON value`, { path });
+  }
   if (typeof value !== 'object' || value === null) return;
+  if (depth > MAX_NESTING) fail('INVALID_EVENT', `${path}: nests deeper than ${MAX_NESTING} levels`, { path });
+  const prototype = Object.getPrototypeOf(value);
+  if (!Array.isArray(value) && prototype !== Object.prototype && prototype !== null) {
+    fail('INVALID_EVENT', `${path || 'event'}: only plain JSON objects are accepted`, { path });
+  }
   const inMetadata = path.startsWith('/metadata/');
   if (inMetadata && metadataDepth >= EVENT_LIMITS.maxMetadataDepth) {
     fail('INVALID_EVENT', `${path}: metadata nests deeper than ${EVENT_LIMITS.maxMetadataDepth} levels`, { path });
@@ -174,7 +190,11 @@ function checkKeysAndStrings(value: unknown, path: string, metadataDepth: number
     if (value.length > EVENT_LIMITS.maxMetadataArrayItems) {
       fail('INVALID_EVENT', `${path}: array has more than ${EVENT_LIMITS.maxMetadataArrayItems} items`, { path });
     }
-    value.forEach((item, i) => checkKeysAndStrings(item, `${path}/${i}`, nextDepth));
+    for (let i = 0; i < value.length; i++) {
+      // A hole (sparse array) would be committed as one thing and stored as another.
+      if (!(i in value)) fail('INVALID_EVENT', `${path}: arrays may not have holes`, { path });
+      checkKeysAndStrings(value[i], `${path}/${i}`, nextDepth, depth + 1);
+    }
     return;
   }
   for (const key of Object.keys(value)) {
@@ -185,7 +205,7 @@ function checkKeysAndStrings(value: unknown, path: string, metadataDepth: number
     if (path === '/metadata' && !METADATA_KEY.test(key)) {
       fail('INVALID_EVENT', `${childPath}: metadata keys are 1–64 characters of [A-Za-z0-9_.:-]`, { path: childPath });
     }
-    checkKeysAndStrings((value as Record<string, unknown>)[key], childPath, nextDepth);
+    checkKeysAndStrings((value as Record<string, unknown>)[key], childPath, nextDepth, depth + 1);
   }
 }
 

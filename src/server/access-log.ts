@@ -6,7 +6,7 @@
  * the data. Appends are not recorded here; the ledger they land in already attributes them to their writer.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AuditEvent } from '../core/event.js';
+import { validateEvent, type AuditEvent } from '../core/event.js';
 import { isIPv4, isIPv6 } from '../core/ip.js';
 import type { Store } from '../store/store.js';
 
@@ -45,10 +45,30 @@ export async function registerAccessLog(app: FastifyInstance, store: Store): Pro
   await store.createLedger(SYSTEM_LEDGER);
   app.addHook('onSend', async (request, reply, payload) => {
     const event = accessEvent(request, reply);
-    if (event) await store.append(SYSTEM_LEDGER, [{ event, writer: SERVER_WRITER }]);
+    if (event) await store.append(SYSTEM_LEDGER, [{ event: validRecord(event), writer: SERVER_WRITER }]);
     return payload;
   });
 }
+
+/**
+ * A record built from hostile request parts could still break an event rule; then it is kept without
+ * the parts that came from the request (targets, query, user agent) rather than lost.
+ */
+function validRecord(event: AuditEvent): AuditEvent {
+  try {
+    return validateEvent(event);
+  } catch {
+    const { targets: _targets, origin, metadata, ...rest } = event;
+    return validateEvent({
+      ...rest,
+      ...(origin?.ip ? { origin: { ip: origin.ip } } : {}),
+      metadata: { route: metadata?.route, status: metadata?.status, truncated: true },
+    });
+  }
+}
+
+/** Control characters from a request never reach a sealed record (terminal escapes, log forging). */
+const clean = (text: string, max: number) => text.slice(0, max).replace(/[\u0000-\u001f\u007f]/g, '\ufffd');
 
 function accessEvent(request: FastifyRequest, reply: FastifyReply): AuditEvent | undefined {
   const route = `${request.method} ${request.routeOptions.url ?? ''}`;
@@ -59,8 +79,8 @@ function accessEvent(request: FastifyRequest, reply: FastifyReply): AuditEvent |
   const [action, category] = authFailed ? (['auth.token_rejected', 'auth'] as const) : known!;
   const params = (request.params ?? {}) as Record<string, string | undefined>;
   const targets: NonNullable<AuditEvent['targets']> = [];
-  if (params.ledger) targets.push({ type: 'ledger', id: params.ledger.slice(0, 256) });
-  if (params.id) targets.push({ type: 'api_key', id: params.id.slice(0, 256) });
+  if (params.ledger) targets.push({ type: 'ledger', id: clean(params.ledger, 256) });
+  if (params.id) targets.push({ type: 'api_key', id: clean(params.id, 256) });
   const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '';
   const metadata: Record<string, unknown> = { route, status };
   if (query) metadata.query = query.slice(0, 1024);
@@ -74,7 +94,7 @@ function accessEvent(request: FastifyRequest, reply: FastifyReply): AuditEvent |
     ...(targets.length > 0 ? { targets } : {}),
     origin: {
       ...(ip ? { ip } : {}),
-      ...(typeof userAgent === 'string' && userAgent.length > 0 ? { user_agent: userAgent.slice(0, 1024) } : {}),
+      ...(typeof userAgent === 'string' && userAgent.length > 0 ? { user_agent: clean(userAgent, 1024) } : {}),
     },
     outcome: status < 400 ? 'success' : 'failure',
     ...(status >= 400 ? { outcome_reason: `HTTP ${status}` } : {}),

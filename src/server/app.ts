@@ -19,6 +19,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyReply } from 'fastify';
 import { ApiError, errorHandler } from './errors.js';
 import { registerAccessLog } from './access-log.js';
+import { registerStrictJson } from './json-body.js';
 import { ledgerRoutes } from './routes/ledgers.js';
 import { eventRoutes } from './routes/events.js';
 import { verificationRoutes } from './routes/verification.js';
@@ -88,6 +89,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // coerceTypes: query strings arrive as text; scalars only, so a string never silently becomes an array.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
     routerOptions: { maxParamLength: 200 },
+    // The router's own refusals (over-long or badly encoded paths) get the same error body and headers.
+    frameworkErrors: (error, request, reply) => {
+      setSecurityHeaders(request.url, reply, Boolean(options.tls));
+      const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400;
+      errorHandler(new ApiError(status, 'INVALID_ARGUMENT', 'the request path is malformed or too long'), request, reply);
+    },
   });
   const context: AppContext = {
     store: options.store,
@@ -104,6 +111,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   // Only JSON bodies: a text/plain body must be refused (415), not parsed as a string.
   app.removeContentTypeParser('text/plain');
+  registerStrictJson(app);
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send({ error: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` });
   });
@@ -135,9 +143,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
     if (options.rateLimit !== false) {
       const { max, windowMs } = options.rateLimit ?? DEFAULT_RATE_LIMIT;
-      // After authentication (preHandler), so the budget is per key; per address for the public route.
+      // After authentication, before the body is parsed: the budget is per key (per address for the public
+      // route), and a key over it cannot make the server parse or validate anything more.
       await v1.register(rateLimit, {
-        hook: 'preHandler',
+        hook: 'preParsing',
         max,
         timeWindow: windowMs,
         keyGenerator: (request) => (request.principal ? `key:${request.principal.id}` : `ip:${request.ip}`),
@@ -146,6 +155,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       });
     }
     await registerAccessLog(v1, options.store);
+    // ajv's coercion turns "Infinity" and "1e400" into numbers that skip minimum/maximum checks.
+    v1.addHook('preHandler', async (request) => {
+      for (const part of [request.query, request.params]) {
+        for (const [name, value] of Object.entries((part ?? {}) as Record<string, unknown>)) {
+          if (typeof value === 'number' && !Number.isFinite(value)) throw new ApiError(400, 'INVALID_ARGUMENT', `${name} must be a finite number`);
+        }
+      }
+    });
     await ledgerRoutes(v1, context);
     await eventRoutes(v1, context);
     await verificationRoutes(v1, context);

@@ -17,6 +17,12 @@ export interface Dialect {
   text(phrase: string): string;
   /** A 16-byte IP value given as hex, in the form the dialect binds blobs. */
   blob(hex: string): unknown;
+  /**
+   * Placeholder bound to the ledger's id. With it, target and metadata conditions become uncorrelated
+   * `e.idx IN (SELECT … WHERE ledger_id = ?)` lookups that the planner drives from their own primary
+   * keys; without it they refer to e.ledger_id.
+   */
+  ledger?(): string;
 }
 
 /** Columns of search_events `e` that a field compares, ORed. */
@@ -77,11 +83,13 @@ function compileClause(clause: Clause, dialect: Dialect): string {
   if (eventColumns) return anyOf(eventColumns, clause.anyOf, dialect);
   const targetColumns = TARGET_COLUMNS[field];
   if (targetColumns) {
-    return `EXISTS (SELECT 1 FROM search_targets t WHERE t.ledger_id = e.ledger_id AND t.idx = e.idx AND (${anyOf(targetColumns, clause.anyOf, dialect)}))`;
+    const ledger = dialect.ledger?.() ?? 'e.ledger_id';
+    return `e.idx IN (SELECT t.idx FROM search_targets t WHERE t.ledger_id = ${ledger} AND (${anyOf(targetColumns, clause.anyOf, dialect)}))`;
   }
   if (field === 'metadata' && clause.key !== undefined) {
+    const ledger = dialect.ledger?.() ?? 'e.ledger_id';
     const key = dialect.param(clause.key);
-    return `EXISTS (SELECT 1 FROM search_metadata m WHERE m.ledger_id = e.ledger_id AND m.idx = e.idx AND m.key = ${key} AND (${anyOf(['m.value'], clause.anyOf, dialect)}))`;
+    return `e.idx IN (SELECT m.idx FROM search_metadata m WHERE m.ledger_id = ${ledger} AND m.key = ${key} AND (${anyOf(['m.value'], clause.anyOf, dialect)}))`;
   }
   throw new Error(`search field ${field} has no column`);
 }

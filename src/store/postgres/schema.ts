@@ -128,6 +128,7 @@ export const PG_MIGRATIONS: string[] = [
   CREATE INDEX search_events_action ON search_events (ledger_id, action, idx);
   CREATE INDEX search_events_tenant ON search_events (ledger_id, tenant, idx);
   CREATE INDEX search_events_ip ON search_events (ledger_id, ip, idx);
+  CREATE INDEX search_events_country ON search_events (ledger_id, country, idx);
   CREATE TABLE search_targets (
     ledger_id   INTEGER NOT NULL,
     target_id   TEXT NOT NULL,

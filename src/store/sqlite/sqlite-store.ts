@@ -328,7 +328,7 @@ export class SqliteStore implements Store, BatchBackend {
   async search(ledger: string, request: SearchRequest): Promise<SearchPage> {
     const ledgerId = this.ledgerId(ledger);
     const params: unknown[] = [ledgerId];
-    const where = compileWhere(request.query, sqliteDialect(params));
+    const where = compileWhere(request.query, sqliteDialect(params, ledgerId));
     const descending = request.order === 'desc';
     let cursor = '';
     if (request.after !== undefined) {
@@ -349,8 +349,9 @@ export class SqliteStore implements Store, BatchBackend {
   }
 
   async stats(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Array<{ key: string | null; count: number }>> {
-    const params: unknown[] = [this.ledgerId(ledger)];
-    const where = compileWhere(query, sqliteDialect(params));
+    const ledgerId = this.ledgerId(ledger);
+    const params: unknown[] = [ledgerId];
+    const where = compileWhere(query, sqliteDialect(params, ledgerId));
     const group = statsGroup(by, 'e.received_at / 3600000000');
     params.push(limit);
     const rows = this.db
@@ -398,8 +399,12 @@ export class SqliteStore implements Store, BatchBackend {
   }
 }
 
-function sqliteDialect(params: unknown[]): Dialect {
+function sqliteDialect(params: unknown[], ledgerId: number): Dialect {
   return {
+    ledger() {
+      params.push(ledgerId);
+      return '?';
+    },
     param(value) {
       params.push(value);
       return '?';

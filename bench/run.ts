@@ -1,7 +1,8 @@
 /**
- * `npm run bench [-- --quick] [-- --only core,ingest,http]`: core, in-process ingest and HTTP ingest
- * benchmarks, each figure beside a baseline measured in the same run. Prints a report on stdout
- * (progress on stderr) and writes .bench/results.json. BENCH_QUICK=1 is the same as --quick.
+ * `npm run bench [-- --quick] [-- --only core,ingest,http,postgres]`: core, in-process ingest, HTTP ingest
+ * and PostgreSQL ingest benchmarks (postgres is skipped, with the reason, when no server answers), each
+ * figure beside a baseline measured in the same run. Prints a report on stdout (progress on stderr) and
+ * writes .bench/results.json. BENCH_QUICK=1 is the same as --quick.
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -9,14 +10,16 @@ import { coreSection } from './core.js';
 import { BENCH_DIR, PROJECT_ROOT, type BenchOptions } from './fixtures.js';
 import { httpSection } from './http.js';
 import { ingestSection } from './ingest.js';
+import { postgresSection } from './postgres.js';
 import { formatSection, formatSummary, loadAverage, machine, writeJson, type Report, type Section } from './report.js';
 
-type SectionName = 'core' | 'ingest' | 'http';
+type SectionName = 'core' | 'ingest' | 'http' | 'postgres';
 
 const SECTIONS: Record<SectionName, (options: BenchOptions) => Section | Promise<Section>> = {
   core: coreSection,
   ingest: ingestSection,
   http: httpSection,
+  postgres: postgresSection,
 };
 
 function parseOptions(): { options: BenchOptions; only: SectionName[] } {

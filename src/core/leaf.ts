@@ -42,15 +42,39 @@ export interface SealedEntry {
   disclosures: Disclosures;
 }
 
-/** Commits to every field of a validated event and builds its leaf. */
-export function sealEvent(suite: CryptoSuite, input: SealInput, salts: SaltSource): SealedEntry {
+/** An event's commitments and disclosures: everything of sealing that does not depend on its position. */
+export interface CommittedEvent {
+  commitments: Record<string, string>;
+  disclosures: Disclosures;
+}
+
+/**
+ * Commits to every field of a validated event. Independent of index and time, so a server can do it
+ * before it takes a ledger's sequencing lock, which then only covers buildLeaf and the tree.
+ */
+export function commitEvent(suite: CryptoSuite, event: AuditEvent, salts: SaltSource): CommittedEvent {
   const commitments: Record<string, string> = {};
   const disclosures: Disclosures = {};
-  for (const [path, value] of eventFields(input.event)) {
+  for (const [path, value] of eventFields(event)) {
     const salt = salts.next();
     commitments[path] = commit(suite, salt, path, value);
     disclosures[path] = [salt, value];
   }
+  return { commitments, disclosures };
+}
+
+/** Commits to every field of a validated event and builds its leaf. */
+export function sealEvent(suite: CryptoSuite, input: SealInput, salts: SaltSource): SealedEntry {
+  const { commitments, disclosures } = commitEvent(suite, input.event, salts);
+  return { ...buildLeaf(suite, input, commitments), disclosures };
+}
+
+/** The leaf of committed fields at a position: the part of sealing that needs the index and the time. */
+export function buildLeaf(
+  suite: CryptoSuite,
+  input: Omit<SealInput, 'event'>,
+  commitments: Record<string, string>,
+): { leaf: Uint8Array; leafHash: Uint8Array } {
   if (!LEDGER_NAME.test(input.ledger)) fail('INVALID_ARGUMENT', `bad ledger name ${JSON.stringify(input.ledger)}`);
   if (!WRITER_ID.test(input.writer)) fail('INVALID_ARGUMENT', `bad writer id ${JSON.stringify(input.writer)}`);
   // The paths come from eventFields and the digests from commit, so the envelope needs no re-checking.
@@ -62,7 +86,7 @@ export function sealEvent(suite: CryptoSuite, input: SealInput, salts: SaltSourc
     writer: input.writer,
     commitments,
   });
-  return { leaf, leafHash: hashLeaf(suite, leaf), disclosures };
+  return { leaf, leafHash: hashLeaf(suite, leaf) };
 }
 
 // A batch shares one received_at: format it once, not once per event.

@@ -9,7 +9,7 @@
 import { bytesEqual, toBase64, utf8 } from '../core/bytes.js';
 import { canonicalJson, eventFields, SaltSource, type Disclosures } from '../core/commitments.js';
 import type { CryptoSuite, Ed25519Signer } from '../core/crypto.js';
-import { sealEvent } from '../core/leaf.js';
+import { buildLeaf, commitEvent, type CommittedEvent } from '../core/leaf.js';
 import { openCheckpoint, signCheckpoint } from '../core/checkpoint.js';
 import { ed25519KeyId, type NoteVerifier } from '../core/note.js';
 import { formatMicros } from '../core/time.js';
@@ -96,6 +96,8 @@ function receiptForSlot(ledger: string, written: BatchWrite, slot: Slot): Receip
 
 interface PendingCall {
   requests: AppendRequest[];
+  /** Commitments and disclosures, made when the call arrived, outside any lock. */
+  committed: CommittedEvent[];
   requestHashes: Array<Uint8Array | undefined>;
   resolve(receipts: Receipt[]): void;
   reject(error: unknown): void;
@@ -172,9 +174,10 @@ export class Sequencer {
     }
     // Hashing retried content is only needed for keyed requests; done here, outside the write lock.
     const requestHashes = requests.map((r) => (r.idempotencyKey === undefined ? undefined : this.contentDigest(r.event)));
+    const committed = requests.map((r) => commitEvent(this.options.suite, r.event, this.salts));
     return new Promise<Receipt[]>((resolve, reject) => {
       const queue = this.queues.get(ledger) ?? [];
-      queue.push({ requests, requestHashes, resolve, reject });
+      queue.push({ requests, committed, requestHashes, resolve, reject });
       this.queues.set(ledger, queue);
       this.queuedEvents += requests.length;
       if (!this.flushing.has(ledger)) {
@@ -266,13 +269,10 @@ export class Sequencer {
           return;
         }
         const index = frontier.size;
-        const sealed = sealEvent(
-          this.options.suite,
-          { ledger: head.ledger, index, receivedAtMicros: receivedAt, writer: request.writer, event: request.event },
-          this.salts,
-        );
+        const { commitments, disclosures } = call.committed[i]!;
+        const sealed = buildLeaf(this.options.suite, { ledger: head.ledger, index, receivedAtMicros: receivedAt, writer: request.writer }, commitments);
         write.treeHashes.push(...frontier.append(this.options.suite, sealed.leafHash));
-        write.entries.push({ index, writer: request.writer, receivedAtMicros: receivedAt, ...sealed });
+        write.entries.push({ index, writer: request.writer, receivedAtMicros: receivedAt, disclosures, ...sealed });
         if (key !== undefined) {
           const requestHash = call.requestHashes[i]!;
           batchKeys.set(key, { requestHash, index });

@@ -58,6 +58,34 @@ export function compileWhere(query: Query, dialect: Dialect): string {
   return parts.length === 0 ? 'TRUE' : parts.join(' AND ');
 }
 
+/**
+ * Rewrites `received` ranges as `index` ranges. received_at never decreases within a ledger, so the
+ * events received in [from, to) are exactly the indexes [first index received at or after `from`,
+ * first index received at or after `to`). Every per-field index ends in idx, so a query on a field and a
+ * time window then becomes one range scan in index order, with no sort and no reliance on statistics.
+ * `firstIndexAtOrAfter` answers with an index past the end when nothing was received that late.
+ */
+export async function receivedAsIndex(
+  query: Query,
+  firstIndexAtOrAfter: (micros: number) => number | Promise<number>,
+): Promise<Query> {
+  const clauses = await Promise.all(
+    query.clauses.map(async (clause) => {
+      if (clause.field !== 'received' || clause.negate) return clause;
+      const anyOf = await Promise.all(
+        clause.anyOf.map(async (match): Promise<Match> => {
+          if (match.kind !== 'range') return match;
+          const from = match.from === undefined ? undefined : await firstIndexAtOrAfter(match.from);
+          const to = match.to === undefined ? undefined : await firstIndexAtOrAfter(match.to);
+          return { kind: 'range', ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) };
+        }),
+      );
+      return { ...clause, field: 'index' as const, anyOf };
+    }),
+  );
+  return { clauses };
+}
+
 /** The expression a stats dimension groups by; hours need the dialect's integer division. */
 export function statsGroup(by: StatsDimension, hourExpression: string): string {
   const columns: Record<Exclude<StatsDimension, 'hour'>, string> = {

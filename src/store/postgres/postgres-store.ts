@@ -29,7 +29,7 @@ import {
 } from '../store.js';
 import { PG_MIGRATIONS, quoteIdent } from './schema.js';
 import { searchRecord, type SearchContext, type SearchRecord } from '../search-fields.js';
-import { compileWhere, hourKey, statsGroup, type Dialect } from '../search-sql.js';
+import { compileWhere, hourKey, receivedAsIndex, statsGroup, type Dialect } from '../search-sql.js';
 import { toApiKey, toCheckpoint, toEntry, type ApiKeyRow, type CheckpointRow, type EntryRow } from '../rows.js';
 import type { Query } from '../../core/query.js';
 import { ipBytes } from '../../core/ipnet.js';
@@ -444,8 +444,10 @@ export class PostgresStore implements Store, BatchBackend {
   // ---- search --------------------------------------------------------------------------------------
 
   async search(ledger: string, request: SearchRequest): Promise<SearchPage> {
-    const params: unknown[] = [await this.ledgerId(ledger)];
-    const where = compileWhere(request.query, postgresDialect(params));
+    const ledgerId = await this.ledgerId(ledger);
+    const params: unknown[] = [ledgerId];
+    const query = await receivedAsIndex(request.query, (micros) => this.firstIndexAtOrAfter(ledgerId, micros));
+    const where = compileWhere(query, postgresDialect(params));
     const descending = request.order === 'desc';
     let cursor = '';
     if (request.after !== undefined) {
@@ -468,8 +470,10 @@ export class PostgresStore implements Store, BatchBackend {
   }
 
   async stats(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Array<{ key: string | null; count: number }>> {
-    const params: unknown[] = [await this.ledgerId(ledger)];
-    const where = compileWhere(query, postgresDialect(params));
+    const ledgerId = await this.ledgerId(ledger);
+    const params: unknown[] = [ledgerId];
+    const narrowed = await receivedAsIndex(query, (micros) => this.firstIndexAtOrAfter(ledgerId, micros));
+    const where = compileWhere(narrowed, postgresDialect(params));
     params.push(limit);
     const result = await this.pool.query<{ key: string | null; count: string }>(
       `SELECT ${statsGroup(by, '(e.received_at / 3600000000)::text')} AS key, count(*) AS count FROM search_events e WHERE e.ledger_id = $1 AND ${where}
@@ -477,6 +481,17 @@ export class PostgresStore implements Store, BatchBackend {
       params,
     );
     return result.rows.map((row) => ({ key: by === 'hour' && row.key !== null ? hourKey(Number(row.key)) : row.key, count: Number(row.count) }));
+  }
+
+  /** See receivedAsIndex: two index probes on (ledger_id, received_at). */
+  private async firstIndexAtOrAfter(ledgerId: number, micros: number): Promise<number> {
+    const result = await this.pool.query<{ idx: string | null }>(
+      `SELECT min(idx) AS idx FROM search_events WHERE ledger_id = $1 AND received_at =
+         (SELECT min(received_at) FROM search_events WHERE ledger_id = $1 AND received_at >= $2)`,
+      [ledgerId, micros],
+    );
+    const idx = result.rows[0]?.idx;
+    return idx === null || idx === undefined ? Number.MAX_SAFE_INTEGER : Number(idx);
   }
 
   // ---- API keys ------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import {
 import { MIGRATIONS } from './schema.js';
 import { SqliteSearchIndex } from './search-index.js';
 import { searchRecord, type SearchContext } from '../search-fields.js';
-import { compileWhere, hourKey, statsGroup, type Dialect } from '../search-sql.js';
+import { compileWhere, hourKey, receivedAsIndex, statsGroup, type Dialect } from '../search-sql.js';
 import { toApiKey, toCheckpoint, toEntry, type ApiKeyRow, type CheckpointRow, type EntryRow } from '../rows.js';
 import type { Query } from '../../core/query.js';
 import { ipBytes } from '../../core/ipnet.js';
@@ -48,6 +48,7 @@ export interface SqliteStoreOptions {
 }
 
 const PAGE = 1000;
+const OPTIMIZE_EVERY_EVENTS = 100_000;
 
 /** Opens (creating or upgrading) the database file and applies the pragmas every connection needs. */
 export function openDatabase(path: string, readonly = false): Database.Database {
@@ -58,6 +59,12 @@ export function openDatabase(path: string, readonly = false): Database.Database 
   }
   db.pragma('busy_timeout = 5000');
   migrate(db, readonly);
+  if (!readonly) {
+    // Query planning depends on statistics (measured at 1M events: 58 ms → 5 ms for a user's two days
+    // before and after ANALYZE). A bounded sample keeps this to milliseconds even on large files.
+    db.pragma('analysis_limit = 1000');
+    db.pragma('optimize = 0x10002');
+  }
   return db;
 }
 
@@ -84,6 +91,7 @@ export class SqliteStore implements Store, BatchBackend {
   private readonly statements;
 
   private readonly searchIndex: SqliteSearchIndex;
+  private eventsSinceOptimize = 0;
   private readonly searchContext: SearchContext;
 
   constructor(private readonly options: SqliteStoreOptions) {
@@ -134,6 +142,11 @@ export class SqliteStore implements Store, BatchBackend {
       ),
       idempotency: db.prepare<[number, string], { request_hash: Buffer; idx: number }>(
         'SELECT request_hash, idx FROM idempotency_keys WHERE ledger_id = ? AND key = ?',
+      ),
+      // Two index probes: the earliest received_at at or after the time, then its lowest index.
+      firstIndexAtOrAfter: db.prepare<[number, number, number], { idx: number | null }>(
+        `SELECT min(idx) AS idx FROM search_events WHERE ledger_id = ? AND received_at =
+           (SELECT min(received_at) FROM search_events WHERE ledger_id = ? AND received_at >= ?)`,
       ),
       insertEntry: db.prepare('INSERT INTO entries (ledger_id, idx, received_at, leaf, leaf_hash, disclosures) VALUES (?, ?, ?, ?, ?, ?)'),
       insertTreeHash: db.prepare('INSERT INTO tree_hashes (ledger_id, level, idx, hash) VALUES (?, ?, ?, ?)'),
@@ -201,6 +214,12 @@ export class SqliteStore implements Store, BatchBackend {
     });
     const write = run.immediate();
     if (write.checkpoint) this.heads.set(ledger, { ...write.head, ledgerId: this.heads.get(ledger)!.ledgerId });
+    this.eventsSinceOptimize += write.entries.length;
+    if (this.eventsSinceOptimize >= OPTIMIZE_EVERY_EVENTS) {
+      // Refresh planner statistics as the index grows (SQLite's recommended periodic PRAGMA optimize).
+      this.eventsSinceOptimize = 0;
+      this.db.pragma('optimize');
+    }
     return write;
   }
 
@@ -328,7 +347,8 @@ export class SqliteStore implements Store, BatchBackend {
   async search(ledger: string, request: SearchRequest): Promise<SearchPage> {
     const ledgerId = this.ledgerId(ledger);
     const params: unknown[] = [ledgerId];
-    const where = compileWhere(request.query, sqliteDialect(params, ledgerId));
+    const query = await receivedAsIndex(request.query, (micros) => this.firstIndexAtOrAfter(ledgerId, micros));
+    const where = compileWhere(query, sqliteDialect(params, ledgerId));
     const descending = request.order === 'desc';
     let cursor = '';
     if (request.after !== undefined) {
@@ -351,7 +371,8 @@ export class SqliteStore implements Store, BatchBackend {
   async stats(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Array<{ key: string | null; count: number }>> {
     const ledgerId = this.ledgerId(ledger);
     const params: unknown[] = [ledgerId];
-    const where = compileWhere(query, sqliteDialect(params, ledgerId));
+    const narrowed = await receivedAsIndex(query, (micros) => this.firstIndexAtOrAfter(ledgerId, micros));
+    const where = compileWhere(narrowed, sqliteDialect(params, ledgerId));
     const group = statsGroup(by, 'e.received_at / 3600000000');
     params.push(limit);
     const rows = this.db
@@ -361,6 +382,10 @@ export class SqliteStore implements Store, BatchBackend {
       )
       .all(...params);
     return rows.map((row) => ({ key: by === 'hour' && row.key !== null ? hourKey(Number(row.key)) : (row.key as string | null), count: row.count }));
+  }
+
+  private firstIndexAtOrAfter(ledgerId: number, micros: number): number {
+    return this.statements.firstIndexAtOrAfter.get(ledgerId, ledgerId, micros)?.idx ?? Number.MAX_SAFE_INTEGER;
   }
 
   // ---- API keys ------------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ export interface DeploymentOptions {
   /** Path of an Ed25519 PKCS#8 PEM key to use instead of the folder's own. */
   signingKeyPath?: string | undefined;
   maxBatchEvents?: number;
+  /** Country of an origin IP, recorded in the search index (geolocation). */
+  country?: ((ip: string) => string | undefined) | undefined;
 }
 
 interface DeploymentIdentity {
@@ -70,6 +72,7 @@ export function openDeployment(options: DeploymentOptions): Deployment {
     signer,
     name,
     ...(options.maxBatchEvents !== undefined ? { maxBatchEvents: options.maxBatchEvents } : {}),
+    ...(options.country ? { country: options.country } : {}),
   });
   return { ...identity, databasePath, store };
 }
@@ -86,6 +89,7 @@ export async function openPostgresDeployment(
     signer: identity.signer,
     name: identity.name,
     ...(options.maxBatchEvents !== undefined ? { maxBatchEvents: options.maxBatchEvents } : {}),
+    ...(options.country ? { country: options.country } : {}),
   });
   return { ...identity, database: maskPassword(options.databaseUrl), store };
 }

@@ -99,6 +99,22 @@ export function statsGroup(by: StatsDimension, hourExpression: string): string {
   return by === 'hour' ? hourExpression : columns[by];
 }
 
+/**
+ * The least string greater than every string that starts with `prefix`: the prefix with its last code
+ * point incremented (dropping trailing U+10FFFF); undefined when there is none.
+ */
+export function prefixUpperBound(prefix: string): string | undefined {
+  const points = [...prefix].map((c) => c.codePointAt(0)!);
+  while (points.length > 0) {
+    const last = points.pop()!;
+    if (last < 0x10ffff) {
+      const next = last + 1 === 0xd800 ? 0xe000 : last + 1;
+      return String.fromCodePoint(...points, next);
+    }
+  }
+  return undefined;
+}
+
 /** The label of an hour bucket (hours since the epoch) in stats: "2026-11-26T07:00:00Z". */
 export function hourKey(hoursSinceEpoch: number): string {
   return `${new Date(hoursSinceEpoch * 3_600_000).toISOString().slice(0, 13)}:00:00Z`;
@@ -131,10 +147,13 @@ function compileMatch(column: string, match: Match, dialect: Dialect): string {
     case 'exact':
       return `${column} = ${dialect.param(match.value)}`;
     case 'prefix': {
-      // A range the index can use, then an exact check of the prefix. Each placeholder binds its own
-      // value: SQLite's "?" placeholders are positional.
-      const lower = dialect.param(match.value);
-      return `(${column} >= ${lower} AND substr(${column}, 1, ${dialect.param([...match.value].length)}) = ${dialect.param(match.value)})`;
+      if (match.value === '') return `${column} IS NOT NULL`;
+      // [prefix, next string after every string with the prefix): exact under binary (code point) order,
+      // which SQLite's BINARY and PostgreSQL's "C" collation of the search columns both use, and a closed
+      // range the planner can estimate.
+      const upper = prefixUpperBound(match.value);
+      const lower = `${column} >= ${dialect.param(match.value)}`;
+      return upper === undefined ? lower : `(${lower} AND ${column} < ${dialect.param(upper)})`;
     }
     case 'range': {
       const bounds = [

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { buildApp } from '../../server/app.js';
 import { newToken } from '../../server/auth.js';
 import { openDeployment, openPostgresDeployment } from '../../server/deployment.js';
+import { GeoUnavailableError, openGeo, type Geo } from '../../platform/geo.js';
 import type { Store } from '../../store/store.js';
 import { nodeSuite } from '../../platform/node-crypto.js';
 import { DATA_OPTION, integerOption, optionalString, requireString, UsageError, type Command } from '../command.js';
@@ -12,7 +13,7 @@ const BOOTSTRAP_KEY_ID = 'admin0';
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'Run the sealtrail server with the embedded SQLite store.',
-  usage: 'serve [--data DIR] [--port N] [--host ADDR] [--name NAME] [--signing-key FILE] [--database-url URL]',
+  usage: 'serve [--data DIR] [--port N] [--host ADDR] [--name NAME] [--signing-key FILE] [--database-url URL] [--geoip PATH|off]',
   options: {
     ...DATA_OPTION,
     port: { type: 'string', description: 'TCP port.', env: 'SEALTRAIL_PORT', default: '8470', value: 'N' },
@@ -35,6 +36,12 @@ export const serveCommand: Command = {
     'tls-cert': { type: 'string', description: 'PEM certificate chain: serve HTTPS (with --tls-key).', env: 'SEALTRAIL_TLS_CERT', value: 'FILE' },
     'tls-key': { type: 'string', description: 'PEM private key for --tls-cert.', env: 'SEALTRAIL_TLS_KEY', value: 'FILE' },
     'rate-limit': { type: 'string', description: 'Requests per second allowed per API key (0: no limit).', env: 'SEALTRAIL_RATE_LIMIT', default: '2000', value: 'N' },
+    geoip: {
+      type: 'string',
+      description: 'MaxMind DB (.mmdb) file or folder for the country of origin IPs; "off" to disable. Default: the bundled DB-IP Lite database.',
+      env: 'SEALTRAIL_GEOIP',
+      value: 'PATH',
+    },
     quiet: { type: 'boolean', description: 'Log only warnings and errors.' },
   },
   details:
@@ -48,7 +55,13 @@ export const serveCommand: Command = {
     const adminToken = tokenFile ? readFileSync(tokenFile, 'utf8').trim() : process.env.SEALTRAIL_ADMIN_TOKEN || undefined;
     if (adminToken !== undefined && adminToken.length < 16) throw new Error('the admin token must be at least 16 characters');
 
-    const identity = { dataDir, name: optionalString(args, 'name'), signingKeyPath: optionalString(args, 'signing-key') };
+    const geo = openGeoOption(optionalString(args, 'geoip'));
+    const identity = {
+      dataDir,
+      name: optionalString(args, 'name'),
+      signingKeyPath: optionalString(args, 'signing-key'),
+      ...(geo ? { country: geo.country } : {}),
+    };
     const databaseUrl = optionalString(args, 'database-url');
     const deployment = databaseUrl
       ? await openPostgresDeployment({ ...identity, databaseUrl, schema: optionalString(args, 'database-schema') })
@@ -73,6 +86,7 @@ export const serveCommand: Command = {
       `sealtrail listening on ${address}  (API reference: ${address}/docs)`,
       `data folder:  ${deployment.dataDir}`,
       `store:        ${storage}`,
+      `geolocation:  ${geo ? `${geo.source.databaseType} — ${geo.source.attribution ?? ''}` : 'off'}`,
       `verifier key: ${deployment.verifierKey}`,
     ];
     if (generated) {
@@ -99,6 +113,17 @@ export const serveCommand: Command = {
     return 0;
   },
 };
+
+/** The geolocation database: the bundled one unless a path is given; none with "off" (or none installed). */
+function openGeoOption(path: string | undefined): Geo | undefined {
+  if (path === 'off') return undefined;
+  try {
+    return openGeo(path);
+  } catch (error) {
+    if (path === undefined && error instanceof GeoUnavailableError) return undefined;
+    throw error;
+  }
+}
 
 /** Creates the first admin key when none exists and no admin token is configured; returns its token. */
 async function bootstrapAdmin(store: Store): Promise<string | undefined> {

@@ -103,22 +103,23 @@ export const PG_MIGRATIONS: string[] = [
   END $$;
   `,
   // 3: the search index, written in the append's own transaction. Not sealed: rebuildable from entries.
+  // Text columns use the "C" collation: prefix searches are ranges in code point order.
   `
   CREATE TABLE search_events (
     ledger_id   INTEGER NOT NULL,
     idx         BIGINT NOT NULL,
     received_at BIGINT NOT NULL,
     occurred_at BIGINT,
-    actor_type  TEXT,
-    actor_id    TEXT,
-    actor_name  TEXT,
-    action      TEXT,
-    category    TEXT,
-    tenant      TEXT,
-    outcome     TEXT,
+    actor_type  TEXT COLLATE "C",
+    actor_id    TEXT COLLATE "C",
+    actor_name  TEXT COLLATE "C",
+    action      TEXT COLLATE "C",
+    category    TEXT COLLATE "C",
+    tenant      TEXT COLLATE "C",
+    outcome     TEXT COLLATE "C",
     ip          BYTEA,
-    country     TEXT,
-    writer      TEXT NOT NULL,
+    country     TEXT COLLATE "C",
+    writer      TEXT COLLATE "C" NOT NULL,
     body        TEXT NOT NULL,
     PRIMARY KEY (ledger_id, idx)
   );
@@ -126,21 +127,21 @@ export const PG_MIGRATIONS: string[] = [
   CREATE INDEX search_events_actor ON search_events (ledger_id, actor_id, idx);
   CREATE INDEX search_events_actor_name ON search_events (ledger_id, actor_name, idx);
   CREATE INDEX search_events_action ON search_events (ledger_id, action, idx);
-  CREATE INDEX search_events_tenant ON search_events (ledger_id, tenant, idx);
+  CREATE INDEX search_events_tenant ON search_events (ledger_id, tenant, idx, received_at);
   CREATE INDEX search_events_ip ON search_events (ledger_id, ip, idx);
   CREATE INDEX search_events_country ON search_events (ledger_id, country, idx);
   CREATE TABLE search_targets (
     ledger_id   INTEGER NOT NULL,
-    target_id   TEXT NOT NULL,
+    target_id   TEXT COLLATE "C" NOT NULL,
     idx         BIGINT NOT NULL,
-    target_type TEXT NOT NULL,
-    target_name TEXT,
+    target_type TEXT COLLATE "C" NOT NULL,
+    target_name TEXT COLLATE "C",
     PRIMARY KEY (ledger_id, target_id, idx, target_type)
   );
   CREATE TABLE search_metadata (
     ledger_id INTEGER NOT NULL,
-    key       TEXT NOT NULL,
-    value     TEXT NOT NULL,
+    key       TEXT COLLATE "C" NOT NULL,
+    value     TEXT COLLATE "C" NOT NULL,
     idx       BIGINT NOT NULL,
     PRIMARY KEY (ledger_id, key, value, idx)
   );

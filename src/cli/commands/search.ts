@@ -1,5 +1,6 @@
 /** `sealtrail search`: find events with the query language of docs/SEARCH.md; a table or JSON lines. */
 import { SealtrailClient, type SearchResult } from '../../client/index.js';
+import { GEO_ATTRIBUTION } from '../../platform/geo.js';
 import { integerOption, optionalString, requireString, SERVER_OPTIONS, UsageError, type Command } from '../command.js';
 
 export const searchCommand: Command = {
@@ -28,6 +29,8 @@ export const searchCommand: Command = {
       if (ledgers.length !== 1) throw new UsageError('--stats needs exactly one --ledger');
       const { buckets } = await api.stats(ledgers[0]!, by, { q, limit });
       for (const b of buckets) process.stdout.write(args.values.json ? `${JSON.stringify(b)}\n` : `${String(b.count).padStart(10)}  ${b.key ?? '(none)'}\n`);
+      // The bundled geolocation data's licence (CC BY 4.0) asks for attribution wherever it is shown.
+      if (by === 'country') process.stderr.write(`countries: ${GEO_ATTRIBUTION}\n`);
       return 0;
     }
     let cursor: string | undefined;

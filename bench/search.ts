@@ -27,111 +27,8 @@ const SECOND = 1_000_000;
 const HOUR = 3600 * SECOND;
 const DAY = 24 * HOUR;
 
-// ---------------------------------------------------------------------------------------------------
-// The SQL SqliteStore runs (kept in step with src/store/sqlite/sqlite-store.ts)
-
-function sqliteDialect(params: unknown[], ledgerId: number): Dialect {
-  return {
-    ledger() {
-      params.push(ledgerId);
-      return '?';
-    },
-    param(value) {
-      params.push(value);
-      return '?';
-    },
-    text(phrase) {
-      // An FTS5 string (double quotes doubled).
-      params.push(`"${phrase.replace(/"/g, '""')}"`);
-      return 'e.id IN (SELECT rowid FROM search_text WHERE search_text MATCH ?)';
-    },
-    blob: (hex) => Buffer.from(hex, 'hex'),
-  };
-}
-
-export interface Statement {
-  sql: string;
-  params: unknown[];
-}
-
-/** The SELECT of SqliteStore.search for one page. */
-export function sqliteSearchSql(ledgerId: number, query: Query, page: { limit: number; order: 'asc' | 'desc'; after?: number }): Statement {
-  const params: unknown[] = [ledgerId];
-  const where = compileWhere(query, sqliteDialect(params, ledgerId));
-  const descending = page.order === 'desc';
-  let cursor = '';
-  if (page.after !== undefined) {
-    cursor = ` AND e.idx ${descending ? '<' : '>'} ?`;
-    params.push(page.after);
-  }
-  params.push(page.limit + 1);
-  return {
-    sql: `SELECT en.idx, en.received_at, en.leaf, en.leaf_hash, en.disclosures
-           FROM search_events e JOIN entries en ON en.ledger_id = e.ledger_id AND en.idx = e.idx
-          WHERE e.ledger_id = ? AND ${where}${cursor}
-          ORDER BY e.idx ${descending ? 'DESC' : 'ASC'} LIMIT ?`,
-    params,
-  };
-}
-
-/** The SELECT of SqliteStore.stats. */
-export function sqliteStatsSql(ledgerId: number, query: Query, by: StatsDimension, limit: number): Statement {
-  const params: unknown[] = [ledgerId];
-  const where = compileWhere(query, sqliteDialect(params, ledgerId));
-  params.push(limit);
-  return {
-    sql: `SELECT ${statsGroup(by, 'e.received_at / 3600000000')} AS key, count(*) AS count FROM search_events e WHERE e.ledger_id = ? AND ${where}
-          GROUP BY 1 ORDER BY ${by === 'hour' ? '1' : '2 DESC, 1'} LIMIT ?`,
-    params,
-  };
-}
-
-// ---- the same for PostgresStore (kept in step with src/store/postgres/postgres-store.ts) ------------
-
-function postgresDialect(params: unknown[]): Dialect {
-  const param = (value: unknown) => {
-    params.push(value);
-    return `$${params.length}`;
-  };
-  return {
-    param,
-    ledger: () => '$1',
-    text: (phrase) => `e.body ILIKE '%' || ${param(phrase.replace(/[\\%_]/g, (c) => `\\${c}`))} || '%'`,
-    blob: (hex) => Buffer.from(hex, 'hex'),
-  };
-}
-
-/** The SELECT of PostgresStore.search for one page. */
-export function postgresSearchSql(ledgerId: number, query: Query, page: { limit: number; order: 'asc' | 'desc'; after?: number }): Statement {
-  const params: unknown[] = [ledgerId];
-  const where = compileWhere(query, postgresDialect(params));
-  const descending = page.order === 'desc';
-  let cursor = '';
-  if (page.after !== undefined) {
-    params.push(page.after);
-    cursor = ` AND e.idx ${descending ? '<' : '>'} $${params.length}`;
-  }
-  params.push(page.limit + 1);
-  return {
-    sql: `SELECT en.idx, en.received_at, en.leaf, en.leaf_hash, en.disclosures
-         FROM search_events e JOIN entries en ON en.ledger_id = e.ledger_id AND en.idx = e.idx
-        WHERE e.ledger_id = $1 AND ${where}${cursor}
-        ORDER BY e.idx ${descending ? 'DESC' : 'ASC'} LIMIT $${params.length}`,
-    params,
-  };
-}
-
-/** The SELECT of PostgresStore.stats. */
-export function postgresStatsSql(ledgerId: number, query: Query, by: StatsDimension, limit: number): Statement {
-  const params: unknown[] = [ledgerId];
-  const where = compileWhere(query, postgresDialect(params));
-  params.push(limit);
-  return {
-    sql: `SELECT ${statsGroup(by, '(e.received_at / 3600000000)::text')} AS key, count(*) AS count FROM search_events e WHERE e.ledger_id = $1 AND ${where}
-        GROUP BY 1 ORDER BY ${by === 'hour' ? '1' : '2 DESC, 1'} LIMIT $${params.length}`,
-    params,
-  };
-}
+export type { Statement } from '../src/store/search-sql.js';
+import type { Statement } from '../src/store/search-sql.js';
 
 /** EXPLAIN QUERY PLAN as indented lines (children under their parent). */
 export function explainSqlite(db: Database.Database, statement: Statement): string[] {
@@ -225,7 +122,6 @@ interface Phase {
 async function measurePhase(store: SqliteStore, ledger: string, dataset: Dataset, queries: BenchQuery[], runs: number, name: string): Promise<Phase> {
   const now = dataset.options.endMicros;
   const db = store.db;
-  const ledgerId = ledgerIdOf(db, ledger);
   const countAll = db.prepare('SELECT count(*) AS n FROM search_events');
   const prepared = queries.map((query) => ({ query, parsed: parseQuery(query.q, { now }) }));
   const run = async (p: (typeof prepared)[number]): Promise<number> => {
@@ -252,9 +148,11 @@ async function measurePhase(store: SqliteStore, ledger: string, dataset: Dataset
   }
   return {
     name,
-    queries: prepared.map((p) => {
-      const statement = p.query.by ? sqliteStatsSql(ledgerId, p.parsed, p.query.by, 10_000) : sqliteSearchSql(ledgerId, p.parsed, { limit: 100, order: 'desc' });
-      const countStatement = sqliteStatsSql(ledgerId, p.parsed, 'outcome', 10);
+    queries: await Promise.all(prepared.map(async (p) => {
+      const statement = p.query.by
+        ? await store.statsStatement(ledger, p.parsed, p.query.by, 10_000)
+        : await store.searchStatement(ledger, { query: p.parsed, limit: 100, order: 'desc' });
+      const countStatement = await store.statsStatement(ledger, p.parsed, 'outcome', 10);
       const matches = p.query.by
         ? returned.get(p.query.id)!
         : db
@@ -272,7 +170,7 @@ async function measurePhase(store: SqliteStore, ledger: string, dataset: Dataset
         baseline: summarise(baselines.get(p.query.id)!),
         plan: explainSqlite(db, statement),
       };
-    }),
+    })),
   };
 }
 

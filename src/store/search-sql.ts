@@ -10,6 +10,12 @@ import type { StatsDimension } from './store.js';
 /** Free text is matched as a case-insensitive substring through trigrams, which need three characters. */
 export const MIN_TEXT_LENGTH = 3;
 
+/** A compiled query: SQL text and its bound values. */
+export interface Statement {
+  sql: string;
+  params: unknown[];
+}
+
 export interface Dialect {
   /** Registers a bound value; returns its placeholder. */
   param(value: unknown): string;
@@ -23,6 +29,12 @@ export interface Dialect {
    * keys; without it they refer to e.ledger_id.
    */
   ledger?(): string;
+  /**
+   * `column` is one of the values the uncorrelated subquery returns. Default `column IN (subquery)`;
+   * PostgreSQL uses `= ANY(ARRAY(subquery))`, which it evaluates once and then probes the index with,
+   * instead of planning a join that can walk the whole ledger.
+   */
+  inSubquery?(column: string, subquery: string): string;
 }
 
 /** Columns of search_events `e` that a field compares, ORed. */
@@ -126,14 +138,15 @@ function compileClause(clause: Clause, dialect: Dialect): string {
   const eventColumns = EVENT_COLUMNS[field];
   if (eventColumns) return anyOf(eventColumns, clause.anyOf, dialect);
   const targetColumns = TARGET_COLUMNS[field];
+  const inSubquery = dialect.inSubquery ?? ((column: string, subquery: string) => `${column} IN (${subquery})`);
   if (targetColumns) {
     const ledger = dialect.ledger?.() ?? 'e.ledger_id';
-    return `e.idx IN (SELECT t.idx FROM search_targets t WHERE t.ledger_id = ${ledger} AND (${anyOf(targetColumns, clause.anyOf, dialect)}))`;
+    return inSubquery('e.idx', `SELECT t.idx FROM search_targets t WHERE t.ledger_id = ${ledger} AND (${anyOf(targetColumns, clause.anyOf, dialect)})`);
   }
   if (field === 'metadata' && clause.key !== undefined) {
     const ledger = dialect.ledger?.() ?? 'e.ledger_id';
     const key = dialect.param(clause.key);
-    return `e.idx IN (SELECT m.idx FROM search_metadata m WHERE m.ledger_id = ${ledger} AND m.key = ${key} AND (${anyOf(['m.value'], clause.anyOf, dialect)}))`;
+    return inSubquery('e.idx', `SELECT m.idx FROM search_metadata m WHERE m.ledger_id = ${ledger} AND m.key = ${key} AND (${anyOf(['m.value'], clause.anyOf, dialect)})`);
   }
   throw new Error(`search field ${field} has no column`);
 }

@@ -21,10 +21,6 @@ import {
   explainSqlite,
   incidentQueries,
   ledgerIdOf,
-  postgresSearchSql,
-  postgresStatsSql,
-  sqliteSearchSql,
-  sqliteStatsSql,
   type Statement,
 } from '../../bench/search.js';
 import { createPostgresFixture, postgresUnavailable, type PostgresFixture } from '../helpers/postgres.js';
@@ -117,15 +113,15 @@ describe('search plans: SQLite', () => {
   });
   after(() => store.close());
 
-  const statement = (shape: Shape): Statement => {
+  const statement = (shape: Shape): Promise<Statement> => {
     const query = parseQuery(shape.q, { now: END });
-    return shape.by ? sqliteStatsSql(ledgerId, query, shape.by, 1000) : sqliteSearchSql(ledgerId, query, { limit: 100, order: 'desc' });
+    return shape.by ? store.statsStatement(LEDGER, query, shape.by, 1000) : store.searchStatement(LEDGER, { query, limit: 100, order: 'desc' });
   };
 
   it('rebuilds the SQL the store runs (same rows as SqliteStore.search and stats)', async () => {
     for (const shape of list) {
       const query = parseQuery(shape.q, { now: END });
-      const { sql, params } = statement(shape);
+      const { sql, params } = await statement(shape);
       const rows = store.db.prepare<unknown[], Record<string, unknown>>(sql).all(...params);
       if (shape.by) {
         const stats = await store.stats(LEDGER, query, shape.by, 1000);
@@ -137,9 +133,9 @@ describe('search plans: SQLite', () => {
     }
   });
 
-  it('finds the planted incidents and matches for every shape', () => {
+  it('finds the planted incidents and matches for every shape', async () => {
     for (const shape of list.filter((s) => !s.todo)) {
-      const { sql, params } = statement(shape);
+      const { sql, params } = await statement(shape);
       assert.ok(store.db.prepare(sql).all(...params).length > 0, `${shape.id} matches nothing: ${shape.q}`);
     }
   });
@@ -161,11 +157,11 @@ describe('search plans: SQLite', () => {
     'stats-actor-day',
     'country',
   ]) {
-    it(`reaches every table through an index: ${id}`, (t) => {
+    it(`reaches every table through an index: ${id}`, async (t) => {
       const shape = list.find((s) => s.id === id)!;
       const todo = shape.todo ?? shape.sqliteTodo;
       if (todo) t.todo(todo);
-      const plan = explainSqlite(store.db, statement(shape));
+      const plan = explainSqlite(store.db, await statement(shape));
       t.diagnostic(`${shape.q} → ${plan.map((l) => l.trim()).join(' | ')}`);
       const wide = sqliteWideAccess(plan);
       assert.equal(wide, undefined, `${shape.q}\n${plan.join('\n')}`);
@@ -267,15 +263,15 @@ describe('search plans: PostgreSQL', { skip: unavailable }, () => {
     await fixture?.drop();
   });
 
-  const statement = (shape: Shape): Statement => {
+  const statement = (shape: Shape): Promise<Statement> => {
     const query = parseQuery(shape.q, { now: END });
-    return shape.by ? postgresStatsSql(ledgerId, query, shape.by, 1000) : postgresSearchSql(ledgerId, query, { limit: 100, order: 'desc' });
+    return shape.by ? store.statsStatement(LEDGER, query, shape.by, 1000) : store.searchStatement(LEDGER, { query, limit: 100, order: 'desc' });
   };
 
   it('rebuilds the SQL the store runs (same rows as PostgresStore.search and stats)', async () => {
     for (const shape of list) {
       const query = parseQuery(shape.q, { now: END });
-      const { sql, params } = statement(shape);
+      const { sql, params } = await statement(shape);
       const rows = (await admin.query<Record<string, unknown>>(sql, params)).rows;
       if (shape.by) {
         const stats = await store.stats(LEDGER, query, shape.by, 1000);
@@ -308,7 +304,7 @@ describe('search plans: PostgreSQL', { skip: unavailable }, () => {
       const shape = list.find((s) => s.id === id)!;
       const todo = shape.todo ?? shape.postgresTodo;
       if (todo) t.todo(todo);
-      const { sql, params } = statement(shape);
+      const { sql, params } = await statement(shape);
       const result = await admin.query<{ 'QUERY PLAN': Array<{ Plan: PgPlanNode }> }>(`EXPLAIN (FORMAT JSON) ${sql}`, params);
       const root = result.rows[0]!['QUERY PLAN'][0]!.Plan;
       t.diagnostic(`${shape.q} → ${pgPlanLines(root).map((l) => l.trim()).join(' | ')}`);

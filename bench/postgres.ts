@@ -22,13 +22,13 @@ import { searchRecord, type SearchRecord } from '../src/store/search-fields.js';
 import type { AppendRequest } from '../src/store/store.js';
 import { ADMIN_URL, createPostgresFixture, type PostgresFixture } from '../test/helpers/postgres.js';
 import { benchEvent, DEPLOYMENT_NAME, newSigner, PROJECT_ROOT, progress, removeDir, tempDir, WRITER, type BenchOptions } from './fixtures.js';
+import { profileFlags, waitForAddress } from './http.js';
 import { timeAsync } from './measure.js';
 import type { Row, Section } from './report.js';
 
 /** The issue's goal for one server process on PostgreSQL (batched appends over HTTP). */
 const TARGET_ONE_PROCESS_EVENTS_PER_SECOND = 20_000;
 const POOL = 1024;
-const STARTUP_TIMEOUT_MS = 30_000;
 const PLACEHOLDER = '@@ID@@';
 
 // ---- shared --------------------------------------------------------------------------------------
@@ -520,31 +520,6 @@ interface Server {
   stop(): Promise<void>;
 }
 
-function waitForAddress(child: ChildProcess, output: { text: string }): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let stdout = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start in time:\n${output.text}`)), STARTUP_TIMEOUT_MS);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(stdout);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code} before listening:\n${output.text}`));
-    });
-  });
-}
-
-/** BENCH_SERVER_PROFILE_DIR=DIR runs the servers under `node --cpu-prof` (see bench/profile-summary.ts). */
-function profileFlags(): string[] {
-  const dir = process.env.BENCH_SERVER_PROFILE_DIR;
-  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
-}
-
 /** Server children still running: killed if this process exits without stopping them (a crash, Ctrl-C). */
 const running = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -575,8 +550,8 @@ async function startServer(fixture: PostgresFixture, dataDir: string, token: str
   const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, env: { ...process.env, SEALTRAIL_ADMIN_TOKEN: token }, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   child.once('exit', () => running.delete(child));
-  const output = { text: '' };
-  child.stderr!.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
+  const output = { stderr: '' };
+  child.stderr!.on('data', (chunk: Buffer) => (output.stderr += chunk.toString()));
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

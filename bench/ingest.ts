@@ -6,17 +6,14 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { SaltSource } from '../src/core/commitments.js';
-import type { AuditEvent } from '../src/core/event.js';
 import { sealEvent } from '../src/core/leaf.js';
 import { nodeSuite } from '../src/platform/node-crypto.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import type { AppendRequest } from '../src/store/store.js';
-import { benchEvent, DEPLOYMENT_NAME, LEDGER, newSigner, progress, removeDir, tempDir, WRITER, type BenchOptions } from './fixtures.js';
+import { DEPLOYMENT_NAME, LEDGER, newSigner, progress, removeDir, tempDir, WRITER, type BenchOptions, appendAll, eventPool } from './fixtures.js';
 import { timeAsync } from './measure.js';
 import type { Row, Section } from './report.js';
 
 const TARGET_EVENTS_PER_SECOND = 50_000;
-const POOL = 1024;
 const WARMUP_EVENTS = 2000;
 
 interface StoreCase {
@@ -42,30 +39,8 @@ const CASES: StoreCase[] = [
 
 // ---- workload -------------------------------------------------------------------------------------
 
-const pool: AuditEvent[] = Array.from({ length: POOL }, (_, n) => benchEvent(n));
 
-function requestsFor(first: number, count: number, keys: boolean): AppendRequest[] {
-  return Array.from({ length: count }, (_, i) => {
-    const n = first + i;
-    const event = { ...pool[n % POOL]!, id: `evt-${n}` };
-    return { event, writer: WRITER, ...(keys ? { idempotencyKey: `id:${event.id}` } : {}) };
-  });
-}
 
-/** Appends events [first, first + count) from `concurrency` callers, `batch` events per call. */
-async function appendAll(store: SqliteStore, c: StoreCase, first: number, count: number): Promise<void> {
-  let next = first;
-  const end = first + count;
-  const caller = async (): Promise<void> => {
-    while (next < end) {
-      const n = next;
-      const size = Math.min(c.batch, end - n);
-      next += size;
-      await store.append(LEDGER, requestsFor(n, size, c.keys));
-    }
-  };
-  await Promise.all(Array.from({ length: c.concurrency }, caller));
-}
 
 interface StoreResult {
   eventsPerSecond: number;
@@ -112,10 +87,10 @@ async function measureStore(c: StoreCase, events: number): Promise<StoreResult> 
   try {
     await store.createLedger(LEDGER);
     const clocks = instrument(store);
-    await appendAll(store, c, 0, WARMUP_EVENTS);
+    await appendAll(store, LEDGER, c, 0, WARMUP_EVENTS);
     const before = countCheckpoints.get() as number;
     Object.assign(clocks, { buildMs: 0, commitMs: 0 });
-    const { seconds } = await timeAsync(() => appendAll(store, c, WARMUP_EVENTS, events));
+    const { seconds } = await timeAsync(() => appendAll(store, LEDGER, c, WARMUP_EVENTS, events));
     const transactions = (countCheckpoints.get() as number) - before;
     const perEvent = (ms: number): number => (ms * 1000) / events;
     return {
@@ -144,7 +119,7 @@ interface RawRow {
 /** What the store writes per event (leaf, leaf hash, disclosures JSON), sealed once up front. */
 function sealedRows(): RawRow[] {
   const salts = new SaltSource(nodeSuite);
-  return pool.map((event, index) => {
+  return eventPool.map((event, index) => {
     const sealed = sealEvent(nodeSuite, { ledger: LEDGER, index, receivedAtMicros: Date.now() * 1000, writer: WRITER, event }, salts);
     return { leaf: sealed.leaf, leafHash: sealed.leafHash, disclosures: JSON.stringify(sealed.disclosures) };
   });

@@ -13,27 +13,23 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { SaltSource } from '../src/core/commitments.js';
-import type { AuditEvent } from '../src/core/event.js';
 import { ipBytes } from '../src/core/ipnet.js';
 import { sealEvent } from '../src/core/leaf.js';
 import { nodeSuite } from '../src/platform/node-crypto.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { searchRecord, type SearchRecord } from '../src/store/search-fields.js';
-import type { AppendRequest } from '../src/store/store.js';
 import { ADMIN_URL, createPostgresFixture, type PostgresFixture } from '../test/helpers/postgres.js';
-import { benchEvent, DEPLOYMENT_NAME, newSigner, PROJECT_ROOT, progress, removeDir, tempDir, WRITER, type BenchOptions } from './fixtures.js';
+import { benchEvent, DEPLOYMENT_NAME, newSigner, PROJECT_ROOT, progress, removeDir, tempDir, WRITER, type BenchOptions, appendAll, eventPool } from './fixtures.js';
 import { profileFlags, waitForAddress } from './http.js';
 import { timeAsync } from './measure.js';
 import type { Row, Section } from './report.js';
 
 /** The issue's goal for one server process on PostgreSQL (batched appends over HTTP). */
 const TARGET_ONE_PROCESS_EVENTS_PER_SECOND = 20_000;
-const POOL = 1024;
 const PLACEHOLDER = '@@ID@@';
 
 // ---- shared --------------------------------------------------------------------------------------
 
-const eventPool: AuditEvent[] = Array.from({ length: POOL }, (_, n) => benchEvent(n));
 
 function redact(url: string): string {
   return url.replace(/:[^:@/]*@/, ':***@');
@@ -148,27 +144,7 @@ const STORE_CASES: StoreCase[] = [
 const STORE_WARMUP_EVENTS = 1000;
 const QUICK_WARMUP_EVENTS = 200;
 
-function requestsFor(first: number, count: number, keys: boolean): AppendRequest[] {
-  return Array.from({ length: count }, (_, i) => {
-    const n = first + i;
-    const event = { ...eventPool[n % POOL]!, id: `evt-${n}` };
-    return { event, writer: WRITER, ...(keys ? { idempotencyKey: `id:${event.id}` } : {}) };
-  });
-}
 
-async function appendAll(store: PostgresStore, ledger: string, c: StoreCase, first: number, count: number): Promise<void> {
-  let next = first;
-  const end = first + count;
-  const caller = async (): Promise<void> => {
-    while (next < end) {
-      const n = next;
-      const size = Math.min(c.batch, end - n);
-      next += size;
-      await store.append(ledger, requestsFor(n, size, c.keys));
-    }
-  };
-  await Promise.all(Array.from({ length: c.concurrency }, caller));
-}
 
 /** Milliseconds spent per kind of statement, and in the Sequencer's build (sealing, tree, signing). */
 interface Clocks {

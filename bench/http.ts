@@ -42,6 +42,14 @@ interface LoadResult {
   bytesPerResponse: number;
 }
 
+/** Non-2xx answers of an autocannon run by status code, e.g. "429×120". */
+export function failedStatuses(result: autocannon.Result): string {
+  return Object.entries(result.statusCodeStats ?? {})
+    .filter(([status]) => !status.startsWith('2'))
+    .map(([status, stats]) => `${status}×${stats.count ?? 0}`)
+    .join(' ');
+}
+
 // ---- child servers --------------------------------------------------------------------------------
 
 interface Server {
@@ -133,10 +141,7 @@ async function load(url: string, token: string, c: LoadCase, seconds: number, ru
     p50: result.latency.p50,
     p99: result.latency.p99,
     failures: result.non2xx + result.errors,
-    failedStatuses: Object.entries(result.statusCodeStats ?? {})
-      .filter(([status]) => !status.startsWith('2'))
-      .map(([status, stats]) => `${status}×${stats.count ?? 0}`)
-      .join(' '),
+    failedStatuses: failedStatuses(result),
     bytesPerResponse: result.requests.total > 0 ? result.throughput.total / result.requests.total : 0,
   };
 }

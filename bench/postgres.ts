@@ -18,9 +18,10 @@ import { sealEvent } from '../src/core/leaf.js';
 import { nodeSuite } from '../src/platform/node-crypto.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { searchRecord, type SearchRecord } from '../src/store/search-fields.js';
-import { ADMIN_URL, createPostgresFixture, type PostgresFixture } from '../test/helpers/postgres.js';
+import { maskPassword } from '../src/server/deployment.js';
+import { ADMIN_URL, createPostgresFixture, probePostgres, type PostgresFixture } from '../test/helpers/postgres.js';
 import { benchEvent, DEPLOYMENT_NAME, newSigner, PROJECT_ROOT, progress, removeDir, tempDir, WRITER, type BenchOptions, appendAll, eventPool } from './fixtures.js';
-import { profileFlags, waitForAddress } from './http.js';
+import { failedStatuses, profileFlags, waitForAddress } from './http.js';
 import { timeAsync } from './measure.js';
 import type { Row, Section } from './report.js';
 
@@ -29,25 +30,6 @@ const TARGET_ONE_PROCESS_EVENTS_PER_SECOND = 20_000;
 const PLACEHOLDER = '@@ID@@';
 
 // ---- shared --------------------------------------------------------------------------------------
-
-
-function redact(url: string): string {
-  return url.replace(/:[^:@/]*@/, ':***@');
-}
-
-/** Undefined when PostgreSQL answers at ADMIN_URL; otherwise why not. */
-async function unreachable(): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return undefined;
-  } catch (error) {
-    return `PostgreSQL at ${redact(ADMIN_URL)} is not reachable (${(error as Error).message}); set SEALTRAIL_TEST_DATABASE_URL`;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
 
 /** Cluster-wide WAL position in bytes (other sessions on the server add to it too). */
 async function walBytes(admin: pg.Client): Promise<number> {
@@ -601,10 +583,7 @@ async function loadAll(servers: Server[], token: string, admin: pg.Client, role:
       p50: result.latency.p50,
       p99: result.latency.p99,
       failures: result.non2xx + result.errors,
-      failedStatuses: Object.entries(result.statusCodeStats ?? {})
-        .filter(([status]) => !status.startsWith('2'))
-        .map(([status, stats]) => `${status}×${stats.count ?? 0}`)
-        .join(' '),
+      failedStatuses: failedStatuses(result),
       // Includes requests still in flight at the end; close enough over several seconds.
       eventsPerTransaction: (after.size - before.size) / Math.max(1, after.checkpoints - before.checkpoints),
       cpu,
@@ -677,7 +656,8 @@ function httpRows(c: LoadCase, one: LoadResult, two: LoadResult, inProcess: numb
 const title = (synchronousCommit: string): string => `PostgreSQL ingest (PostgresStore, synchronous_commit=${synchronousCommit})`;
 
 export async function postgresSection(options: BenchOptions): Promise<Section> {
-  const reason = await unreachable();
+  const probe = await probePostgres();
+  const reason = probe && `${probe}; set SEALTRAIL_TEST_DATABASE_URL`;
   if (reason) {
     progress(`postgres: skipped: ${reason}`);
     return { title: 'PostgreSQL ingest (skipped)', rows: [], notes: [`SKIPPED: ${reason}`] };
@@ -699,7 +679,7 @@ export async function postgresSection(options: BenchOptions): Promise<Section> {
       title: title(settings.rows.find((s) => s.name === 'synchronous_commit')?.setting ?? '?'),
       rows,
       notes: [
-        `server ${redact(ADMIN_URL)}: ${settings.rows.map((s) => `${s.name}=${s.setting}`).join(', ')}; a fresh fixture schema ${fixture.schema}, dropped at the end`,
+        `server ${maskPassword(ADMIN_URL)}: ${settings.rows.map((s) => `${s.name}=${s.setting}`).join(', ')}; a fresh fixture schema ${fixture.schema}, dropped at the end`,
         `in-process: one PostgresStore (pool of 10, service role), a ledger per case, ${options.quick ? QUICK_WARMUP_EVENTS : STORE_WARMUP_EVENTS} warm-up events, then the timed appends; awaited receipts = committed`,
         `raw baselines: BEGIN; INSERT … SELECT FROM unnest(…); COMMIT on one service-role connection, into plain tables with the store's keys and indexes but no triggers; ` +
           `rows ~${Math.round(store.rowBytes)} B (leaf + leaf hash + disclosures JSON); "+ search index" adds search_events/targets/metadata rows as the store writes them`,

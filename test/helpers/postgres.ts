@@ -5,25 +5,33 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { maskPassword } from '../../src/server/deployment.js';
 import { setupPostgres } from '../../src/store/postgres/setup.js';
 
 export const ADMIN_URL = process.env.SEALTRAIL_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-/** Undefined when PostgreSQL is reachable; otherwise why not. Throws under CI instead of skipping. */
-export async function postgresUnavailable(): Promise<string | undefined> {
+/** Undefined when PostgreSQL answers at ADMIN_URL; otherwise why not (the password masked). */
+export async function probePostgres(): Promise<string | undefined> {
   const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 3000 });
   try {
     await client.connect();
     await client.query('SELECT 1');
     return undefined;
   } catch (error) {
-    const reason = `PostgreSQL at ${ADMIN_URL.replace(/:[^:@/]*@/, ':***@')} is not reachable (${(error as Error).message})`;
-    if (process.env.CI) throw new Error(`${reason}; CI must run the PostgreSQL suite`);
-    process.stderr.write(`SKIPPING PostgreSQL tests: ${reason}. Set SEALTRAIL_TEST_DATABASE_URL to run them.\n`);
-    return reason;
+    return `PostgreSQL at ${maskPassword(ADMIN_URL)} is not reachable (${(error as Error).message})`;
   } finally {
     await client.end().catch(() => {});
   }
+}
+
+/** Undefined when PostgreSQL is reachable; otherwise why not. Throws under CI instead of skipping. */
+export async function postgresUnavailable(): Promise<string | undefined> {
+  const reason = await probePostgres();
+  if (reason) {
+    if (process.env.CI) throw new Error(`${reason}; CI must run the PostgreSQL suite`);
+    process.stderr.write(`SKIPPING PostgreSQL tests: ${reason}. Set SEALTRAIL_TEST_DATABASE_URL to run them.\n`);
+  }
+  return reason;
 }
 
 export interface PostgresFixture {

@@ -9,12 +9,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { runVerify, type CliResult } from '../helpers/cli.js';
 import Database from 'better-sqlite3';
 import { fromUtf8, utf8 } from '../../src/core/bytes.js';
 import { signCheckpoint } from '../../src/core/checkpoint.js';
@@ -26,7 +25,6 @@ import { nodeSigner, nodeSuite } from '../../src/platform/node-crypto.js';
 import { openDeployment } from '../../src/server/deployment.js';
 import { sampleEvent } from '../helpers/events.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LEDGER = 'audit';
 const WRITER = 'key_a';
 const BATCH = 120;
@@ -34,27 +32,7 @@ const BATCHES = 5;
 const SIZE = BATCH * BATCHES;
 const SEALED_TABLES = ['ledgers', 'entries', 'tree_hashes', 'checkpoints', 'idempotency_keys'] as const;
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function runVerify(args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'verify', ...args], {
-      cwd: ROOT,
-      env: { ...process.env, SEALTRAIL_VERIFIER_KEY: '', SEALTRAIL_DATA: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 function show(result: CliResult): string {
   return `exit ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`;

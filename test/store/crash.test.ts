@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runVerify } from '../helpers/cli.js';
 import { parseVerifierKey } from '../../src/core/note.js';
 import { nodeSuite } from '../../src/platform/node-crypto.js';
 import { openDeployment } from '../../src/server/deployment.js';
@@ -82,20 +83,6 @@ function runAndKill(dir: string, tag: string, killAfter: number, delayMs: number
   });
 }
 
-function runVerifyCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'verify', ...args], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('crash safety: kill -9 while appending under load', () => {
   let dir: string;
@@ -129,7 +116,7 @@ describe('crash safety: kill -9 while appending under load', () => {
 
       try {
         // Straight after the crash, before any read-write open has recovered the WAL: the read-only CLI.
-        const cli = await runVerifyCli(['--data', dir, '--key', verifierKey, '--checkpoint', savedCheckpoint]);
+        const cli = await runVerify(['--data', dir, '--key', verifierKey, '--checkpoint', savedCheckpoint]);
         assert.equal(cli.code, 0, `exit ${cli.code}\n${cli.stdout}\n${cli.stderr}`);
         assert.match(cli.stdout, /ok {2}crash: \d+ entries, \d+ checkpoints, 1 saved checkpoints verified/);
 

@@ -4,7 +4,7 @@
  * backend's integer type.
  */
 import type { Disclosures } from '../core/commitments.js';
-import type { ApiKeyRecord, Role, StoredCheckpoint, StoredEntry } from './store.js';
+import type { ApiKeyRecord, Redactions, Role, StoredCheckpoint, StoredEntry } from './store.js';
 
 /** SQLite returns integers as numbers, PostgreSQL BIGINT as decimal strings. */
 type Int = number | string;
@@ -15,6 +15,8 @@ export interface EntryRow<I extends Int = Int> {
   leaf: Buffer;
   leaf_hash: Buffer;
   disclosures: string;
+  /** JSON {path: reason} of forgotten fields; NULL while nothing was. */
+  redactions: string | null;
 }
 
 export interface CheckpointRow<I extends Int = Int> {
@@ -47,6 +49,7 @@ export function toEntry(ledger: string, row: EntryRow): StoredEntry {
     leaf: row.leaf,
     leafHash: row.leaf_hash,
     disclosures: JSON.parse(row.disclosures) as Disclosures,
+    ...(row.redactions ? { redactions: JSON.parse(row.redactions) as Redactions } : {}),
   };
 }
 

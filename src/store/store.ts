@@ -12,6 +12,7 @@ import type { Disclosures } from '../core/commitments.js';
 import type { AuditEvent } from '../core/event.js';
 import type { HashRange } from '../core/tree.js';
 import type { Query } from '../core/query.js';
+import type { LegalHold } from '../core/retention.js';
 
 export interface AppendRequest {
   event: AuditEvent;
@@ -49,6 +50,37 @@ export interface StoredEntry {
   leaf: Uint8Array;
   leafHash: Uint8Array;
   disclosures: Disclosures;
+  /** Fields whose value was removed after sealing, and why; absent when nothing was. */
+  redactions?: Redactions;
+}
+
+/** Why a field's value is gone: erased for a data subject (GDPR Art. 17) or purged by retention. */
+export type Redaction = 'erased' | 'purged';
+export type Redactions = Record<string, Redaction>;
+
+/** One event's fields to forget through Store.forget. */
+export interface ForgetRequest {
+  index: number;
+  /** Field paths to remove; '*' for every field of the event (a retention purge). */
+  paths: string[] | '*';
+  reason: Redaction;
+}
+
+export interface ForgetResult {
+  /** Indexes whose stored values changed. */
+  changed: number[];
+  /** Indexes left untouched because an active legal hold covers them. */
+  held: number[];
+  /** Field values removed in all. */
+  fieldsRemoved: number;
+}
+
+export interface StoredPolicy {
+  version: number;
+  /** The policy document as JSON (see src/core/retention.ts). */
+  policy: string;
+  changedAtMicros: number;
+  changedBy: string;
 }
 
 export interface StoredCheckpoint {
@@ -157,6 +189,27 @@ export interface Store {
   listApiKeys(): Promise<ApiKeyRecord[]>;
   /** Returns false when no such key exists. Revocation is immediate for every later request. */
   revokeApiKey(id: string, atMicros: number): Promise<boolean>;
+
+  /**
+   * The one narrow path by which stored data is ever reduced: removes the named fields' disclosures
+   * (salt and value together, so nothing left can be brute-forced), records them in the entry's
+   * redactions, and rewrites the entry's search rows from what remains (none for a purge). Leaves,
+   * tree hashes and checkpoints are untouched, so every proof still verifies. Events covered by an
+   * active legal hold are skipped and reported, checked in the same transaction that changes the rest.
+   * Once the call returns, the removed values are gone from the database files (SQLite: overwritten
+   * in place and the WAL truncated; PostgreSQL: see docs/RETENTION.md).
+   */
+  forget(ledger: string, requests: ForgetRequest[]): Promise<ForgetResult>;
+
+  /** The current retention policy; undefined when none was ever set (nothing expires). */
+  retentionPolicy(): Promise<StoredPolicy | undefined>;
+  /** Stores a new policy version (history is kept); returns its version number. */
+  putRetentionPolicy(policy: string, changedBy: string, atMicros: number): Promise<number>;
+  createLegalHold(hold: LegalHold): Promise<void>;
+  /** Every hold, active and released, oldest first. */
+  legalHolds(): Promise<LegalHold[]>;
+  /** Returns false when no such hold exists or it was already released. */
+  releaseLegalHold(id: string, releasedBy: string, atMicros: number, reason: string): Promise<boolean>;
 
   close(): Promise<void>;
 }

@@ -6,6 +6,8 @@
  * A batch is one transaction: entries, tree hashes, idempotency keys and its signed checkpoint commit
  * together or not at all; with synchronous_commit on (the default) the commit is durable when it returns.
  */
+import type { LegalHold } from '../../core/retention.js';
+import { PostgresRetention } from './retention.js';
 import pg from 'pg';
 import { toBase64 } from '../../core/bytes.js';
 import type { Disclosures } from '../../core/commitments.js';
@@ -26,6 +28,9 @@ import {
   type Store,
   type StoredCheckpoint,
   type StoredEntry,
+  type ForgetRequest,
+  type ForgetResult,
+  type StoredPolicy,
 } from '../store.js';
 import { PG_MIGRATIONS, quoteIdent } from './schema.js';
 import { searchRecord, type SearchContext, type SearchRecord } from '../search-fields.js';
@@ -116,10 +121,18 @@ export class PostgresStore implements Store, BatchBackend {
   private readonly ledgerIds = new Map<string, number>();
   private readonly heads = new Map<string, LedgerHead>();
   private readonly searchContext: SearchContext;
+  private readonly retention: PostgresRetention;
 
   private constructor(private readonly options: PostgresStoreOptions & { schema: string }) {
     this.pool = createPool(options.url, options.schema, options.poolSize);
     this.searchContext = { ipBytes, ...(options.country ? { country: options.country } : {}) };
+    this.retention = new PostgresRetention({
+      pool: this.pool,
+      context: this.searchContext,
+      dialect: postgresDialect,
+      writeSearchRecords,
+      lockNamespace: LOCK_NAMESPACE,
+    });
     this.sequencer = new Sequencer(this, {
       suite: options.suite,
       signer: options.signer,
@@ -182,7 +195,7 @@ export class PostgresStore implements Store, BatchBackend {
       const size = Number(row.size);
       while (next < size) {
         const page = await this.pool.query<EntryRow<string>>(
-          'SELECT idx, received_at, leaf, leaf_hash, disclosures FROM entries WHERE ledger_id = $1 AND idx >= $2 ORDER BY idx LIMIT $3',
+          'SELECT idx, received_at, leaf, leaf_hash, disclosures, redactions FROM entries WHERE ledger_id = $1 AND idx >= $2 ORDER BY idx LIMIT $3',
           [row.ledger_id, next, PAGE],
         );
         if (page.rows.length === 0) break;
@@ -401,7 +414,7 @@ export class PostgresStore implements Store, BatchBackend {
 
   async getEntry(ledger: string, index: number): Promise<StoredEntry | undefined> {
     const result = await this.pool.query<EntryRow<string>>(
-      'SELECT idx, received_at, leaf, leaf_hash, disclosures FROM entries WHERE ledger_id = $1 AND idx = $2',
+      'SELECT idx, received_at, leaf, leaf_hash, disclosures, redactions FROM entries WHERE ledger_id = $1 AND idx = $2',
       [await this.ledgerId(ledger), index],
     );
     return result.rows[0] && toEntry(ledger, result.rows[0]);
@@ -412,7 +425,7 @@ export class PostgresStore implements Store, BatchBackend {
     let next = from;
     while (next < to) {
       const result = await this.pool.query<EntryRow<string>>(
-        'SELECT idx, received_at, leaf, leaf_hash, disclosures FROM entries WHERE ledger_id = $1 AND idx >= $2 AND idx < $3 ORDER BY idx LIMIT $4',
+        'SELECT idx, received_at, leaf, leaf_hash, disclosures, redactions FROM entries WHERE ledger_id = $1 AND idx >= $2 AND idx < $3 ORDER BY idx LIMIT $4',
         [ledgerId, next, to, PAGE],
       );
       if (result.rows.length === 0) return;
@@ -456,7 +469,7 @@ export class PostgresStore implements Store, BatchBackend {
       cursor = ` AND e.idx ${descending ? '<' : '>'} $${params.length}`;
     }
     params.push(request.limit + 1);
-    const sql = `SELECT en.idx, en.received_at, en.leaf, en.leaf_hash, en.disclosures
+    const sql = `SELECT en.idx, en.received_at, en.leaf, en.leaf_hash, en.disclosures, en.redactions
          FROM search_events e JOIN entries en ON en.ledger_id = e.ledger_id AND en.idx = e.idx
         WHERE e.ledger_id = $1 AND ${where}${cursor}
         ORDER BY e.idx ${descending ? 'DESC' : 'ASC'} LIMIT $${params.length}`;
@@ -525,6 +538,32 @@ export class PostgresStore implements Store, BatchBackend {
     if (exists.rowCount === 0) return false;
     await this.pool.query('UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [atMicros, id]);
     return true;
+  }
+
+  // ---- retention (src/store/postgres/retention.ts) ----------------------------------------------------
+
+  async forget(ledger: string, requests: ForgetRequest[]): Promise<ForgetResult> {
+    return this.retention.forget(await this.ledgerId(ledger), ledger, requests);
+  }
+
+  retentionPolicy(): Promise<StoredPolicy | undefined> {
+    return this.retention.retentionPolicy();
+  }
+
+  putRetentionPolicy(policy: string, changedBy: string, atMicros: number): Promise<number> {
+    return this.retention.putRetentionPolicy(policy, changedBy, atMicros);
+  }
+
+  createLegalHold(hold: LegalHold): Promise<void> {
+    return this.retention.createLegalHold(hold);
+  }
+
+  legalHolds(): Promise<LegalHold[]> {
+    return this.retention.legalHolds();
+  }
+
+  releaseLegalHold(id: string, releasedBy: string, atMicros: number, reason: string): Promise<boolean> {
+    return this.retention.releaseLegalHold(id, releasedBy, atMicros, reason);
   }
 
   async close(): Promise<void> {

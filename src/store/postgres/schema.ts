@@ -152,6 +152,65 @@ export const PG_MIGRATIONS: string[] = [
   `
   ALTER TABLE entries SET (toast_tuple_target = 4080);
   `,
+  // 5: retention, legal holds and erasure. Entries may now lose disclosures, and only that: the sealed
+  // columns stay frozen, a disclosure can be removed but never changed or added, each removal is
+  // recorded in redactions, and a redaction is never withdrawn. The service role gets UPDATE on those
+  // two columns only. Policies keep their history; holds can only be released, once.
+  `
+  ALTER TABLE entries ADD COLUMN redactions TEXT;
+  DROP TRIGGER entries_no_change ON entries;
+  CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries FOR EACH ROW EXECUTE FUNCTION reject_change();
+  CREATE FUNCTION allow_forget_only() RETURNS trigger LANGUAGE plpgsql AS $$
+  DECLARE
+    old_d jsonb := OLD.disclosures::jsonb;
+    new_d jsonb := NEW.disclosures::jsonb;
+    old_r jsonb := COALESCE(OLD.redactions::jsonb, '{}');
+    new_r jsonb := COALESCE(NEW.redactions::jsonb, '{}');
+  BEGIN
+    IF ROW(NEW.ledger_id, NEW.idx, NEW.received_at, NEW.leaf, NEW.leaf_hash) IS DISTINCT FROM ROW(OLD.ledger_id, OLD.idx, OLD.received_at, OLD.leaf, OLD.leaf_hash) THEN
+      RAISE EXCEPTION 'sealtrail: entries is append-only (its sealed columns never change)' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF EXISTS (SELECT 1 FROM jsonb_each(new_d) n WHERE (old_d -> n.key) IS DISTINCT FROM n.value)
+       OR EXISTS (SELECT 1 FROM jsonb_object_keys(old_d) k WHERE NOT (new_d ? k) AND NOT (new_r ? k))
+       OR EXISTS (SELECT 1 FROM jsonb_each(old_r) o WHERE (new_r -> o.key) IS DISTINCT FROM o.value) THEN
+      RAISE EXCEPTION 'sealtrail: entries may only forget disclosed values' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+  END $$;
+  CREATE TRIGGER entries_forget_only BEFORE UPDATE ON entries FOR EACH ROW EXECUTE FUNCTION allow_forget_only();
+
+  CREATE TABLE retention_policies (
+    version    INTEGER PRIMARY KEY,
+    policy     TEXT NOT NULL,
+    changed_at BIGINT NOT NULL,
+    changed_by TEXT NOT NULL
+  );
+  ${appendOnly('retention_policies')}
+
+  CREATE TABLE legal_holds (
+    id             TEXT PRIMARY KEY,
+    ledgers        TEXT NOT NULL,
+    query          TEXT NOT NULL,
+    reason         TEXT NOT NULL,
+    owner          TEXT NOT NULL,
+    created_at     BIGINT NOT NULL,
+    created_by     TEXT NOT NULL,
+    released_at    BIGINT,
+    released_by    TEXT,
+    release_reason TEXT
+  );
+  CREATE FUNCTION allow_release_only() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    IF OLD.released_at IS NOT NULL OR ROW(NEW.id, NEW.ledgers, NEW.query, NEW.reason, NEW.owner, NEW.created_at, NEW.created_by)
+       IS DISTINCT FROM ROW(OLD.id, OLD.ledgers, OLD.query, OLD.reason, OLD.owner, OLD.created_at, OLD.created_by) THEN
+      RAISE EXCEPTION 'sealtrail: legal holds can only be released, once' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+  END $$;
+  CREATE TRIGGER legal_holds_release_only BEFORE UPDATE ON legal_holds FOR EACH ROW EXECUTE FUNCTION allow_release_only();
+  CREATE TRIGGER legal_holds_no_delete BEFORE DELETE ON legal_holds FOR EACH ROW EXECUTE FUNCTION reject_change();
+  CREATE TRIGGER legal_holds_no_truncate BEFORE TRUNCATE ON legal_holds FOR EACH STATEMENT EXECUTE FUNCTION reject_change();
+  `,
 ];
 
 function appendOnly(table: string): string {
@@ -160,7 +219,7 @@ function appendOnly(table: string): string {
   CREATE TRIGGER ${table}_no_truncate BEFORE TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION reject_change();`;
 }
 
-/** Grants of the service role: read and append sealed data; on api_keys also set revoked_at. */
+/** Grants of the service role: read and append sealed data; revoke keys; forget disclosures; release holds. */
 export function serviceGrants(schema: string, role: string): string {
   const s = quoteIdent(schema);
   const r = quoteIdent(role);
@@ -170,7 +229,13 @@ export function serviceGrants(schema: string, role: string): string {
   GRANT SELECT ON ${s}.meta TO ${r};
   GRANT SELECT, INSERT ON ${s}.search_events, ${s}.search_targets, ${s}.search_metadata TO ${r};
   GRANT UPDATE (revoked_at) ON ${s}.api_keys TO ${r};
-  REVOKE UPDATE, DELETE, TRUNCATE ON ${s}.ledgers, ${s}.entries, ${s}.tree_hashes, ${s}.checkpoints, ${s}.idempotency_keys FROM ${r};`;
+  REVOKE UPDATE, DELETE, TRUNCATE ON ${s}.ledgers, ${s}.entries, ${s}.tree_hashes, ${s}.checkpoints, ${s}.idempotency_keys FROM ${r};
+  -- Retention and erasure (Store.forget): entries may lose disclosures (the trigger allows nothing else),
+  -- and an event's search rows are deleted and rewritten from what remains.
+  GRANT UPDATE (disclosures, redactions) ON ${s}.entries TO ${r};
+  GRANT DELETE ON ${s}.search_events, ${s}.search_targets, ${s}.search_metadata TO ${r};
+  GRANT SELECT, INSERT ON ${s}.retention_policies, ${s}.legal_holds TO ${r};
+  GRANT UPDATE (released_at, released_by, release_reason) ON ${s}.legal_holds TO ${r};`;
 }
 
 export function quoteIdent(name: string): string {

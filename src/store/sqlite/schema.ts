@@ -135,6 +135,52 @@ export const MIGRATIONS: string[] = [
   -- Contentless: it stores the index, not the text.
   CREATE VIRTUAL TABLE search_text USING fts5 (body, content = '', contentless_delete = 1, tokenize = 'trigram');
   `,
+  // 4: retention, legal holds and erasure. Entries may now lose disclosures, and only that: the sealed
+  // columns stay frozen, a disclosure can be removed but never changed or added, each removal is
+  // recorded in redactions, and a redaction is never withdrawn. Policies keep their history; holds can
+  // only be released, once.
+  `
+  ALTER TABLE entries ADD COLUMN redactions TEXT;
+  DROP TRIGGER entries_no_update;
+  CREATE TRIGGER entries_sealed BEFORE UPDATE OF ledger_id, idx, received_at, leaf, leaf_hash ON entries
+    BEGIN SELECT RAISE(ABORT, 'sealtrail: entries is append-only'); END;
+  CREATE TRIGGER entries_forget_only BEFORE UPDATE OF disclosures, redactions ON entries
+    WHEN EXISTS (SELECT 1 FROM json_each(NEW.disclosures) n
+                  WHERE NOT EXISTS (SELECT 1 FROM json_each(OLD.disclosures) o WHERE o.key = n.key AND o.value = n.value))
+      OR EXISTS (SELECT 1 FROM json_each(OLD.disclosures) o
+                  WHERE NOT EXISTS (SELECT 1 FROM json_each(NEW.disclosures) n WHERE n.key = o.key)
+                    AND NOT EXISTS (SELECT 1 FROM json_each(NEW.redactions) r WHERE r.key = o.key))
+      OR EXISTS (SELECT 1 FROM json_each(OLD.redactions) o
+                  WHERE NOT EXISTS (SELECT 1 FROM json_each(NEW.redactions) n WHERE n.key = o.key AND n.value = o.value))
+    BEGIN SELECT RAISE(ABORT, 'sealtrail: entries may only forget disclosed values'); END;
+
+  CREATE TABLE retention_policies (
+    version    INTEGER PRIMARY KEY,
+    policy     TEXT NOT NULL,
+    changed_at INTEGER NOT NULL,
+    changed_by TEXT NOT NULL
+  );
+  ${appendOnly('retention_policies')}
+
+  CREATE TABLE legal_holds (
+    id             TEXT PRIMARY KEY,
+    ledgers        TEXT NOT NULL,
+    query          TEXT NOT NULL,
+    reason         TEXT NOT NULL,
+    owner          TEXT NOT NULL,
+    created_at     INTEGER NOT NULL,
+    created_by     TEXT NOT NULL,
+    released_at    INTEGER,
+    released_by    TEXT,
+    release_reason TEXT
+  ) WITHOUT ROWID;
+  CREATE TRIGGER legal_holds_no_delete BEFORE DELETE ON legal_holds
+    BEGIN SELECT RAISE(ABORT, 'sealtrail: legal holds are released, never deleted'); END;
+  CREATE TRIGGER legal_holds_release_only BEFORE UPDATE OF id, ledgers, query, reason, owner, created_at, created_by ON legal_holds
+    BEGIN SELECT RAISE(ABORT, 'sealtrail: legal holds can only be released'); END;
+  CREATE TRIGGER legal_holds_release_once BEFORE UPDATE OF released_at, released_by, release_reason ON legal_holds WHEN OLD.released_at IS NOT NULL
+    BEGIN SELECT RAISE(ABORT, 'sealtrail: legal hold already released'); END;
+  `,
 ];
 
 function appendOnly(table: string): string {

@@ -1,0 +1,100 @@
+/**
+ * What both SQL backends share of forgetting (Store.forget): deciding an entry's reduced disclosures
+ * and redactions, the search records before and after, and the legal-hold check as one SQL condition.
+ */
+import type { Disclosures } from '../core/commitments.js';
+import { parseQuery } from '../core/query.js';
+import { holdCovers, type LegalHold } from '../core/retention.js';
+import { searchRecord, type SearchContext, type SearchRecord } from './search-fields.js';
+import { compileWhere, type Dialect } from './search-sql.js';
+import type { ForgetRequest, Redactions } from './store.js';
+
+/** Entries forgotten per transaction: bounds lock time and the size of the hold check's IN list. */
+export const FORGET_CHUNK = 500;
+
+export interface ForgettableRow {
+  idx: number | string;
+  received_at: number | string;
+  leaf: Buffer;
+  disclosures: string;
+  redactions: string | null;
+}
+
+export interface ForgetChange {
+  index: number;
+  disclosures: string;
+  redactions: string;
+  removed: number;
+  /** The search record the entry is indexed under now (its rows are deleted). */
+  before: SearchRecord;
+  /** The record to index it under afterwards; undefined when nothing searchable remains (a purge). */
+  after: SearchRecord | undefined;
+}
+
+/** The entry's reduced state, or undefined when none of the requested fields is still disclosed. */
+export function planForget(row: ForgettableRow, request: ForgetRequest, context: SearchContext): ForgetChange | undefined {
+  const disclosures = JSON.parse(row.disclosures) as Disclosures;
+  const redactions = (row.redactions ? JSON.parse(row.redactions) : {}) as Redactions;
+  const writer = (JSON.parse(row.leaf.toString('utf8')) as { writer: string }).writer;
+  const index = Number(row.idx);
+  const receivedAt = Number(row.received_at);
+  const before = searchRecord(index, receivedAt, writer, disclosures, context);
+  const paths = request.paths === '*' ? Object.keys(disclosures) : request.paths;
+  let removed = 0;
+  for (const path of paths) {
+    if (!Object.hasOwn(disclosures, path)) continue;
+    delete disclosures[path];
+    redactions[path] = request.reason;
+    removed++;
+  }
+  if (removed === 0) return undefined;
+  const purged = request.paths === '*' || Object.keys(disclosures).length === 0;
+  return {
+    index,
+    disclosures: JSON.stringify(disclosures),
+    redactions: JSON.stringify(sortKeys(redactions)),
+    removed,
+    before,
+    after: purged ? undefined : searchRecord(index, receivedAt, writer, disclosures, context),
+  };
+}
+
+const sortKeys = (o: Redactions): Redactions => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));
+
+/**
+ * The SQL condition over search_events `e` that is true for events some active hold on this ledger
+ * covers; undefined when no hold applies. A hold's query was pinned to absolute times when it was made.
+ */
+export function heldCondition(holds: LegalHold[], ledger: string, dialect: Dialect): string | undefined {
+  const active = holds.filter((hold) => holdCovers(hold, ledger));
+  if (active.length === 0) return undefined;
+  return active.map((hold) => `(${compileWhere(parseQuery(hold.query), dialect)})`).join(' OR ');
+}
+
+export interface HoldRow {
+  id: string;
+  ledgers: string;
+  query: string;
+  reason: string;
+  owner: string;
+  created_at: number | string;
+  created_by: string;
+  released_at: number | string | null;
+  released_by: string | null;
+  release_reason: string | null;
+}
+
+export function toHold(row: HoldRow): LegalHold {
+  return {
+    id: row.id,
+    ledgers: JSON.parse(row.ledgers) as string[],
+    query: row.query,
+    reason: row.reason,
+    owner: row.owner,
+    createdAtMicros: Number(row.created_at),
+    createdBy: row.created_by,
+    releasedAtMicros: row.released_at === null ? null : Number(row.released_at),
+    releasedBy: row.released_by,
+    releaseReason: row.release_reason,
+  };
+}

@@ -32,6 +32,10 @@ const ACTIONS: Record<string, [action: string, category: Category]> = {
   'POST /v1/keys': ['key.create', 'admin'],
   'GET /v1/keys': ['key.list', 'read'],
   'DELETE /v1/keys/:id': ['key.revoke', 'admin'],
+  // Changes to retention, holds and erasures are recorded by the retention service itself, with what
+  // they did; only reads are recorded here.
+  'GET /v1/retention/policy': ['retention.policy.read', 'read'],
+  'GET /v1/holds': ['legal_hold.list', 'read'],
 };
 
 declare module 'fastify' {

@@ -41,6 +41,11 @@ export const LedgerInfo = Type.Object(
   { description: 'A ledger and its current tree size.' },
 );
 
+/** Fields whose values were removed after sealing: the visible marker of erasure and purge. */
+export const Redacted = Type.Record(Type.String(), Type.Union([Type.Literal('erased'), Type.Literal('purged')]), {
+  description: 'Field path → "erased" (GDPR erasure) or "purged" (retention); the leaf still commits to them.',
+});
+
 export const EntryBody = Type.Object({
   ledger: Type.String(),
   index: Type.Integer(),
@@ -54,6 +59,7 @@ export const EntryBody = Type.Object({
     }),
   ),
   event: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'The event rebuilt from its disclosures.' })),
+  redacted: Type.Optional(Redacted),
 });
 
 export const InclusionProofBody = Type.Object({

@@ -66,6 +66,11 @@ export interface ForgetRequest {
   reason: Redaction;
 }
 
+export interface ForgetOptions {
+  /** Decide everything (holds included) inside the transactions, then roll them back. */
+  dryRun?: boolean;
+}
+
 export interface ForgetResult {
   /** Indexes whose stored values changed. */
   changed: number[];
@@ -199,7 +204,7 @@ export interface Store {
    * Once the call returns, the removed values are gone from the database files (SQLite: overwritten
    * in place and the WAL truncated; PostgreSQL: see docs/RETENTION.md).
    */
-  forget(ledger: string, requests: ForgetRequest[]): Promise<ForgetResult>;
+  forget(ledger: string, requests: ForgetRequest[], options?: ForgetOptions): Promise<ForgetResult>;
 
   /** The current retention policy; undefined when none was ever set (nothing expires). */
   retentionPolicy(): Promise<StoredPolicy | undefined>;

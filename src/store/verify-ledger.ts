@@ -13,7 +13,7 @@ import { decodeLeaf, verifyDisclosures } from '../core/leaf.js';
 import type { NoteVerifier } from '../core/note.js';
 import { parseMicros } from '../core/time.js';
 import { Frontier, hashLeaf, type StoredHash } from '../core/tree.js';
-import type { Store, StoredCheckpoint } from './store.js';
+import type { Store, StoredCheckpoint, StoredEntry } from './store.js';
 
 export interface LedgerVerification {
   ledger: string;
@@ -82,6 +82,7 @@ export async function verifyStoredLedger(store: Store, ledger: string, options: 
       if (parseMicros(envelope.received_at) !== entry.receivedAtMicros) throw new SealtrailError('MALFORMED', 'received_at differs from its leaf');
       if (entry.receivedAtMicros < lastReceivedAt) throw new SealtrailError('MALFORMED', 'received_at goes backwards');
       verifyDisclosures(suite, envelope, entry.disclosures);
+      checkAccounted(envelope.commitments, entry);
     } catch (cause) {
       const field = cause instanceof SealtrailError ? cause.details.path : undefined;
       broken(ledger, `entry ${index}${field ? `, field ${String(field)}` : ''}: ${(cause as Error).message}`, { index, field });
@@ -169,5 +170,23 @@ async function compareTreeHashes(store: Store, ledger: string, expected: StoredH
       }
     });
     if ((stored?.length ?? 0) !== hashes.length) broken(ledger, `level ${level} has extra stored tree hashes`, { level });
+  }
+}
+
+/**
+ * Every committed field is either still disclosed or recorded as forgotten (erased or purged), and a
+ * recorded field is really gone: a value removed without a record is damage or tampering, not policy.
+ */
+function checkAccounted(commitments: Record<string, string>, entry: StoredEntry): void {
+  const redactions = entry.redactions ?? {};
+  for (const path of Object.keys(commitments)) {
+    if (!Object.hasOwn(entry.disclosures, path) && !Object.hasOwn(redactions, path)) {
+      throw new SealtrailError('COMMITMENT_MISMATCH', `${path}: committed, but its value is missing and no erasure or purge is recorded`, { path });
+    }
+  }
+  for (const [path, reason] of Object.entries(redactions)) {
+    if (!Object.hasOwn(commitments, path)) throw new SealtrailError('MALFORMED', `${path}: recorded as ${reason}, but the leaf never committed to it`, { path });
+    if (Object.hasOwn(entry.disclosures, path)) throw new SealtrailError('MALFORMED', `${path}: recorded as ${reason}, but its value is still stored`, { path });
+    if (reason !== 'erased' && reason !== 'purged') throw new SealtrailError('MALFORMED', `${path}: unknown redaction ${JSON.stringify(reason)}`, { path });
   }
 }

@@ -8,7 +8,8 @@ import { PG_MIGRATIONS } from '../../src/store/postgres/schema.js';
 import { StoreError } from '../../src/store/store.js';
 import { createPostgresFixture, postgresUnavailable, type PostgresFixture } from '../helpers/postgres.js';
 import { sampleEvent } from '../helpers/events.js';
-import { runStoreConformance } from './conformance.js';
+import { runStoreConformance, type StoreHarness } from './conformance.js';
+import { runRetentionConformance } from './retention-conformance.js';
 
 const unavailable = await postgresUnavailable();
 const name = 'conformance.test';
@@ -18,7 +19,7 @@ if (unavailable) {
     it('needs a PostgreSQL server', { skip: unavailable }, () => {});
   });
 } else {
-  runStoreConformance('postgres', async () => {
+  const postgresHarness = async (): Promise<StoreHarness> => {
     const fixture = await createPostgresFixture(name);
     const signer = portableSigner(nodeSuite.randomBytes(32));
     return {
@@ -28,7 +29,9 @@ if (unavailable) {
       open: (options = {}) => PostgresStore.open({ url: fixture.serviceUrl, schema: fixture.schema, suite: nodeSuite, signer, name, ...options }),
       destroy: () => fixture.drop(),
     };
-  });
+  };
+  runStoreConformance('postgres', postgresHarness);
+  runRetentionConformance('postgres', postgresHarness);
 
   describe('postgres: append-only in the database', () => {
     let fixture: PostgresFixture;

@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { portableSigner } from '../../src/core/crypto.js';
 import { nodeSuite } from '../../src/platform/node-crypto.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-import { runStoreConformance } from './conformance.js';
+import { runStoreConformance, type StoreHarness } from './conformance.js';
+import { runRetentionConformance } from './retention-conformance.js';
 
-runStoreConformance('sqlite', async () => {
+const sqliteHarness = async (): Promise<StoreHarness> => {
   const dir = mkdtempSync(join(tmpdir(), 'sealtrail-sqlite-'));
   const signer = portableSigner(nodeSuite.randomBytes(32));
   const name = 'conformance.test';
@@ -21,7 +22,9 @@ runStoreConformance('sqlite', async () => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-});
+};
+runStoreConformance('sqlite', sqliteHarness);
+runRetentionConformance('sqlite', sqliteHarness);
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -16,7 +16,7 @@ import { STATS_DIMENSIONS, type StatsDimension, type Store, type StoredEntry } f
 import type { AppContext } from '../app.js';
 import { inScope, requireLedger, type Principal } from '../auth.js';
 import { ApiError } from '../errors.js';
-import { LedgerParams } from '../schemas.js';
+import { LedgerParams, Redacted } from '../schemas.js';
 
 const MAX_LIMIT = 1000;
 const MAX_LIMIT_WITH_PROOFS = 100;
@@ -35,6 +35,7 @@ const EventResult = Type.Object({
   received_at: Type.String(),
   leaf_hash: Type.String(),
   event: Type.Record(Type.String(), Type.Unknown()),
+  redacted: Type.Optional(Redacted),
   proof: Type.Optional(Type.Object({ size: Type.Integer(), hashes: Type.Array(Type.String()) })),
 });
 
@@ -57,6 +58,8 @@ function eventBody(entry: StoredEntry) {
     received_at: formatMicros(entry.receivedAtMicros),
     leaf_hash: toBase64(entry.leafHash),
     event: eventFromFields(Object.entries(entry.disclosures).map(([path, [, value]]) => [path, value])),
+    // The visible marker of erasure and purge: which fields were removed, and why.
+    ...(entry.redactions ? { redacted: entry.redactions } : {}),
   };
 }
 

@@ -88,6 +88,7 @@ export async function verificationRoutes(app: FastifyInstance, { store, suite, v
         leaf_hash: toBase64(entry.leafHash),
         received_at: formatMicros(entry.receivedAtMicros),
         ...(readable ? { disclosures: entry.disclosures, event: eventFromFields(Object.entries(entry.disclosures).map(([p, [, v]]) => [p, v])) } : {}),
+        ...(readable && entry.redactions ? { redacted: entry.redactions } : {}),
       };
     },
   );

@@ -27,13 +27,13 @@ const HOLDS_LOCK = -1;
 export class PostgresRetention {
   constructor(private readonly deps: PostgresRetentionDeps) {}
 
-  async forget(ledgerId: number, ledger: string, requests: ForgetRequest[]): Promise<ForgetResult> {
+  async forget(ledgerId: number, ledger: string, requests: ForgetRequest[], dryRun = false): Promise<ForgetResult> {
     const result: ForgetResult = { changed: [], held: [], fieldsRemoved: 0 };
     for (let at = 0; at < requests.length; at += FORGET_CHUNK) {
       await this.transaction(async (client) => {
         await client.query('SELECT pg_advisory_xact_lock($1, $2)', [this.deps.lockNamespace, HOLDS_LOCK]);
         await this.forgetChunk(client, ledgerId, ledger, requests.slice(at, at + FORGET_CHUNK), result);
-      });
+      }, dryRun);
     }
     return result;
   }
@@ -152,12 +152,12 @@ export class PostgresRetention {
     return result.rowCount === 1;
   }
 
-  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>, rollBack = false): Promise<T> {
     const client = await this.deps.pool.connect();
     try {
       await client.query('BEGIN');
       const value = await work(client);
-      await client.query('COMMIT');
+      await client.query(rollBack ? 'ROLLBACK' : 'COMMIT');
       return value;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});

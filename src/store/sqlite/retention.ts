@@ -13,6 +13,9 @@ import { StoreError, type ForgetRequest, type ForgetResult, type StoredPolicy } 
 import type { SqliteSearchIndex } from './search-index.js';
 
 
+/** Thrown inside a dry run's transaction so that better-sqlite3 rolls it back. */
+const ROLL_BACK = Symbol('dry run');
+
 export class SqliteRetention {
   private readonly s;
 
@@ -44,12 +47,21 @@ export class SqliteRetention {
     };
   }
 
-  forget(ledgerId: number, ledger: string, requests: ForgetRequest[]): ForgetResult {
+  forget(ledgerId: number, ledger: string, requests: ForgetRequest[], dryRun = false): ForgetResult {
     const result: ForgetResult = { changed: [], held: [], fieldsRemoved: 0 };
     for (let at = 0; at < requests.length; at += FORGET_CHUNK) {
       const chunk = requests.slice(at, at + FORGET_CHUNK);
       // IMMEDIATE: the hold check and the changes it allows see the same holds; no one else writes meanwhile.
-      this.db.transaction(() => this.forgetChunk(ledgerId, ledger, chunk, result)).immediate();
+      try {
+        this.db
+          .transaction(() => {
+            this.forgetChunk(ledgerId, ledger, chunk, result);
+            if (dryRun) throw ROLL_BACK;
+          })
+          .immediate();
+      } catch (error) {
+        if (error !== ROLL_BACK) throw error;
+      }
     }
     return result;
   }

@@ -1,0 +1,373 @@
+/**
+ * Retention, legal holds and erasure as the server runs them: the decisions come from the pure core
+ * (src/core/retention.ts), every change goes through Store.forget, and every policy change, hold,
+ * release, purge run and erasure is itself recorded in the system ledger — without the erased data.
+ */
+import { randomBytes } from 'node:crypto';
+import { isIPv4, isIPv6 } from '../core/ip.js';
+import { validateEvent, type AuditEvent } from '../core/event.js';
+import { parseQuery, type Query } from '../core/query.js';
+import {
+  checkSubject,
+  EMPTY_POLICY,
+  erasurePaths,
+  expiryCutoff,
+  governingRule,
+  latestPossibleCutoff,
+  parseLegalHold,
+  parseRetentionPolicy,
+  shortRules,
+  holdCovers,
+  type LegalHold,
+  type RetentionPolicy,
+  type RetentionRule,
+} from '../core/retention.js';
+import { formatMicros } from '../core/time.js';
+import { SealtrailError } from '../core/errors.js';
+import { ApiError } from './errors.js';
+import type { ForgetRequest, Store, StoredEntry } from '../store/store.js';
+import { SERVER_WRITER, SYSTEM_LEDGER } from './access-log.js';
+
+/** Who asked: the API key id, or "scheduler" for the periodic job. */
+export type Requester = string;
+
+export interface PurgeRuleSummary {
+  ledger: string;
+  rule: string;
+  retain: string;
+  /** Events received before this instant had expired under the rule. */
+  cutoff: string;
+  expired: number;
+  purged: number;
+  held: number;
+  /** Purged indexes as compact ranges, "0-99,120". */
+  ranges: string;
+}
+
+export interface PurgeSummary {
+  run: string;
+  dryRun: boolean;
+  at: string;
+  policyVersion: number | null;
+  rules: PurgeRuleSummary[];
+  purged: number;
+  held: number;
+  fieldsRemoved: number;
+}
+
+export interface ErasureSummary {
+  erasure: string;
+  dryRun: boolean;
+  events: number;
+  fieldsRemoved: number;
+  held: number;
+  ledgers: Array<{ ledger: string; events: number; held: number; fields: string[] }>;
+}
+
+/** Candidates are read in pages of this size and forgotten in calls of at most FORGET_BATCH. */
+const PAGE = 1000;
+const FORGET_BATCH = 10_000;
+/** Summaries in audit records stay readable: longer range lists are cut with a count of the rest. */
+const MAX_RANGES_TEXT = 2000;
+
+export class RetentionService {
+  private running: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: () => number = () => Date.now() * 1000,
+  ) {}
+
+  // ---- policy -------------------------------------------------------------------------------------------
+
+  async policy(): Promise<{ version: number | null; policy: RetentionPolicy; changedAt: string | null; changedBy: string | null }> {
+    const stored = await this.store.retentionPolicy();
+    if (!stored) return { version: null, policy: EMPTY_POLICY, changedAt: null, changedBy: null };
+    return { version: stored.version, policy: parseRetentionPolicy(JSON.parse(stored.policy)), changedAt: formatMicros(stored.changedAtMicros), changedBy: stored.changedBy };
+  }
+
+  /**
+   * Validates and stores a new policy. Rules keeping events under 12 months are refused unless forced;
+   * forcing is recorded with the change.
+   */
+  async setPolicy(input: unknown, by: Requester, force: boolean): Promise<{ version: number; policy: RetentionPolicy; shortRules: string[] }> {
+    const policy = parseRetentionPolicy(input);
+    const short = shortRules(policy).map((r) => r.id);
+    if (short.length > 0 && !force) {
+      throw new ApiError(
+        400,
+        'RETENTION_TOO_SHORT',
+        `rules ${short.join(', ')} keep events for less than 12 months, below what SOC 2, ISO 27001 and PCI DSS expect; confirm with force to store them anyway`,
+        { rules: short },
+      );
+    }
+    const text = JSON.stringify(policy);
+    const version = await this.store.putRetentionPolicy(text, by, this.clock());
+    await this.record(by, {
+      action: 'retention.policy.update',
+      category: 'admin',
+      targets: [{ type: 'retention_policy', id: String(version) }],
+      metadata: { version, rules: policy.rules.length, policy: text.slice(0, 6000), forced_short_rules: short.join(',') || 'none' },
+    });
+    return { version, policy, shortRules: short };
+  }
+
+  // ---- purge --------------------------------------------------------------------------------------------
+
+  /** One purge run over every ledger; runs never overlap (a second waits for the first). */
+  purge(by: Requester, dryRun: boolean): Promise<PurgeSummary> {
+    const run = this.running.then(() => this.purgeNow(by, dryRun));
+    this.running = run.catch(() => {});
+    return run;
+  }
+
+  private async purgeNow(by: Requester, dryRun: boolean): Promise<PurgeSummary> {
+    const now = this.clock();
+    const { version, policy } = await this.policy();
+    const summary: PurgeSummary = { run: newId('purge'), dryRun, at: formatMicros(now), policyVersion: version, rules: [], purged: 0, held: 0, fieldsRemoved: 0 };
+    const latest = latestPossibleCutoff(policy, now);
+    if (latest !== undefined) {
+      for (const { name } of await this.store.listLedgers()) await this.purgeLedger(name, policy, now, latest, dryRun, summary);
+    }
+    // A policy without expiring rules has nothing to run; scheduled no-op runs would only add noise.
+    if (!dryRun && latest !== undefined) {
+      await this.record(by, {
+        action: 'retention.purge',
+        category: 'delete',
+        targets: [...new Set(summary.rules.filter((r) => r.purged > 0).map((r) => r.ledger))].slice(0, 100).map((id) => ({ type: 'ledger', id })),
+        metadata: {
+          run: summary.run,
+          policy_version: version ?? 0,
+          purged: summary.purged,
+          held: summary.held,
+          fields_removed: summary.fieldsRemoved,
+          rules: JSON.stringify(summary.rules).slice(0, 6000),
+        },
+      });
+    }
+    return summary;
+  }
+
+  private async purgeLedger(ledger: string, policy: RetentionPolicy, now: number, latest: number, dryRun: boolean, summary: PurgeSummary): Promise<void> {
+    const byRule = new Map<string, { rule: RetentionRule; cutoff: number; requests: ForgetRequest[]; expired: number }>();
+    const query: Query = { clauses: [{ field: 'received', negate: false, anyOf: [{ kind: 'range', to: latest }], position: 0 }] };
+    let after: number | undefined;
+    do {
+      const page = await this.store.search(ledger, { query, limit: PAGE, order: 'asc', ...(after !== undefined ? { after } : {}) });
+      for (const entry of page.entries) {
+        const value = (path: string) => stringValue(entry, path);
+        const rule = governingRule(policy, { ledger, action: value('action'), category: value('category'), tenant: value('tenant') });
+        if (!rule) continue;
+        const cutoff = expiryCutoff(rule.retain, now);
+        if (cutoff === undefined || entry.receivedAtMicros >= cutoff) continue;
+        let group = byRule.get(rule.id);
+        if (!group) byRule.set(rule.id, (group = { rule, cutoff, requests: [], expired: 0 }));
+        group.expired++;
+        group.requests.push({ index: entry.index, paths: '*', reason: 'purged' });
+      }
+      after = page.next ?? undefined;
+      // Forget as we go, so memory stays bounded however much has expired.
+      for (const group of byRule.values()) if (group.requests.length >= FORGET_BATCH) await this.flush(ledger, group, dryRun, summary);
+    } while (after !== undefined);
+    for (const group of byRule.values()) await this.flush(ledger, group, dryRun, summary);
+  }
+
+  private readonly ruleSummaries = new WeakMap<object, PurgeRuleSummary>();
+
+  private async flush(
+    ledger: string,
+    group: { rule: RetentionRule; cutoff: number; requests: ForgetRequest[]; expired: number },
+    dryRun: boolean,
+    summary: PurgeSummary,
+  ): Promise<void> {
+    let line = this.ruleSummaries.get(group);
+    if (!line) {
+      line = { ledger, rule: group.rule.id, retain: group.rule.retain, cutoff: formatMicros(group.cutoff), expired: 0, purged: 0, held: 0, ranges: '' };
+      this.ruleSummaries.set(group, line);
+      summary.rules.push(line);
+    }
+    line.expired = group.expired;
+    if (group.requests.length === 0) return;
+    const result = await this.store.forget(ledger, group.requests, { dryRun });
+    const ranges = compactRanges(result.changed);
+    line.ranges = line.ranges ? `${line.ranges},${ranges}` : ranges;
+    if (line.ranges.length > MAX_RANGES_TEXT) line.ranges = `${line.ranges.slice(0, MAX_RANGES_TEXT)}…`;
+    line.purged += result.changed.length;
+    line.held += result.held.length;
+    summary.purged += result.changed.length;
+    summary.held += result.held.length;
+    summary.fieldsRemoved += result.fieldsRemoved;
+    group.requests = [];
+  }
+
+  /**
+   * Runs a purge every `everyMs` (the first one after `firstAfterMs`) until the returned function is
+   * called; that function waits for a run in progress. A failed run is logged and retried next time.
+   */
+  schedule(everyMs: number, log: (message: string) => void, firstAfterMs = 60_000): () => Promise<void> {
+    let stopped = false;
+    let timer: NodeJS.Timeout;
+    const tick = async () => {
+      try {
+        const run = await this.purge('scheduler', false);
+        if (run.purged > 0 || run.held > 0) log(`retention run ${run.run}: purged ${run.purged} events, ${run.held} kept under legal hold`);
+      } catch (error) {
+        log(`retention run failed (will retry): ${(error as Error).message}`);
+      }
+      if (!stopped) timer = setTimeout(tick, everyMs).unref();
+    };
+    timer = setTimeout(tick, firstAfterMs).unref();
+    return async () => {
+      stopped = true;
+      clearTimeout(timer);
+      await this.running;
+    };
+  }
+
+  // ---- holds --------------------------------------------------------------------------------------------
+
+  async createHold(input: unknown, by: Requester): Promise<LegalHold> {
+    const now = this.clock();
+    const parsed = parseLegalHold(input, now);
+    const known = new Set((await this.store.listLedgers()).map((l) => l.name));
+    for (const ledger of parsed.ledgers) {
+      if (ledger !== '*' && !known.has(ledger)) throw new SealtrailError('INVALID_ARGUMENT', `no ledger named ${JSON.stringify(ledger)}`, { path: '/ledgers' });
+    }
+    const hold: LegalHold = { ...parsed, id: newId('hold'), createdAtMicros: now, createdBy: by, releasedAtMicros: null, releasedBy: null, releaseReason: null };
+    await this.store.createLegalHold(hold);
+    await this.record(by, {
+      action: 'legal_hold.create',
+      category: 'admin',
+      targets: [{ type: 'legal_hold', id: hold.id }],
+      metadata: { ledgers: hold.ledgers.join(','), query: hold.query || '(everything)', reason: hold.reason, owner: hold.owner },
+    });
+    return hold;
+  }
+
+  async releaseHold(id: string, reason: unknown, by: Requester): Promise<LegalHold | undefined> {
+    if (typeof reason !== 'string' || reason.trim() === '' || reason.length > 2000) {
+      throw new SealtrailError('INVALID_ARGUMENT', 'a release needs a reason (1–2000 characters)', { path: '/reason' });
+    }
+    const released = await this.store.releaseLegalHold(id, by, this.clock(), reason);
+    const hold = (await this.store.legalHolds()).find((h) => h.id === id);
+    if (!released) return hold;
+    await this.record(by, {
+      action: 'legal_hold.release',
+      category: 'admin',
+      targets: [{ type: 'legal_hold', id }],
+      metadata: { reason },
+    });
+    return hold;
+  }
+
+  /** Every hold with, for active ones, how many events it covers in each ledger it names. */
+  async holds(): Promise<Array<LegalHold & { covers: Array<{ ledger: string; events: number }> }>> {
+    const ledgers = (await this.store.listLedgers()).map((l) => l.name);
+    const holds = await this.store.legalHolds();
+    return Promise.all(
+      holds.map(async (hold) => {
+        if (hold.releasedAtMicros !== null) return { ...hold, covers: [] };
+        const covers = [];
+        for (const ledger of ledgers.filter((name) => holdCovers(hold, name))) {
+          const buckets = await this.store.stats(ledger, parseQuery(hold.query), 'outcome', 10);
+          covers.push({ ledger, events: buckets.reduce((sum, b) => sum + b.count, 0) });
+        }
+        return { ...hold, covers };
+      }),
+    );
+  }
+
+  // ---- erasure ------------------------------------------------------------------------------------------
+
+  /**
+   * Erases a data subject's personal values from every ledger (the system ledger included: it records
+   * the addresses requests came from). Events under a legal hold are left as they are and counted.
+   */
+  async erase(input: { subject: unknown; reference?: unknown; dryRun?: boolean }, by: Requester): Promise<ErasureSummary> {
+    const subject = checkSubject(input.subject);
+    const reference = input.reference === undefined ? undefined : String(input.reference).slice(0, 200);
+    const dryRun = input.dryRun === true;
+    const { policy } = await this.policy();
+    const summary: ErasureSummary = { erasure: newId('erasure'), dryRun, events: 0, fieldsRemoved: 0, held: 0, ledgers: [] };
+    // The free-text index holds actor ids, names and e-mails, target ids and names and metadata values:
+    // a superset of the events that name the subject, narrowed exactly by erasurePaths.
+    const query = parseQuery(isIPv4(subject) || isIPv6(subject) ? `ip:"${subject}"` : `"${subject.replace(/["\\]/g, (c) => `\\${c}`)}"`);
+    for (const { name: ledger } of await this.store.listLedgers()) {
+      const requests: ForgetRequest[] = [];
+      const fields = new Set<string>();
+      let after: number | undefined;
+      do {
+        const page = await this.store.search(ledger, { query, limit: PAGE, order: 'asc', ...(after !== undefined ? { after } : {}) });
+        for (const entry of page.entries) {
+          const values = new Map(Object.entries(entry.disclosures).map(([path, [, v]]) => [path, v] as const));
+          const paths = erasurePaths(values, subject, policy.erasure);
+          if (paths.length === 0) continue;
+          paths.forEach((p) => fields.add(p.replace(/^targets\.\d+$/, 'targets.N')));
+          requests.push({ index: entry.index, paths, reason: 'erased' });
+        }
+        after = page.next ?? undefined;
+      } while (after !== undefined);
+      if (requests.length === 0) continue;
+      const result = await this.store.forget(ledger, requests, { dryRun });
+      summary.events += result.changed.length;
+      summary.held += result.held.length;
+      summary.fieldsRemoved += result.fieldsRemoved;
+      summary.ledgers.push({ ledger, events: result.changed.length, held: result.held.length, fields: [...fields].sort() });
+    }
+    if (!dryRun) {
+      await this.record(by, {
+        action: 'subject.erase',
+        category: 'delete',
+        targets: [{ type: 'erasure', id: summary.erasure }],
+        // Counts and field names only: the subject itself is exactly what must not be kept.
+        metadata: {
+          ...(reference ? { reference } : {}),
+          events: summary.events,
+          fields_removed: summary.fieldsRemoved,
+          held: summary.held,
+          ledgers: summary.ledgers.map((l) => `${l.ledger}:${l.events}`).join(',').slice(0, 4000),
+        },
+      });
+    }
+    return summary;
+  }
+
+  private async record(by: Requester, event: Omit<AuditEvent, 'actor' | 'outcome'>): Promise<void> {
+    const actor: AuditEvent['actor'] = by === 'scheduler' ? { type: 'system', id: 'retention-scheduler' } : { type: 'api_key', id: by };
+    const full = { actor, outcome: 'success', ...event } as AuditEvent;
+    let valid: AuditEvent;
+    try {
+      valid = validateEvent(full);
+    } catch {
+      // Too large or odd for an event (a huge policy, say): keep the record, without the detail.
+      valid = validateEvent({ ...full, metadata: { truncated: true, ...pickScalars(event.metadata ?? {}) } });
+    }
+    await this.store.append(SYSTEM_LEDGER, [{ event: valid, writer: SERVER_WRITER }]);
+  }
+}
+
+function pickScalars(metadata: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(metadata).filter(([, v]) => typeof v === 'number' || (typeof v === 'string' && v.length <= 256)));
+}
+
+function stringValue(entry: StoredEntry, path: string): string | undefined {
+  const disclosure = Object.hasOwn(entry.disclosures, path) ? entry.disclosures[path] : undefined;
+  return typeof disclosure?.[1] === 'string' ? disclosure[1] : undefined;
+}
+
+function newId(kind: string): string {
+  return `${kind}_${randomBytes(8).toString('hex')}`;
+}
+
+/** [1,2,3,7,9,10] → "1-3,7,9-10". */
+export function compactRanges(indexes: number[]): string {
+  const sorted = [...indexes].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    parts.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  return parts.join(',');
+}

@@ -31,6 +31,14 @@ export interface ForgetChange {
   after: SearchRecord | undefined;
 }
 
+/**
+ * Whether an entry was purged: no value left, every field recorded as forgotten. Such an entry gets no
+ * search rows, also when the index is rebuilt from the entries.
+ */
+export function isPurged(row: { disclosures: string; redactions: string | null }): boolean {
+  return row.redactions !== null && row.disclosures === '{}';
+}
+
 /** The entry's reduced state, or undefined when none of the requested fields is still disclosed. */
 export function planForget(row: ForgettableRow, request: ForgetRequest, context: SearchContext): ForgetChange | undefined {
   const disclosures = JSON.parse(row.disclosures) as Disclosures;

@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { nodeSuite } from '../../src/platform/node-crypto.js';
 import { buildApp, type AppOptions } from '../../src/server/app.js';
 import { openDeployment, type Deployment } from '../../src/server/deployment.js';
+import { RetentionService } from '../../src/server/retention.js';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const TEST_DEPLOYMENT = 'api.test';
@@ -21,6 +22,8 @@ export interface TestServer {
 export interface TestServerOptions extends Partial<Pick<AppOptions, 'bodyLimit' | 'maxBatch' | 'adminToken'>> {
   /** Deployment name (the checkpoint key name and origin prefix); default TEST_DEPLOYMENT. */
   name?: string;
+  /** The retention service's clock (µs), to judge expiry as of another day. */
+  retentionClock?: () => number;
 }
 
 export async function buildTestServer(options: TestServerOptions = {}): Promise<TestServer> {
@@ -40,6 +43,7 @@ export async function buildTestServer(options: TestServerOptions = {}): Promise<
       adminToken,
       ...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
       ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
+      ...(options.retentionClock ? { retention: new RetentionService(deployment.store, options.retentionClock) } : {}),
     });
     await app.ready();
   } catch (error) {

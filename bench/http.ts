@@ -12,7 +12,8 @@ import { benchEvent, LEDGER, PROJECT_ROOT, progress, removeDir, tempDir, type Be
 import type { Row, Section } from './report.js';
 
 const TARGET_BATCHED_EVENTS_PER_SECOND = 25_000;
-const TARGET_SINGLE_P99_MS = 50;
+/** Issue 9: single-event p99 at 50 concurrent clients (a bare Fastify route measures ~3.5 ms here). */
+const TARGET_SINGLE_P99_MS = 10;
 const STARTUP_TIMEOUT_MS = 30_000;
 /** Replaced in every request body by a fresh run-unique string, so that no event id repeats. */
 const PLACEHOLDER = '@@ID@@';

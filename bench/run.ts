@@ -1,25 +1,29 @@
 /**
- * `npm run bench [-- --quick] [-- --only core,ingest,http,postgres]`: core, in-process ingest, HTTP ingest
- * and PostgreSQL ingest benchmarks (postgres is skipped, with the reason, when no server answers), each
+ * `npm run bench [-- --quick] [-- --only core,ingest,indexed,http,postgres,export]`: core, in-process ingest,
+ * sealed + indexed ingest beside a plain indexed table (indexed: issue 9, SQLite and PostgreSQL), HTTP ingest, PostgreSQL ingest and export benchmarks (postgres is skipped, with the reason, when no server answers), each
  * figure beside a baseline measured in the same run. Prints a report on stdout (progress on stderr) and
  * writes .bench/results.json. BENCH_QUICK=1 is the same as --quick.
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { coreSection } from './core.js';
+import { exportSection } from './export.js';
 import { BENCH_DIR, PROJECT_ROOT, type BenchOptions } from './fixtures.js';
 import { httpSection } from './http.js';
+import { indexedSection } from './indexed.js';
 import { ingestSection } from './ingest.js';
 import { postgresSection } from './postgres.js';
 import { formatSection, formatSummary, loadAverage, machine, writeJson, type Report, type Section } from './report.js';
 
-type SectionName = 'core' | 'ingest' | 'http' | 'postgres';
+type SectionName = 'core' | 'ingest' | 'indexed' | 'http' | 'postgres' | 'export';
 
 const SECTIONS: Record<SectionName, (options: BenchOptions) => Section | Promise<Section>> = {
   core: coreSection,
   ingest: ingestSection,
+  indexed: indexedSection,
   http: httpSection,
   postgres: postgresSection,
+  export: exportSection,
 };
 
 function parseOptions(): { options: BenchOptions; only: SectionName[] } {

@@ -225,6 +225,7 @@ async function main(): Promise<void> {
         `dataset: ${events} events over ${values.days} days, seed ${values.seed}, ${dataset.tenants.length} tenants, ${dataset.userCount} users; ${geo.note}\n`,
     );
     const ingest: WriteResult = await writeToStore(store, clock, ledger, dataset);
+    store.indexPending(); // deferred indexing: the queries below read the index tables directly
     const fileBytes = store.db.prepare<[], { n: number }>('SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()').get()!.n;
     process.stdout.write(
       `ingest: ${Math.round(ingest.eventsPerSecond)} events/s (${ingest.events} events in ${ingest.seconds.toFixed(1)} s, ${ingest.appends} appends of ${Math.round(ingest.events / ingest.appends)} on average; ` +

@@ -182,7 +182,8 @@ export interface Store {
 
   /**
    * Entries matching the query, in index order, one page at a time. Exact and complete for everything
-   * acknowledged before the call: the index is written in the append's own transaction. Pages are
+   * acknowledged before the call (SQLite indexes in deferred batches and first indexes whatever
+   * acknowledged entries still wait; PostgreSQL indexes in the append's own transaction). Pages are
    * stable under concurrent appends: cursors are indexes, which never change.
    */
   search(ledger: string, request: SearchRequest): Promise<SearchPage>;

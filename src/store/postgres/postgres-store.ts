@@ -8,6 +8,7 @@
  */
 import type { LegalHold } from '../../core/retention.js';
 import { PostgresRetention } from './retention.js';
+import { isPurged } from '../forget.js';
 import pg from 'pg';
 import { toBase64 } from '../../core/bytes.js';
 import type { Disclosures } from '../../core/commitments.js';
@@ -28,6 +29,7 @@ import {
   type Store,
   type StoredCheckpoint,
   type StoredEntry,
+  type ForgetOptions,
   type ForgetRequest,
   type ForgetResult,
   type StoredPolicy,
@@ -199,9 +201,12 @@ export class PostgresStore implements Store, BatchBackend {
           [row.ledger_id, next, PAGE],
         );
         if (page.rows.length === 0) break;
-        const records = page.rows.map((r) =>
-          searchRecord(Number(r.idx), Number(r.received_at), (JSON.parse(r.leaf.toString('utf8')) as { writer: string }).writer, JSON.parse(r.disclosures) as Disclosures, this.searchContext),
-        );
+        // Purged entries keep no search rows (their values are gone on purpose).
+        const records = page.rows
+          .filter((r) => !isPurged(r))
+          .map((r) =>
+            searchRecord(Number(r.idx), Number(r.received_at), (JSON.parse(r.leaf.toString('utf8')) as { writer: string }).writer, JSON.parse(r.disclosures) as Disclosures, this.searchContext),
+          );
         // ON CONFLICT: another process may be catching up at the same time.
         await writeSearchRecords(this.pool, row.ledger_id, records, true);
         next = Number(page.rows[page.rows.length - 1]!.idx) + 1;
@@ -542,8 +547,8 @@ export class PostgresStore implements Store, BatchBackend {
 
   // ---- retention (src/store/postgres/retention.ts) ----------------------------------------------------
 
-  async forget(ledger: string, requests: ForgetRequest[]): Promise<ForgetResult> {
-    return this.retention.forget(await this.ledgerId(ledger), ledger, requests);
+  async forget(ledger: string, requests: ForgetRequest[], options: ForgetOptions = {}): Promise<ForgetResult> {
+    return this.retention.forget(await this.ledgerId(ledger), ledger, requests, options.dryRun);
   }
 
   retentionPolicy(): Promise<StoredPolicy | undefined> {

@@ -23,15 +23,17 @@ import {
   type Store,
   type StoredCheckpoint,
   type StoredEntry,
+  type ForgetOptions,
   type ForgetRequest,
   type ForgetResult,
   type StoredPolicy,
 } from '../store.js';
 import type { LegalHold } from '../../core/retention.js';
 import { SqliteRetention } from './retention.js';
+import { isPurged } from '../forget.js';
 import { MIGRATIONS } from './schema.js';
 import { SqliteSearchIndex } from './search-index.js';
-import { searchRecord, type SearchContext } from '../search-fields.js';
+import { searchRecord, type SearchContext, type SearchRecord } from '../search-fields.js';
 import { compileWhere, hourKey, receivedAsIndex, statsGroup, type Dialect, type Statement } from '../search-sql.js';
 import { toApiKey, toCheckpoint, toEntry, type ApiKeyRow, type CheckpointRow, type EntryRow } from '../rows.js';
 import type { Query } from '../../core/query.js';
@@ -56,6 +58,10 @@ const PAGE = 1000;
 /** Page cache of the writing connection, in KiB (256 MiB). */
 const SQLITE_CACHE_KIB = 256 * 1024;
 const OPTIMIZE_EVERY_EVENTS = 100_000;
+/** Search records written to the index per transaction once this many wait (see queueIndex). */
+const INDEX_BATCH_EVENTS = 8000;
+/** Waiting records are indexed this long after appends pause, so an idle store has nothing waiting. */
+const INDEX_IDLE_MS = 50;
 
 /** Opens (creating or upgrading) the database file and applies the pragmas every connection needs. */
 export function openDatabase(path: string, readonly = false): Database.Database {
@@ -104,6 +110,11 @@ export class SqliteStore implements Store, BatchBackend {
   private readonly statements;
 
   private readonly searchIndex: SqliteSearchIndex;
+  /** Search records of acknowledged entries waiting to be indexed, per ledger id, in index order (queueIndex). */
+  private readonly pendingIndex = new Map<number, SearchRecord[]>();
+  private pendingEvents = 0;
+  private indexSoon = false;
+  private indexTimer: NodeJS.Timeout | undefined;
   private eventsSinceOptimize = 0;
   private readonly searchContext: SearchContext;
   private readonly retention: SqliteRetention;
@@ -114,7 +125,10 @@ export class SqliteStore implements Store, BatchBackend {
     this.searchIndex = new SqliteSearchIndex(this.db);
     this.searchContext = { ipBytes, ...(options.country ? { country: options.country } : {}) };
     this.retention = new SqliteRetention(this.db, this.searchIndex, this.searchContext, sqliteDialect);
-    if (!options.readonly) this.catchUpSearchIndex();
+    if (!options.readonly) {
+      this.searchIndex.tune();
+      this.catchUpSearchIndex();
+    }
     this.sequencer = new Sequencer(this, {
       suite: options.suite,
       signer: options.signer,
@@ -228,7 +242,9 @@ export class SqliteStore implements Store, BatchBackend {
       return write;
     });
     const write = run.immediate();
-    if (write.checkpoint) this.heads.set(ledger, { ...write.head, ledgerId: this.heads.get(ledger)!.ledgerId });
+    const ledgerId = this.heads.get(ledger)!.ledgerId;
+    if (write.checkpoint) this.heads.set(ledger, { ...write.head, ledgerId });
+    this.queueIndex(ledgerId, write);
     this.eventsSinceOptimize += write.entries.length;
     if (this.eventsSinceOptimize >= OPTIMIZE_EVERY_EVENTS) {
       // Refresh planner statistics as the index grows (SQLite's recommended periodic PRAGMA optimize).
@@ -282,35 +298,163 @@ export class SqliteStore implements Store, BatchBackend {
   }
 
   /**
-   * Indexes entries the search index lacks: after the migration that introduced it, or if it was
-   * rebuilt. Normal appends index in their own transaction and leave nothing to catch up.
+   * Indexes entries the search index lacks: after the migration that introduced it, or after a crash or
+   * a kill lost the records that were waiting to be indexed (see queueIndex). Runs on open.
    */
   private catchUpSearchIndex(): void {
-    for (const { ledger_id: ledgerId } of this.statements.listLedgers.all()) {
-      const size = this.statements.latestCheckpoint.get(ledgerId)?.size ?? 0;
-      for (let next = this.searchIndex.nextUnindexed(ledgerId); next < size; ) {
-        const rows = this.statements.entryPage.all(ledgerId, next, size, PAGE);
-        if (rows.length === 0) break;
-        this.db.transaction(() => {
-          this.searchIndex.add(
-            ledgerId,
-            rows.map((row) => {
-              const writer = (JSON.parse(row.leaf.toString('utf8')) as { writer: string }).writer;
-              return searchRecord(row.idx, row.received_at, writer, JSON.parse(row.disclosures) as Disclosures, this.searchContext);
-            }),
-          );
-        })();
-        next = rows[rows.length - 1]!.idx + 1;
-      }
+    for (const { ledger_id: ledgerId } of this.statements.listLedgers.all()) this.indexEntries(ledgerId, Number.MAX_SAFE_INTEGER);
+  }
+
+  /**
+   * Search records of up to `limit` stored entries in [next, before), read back from the entries, and
+   * the index after the last entry read (`next` when none was): purged entries yield no record, so
+   * progress is counted in entries read, not in records.
+   */
+  private recordsFromEntries(ledgerId: number, next: number, before: number, limit: number): { records: SearchRecord[]; end: number } {
+    const rows = this.statements.entryPage.all(ledgerId, next, before, limit);
+    const records = rows.flatMap((row) => {
+      // A purged entry has nothing left to search by, and its search rows were removed on purpose.
+      if (isPurged(row)) return [];
+      const writer = (JSON.parse(row.leaf.toString('utf8')) as { writer: string }).writer;
+      return [searchRecord(row.idx, row.received_at, writer, JSON.parse(row.disclosures) as Disclosures, this.searchContext)];
+    });
+    return { records, end: rows.length === 0 ? next : rows.at(-1)!.idx + 1 };
+  }
+
+  /**
+   * Deferred, batched indexing. An append commits its entries (durable, then acknowledged) without
+   * search rows; their records wait here and are written to the index in large transactions
+   * (INDEX_BATCH_EVENTS), where random-key index pages and free-text segments are written once per
+   * thousands of events instead of once per batch. Every read of the index first indexes whatever
+   * is waiting (ensureIndexed), so a search is still exact and complete for every acknowledged append.
+   * Nothing here needs to be durable: a crash loses only records that catchUpSearchIndex rebuilds
+   * from the entries on the next open.
+   */
+  private queueIndex(ledgerId: number, write: BatchWrite): void {
+    if (write.entries.length === 0) return;
+    let records: SearchRecord[];
+    try {
+      records = write.entries.map((e) => searchRecord(e.index, e.receivedAtMicros, e.writer, e.disclosures, this.searchContext));
+    } catch {
+      // The batch is committed and must be acknowledged; its records are rebuilt from the entries by the
+      // next read of the index (ensureIndexed), which reports the failure to that reader instead.
+      return;
     }
+    const pending = this.pendingIndex.get(ledgerId) ?? [];
+    for (const r of records) pending.push(r);
+    this.pendingIndex.set(ledgerId, pending);
+    this.pendingEvents += records.length;
+    if (this.pendingEvents >= INDEX_BATCH_EVENTS) {
+      if (!this.indexSoon) {
+        this.indexSoon = true;
+        setImmediate(() => {
+          this.indexSoon = false;
+          this.indexSomePending();
+        });
+      }
+    } else if (!this.indexTimer) {
+      // Once appends pause, index the rest so that the next search finds nothing waiting.
+      this.indexTimer = setTimeout(() => {
+        this.indexTimer = undefined;
+        this.indexSomePending();
+      }, INDEX_IDLE_MS);
+      this.indexTimer.unref();
+    }
+  }
+
+  /** One transaction of waiting records (the largest ledger's), then again later while any wait. */
+  private indexSomePending(): void {
+    if (!this.db.open || this.pendingEvents === 0) return;
+    let ledgerId = -1;
+    let most = 0;
+    for (const [id, pending] of this.pendingIndex) {
+      if (pending.length > most) [ledgerId, most] = [id, pending.length];
+    }
+    try {
+      this.indexPendingOf(ledgerId, INDEX_BATCH_EVENTS);
+    } catch {
+      // E.g. another process holds the write lock past busy_timeout. Nothing is lost: the records keep
+      // waiting, and the next read of the index or the next append retries.
+      return;
+    }
+    if (this.pendingEvents > 0 && !this.indexSoon) {
+      this.indexSoon = true;
+      setImmediate(() => {
+        this.indexSoon = false;
+        this.indexSomePending();
+      });
+    }
+  }
+
+  /**
+   * Writes up to `limit` records of the ledger's waiting queue, in index order from the first index the
+   * search index lacks, in one transaction. Records another process already indexed are dropped; an
+   * index range missing from the queue (appended by another process on the same file) is read back from
+   * the entries, so the index always grows contiguously.
+   */
+  private indexPendingOf(ledgerId: number, limit: number): void {
+    const pending = this.pendingIndex.get(ledgerId) ?? [];
+    this.db
+      .transaction(() => {
+        let next = this.searchIndex.nextUnindexed(ledgerId);
+        let used = 0;
+        while (used < pending.length && pending[used]!.index < next) used++;
+        const records: SearchRecord[] = [];
+        while (used < pending.length && records.length < limit) {
+          const first = pending[used]!.index;
+          if (first > next) {
+            const missing = this.recordsFromEntries(ledgerId, next, first, Math.min(PAGE, limit - records.length));
+            if (missing.end === next) break;
+            records.push(...missing.records);
+            next = missing.end;
+            continue;
+          }
+          records.push(pending[used]!);
+          used++;
+          next = first + 1;
+        }
+        this.searchIndex.add(ledgerId, records);
+        // Nothing usable (the entries they follow are not there): leave it to indexEntries, which reads
+        // the entries themselves, rather than retry forever.
+        if (records.length === 0) used = pending.length;
+        pending.splice(0, used);
+        this.pendingEvents -= used;
+      })
+      .immediate();
+    if (pending.length === 0) this.pendingIndex.delete(ledgerId);
+  }
+
+  /** Indexes stored entries [nextUnindexed, latest checkpoint size) read back from the entries, at most `limit`. */
+  private indexEntries(ledgerId: number, limit: number): void {
+    const size = this.statements.latestCheckpoint.get(ledgerId)?.size ?? 0;
+    for (let next = this.searchIndex.nextUnindexed(ledgerId), done = 0; next < size && done < limit; ) {
+      const { records, end } = this.recordsFromEntries(ledgerId, next, size, PAGE);
+      if (end === next) break;
+      if (records.length > 0) this.db.transaction(() => this.searchIndex.add(ledgerId, records)).immediate();
+      done += end - next;
+      next = end;
+    }
+  }
+
+  /**
+   * Makes the search index cover every acknowledged entry of the ledger before it is read: the waiting
+   * records of this process, then anything another process on the same file appended and has not
+   * indexed yet. A read right after an append pays for indexing what waits (at most a few thousand
+   * events' worth, usually nothing: the idle timer indexes it first).
+   */
+  private ensureIndexed(ledgerId: number): void {
+    if (this.options.readonly) return;
+    while (this.pendingIndex.has(ledgerId)) this.indexPendingOf(ledgerId, INDEX_BATCH_EVENTS);
+    this.indexEntries(ledgerId, Number.MAX_SAFE_INTEGER);
+  }
+
+  /** Writes every waiting search record now (tests and tools that read the index tables directly). */
+  indexPending(): void {
+    for (const ledgerId of [...this.pendingIndex.keys()]) this.ensureIndexed(ledgerId);
   }
 
   private writeBatch(ledgerId: number, write: BatchWrite): void {
     const s = this.statements;
-    this.searchIndex.add(
-      ledgerId,
-      write.entries.map((e) => searchRecord(e.index, e.receivedAtMicros, e.writer, e.disclosures, this.searchContext)),
-    );
     for (const e of write.entries) {
       s.insertEntry.run(ledgerId, e.index, e.receivedAtMicros, e.leaf, e.leafHash, JSON.stringify(e.disclosures));
     }
@@ -362,6 +506,7 @@ export class SqliteStore implements Store, BatchBackend {
   /** The SQL and parameters search() runs for one page (public for EXPLAIN in tests and benchmarks). */
   async searchStatement(ledger: string, request: SearchRequest): Promise<Statement> {
     const ledgerId = this.ledgerId(ledger);
+    this.ensureIndexed(ledgerId);
     const params: unknown[] = [ledgerId];
     const query = await receivedAsIndex(request.query, (micros) => this.firstIndexAtOrAfter(ledgerId, micros));
     const where = compileWhere(query, sqliteDialect(params, ledgerId));
@@ -389,6 +534,7 @@ export class SqliteStore implements Store, BatchBackend {
   /** The SQL and parameters stats() runs (public for EXPLAIN in tests and benchmarks). */
   async statsStatement(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Statement> {
     const ledgerId = this.ledgerId(ledger);
+    this.ensureIndexed(ledgerId);
     const params: unknown[] = [ledgerId];
     const narrowed = await receivedAsIndex(query, (micros) => this.firstIndexAtOrAfter(ledgerId, micros));
     const where = compileWhere(narrowed, sqliteDialect(params, ledgerId));
@@ -441,9 +587,12 @@ export class SqliteStore implements Store, BatchBackend {
 
   // ---- retention (src/store/sqlite/retention.ts) ------------------------------------------------------
 
-  async forget(ledger: string, requests: ForgetRequest[]): Promise<ForgetResult> {
-    const result = this.retention.forget(this.ledgerId(ledger), ledger, requests);
-    if (result.changed.length > 0) await this.retention.scrub();
+  async forget(ledger: string, requests: ForgetRequest[], options: ForgetOptions = {}): Promise<ForgetResult> {
+    const ledgerId = this.ledgerId(ledger);
+    // Forgetting rewrites search rows from what remains: nothing of the ledger may still wait to be indexed.
+    this.ensureIndexed(ledgerId);
+    const result = this.retention.forget(ledgerId, ledger, requests, options.dryRun);
+    if (result.changed.length > 0 && !options.dryRun) await this.retention.scrub();
     return result;
   }
 
@@ -468,6 +617,10 @@ export class SqliteStore implements Store, BatchBackend {
   }
 
   async close(): Promise<void> {
+    if (this.indexTimer) clearTimeout(this.indexTimer);
+    this.indexTimer = undefined;
+    // Leave nothing for the next open to catch up (it would, from the entries, if this were skipped).
+    if (this.db.open && !this.options.readonly) this.indexPending();
     if (this.db.open) this.db.close();
   }
 }

@@ -1,0 +1,139 @@
+/**
+ * The SQLite store indexes search records in deferred batches (SqliteStore.queueIndex). These cases
+ * check what that must never change: a search sees every acknowledged append, a crash loses nothing
+ * searchable, and two stores on one file index each other's appends exactly once.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { portableSigner } from '../../src/core/crypto.js';
+import { parseQuery } from '../../src/core/query.js';
+import { nodeSuite } from '../../src/platform/node-crypto.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { sampleEvent } from '../helpers/events.js';
+
+const signer = portableSigner(nodeSuite.randomBytes(32));
+const name = 'deferred.test';
+const writer = 'key_test';
+
+function withDir(run: (path: string) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sealtrail-deferred-'));
+    try {
+      await run(join(dir, 'sealtrail.db'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+}
+
+const open = (path: string) => new SqliteStore({ path, suite: nodeSuite, signer, name });
+const events = (from: number, count: number) => Array.from({ length: count }, (_, i) => ({ event: sampleEvent(from + i), writer }));
+
+async function allIndexes(store: SqliteStore, ledger: string, q = ''): Promise<number[]> {
+  const found: number[] = [];
+  let after: number | undefined;
+  for (;;) {
+    const page = await store.search(ledger, { query: parseQuery(q), limit: 1000, order: 'asc', ...(after !== undefined ? { after } : {}) });
+    found.push(...page.entries.map((e) => e.index));
+    if (page.next === null) return found;
+    after = page.next;
+  }
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const rowCount = (store: SqliteStore) => store.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM search_events').get()!.n;
+
+describe('sqlite deferred search indexing', () => {
+  it(
+    'answers a search right after the append, before any index batch was written',
+    withDir(async (path) => {
+      const store = open(path);
+      try {
+        await store.createLedger('a');
+        await store.append('a', events(0, 50));
+        assert.equal(rowCount(store), 0, 'nothing indexed yet: the records wait');
+        assert.deepEqual(await allIndexes(store, 'a'), range(50));
+        const failures = range(50).filter((n) => n % 7 === 0);
+        assert.deepEqual(await allIndexes(store, 'a', 'outcome:failure'), failures);
+        assert.deepEqual(await allIndexes(store, 'a', '"invalid password"'), failures);
+        const stats = await store.stats('a', parseQuery(''), 'outcome', 10);
+        assert.deepEqual(stats, [
+          { key: 'success', count: 50 - failures.length },
+          { key: 'failure', count: failures.length },
+        ]);
+      } finally {
+        await store.close();
+      }
+    }),
+  );
+
+  it(
+    'loses nothing searchable in a crash: the next open indexes the entries the index lacks',
+    withDir(async (path) => {
+      const store = open(path);
+      await store.createLedger('a');
+      await store.append('a', events(0, 120));
+      // A crash: the connection goes away with the waiting records never written.
+      store.db.close();
+      const reopened = open(path);
+      try {
+        assert.equal(rowCount(reopened), 120);
+        assert.deepEqual(await allIndexes(reopened, 'a'), range(120));
+        assert.deepEqual(await allIndexes(reopened, 'a', 'actor.id:u-3'), range(120).filter((n) => n % 17 === 3));
+      } finally {
+        await reopened.close();
+      }
+    }),
+  );
+
+  it(
+    'indexes what another store on the same file appended, each event once',
+    withDir(async (path) => {
+      const one = open(path);
+      const two = open(path);
+      try {
+        await one.createLedger('a');
+        await one.append('a', events(0, 10));
+        await two.append('a', events(10, 10));
+        await one.append('a', events(20, 10));
+        // one's queue has 0–9 and 20–29; 10–19 are read back from the entries.
+        assert.deepEqual(await allIndexes(one, 'a'), range(30));
+        await two.append('a', events(30, 5));
+        assert.deepEqual(await allIndexes(two, 'a'), range(35));
+        assert.deepEqual(await allIndexes(one, 'a', 'tenant:tenant-1'), range(35).filter((n) => n % 3 === 1));
+      } finally {
+        await one.close();
+        await two.close();
+      }
+      const check = open(path);
+      try {
+        assert.equal(rowCount(check), 35);
+        assert.deepEqual(await allIndexes(check, 'a'), range(35));
+      } finally {
+        await check.close();
+      }
+    }),
+  );
+
+  it(
+    'writes waiting records once appends pause, and on close',
+    withDir(async (path) => {
+      const store = open(path);
+      await store.createLedger('a');
+      await store.append('a', events(0, 5));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(rowCount(store), 5);
+      await store.append('a', events(5, 5));
+      await store.close();
+      const reopened = open(path);
+      try {
+        assert.equal(rowCount(reopened), 10);
+      } finally {
+        await reopened.close();
+      }
+    }),
+  );
+});

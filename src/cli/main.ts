@@ -10,8 +10,11 @@ import { appendCommand, checkpointCommand, keysCommand, ledgersCommand, proofCom
 import { verifyCommand } from './commands/verify.js';
 import { dbCommand } from './commands/db.js';
 import { searchCommand } from './commands/search.js';
+import { eraseCommand, holdsCommand, retentionCommand } from './commands/retention.js';
+import { exportCommand } from './commands/export.js';
+import { verifyBundleCommand } from './commands/bundle.js';
 
-const COMMANDS: Command[] = [serveCommand, ledgersCommand, appendCommand, checkpointCommand, proofCommand, searchCommand, keysCommand, verifyCommand, dbCommand];
+const COMMANDS: Command[] = [serveCommand, ledgersCommand, appendCommand, checkpointCommand, proofCommand, searchCommand, exportCommand, keysCommand, retentionCommand, holdsCommand, eraseCommand, verifyCommand, verifyBundleCommand, dbCommand];
 
 function overview(): string {
   const rows = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`);

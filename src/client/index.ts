@@ -66,6 +66,35 @@ export interface SearchParams {
   proofs?: boolean;
 }
 
+export interface ExportParams {
+  /** Query (docs/SEARCH.md); empty exports every event. */
+  q?: string;
+  format?: 'jsonl' | 'csv' | 'ocsf' | 'cef' | 'syslog';
+}
+
+export interface ExportResponse {
+  /** The export as it arrives; it errors (rather than ending early) if the server aborts mid-way. */
+  body: ReadableStream<Uint8Array>;
+  contentType: string;
+  /** The file name the server suggests (Content-Disposition). */
+  filename: string | undefined;
+  /** How many events the export holds, when the server knows it up front (X-Sealtrail-Match-Count). */
+  matchCount: number | undefined;
+  /** The export covers entries below this index (X-Sealtrail-Tree-Size). */
+  treeSize: number | undefined;
+}
+
+export interface BundleRequest {
+  /** Query selecting the events (docs/SEARCH.md); empty selects every event. */
+  q?: string;
+  /** Field paths or groups whose disclosures are left out. */
+  withhold?: string[];
+  /** Signed checkpoints the auditor holds; the bundle proves consistency with each. */
+  checkpoints?: string[];
+  /** Tree size of the stored checkpoint to prove against (default: the latest). */
+  size?: number;
+}
+
 export class SealtrailApiError extends Error {
   constructor(
     readonly status: number,
@@ -190,8 +219,39 @@ export class SealtrailClient {
     } while (cursor);
   }
 
+  /**
+   * Streams every event matching `q` in an export format (docs/EXPORT.md). Resolves once the server has
+   * accepted the request (errors before the first byte reject as SealtrailApiError); read `body` for the data.
+   */
+  async exportEvents(ledger: string, params: ExportParams = {}): Promise<ExportResponse> {
+    const response = await this.request('GET', `/v1/ledgers/${encodeURIComponent(ledger)}/export${queryString({ q: params.q, format: params.format })}`);
+    if (!response.body) throw new SealtrailApiError(response.status, 'EMPTY_RESPONSE', 'the export response has no body', null);
+    const count = (name: string) => {
+      const value = response.headers.get(name);
+      return value !== null && /^\d+$/.test(value) ? Number(value) : undefined;
+    };
+    return {
+      body: response.body,
+      contentType: response.headers.get('content-type') ?? '',
+      filename: /filename="([^"]+)"/.exec(response.headers.get('content-disposition') ?? '')?.[1],
+      matchCount: count('x-sealtrail-match-count'),
+      treeSize: count('x-sealtrail-tree-size'),
+    };
+  }
+
   stats(ledger: string, by: string, params: { q?: string; limit?: number } = {}): Promise<{ by: string; buckets: Array<{ key: string | null; count: number }> }> {
     return this.json('GET', `/v1/ledgers/${encodeURIComponent(ledger)}/stats${queryString({ ...params, by })}`);
+  }
+
+  /**
+   * Requests an evidence bundle (docs/FORMAT.md, "Evidence bundles") and returns the zip as a stream.
+   * Errors before the first byte throw SealtrailApiError; a failure later ends the stream early, so
+   * verify what was received (core `verifyBundle`) before using it.
+   */
+  async bundle(ledger: string, request: BundleRequest = {}): Promise<ReadableStream<Uint8Array>> {
+    const response = await this.request('POST', `/v1/ledgers/${encodeURIComponent(ledger)}/bundle`, { body: request });
+    if (!response.body) throw new SealtrailApiError(response.status, 'EMPTY_BODY', 'the server sent no bundle', null);
+    return response.body;
   }
 
   async verifierKey(): Promise<string> {
@@ -215,4 +275,38 @@ export class SealtrailClient {
   revokeKey(id: string): Promise<ApiKeyBody> {
     return this.json('DELETE', `/v1/keys/${encodeURIComponent(id)}`);
   }
+  // ---- retention, legal holds, erasure (docs/RETENTION.md) ----
+
+  retentionPolicy(): Promise<Record<string, unknown>> {
+    return this.json('GET', '/v1/retention/policy');
+  }
+
+  /** Replaces the policy; rules under 12 months are refused unless `force`. */
+  setRetentionPolicy(policy: unknown, options: { force?: boolean } = {}): Promise<Record<string, unknown>> {
+    return this.json('PUT', `/v1/retention/policy${options.force ? '?force=1' : ''}`, { body: policy });
+  }
+
+  runRetention(options: { dryRun?: boolean } = {}): Promise<Record<string, unknown>> {
+    return this.json('POST', `/v1/retention/run${options.dryRun ? '?dry_run=1' : ''}`);
+  }
+
+  listHolds(): Promise<{ holds: Array<Record<string, unknown>> }> {
+    return this.json('GET', '/v1/holds');
+  }
+
+  createHold(hold: { ledgers?: string[]; query?: string; reason: string; owner: string }): Promise<Record<string, unknown>> {
+    return this.json('POST', '/v1/holds', { body: hold });
+  }
+
+  releaseHold(id: string, reason: string): Promise<Record<string, unknown>> {
+    return this.json('POST', `/v1/holds/${encodeURIComponent(id)}/release`, { body: { reason } });
+  }
+
+  /** Erases a data subject's personal values everywhere (admin); the subject travels in the body, never the URL. */
+  erase(subject: string, options: { reference?: string; dryRun?: boolean } = {}): Promise<Record<string, unknown>> {
+    return this.json('POST', '/v1/erasures', {
+      body: { subject, ...(options.reference !== undefined ? { reference: options.reference } : {}), ...(options.dryRun ? { dry_run: true } : {}) },
+    });
+  }
+
 }

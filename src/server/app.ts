@@ -25,6 +25,10 @@ import { eventRoutes } from './routes/events.js';
 import { verificationRoutes } from './routes/verification.js';
 import { keyRoutes } from './routes/keys.js';
 import { searchRoutes } from './routes/search.js';
+import { retentionRoutes } from './routes/retention.js';
+import { RetentionService } from './retention.js';
+import { exportRoutes } from './routes/export.js';
+import { bundleRoutes } from './routes/bundle.js';
 import { ErrorBody } from './schemas.js';
 
 export interface AppOptions {
@@ -46,6 +50,8 @@ export interface AppOptions {
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** A request (headers and body) must arrive within this time; default 30 s. */
   requestTimeoutMs?: number;
+  /** The retention service (the server's scheduler shares it); made from the store when absent. */
+  retention?: RetentionService;
 }
 
 /** Per key: 2,000 requests a second (a batch request carries up to 1,000 events). */
@@ -71,6 +77,7 @@ export interface AppContext {
   suite: CryptoSuite;
   verifierKey: string;
   maxBatch: number;
+  retention: RetentionService;
 }
 
 declare module 'fastify' {
@@ -101,6 +108,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     suite: options.suite,
     verifierKey: options.verifierKey,
     maxBatch: options.maxBatch ?? 1000,
+    retention: options.retention ?? new RetentionService(options.store),
   };
   const authenticator = new Authenticator(options.store, options.adminToken);
 
@@ -168,6 +176,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await verificationRoutes(v1, context);
     await keyRoutes(v1, context);
     await searchRoutes(v1, context);
+    await retentionRoutes(v1, context);
+    await exportRoutes(v1, context);
+    await bundleRoutes(v1, context);
   }, { prefix: '/v1' });
   return app;
 }

@@ -1,6 +1,7 @@
 /** `sealtrail serve`: the HTTP server over the embedded store in a data folder. */
 import { readFileSync } from 'node:fs';
 import { buildApp } from '../../server/app.js';
+import { RetentionService } from '../../server/retention.js';
 import { newToken } from '../../server/auth.js';
 import { openDeployment, openPostgresDeployment } from '../../server/deployment.js';
 import { GeoUnavailableError, openGeo, type Geo } from '../../platform/geo.js';
@@ -42,6 +43,13 @@ export const serveCommand: Command = {
       env: 'SEALTRAIL_GEOIP',
       value: 'PATH',
     },
+    'retention-interval': {
+      type: 'string',
+      description: 'Minutes between scheduled retention purges (0: never; run them with `sealtrail retention run`).',
+      env: 'SEALTRAIL_RETENTION_INTERVAL',
+      default: '60',
+      value: 'MIN',
+    },
     quiet: { type: 'boolean', description: 'Log only warnings and errors.' },
   },
   details:
@@ -72,7 +80,10 @@ export const serveCommand: Command = {
     const keyFile = optionalString(args, 'tls-key');
     if (Boolean(certFile) !== Boolean(keyFile)) throw new UsageError('--tls-cert and --tls-key go together');
     const rate = integerOption(args, 'rate-limit', { min: 0, max: 1_000_000 })!;
+    const retentionMinutes = integerOption(args, 'retention-interval', { min: 0, max: 525_600 })!;
+    const retention = new RetentionService(deployment.store);
     const app = await buildApp({
+      retention,
       ...(certFile && keyFile ? { tls: { cert: readFileSync(certFile), key: readFileSync(keyFile) } } : {}),
       rateLimit: rate === 0 ? false : { max: rate, windowMs: 1000 },
       store: deployment.store,
@@ -101,13 +112,17 @@ export const serveCommand: Command = {
     } else {
       lines.push('authenticate with the admin token from SEALTRAIL_ADMIN_TOKEN (Authorization: Bearer <token>)');
     }
+    lines.push(`retention:    ${retentionMinutes === 0 ? 'scheduled purges off' : `purge runs every ${retentionMinutes} min (policy: sealtrail retention show)`}`);
     process.stdout.write(`${lines.join('\n')}\n`);
+    const stopRetention =
+      retentionMinutes === 0 ? async () => {} : retention.schedule(retentionMinutes * 60_000, (message) => app.log.warn(message), Math.min(60_000, retentionMinutes * 60_000));
 
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });
+    await stopRetention();
     await app.close();
     await deployment.store.close();
     return 0;

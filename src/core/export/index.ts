@@ -1,0 +1,45 @@
+/**
+ * Export formats (docs/EXPORT.md): pure functions from an ExportRecord to one line of text. Callers
+ * stream: write `header` once (CSV only), then `line(record)` for each record in order.
+ */
+import { CEF_CONTENT_TYPE, formatCefLine } from './cef.js';
+import { CSV_CONTENT_TYPE, csvHeader, formatCsvRow } from './csv.js';
+import { formatJsonLine, JSONL_CONTENT_TYPE } from './jsonl.js';
+import { formatOcsfLine, OCSF_CONTENT_TYPE } from './ocsf.js';
+import type { ExportFormat, ExportRecord } from './record.js';
+import { formatSyslogLine, SYSLOG_CONTENT_TYPE, type SyslogOptions } from './syslog.js';
+
+export * from './record.js';
+export { CSV_COLUMNS, CSV_FLAT_TARGETS, csvCell, csvHeader, formatCsvRow } from './csv.js';
+export { formatJsonLine } from './jsonl.js';
+export { classify, formatOcsfLine, OCSF_CLASSES, OCSF_VERSION, toOcsf } from './ocsf.js';
+export { cefExtension, cefHeaderEscape, cefValueEscape, formatCefLine } from './cef.js';
+export { DOCUMENTATION_PEN, formatSyslogLine, isSdName, sdValueEscape, SYSLOG_FACILITY, type SyslogOptions } from './syslog.js';
+
+export interface ExportFormatter {
+  format: ExportFormat;
+  /** Media type of the whole export. */
+  contentType: string;
+  /** File name extension, without the dot. */
+  extension: string;
+  /** Written once before the first line ('' when the format has no header). */
+  header: string;
+  line(record: ExportRecord): string;
+}
+
+export type FormatterOptions = SyslogOptions;
+
+export function exportFormatter(format: ExportFormat, options: FormatterOptions = {}): ExportFormatter {
+  switch (format) {
+    case 'jsonl':
+      return { format, contentType: JSONL_CONTENT_TYPE, extension: 'jsonl', header: '', line: formatJsonLine };
+    case 'csv':
+      return { format, contentType: CSV_CONTENT_TYPE, extension: 'csv', header: csvHeader(), line: formatCsvRow };
+    case 'ocsf':
+      return { format, contentType: OCSF_CONTENT_TYPE, extension: 'ocsf.jsonl', header: '', line: formatOcsfLine };
+    case 'cef':
+      return { format, contentType: CEF_CONTENT_TYPE, extension: 'cef', header: '', line: formatCefLine };
+    case 'syslog':
+      return { format, contentType: SYSLOG_CONTENT_TYPE, extension: 'log', header: '', line: (record) => formatSyslogLine(record, options) };
+  }
+}

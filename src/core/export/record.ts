@@ -1,0 +1,173 @@
+/**
+ * The record every export format is written from (docs/EXPORT.md): one sealed entry with its event
+ * rebuilt from the disclosures the store still holds, and the list of fields whose values were removed
+ * after sealing (GDPR erasure, retention purge). Pure: no I/O, runs in browsers like the rest of core/.
+ */
+import { toBase64 } from '../bytes.js';
+import { formatMicros } from '../time.js';
+
+/** Why a field's value is gone: erased for a data subject, or purged by retention. */
+export type RedactionKind = 'erased' | 'purged';
+
+export interface ExportRecord {
+  ledger: string;
+  index: number;
+  /** RFC 3339 UTC with exactly six fractional digits (the leaf's received_at). */
+  received_at: string;
+  /** Standard base64 of the RFC 6962 leaf hash. */
+  leaf_hash: string;
+  /** Id of the API key that submitted the event (from the leaf). */
+  writer: string;
+  /**
+   * The event as far as it is still disclosed. A removed target leaves `null` in its slot (when a later
+   * target remains), so that target positions stay those of the sealed event.
+   */
+  event: Record<string, unknown>;
+  /** Field path (`actor.name`, `origin.ip`, `metadata.email`, `targets.0`) → why its value is gone. */
+  redacted?: Record<string, RedactionKind>;
+}
+
+/** What recordFromEntry needs of a stored entry (structurally the store's StoredEntry). */
+export interface EntryLike {
+  ledger: string;
+  index: number;
+  receivedAtMicros: number;
+  leaf: Uint8Array;
+  leafHash: Uint8Array;
+  disclosures: Record<string, readonly [string, unknown] | [string, unknown]>;
+  redactions?: Record<string, string> | undefined;
+}
+
+/** The formats an export can be written in. */
+export const EXPORT_FORMATS = ['jsonl', 'csv', 'ocsf', 'cef', 'syslog'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+export function isExportFormat(value: unknown): value is ExportFormat {
+  return typeof value === 'string' && (EXPORT_FORMATS as readonly string[]).includes(value);
+}
+
+/** Product identity written into OCSF metadata, CEF headers and syslog APP-NAME. */
+export const PRODUCT = { name: 'sealtrail', vendor: 'sealtrail', version: '0.1.0' } as const;
+
+/** The text a removed value shows where the format has room for text: `[erased]`, `[purged]`. */
+export function redactionMarker(kind: RedactionKind): string {
+  return kind === 'purged' ? '[purged]' : '[erased]';
+}
+
+/**
+ * How serious an event is, shared by the formats that carry a severity (OCSF severity_id, CEF severity,
+ * syslog severity): successes are informational; failures are low, and failures of authentication or
+ * administration (a refused login, a refused key change) are medium.
+ */
+export type Level = 'info' | 'low' | 'medium';
+
+export function eventLevel(event: Record<string, unknown>): Level {
+  if (event.outcome !== 'failure') return 'info';
+  return event.category === 'auth' || event.category === 'admin' ? 'medium' : 'low';
+}
+
+// Entries of one batch share received_at: format it once per batch rather than once per event.
+let lastMicros = -1;
+let lastMicrosText = '';
+function receivedAtText(micros: number): string {
+  if (micros !== lastMicros) {
+    lastMicrosText = formatMicros(micros);
+    lastMicros = micros;
+  }
+  return lastMicrosText;
+}
+
+/**
+ * The writer id from leaf bytes without parsing the leaf. The leaf is RFC 8785 JSON whose last member is
+ * always `"writer":"<id>"` (members sorted; see leaf.ts), and writer ids are ASCII without quotes or
+ * backslashes, so the id is the bytes between the last two quotes. Falls back to '' if the tail is not
+ * of that form (a corrupt leaf is `sealtrail verify`'s business, not the export's).
+ */
+export function writerFromLeaf(leaf: Uint8Array): string {
+  const end = leaf.length - 2; // position of the closing quote, before the final '}'
+  if (end < 10 || leaf[end + 1] !== 0x7d || leaf[end] !== 0x22) return '';
+  let start = end - 1;
+  while (start >= 0 && leaf[start] !== 0x22) start--;
+  // `"writer":"` ends at start: check the member name so that another member is never taken for it.
+  const name = '"writer":';
+  if (start < name.length) return '';
+  for (let i = 0; i < name.length; i++) if (leaf[start - name.length + i] !== name.charCodeAt(i)) return '';
+  let id = '';
+  for (let i = start + 1; i < end; i++) id += String.fromCharCode(leaf[i]!);
+  return id;
+}
+
+const GROUPS = new Set(['actor', 'origin', 'metadata']);
+const REDACTION_KINDS = new Set(['erased', 'purged']);
+
+/**
+ * Rebuilds the event like the search API does (eventFromFields), trusting the store's own field paths,
+ * except that targets keep their sealed positions (see ExportRecord.event).
+ */
+export function recordFromEntry(entry: EntryLike): ExportRecord {
+  const event: Record<string, unknown> = {};
+  let targets: unknown[] | undefined;
+  for (const path in entry.disclosures) {
+    const value = entry.disclosures[path]![1];
+    const dot = path.indexOf('.');
+    if (dot < 0) {
+      event[path] = value;
+      continue;
+    }
+    const head = path.slice(0, dot);
+    if (head === 'targets') {
+      const position = Number(path.slice(dot + 1));
+      targets ??= [];
+      while (targets.length < position) targets.push(null);
+      targets[position] = value;
+    } else if (GROUPS.has(head)) {
+      // Plain objects are safe here: the paths are the store's own, validated at append (isFieldPath
+      // never admits __proto__ or constructor), so no key can reach a prototype.
+      const group = (event[head] ??= {}) as Record<string, unknown>;
+      group[path.slice(dot + 1)] = value;
+    }
+  }
+  if (targets) event.targets = targets;
+  const record: ExportRecord = {
+    ledger: entry.ledger,
+    index: entry.index,
+    received_at: receivedAtText(entry.receivedAtMicros),
+    leaf_hash: toBase64(entry.leafHash),
+    writer: writerFromLeaf(entry.leaf),
+    event,
+  };
+  const redactions = entry.redactions;
+  if (redactions) {
+    let redacted: Record<string, RedactionKind> | undefined;
+    for (const path in redactions) {
+      const kind = redactions[path];
+      if (!REDACTION_KINDS.has(kind as string)) continue;
+      (redacted ??= {})[path] = kind as RedactionKind;
+    }
+    if (redacted) record.redacted = redacted;
+  }
+  return record;
+}
+
+/** The redacted map as `path=kind` items joined by `separator`, sorted so output is stable. */
+export function redactedList(redacted: Record<string, RedactionKind> | undefined, separator: string): string {
+  if (!redacted) return '';
+  return Object.keys(redacted)
+    .sort()
+    .map((path) => `${path}=${redacted[path]}`)
+    .join(separator);
+}
+
+/**
+ * JSON.stringify, with DEL and the C1 controls (U+007F–U+009F) also written as \u escapes. JSON allows
+ * them raw, but the line formats that embed JSON (CEF, syslog) would have to replace them, losing data;
+ * escaped, they survive exactly. (JSON.stringify already escapes C0 controls.)
+ */
+export function controlSafeJson(value: unknown): string {
+  const text = JSON.stringify(value);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x7f && c <= 0x9f) return text.replace(/[\u007f-\u009f]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  }
+  return text;
+}

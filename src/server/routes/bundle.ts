@@ -1,0 +1,291 @@
+/**
+ * Evidence bundles (docs/FORMAT.md "Evidence bundles", docs/API.md):
+ *   POST /v1/ledgers/{ledger}/bundle   {q, withhold, checkpoints, size}  →  application/zip
+ *
+ * The bundle is built here because the store has what proofs need (readHashes) next to the entries; it
+ * is streamed: events are read a page at a time in index order, each with its inclusion proof, and the
+ * archive's bytes leave as the client reads them (a pull-based Readable over the core writer), so
+ * memory stays bounded by one events part whatever the selection.
+ *
+ * Everything that can be refused is checked before the first byte, as an ordinary JSON error: the query,
+ * the withhold paths, and each checkpoint the requester supplied — it must carry this deployment's
+ * signature for this ledger, lie within this ledger's history, and match that history's root at its
+ * size. A signed checkpoint that does not is evidence of a rollback or a fork: it is refused with 409
+ * rather than packed into a bundle that could only fail verification.
+ *
+ * Read access is as for search: reader, auditor or admin, in scope; a tenant-scoped key bundles only its
+ * tenants' events (scopedQuery), and every entry is checked against that scope again before it is packed.
+ */
+import { Readable } from 'node:stream';
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { bytesEqual } from '../../core/bytes.js';
+import { openCheckpoint, type Checkpoint } from '../../core/checkpoint.js';
+import { validateEvent, type AuditEvent } from '../../core/event.js';
+import { isIPv4, isIPv6 } from '../../core/ip.js';
+import { parseVerifierKey } from '../../core/note.js';
+import type { Query } from '../../core/query.js';
+import { formatMicros } from '../../core/time.js';
+import { planConsistencyProof, planInclusionProof, planRootHash, type HashRange } from '../../core/tree.js';
+import { isWithholdSpec, MAX_AUDITOR_CHECKPOINTS, writeBundle, type BundleEventInput, type Redaction } from '../../core/bundle/index.js';
+import type { Store, StoredCheckpoint, StoredEntry } from '../../store/store.js';
+import { SERVER_WRITER, SYSTEM_LEDGER } from '../access-log.js';
+import type { AppContext } from '../app.js';
+import { ledgerNotFound, requireLedger, tenantInScope, type Principal } from '../auth.js';
+import { ApiError } from '../errors.js';
+import { LedgerParams } from '../schemas.js';
+import { scopedQuery } from './search.js';
+
+/** Entries read per store.search call (its maximum). */
+const PAGE = 1000;
+
+export const BundleRequest = Type.Object(
+  {
+    q: Type.Optional(Type.String({ maxLength: 2000, description: 'Query selecting the events (docs/SEARCH.md); empty selects every event.' })),
+    withhold: Type.Optional(
+      Type.Array(Type.String({ maxLength: 80 }), {
+        maxItems: 100,
+        description: 'Field paths (e.g. "origin.ip") or groups ("actor", "origin", "targets", "metadata") whose disclosures are left out.',
+      }),
+    ),
+    checkpoints: Type.Optional(
+      Type.Array(Type.String({ maxLength: 8192 }), {
+        maxItems: MAX_AUDITOR_CHECKPOINTS,
+        description: 'Signed checkpoints the auditor holds (older or newer); the bundle carries a consistency proof for each.',
+      }),
+    ),
+    size: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Tree size of a stored checkpoint to prove against (default: the latest).' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+interface BundleBody {
+  q?: string;
+  withhold?: string[];
+  checkpoints?: string[];
+  size?: number;
+}
+
+/** A stored entry, with the redactions that erasure records when the store provides them. */
+type EntryWithRedactions = StoredEntry & { redactions?: Record<string, Redaction> | null };
+
+export async function bundleRoutes(app: FastifyInstance, { store, suite, verifierKey }: AppContext): Promise<void> {
+  const verifier = parseVerifierKey(suite, verifierKey);
+
+  app.post<{ Params: { ledger: string }; Body: BundleBody }>(
+    '/ledgers/:ledger/bundle',
+    {
+      schema: {
+        summary: 'An evidence bundle: the selected events with disclosures and proofs, as a zip an auditor verifies offline.',
+        description:
+          'Streams application/zip (layout in docs/FORMAT.md, "Evidence bundles"). Verify it with `sealtrail verify-bundle FILE --key KEY`.',
+        params: LedgerParams,
+        body: BundleRequest,
+        produces: ['application/zip'],
+        response: {
+          200: { description: 'The bundle (application/zip).', content: { 'application/zip': { schema: { type: 'string', format: 'binary' } } } },
+        },
+      },
+      onSend: recordBundle(store),
+    },
+    async (request, reply) => {
+      const { ledger } = request.params;
+      requireLedger(request.principal, ledger, 'read');
+      const body = request.body ?? {};
+      const withhold = body.withhold ?? [];
+      for (const spec of withhold) {
+        if (!isWithholdSpec(spec)) throw new ApiError(400, 'INVALID_ARGUMENT', `cannot withhold ${JSON.stringify(spec)}: not a field path or group`, { path: spec });
+      }
+      const query = scopedQuery(body.q, request.principal);
+      const head = await bundleCheckpoint(store, ledger, body.size);
+      const origin = `${verifier.name}/${ledger}`;
+      const auditorCheckpoints = [];
+      for (const [k, note] of (body.checkpoints ?? []).entries()) {
+        auditorCheckpoints.push({ note, proof: await proofFor(store, suite, verifier, ledger, origin, head, note, k) });
+      }
+      const exportedAt = formatMicros(Date.now() * 1000);
+      const stream = Readable.from(
+        writeBundle({
+          suite,
+          ledger,
+          query: body.q ?? '',
+          exportedAt,
+          verifierKey,
+          checkpoint: head.note,
+          withhold,
+          auditorCheckpoints,
+          events: selectedEvents(store, suite, ledger, query, head.size, request.principal),
+        }),
+        { objectMode: false },
+      );
+      const filename = `${ledger}-${head.size}-${exportedAt.slice(0, 10)}.zip`;
+      return reply.type('application/zip').header('content-disposition', `attachment; filename="${filename}"`).send(stream);
+    },
+  );
+}
+
+/** The stored checkpoint to prove against: the latest, or the one of exactly `size`. */
+async function bundleCheckpoint(store: Store, ledger: string, size: number | undefined): Promise<StoredCheckpoint> {
+  const head = size === undefined ? await store.latestCheckpoint(ledger) : (await store.checkpoints(ledger, size, size))[0];
+  if (head) return head;
+  if (!(await store.getLedger(ledger))) throw ledgerNotFound(ledger);
+  throw new ApiError(404, 'NOT_FOUND', size === undefined ? 'this ledger has no checkpoint yet' : `no checkpoint of size ${size}`);
+}
+
+/**
+ * The consistency proof between a supplied checkpoint and the bundle's, from the smaller size to the
+ * larger. The supplied one must be signed by this deployment for this ledger, and this ledger's root at
+ * its size must be its root: otherwise the proof could not verify, and the requester needs to know why.
+ */
+async function proofFor(
+  store: Store,
+  suite: AppContext['suite'],
+  verifier: ReturnType<typeof parseVerifierKey>,
+  ledger: string,
+  origin: string,
+  head: StoredCheckpoint,
+  note: string,
+  k: number,
+): Promise<Uint8Array[]> {
+  let supplied: Checkpoint;
+  try {
+    supplied = openCheckpoint(suite, note, [verifier], origin).checkpoint;
+  } catch (cause) {
+    throw new ApiError(400, 'BAD_SIGNATURE', `checkpoints[${k}]: ${(cause as Error).message}`, { checkpoint: k });
+  }
+  const latest = (await store.latestCheckpoint(ledger))?.size ?? 0;
+  if (supplied.size > latest) {
+    throw new ApiError(
+      409,
+      'CHECKPOINT_CONFLICT',
+      `checkpoints[${k}] is signed for size ${supplied.size}, but ${ledger} has only ${latest} entries: the ledger was rolled back or the checkpoint comes from another copy`,
+      { checkpoint: k, size: supplied.size, latest },
+    );
+  }
+  const rootPlan = planRootHash(suite, supplied.size);
+  const root = rootPlan.finish(await store.readHashes(ledger, rootPlan.reads));
+  if (!bytesEqual(root, supplied.rootHash)) {
+    throw new ApiError(
+      409,
+      'CHECKPOINT_CONFLICT',
+      `checkpoints[${k}] (size ${supplied.size}) has another root than ${ledger} at that size: the ledger's history was rewritten or forked`,
+      { checkpoint: k, size: supplied.size },
+    );
+  }
+  const from = Math.min(supplied.size, head.size);
+  const to = Math.max(supplied.size, head.size);
+  if (from === 0) return [];
+  const plan = planConsistencyProof(suite, from, to);
+  return plan.finish(await store.readHashes(ledger, plan.reads));
+}
+
+/** The matching entries below `size`, in index order, each with its inclusion proof in that tree. */
+async function* selectedEvents(
+  store: Store,
+  suite: AppContext['suite'],
+  ledger: string,
+  query: Query,
+  size: number,
+  principal: Principal,
+): AsyncGenerator<BundleEventInput> {
+  let after: number | undefined;
+  for (;;) {
+    const page = await store.search(ledger, { query, limit: PAGE, order: 'asc', ...(after !== undefined ? { after } : {}) });
+    // Entries appended after the checkpoint was read are not in its tree: the snapshot ends there.
+    const entries = (page.entries as EntryWithRedactions[]).filter((e) => e.index < size && tenantInScope(principal, e.disclosures.tenant?.[1]));
+    const proofs = await inclusionProofs(store, suite, ledger, entries.map((e) => e.index), size);
+    for (const [i, entry] of entries.entries()) {
+      yield {
+        index: entry.index,
+        leaf: entry.leaf,
+        disclosures: entry.disclosures,
+        inclusionProof: proofs[i]!,
+        ...(entry.redactions ? { redactions: entry.redactions } : {}),
+      };
+    }
+    if (page.next === null || page.entries.some((e) => e.index >= size)) return;
+    after = page.next;
+  }
+}
+
+/**
+ * Inclusion proofs of many leaves in one tree with one storage read: the plans' ranges are merged per
+ * level, read once, and each plan gets its own slices back. Proofs of nearby leaves share most of their
+ * hashes, so this reads far fewer hashes than one read per proof, and one round trip instead of a
+ * thousand (a read per proof made a 10,000-event bundle take seconds on SQLite alone).
+ */
+async function inclusionProofs(store: Store, suite: AppContext['suite'], ledger: string, indices: number[], size: number): Promise<Uint8Array[][]> {
+  if (indices.length === 0) return [];
+  const plans = indices.map((index) => planInclusionProof(suite, index, size));
+  const sorted = plans.flatMap((plan) => plan.reads).sort((a, b) => a.level - b.level || a.start - b.start);
+  const merged: HashRange[] = [];
+  for (const range of sorted) {
+    const last = merged[merged.length - 1];
+    if (last && last.level === range.level && range.start <= last.end) last.end = Math.max(last.end, range.end);
+    else merged.push({ ...range });
+  }
+  const read = await store.readHashes(ledger, merged);
+  const slice = (range: HashRange): Uint8Array[] => {
+    // The merged ranges are sorted and disjoint per level: find the one containing `range` by bisection.
+    let lo = 0;
+    let hi = merged.length - 1;
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      const m = merged[mid]!;
+      if (m.level < range.level || (m.level === range.level && m.start <= range.start)) lo = mid;
+      else hi = mid - 1;
+    }
+    const m = merged[lo]!;
+    return read[lo]!.slice(range.start - m.start, range.end - m.start);
+  };
+  return plans.map((plan) => plan.finish(plan.reads.map(slice)));
+}
+
+/** Control characters from a request never reach a sealed record. */
+const clean = (text: string, max: number) => text.slice(0, max).replace(/[\u0000-\u001f\u007f]/g, '\ufffd');
+
+/**
+ * Records every bundle request in the system ledger before the response starts, failing closed, like
+ * every other read of audit data (access-log.ts records only the routes it lists). The record names the
+ * query, the withheld fields and the checkpoint count; the number of events is not known yet then.
+ * A rejected token (401) is recorded by access-log.ts itself.
+ */
+function recordBundle(store: Store) {
+  return async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    if (!request.principal || reply.statusCode === 401) return payload;
+    const status = reply.statusCode;
+    const params = (request.params ?? {}) as { ledger?: string };
+    const body = (request.body ?? {}) as BundleBody;
+    const ip = isIPv4(request.ip) || isIPv6(request.ip) ? request.ip : undefined;
+    const userAgent = request.headers['user-agent'];
+    const metadata: Record<string, unknown> = { route: 'POST /v1/ledgers/:ledger/bundle', status };
+    if (typeof body.q === 'string' && body.q !== '') metadata.query = clean(body.q, 1024);
+    if (Array.isArray(body.withhold) && body.withhold.length > 0) metadata.withheld = clean(body.withhold.join(','), 1024);
+    if (Array.isArray(body.checkpoints)) metadata.auditor_checkpoints = body.checkpoints.length;
+    const event: AuditEvent = {
+      actor: { type: 'api_key', id: request.principal.id },
+      action: 'bundle.export',
+      category: 'export',
+      ...(params.ledger ? { targets: [{ type: 'ledger', id: clean(params.ledger, 256) }] } : {}),
+      origin: {
+        ...(ip ? { ip } : {}),
+        ...(typeof userAgent === 'string' && userAgent.length > 0 ? { user_agent: clean(userAgent, 1024) } : {}),
+      },
+      outcome: status < 400 ? 'success' : 'failure',
+      ...(status >= 400 ? { outcome_reason: `HTTP ${status}` } : {}),
+      metadata,
+    };
+    let record: AuditEvent;
+    try {
+      record = validateEvent(event);
+    } catch {
+      // Hostile request parts could break an event rule; keep the record without them rather than lose it.
+      const { targets: _targets, ...rest } = event;
+      record = validateEvent({ ...rest, metadata: { route: metadata.route, status, truncated: true } });
+    }
+    await store.append(SYSTEM_LEDGER, [{ event: record, writer: SERVER_WRITER }]);
+    return payload;
+  };
+}

@@ -1,0 +1,186 @@
+/**
+ * Streaming export of a search result (docs/EXPORT.md):
+ *   GET /v1/ledgers/{ledger}/export?q=&format=jsonl|csv|ocsf|cef|syslog
+ *
+ * The export is a snapshot: it covers the matching entries below the tree size at the start of the
+ * request (new appends do not make it run forever). It pages through store.search in index order and
+ * writes formatted lines to the response as the client reads them (a pull-based Readable), so memory
+ * stays constant whatever the size. A tenant-scoped key exports only its tenants (scopedQuery).
+ *
+ * Errors found before the first byte (bad format or query, unknown ledger, a query the store refuses)
+ * are ordinary JSON errors. One after it can only abort the response: the chunked body then ends
+ * without its terminating chunk, which every HTTP client reports as an error rather than a short file.
+ */
+import { Readable } from 'node:stream';
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { exportFormatter, EXPORT_FORMATS, isExportFormat, recordFromEntry, type ExportFormatter } from '../../core/export/index.js';
+import { validateEvent, type AuditEvent } from '../../core/event.js';
+import { isIPv4, isIPv6 } from '../../core/ip.js';
+import type { Query } from '../../core/query.js';
+import type { SearchPage, Store } from '../../store/store.js';
+import { SERVER_WRITER, SYSTEM_LEDGER } from '../access-log.js';
+import type { AppContext } from '../app.js';
+import { ledgerNotFound, requireLedger } from '../auth.js';
+import { ApiError } from '../errors.js';
+import { LedgerParams } from '../schemas.js';
+import { scopedQuery } from './search.js';
+
+/** Entries read per store.search call (its maximum). */
+export const EXPORT_PAGE = 1000;
+/** Characters of formatted output gathered before a chunk is handed to the response. */
+const CHUNK_CHARS = 64 * 1024;
+
+const ExportQuery = Type.Object({
+  q: Type.Optional(Type.String({ maxLength: 2000, description: 'Query (docs/SEARCH.md); empty exports every event.' })),
+  // A string enum rather than a union of literals: one `enum` in the OpenAPI document, one error to replace.
+  format: Type.Optional(
+    Type.String({
+      enum: [...EXPORT_FORMATS],
+      default: 'jsonl',
+      description: 'jsonl (JSON Lines), csv (RFC 4180), ocsf (OCSF 1.8.0 JSON Lines), cef (ArcSight CEF), syslog (RFC 5424).',
+    }),
+  ),
+});
+
+const STREAM = { type: 'string', description: 'One line per event (CSV: after a header row); docs/EXPORT.md.' } as const;
+
+/**
+ * The export body as text chunks: the format's header, then every entry of `first` and the pages after
+ * it, formatted. Exported for the benchmark, which times exactly this path.
+ */
+export async function* exportChunks(store: Store, ledger: string, query: Query, formatter: ExportFormatter, first?: SearchPage): AsyncGenerator<string> {
+  let chunk = formatter.header;
+  let page = first ?? (await store.search(ledger, { query, limit: EXPORT_PAGE, order: 'asc' }));
+  for (;;) {
+    for (const entry of page.entries) {
+      chunk += formatter.line(recordFromEntry(entry));
+      if (chunk.length >= CHUNK_CHARS) {
+        yield chunk;
+        chunk = '';
+      }
+    }
+    if (page.next === null) break;
+    page = await store.search(ledger, { query, limit: EXPORT_PAGE, order: 'asc', after: page.next });
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
+/** `query` narrowed to entries below `size`: the snapshot an export covers. */
+export function boundedQuery(query: Query, size: number): Query {
+  return { clauses: [...query.clauses, { field: 'index', negate: false, anyOf: [{ kind: 'range', to: size }], position: 0 }] };
+}
+
+/** 2026-11-26T07:51:51.123Z → 20261126T075151Z, for file names. */
+function fileStamp(date: Date): string {
+  return `${date.toISOString().slice(0, 19).replace(/[-:]/g, '')}Z`;
+}
+
+/** Attached validation errors, with the list of formats when the format is what was wrong. */
+function validationFailure(request: FastifyRequest): ApiError {
+  const error = request.validationError!;
+  const format = (request.query as { format?: unknown } | undefined)?.format;
+  if ((error as { validation?: Array<{ instancePath?: string }> }).validation?.some((v) => v.instancePath === '/format')) {
+    return new ApiError(400, 'INVALID_ARGUMENT', `format ${JSON.stringify(format)} is not supported; use one of ${EXPORT_FORMATS.join(', ')}`, {
+      formats: [...EXPORT_FORMATS],
+    });
+  }
+  return new ApiError(400, 'INVALID_ARGUMENT', error.message);
+}
+
+export async function exportRoutes(app: FastifyInstance, { store }: AppContext): Promise<void> {
+  app.get<{ Params: { ledger: string }; Querystring: { q?: string; format?: string } }>(
+    '/ledgers/:ledger/export',
+    {
+      // Validation errors reach the handler, which answers a bad format with the list of good ones.
+      attachValidation: true,
+      onSend: recordExport(store),
+      schema: {
+        summary: 'Export every event matching a query, streamed, as JSON Lines, CSV, OCSF, CEF or RFC 5424 syslog.',
+        description:
+          'Readers, auditors and admins. The export covers the entries sealed before the request (below X-Sealtrail-Tree-Size). ' +
+          'X-Sealtrail-Match-Count is sent when the query (with the key\'s tenant scope) is empty. A failure after the first byte aborts the response.',
+        params: LedgerParams,
+        querystring: ExportQuery,
+        response: {
+          200: {
+            description: 'The export, as an attachment.',
+            content: {
+              'application/x-ndjson': { schema: STREAM },
+              'text/csv': { schema: STREAM },
+              'text/plain': { schema: STREAM },
+            },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      if (request.validationError) throw validationFailure(request);
+      const { ledger } = request.params;
+      requireLedger(request.principal, ledger, 'read');
+      const format = request.query.format ?? 'jsonl';
+      if (!isExportFormat(format)) throw new ApiError(400, 'INVALID_ARGUMENT', `format must be one of ${EXPORT_FORMATS.join(', ')}`);
+      const query = scopedQuery(request.query.q, request.principal);
+      const info = await store.getLedger(ledger);
+      if (!info) throw ledgerNotFound(ledger);
+      const snapshot = boundedQuery(query, info.size);
+      // The first page is read before any header is sent, so that whatever the store refuses (a short
+      // free-text term, for one) is a 400 and not a truncated download.
+      const first = await store.search(ledger, { query: snapshot, limit: EXPORT_PAGE, order: 'asc' });
+      const hostname = info.origin.slice(0, info.origin.lastIndexOf('/'));
+      const formatter = exportFormatter(format, { hostname });
+      void reply
+        .type(formatter.contentType)
+        .header('content-disposition', `attachment; filename="${ledger}-${fileStamp(new Date())}.${formatter.extension}"`)
+        .header('x-sealtrail-tree-size', String(info.size));
+      // Counting matches costs a scan of its own; only the empty query's count is known for free.
+      if (query.clauses.length === 0) void reply.header('x-sealtrail-match-count', String(info.size));
+      const body = Readable.from(exportChunks(store, ledger, snapshot, formatter, first), { objectMode: false, highWaterMark: CHUNK_CHARS });
+      return reply.send(body);
+    },
+  );
+}
+
+/** Control characters from a request never reach a sealed record (as in access-log.ts). */
+const clean = (text: string, max: number) => text.slice(0, max).replace(/[\u0000-\u001f\u007f]/g, '\ufffd');
+
+/**
+ * Records the export in the system ledger before the response starts, failing closed, like every other
+ * read of audit data (access-log.ts records the routes it lists; this route is not among them). The
+ * number of exported events is not known at that point, so the record carries the query and format.
+ * A rejected token (401) is recorded by access-log.ts itself.
+ */
+function recordExport(store: Store) {
+  return async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    if (!request.principal || reply.statusCode === 401) return payload;
+    const status = reply.statusCode;
+    const params = (request.params ?? {}) as { ledger?: string };
+    const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '';
+    const userAgent = request.headers['user-agent'];
+    const ip = isIPv4(request.ip) || isIPv6(request.ip) ? request.ip : undefined;
+    const metadata: Record<string, unknown> = { route: 'GET /v1/ledgers/:ledger/export', status };
+    if (query) metadata.query = clean(query, 1024);
+    const event: AuditEvent = {
+      actor: { type: 'api_key', id: request.principal.id },
+      action: 'event.export',
+      category: 'export',
+      ...(params.ledger ? { targets: [{ type: 'ledger', id: clean(params.ledger, 256) }] } : {}),
+      origin: {
+        ...(ip ? { ip } : {}),
+        ...(typeof userAgent === 'string' && userAgent.length > 0 ? { user_agent: clean(userAgent, 1024) } : {}),
+      },
+      outcome: status < 400 ? 'success' : 'failure',
+      ...(status >= 400 ? { outcome_reason: `HTTP ${status}` } : {}),
+      metadata,
+    };
+    let record: AuditEvent;
+    try {
+      record = validateEvent(event);
+    } catch {
+      const { targets: _targets, ...rest } = event;
+      record = validateEvent({ ...rest, metadata: { route: metadata.route, status, truncated: true } });
+    }
+    await store.append(SYSTEM_LEDGER, [{ event: record, writer: SERVER_WRITER }]);
+    return payload;
+  };
+}

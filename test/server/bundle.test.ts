@@ -1,0 +1,144 @@
+/**
+ * POST /v1/ledgers/{ledger}/bundle: the archive verifies offline against the deployment's key, honours
+ * withheld fields, tenant scope and roles, proves consistency with supplied checkpoints in both
+ * directions, refuses checkpoints that contradict the ledger (409), and is recorded in the system ledger.
+ *
+ * Ledger "audit": two requests of 150 events (checkpoints at 150 and 300).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { signCheckpoint } from '../../src/core/checkpoint.js';
+import { portableSigner } from '../../src/core/crypto.js';
+import { verifyBundle, type VerifiedBundleEvent } from '../../src/core/bundle/index.js';
+import { nodeSuite } from '../../src/platform/node-crypto.js';
+import { SYSTEM_LEDGER } from '../../src/server/access-log.js';
+import { buildTestServer, type TestServer } from '../helpers/server.js';
+import { sampleEvent } from '../helpers/events.js';
+
+let server: TestServer;
+let cp150: string;
+let cp300: string;
+const auth = (token = server.adminToken) => ({ authorization: `Bearer ${token}` });
+
+const bundle = (body: unknown, token?: string, ledger = 'audit') =>
+  server.app.inject({ method: 'POST', url: `/v1/ledgers/${ledger}/bundle`, headers: auth(token), payload: body as object });
+
+function verified(archive: Buffer, options: { requiredCheckpoints?: string[] } = {}) {
+  const events: VerifiedBundleEvent[] = [];
+  const report = verifyBundle({ files: new Uint8Array(archive), verifierKey: server.deployment.verifierKey, suite: nodeSuite, onEvent: (e) => events.push(e), ...options });
+  assert.deepEqual(report.problems, []);
+  return { report, events };
+}
+
+before(async () => {
+  server = await buildTestServer();
+  await server.app.inject({ method: 'PUT', url: '/v1/ledgers/audit', headers: auth() });
+  await server.app.inject({ method: 'PUT', url: '/v1/ledgers/empty', headers: auth() });
+  for (const offset of [0, 150]) {
+    const res = await server.app.inject({
+      method: 'POST',
+      url: '/v1/ledgers/audit/events',
+      headers: auth(),
+      payload: Array.from({ length: 150 }, (_, i) => sampleEvent(offset + i)),
+    });
+    assert.equal(res.statusCode, 201);
+  }
+  cp150 = (await server.app.inject({ method: 'GET', url: '/v1/ledgers/audit/checkpoint?size=150', headers: auth() })).body;
+  cp300 = (await server.app.inject({ method: 'GET', url: '/v1/ledgers/audit/checkpoint', headers: auth() })).body;
+  assert.match(cp300, /\n300\n/);
+});
+after(() => server.cleanup());
+
+describe('POST /v1/ledgers/{ledger}/bundle', () => {
+  it('streams a zip of the selected events that verifies offline, with withheld fields and an older checkpoint', async () => {
+    const res = await bundle({ q: 'action:file.download', withhold: ['origin.ip', 'actor.name'], checkpoints: [cp150] });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.headers['content-type'], 'application/zip');
+    assert.match(String(res.headers['content-disposition']), /attachment; filename="audit-300-\d{4}-\d{2}-\d{2}\.zip"/);
+    const { report, events } = verified(res.rawPayload, { requiredCheckpoints: [cp150] });
+    assert.equal(report.verifiedEvents, 100);
+    assert.deepEqual(events.map((e) => e.index), Array.from({ length: 100 }, (_, i) => i * 3));
+    assert.ok(events.every((e) => e.event.action === 'file.download' && (e.event.origin as any).ip === undefined && (e.event.actor as any).name === undefined));
+    assert.deepEqual(report.manifest!.withheld, ['actor.name', 'origin.ip']);
+    assert.equal(report.manifest!.query, 'action:file.download');
+    assert.deepEqual(report.consistentWith, [{ size: 150, relation: 'older' }]);
+  });
+
+  it('proves against an older stored checkpoint, consistent with a newer one the auditor holds', async () => {
+    const res = await bundle({ q: 'actor:u-4', size: 150, checkpoints: [cp300, cp150] });
+    assert.equal(res.statusCode, 200, res.body);
+    const { report, events } = verified(res.rawPayload);
+    assert.equal(report.checkpoint!.size, 150);
+    assert.ok(events.length > 0 && events.every((e) => e.index < 150 && (e.event.actor as any).id === 'u-4'));
+    assert.deepEqual(report.consistentWith, [{ size: 300, relation: 'newer' }, { size: 150, relation: 'same' }]);
+  });
+
+  it('bundles only the tenants of a tenant-scoped key, and refuses writers', async () => {
+    const key = await server.app.inject({ method: 'POST', url: '/v1/keys', headers: auth(), payload: { role: 'auditor', ledgers: ['audit'], tenants: ['tenant-1'] } });
+    const token = key.json().token as string;
+    const { events } = verified((await bundle({}, token)).rawPayload);
+    assert.equal(events.length, 100);
+    assert.ok(events.every((e) => e.event.tenant === 'tenant-1'));
+
+    const writer = await server.app.inject({ method: 'POST', url: '/v1/keys', headers: auth(), payload: { role: 'writer', ledgers: ['audit'] } });
+    const refused = await bundle({}, writer.json().token);
+    assert.equal(refused.statusCode, 403);
+    assert.equal(refused.json().error, 'FORBIDDEN');
+  });
+
+  it('answers ordinary JSON errors before the first byte', async () => {
+    const cases: Array<[unknown, number, string, RegExp]> = [
+      [{ withhold: ['origin.nope'] }, 400, 'INVALID_ARGUMENT', /cannot withhold "origin\.nope"/],
+      [{ q: 'actr:bob' }, 400, 'INVALID_ARGUMENT', /actr/],
+      [{ extra: 1 }, 400, 'INVALID_ARGUMENT', /additional/],
+      [{ size: 151 }, 404, 'NOT_FOUND', /no checkpoint of size 151/],
+      [{ checkpoints: ['not a note'] }, 400, 'BAD_SIGNATURE', /checkpoints\[0\]/],
+    ];
+    for (const [body, status, code, message] of cases) {
+      const res = await bundle(body);
+      assert.equal(res.statusCode, status, `${JSON.stringify(body)}: ${res.body}`);
+      assert.equal(res.json().error, code);
+      assert.match(res.json().message, message);
+    }
+    assert.equal((await bundle({}, undefined, 'missing')).json().error, 'LEDGER_NOT_FOUND');
+    assert.equal((await bundle({}, undefined, 'empty')).statusCode, 404);
+  });
+
+  it('refuses checkpoints signed by another key, and signed ones that contradict the ledger (409)', async () => {
+    const origin = `${server.deployment.name}/audit`;
+    const stranger = signCheckpoint(nodeSuite, { origin, size: 150, rootHash: new Uint8Array(32), extensions: [] }, [{ name: server.deployment.name, signer: portableSigner(new Uint8Array(32).fill(9)) }]);
+    const res = await bundle({ checkpoints: [cp150, stranger] });
+    assert.equal(res.statusCode, 400);
+    assert.match(res.json().message, /checkpoints\[1\]: note: no known key signed it/);
+
+    // Genuinely signed by the deployment's key, but for another history: a fork, or a rollback.
+    const own = [{ name: server.deployment.name, signer: server.deployment.signer }];
+    const forked = signCheckpoint(nodeSuite, { origin, size: 150, rootHash: new Uint8Array(32).fill(1), extensions: [] }, own);
+    const fork = await bundle({ checkpoints: [forked] });
+    assert.equal(fork.statusCode, 409);
+    assert.equal(fork.json().error, 'CHECKPOINT_CONFLICT');
+    assert.match(fork.json().message, /has another root than audit at that size: the ledger's history was rewritten or forked/);
+
+    const ahead = signCheckpoint(nodeSuite, { origin, size: 500, rootHash: new Uint8Array(32).fill(1), extensions: [] }, own);
+    const rolledBack = await bundle({ checkpoints: [ahead] });
+    assert.equal(rolledBack.statusCode, 409);
+    assert.match(rolledBack.json().message, /signed for size 500, but audit has only 300 entries/);
+  });
+
+  it('is described in the OpenAPI document', async () => {
+    const doc = (await server.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    const route = doc.paths['/v1/ledgers/{ledger}/bundle'].post;
+    assert.ok(route.requestBody.content['application/json'].schema.properties.withhold);
+    assert.ok(route.responses['200'].content['application/zip']);
+  });
+
+  it('records each bundle request in the system ledger', async () => {
+    await bundle({ q: 'actor:u-7', withhold: ['origin'] });
+    const res = await server.app.inject({ method: 'GET', url: `/v1/ledgers/${SYSTEM_LEDGER}/events?q=${encodeURIComponent('action:bundle.export')}&limit=1`, headers: auth() });
+    const record = res.json().events[0].event;
+    assert.equal(record.category, 'export');
+    assert.equal(record.metadata.query, 'actor:u-7');
+    assert.equal(record.metadata.withheld, 'origin');
+    assert.deepEqual(record.targets, [{ type: 'ledger', id: 'audit' }]);
+  });
+});

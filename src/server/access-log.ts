@@ -29,6 +29,8 @@ const ACTIONS: Record<string, [action: string, category: Category]> = {
   'GET /v1/ledgers/:ledger/events': ['event.search', 'read'],
   'GET /v1/ledgers/:ledger/stats': ['event.stats', 'read'],
   'GET /v1/events': ['event.search', 'read'],
+  'GET /v1/ledgers/:ledger/export': ['event.export', 'export'],
+  'POST /v1/ledgers/:ledger/bundle': ['bundle.export', 'export'],
   'POST /v1/keys': ['key.create', 'admin'],
   'GET /v1/keys': ['key.list', 'read'],
   'DELETE /v1/keys/:id': ['key.revoke', 'admin'],
@@ -42,6 +44,13 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set by routes that return a counted result (lists), recorded as metadata.results. */
     resultCount?: number;
+  }
+  interface FastifyContextConfig {
+    /**
+     * What a route adds to its access record beyond the URL's query string (a POST body's selection,
+     * say); called when the record is made, so also for requests the route refused.
+     */
+    accessMetadata?: (request: FastifyRequest) => Record<string, unknown>;
   }
 }
 
@@ -72,7 +81,7 @@ function validRecord(event: AuditEvent): AuditEvent {
 }
 
 /** Control characters from a request never reach a sealed record (terminal escapes, log forging). */
-const clean = (text: string, max: number) => text.slice(0, max).replace(/[\u0000-\u001f\u007f]/g, '\ufffd');
+export const clean = (text: string, max: number) => text.slice(0, max).replace(/[\u0000-\u001f\u007f]/g, '\ufffd');
 
 function accessEvent(request: FastifyRequest, reply: FastifyReply): AuditEvent | undefined {
   const route = `${request.method} ${request.routeOptions.url ?? ''}`;
@@ -88,6 +97,7 @@ function accessEvent(request: FastifyRequest, reply: FastifyReply): AuditEvent |
   const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '';
   const metadata: Record<string, unknown> = { route, status };
   if (query) metadata.query = query.slice(0, 1024);
+  Object.assign(metadata, request.routeOptions.config?.accessMetadata?.(request));
   if (request.resultCount !== undefined) metadata.results = request.resultCount;
   const userAgent = request.headers['user-agent'];
   const ip = isIPv4(request.ip) || isIPv6(request.ip) ? request.ip : undefined;

@@ -18,18 +18,16 @@
  */
 import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { bytesEqual } from '../../core/bytes.js';
 import { openCheckpoint, type Checkpoint } from '../../core/checkpoint.js';
-import { validateEvent, type AuditEvent } from '../../core/event.js';
-import { isIPv4, isIPv6 } from '../../core/ip.js';
 import { parseVerifierKey } from '../../core/note.js';
 import type { Query } from '../../core/query.js';
 import { formatMicros } from '../../core/time.js';
 import { planConsistencyProof, planInclusionProof, planRootHash, type HashRange } from '../../core/tree.js';
 import { isWithholdSpec, MAX_AUDITOR_CHECKPOINTS, writeBundle, type BundleEventInput, type Redaction } from '../../core/bundle/index.js';
 import type { Store, StoredCheckpoint, StoredEntry } from '../../store/store.js';
-import { SERVER_WRITER, SYSTEM_LEDGER } from '../access-log.js';
+import { clean } from '../access-log.js';
 import type { AppContext } from '../app.js';
 import { ledgerNotFound, requireLedger, tenantInScope, type Principal } from '../auth.js';
 import { ApiError } from '../errors.js';
@@ -88,7 +86,7 @@ export async function bundleRoutes(app: FastifyInstance, { store, suite, verifie
           200: { description: 'The bundle (application/zip).', content: { 'application/zip': { schema: { type: 'string', format: 'binary' } } } },
         },
       },
-      onSend: recordBundle(store),
+      config: { accessMetadata: bundleSelection },
     },
     async (request, reply) => {
       const { ledger } = request.params;
@@ -243,49 +241,12 @@ async function inclusionProofs(store: Store, suite: AppContext['suite'], ledger:
   return plans.map((plan) => plan.finish(plan.reads.map(slice)));
 }
 
-/** Control characters from a request never reach a sealed record. */
-const clean = (text: string, max: number) => text.slice(0, max).replace(/[\u0000-\u001f\u007f]/g, '\ufffd');
-
-/**
- * Records every bundle request in the system ledger before the response starts, failing closed, like
- * every other read of audit data (access-log.ts records only the routes it lists). The record names the
- * query, the withheld fields and the checkpoint count; the number of events is not known yet then.
- * A rejected token (401) is recorded by access-log.ts itself.
- */
-function recordBundle(store: Store) {
-  return async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
-    if (!request.principal || reply.statusCode === 401) return payload;
-    const status = reply.statusCode;
-    const params = (request.params ?? {}) as { ledger?: string };
-    const body = (request.body ?? {}) as BundleBody;
-    const ip = isIPv4(request.ip) || isIPv6(request.ip) ? request.ip : undefined;
-    const userAgent = request.headers['user-agent'];
-    const metadata: Record<string, unknown> = { route: 'POST /v1/ledgers/:ledger/bundle', status };
-    if (typeof body.q === 'string' && body.q !== '') metadata.query = clean(body.q, 1024);
-    if (Array.isArray(body.withhold) && body.withhold.length > 0) metadata.withheld = clean(body.withhold.join(','), 1024);
-    if (Array.isArray(body.checkpoints)) metadata.auditor_checkpoints = body.checkpoints.length;
-    const event: AuditEvent = {
-      actor: { type: 'api_key', id: request.principal.id },
-      action: 'bundle.export',
-      category: 'export',
-      ...(params.ledger ? { targets: [{ type: 'ledger', id: clean(params.ledger, 256) }] } : {}),
-      origin: {
-        ...(ip ? { ip } : {}),
-        ...(typeof userAgent === 'string' && userAgent.length > 0 ? { user_agent: clean(userAgent, 1024) } : {}),
-      },
-      outcome: status < 400 ? 'success' : 'failure',
-      ...(status >= 400 ? { outcome_reason: `HTTP ${status}` } : {}),
-      metadata,
-    };
-    let record: AuditEvent;
-    try {
-      record = validateEvent(event);
-    } catch {
-      // Hostile request parts could break an event rule; keep the record without them rather than lose it.
-      const { targets: _targets, ...rest } = event;
-      record = validateEvent({ ...rest, metadata: { route: metadata.route, status, truncated: true } });
-    }
-    await store.append(SYSTEM_LEDGER, [{ event: record, writer: SERVER_WRITER }]);
-    return payload;
-  };
+/** What a bundle request selected, for its access record (access-log.ts); the body may have failed validation. */
+function bundleSelection(request: FastifyRequest): Record<string, unknown> {
+  const body = (request.body ?? {}) as BundleBody;
+  const selection: Record<string, unknown> = {};
+  if (typeof body.q === 'string' && body.q !== '') selection.query = clean(body.q, 1024);
+  if (Array.isArray(body.withhold) && body.withhold.length > 0) selection.withheld = clean(body.withhold.join(','), 1024);
+  if (Array.isArray(body.checkpoints)) selection.auditor_checkpoints = body.checkpoints.length;
+  return selection;
 }

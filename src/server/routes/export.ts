@@ -13,13 +13,10 @@
  */
 import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { exportFormatter, EXPORT_FORMATS, isExportFormat, recordFromEntry, type ExportFormatter } from '../../core/export/index.js';
-import { validateEvent, type AuditEvent } from '../../core/event.js';
-import { isIPv4, isIPv6 } from '../../core/ip.js';
 import type { Query } from '../../core/query.js';
 import type { SearchPage, Store } from '../../store/store.js';
-import { SERVER_WRITER, SYSTEM_LEDGER } from '../access-log.js';
 import type { AppContext } from '../app.js';
 import { ledgerNotFound, requireLedger } from '../auth.js';
 import { ApiError } from '../errors.js';
@@ -94,7 +91,6 @@ export async function exportRoutes(app: FastifyInstance, { store }: AppContext):
     {
       // Validation errors reach the handler, which answers a bad format with the list of good ones.
       attachValidation: true,
-      onSend: recordExport(store),
       schema: {
         summary: 'Export every event matching a query, streamed, as JSON Lines, CSV, OCSF, CEF or RFC 5424 syslog.',
         description:
@@ -141,46 +137,3 @@ export async function exportRoutes(app: FastifyInstance, { store }: AppContext):
   );
 }
 
-/** Control characters from a request never reach a sealed record (as in access-log.ts). */
-const clean = (text: string, max: number) => text.slice(0, max).replace(/[\u0000-\u001f\u007f]/g, '\ufffd');
-
-/**
- * Records the export in the system ledger before the response starts, failing closed, like every other
- * read of audit data (access-log.ts records the routes it lists; this route is not among them). The
- * number of exported events is not known at that point, so the record carries the query and format.
- * A rejected token (401) is recorded by access-log.ts itself.
- */
-function recordExport(store: Store) {
-  return async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
-    if (!request.principal || reply.statusCode === 401) return payload;
-    const status = reply.statusCode;
-    const params = (request.params ?? {}) as { ledger?: string };
-    const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '';
-    const userAgent = request.headers['user-agent'];
-    const ip = isIPv4(request.ip) || isIPv6(request.ip) ? request.ip : undefined;
-    const metadata: Record<string, unknown> = { route: 'GET /v1/ledgers/:ledger/export', status };
-    if (query) metadata.query = clean(query, 1024);
-    const event: AuditEvent = {
-      actor: { type: 'api_key', id: request.principal.id },
-      action: 'event.export',
-      category: 'export',
-      ...(params.ledger ? { targets: [{ type: 'ledger', id: clean(params.ledger, 256) }] } : {}),
-      origin: {
-        ...(ip ? { ip } : {}),
-        ...(typeof userAgent === 'string' && userAgent.length > 0 ? { user_agent: clean(userAgent, 1024) } : {}),
-      },
-      outcome: status < 400 ? 'success' : 'failure',
-      ...(status >= 400 ? { outcome_reason: `HTTP ${status}` } : {}),
-      metadata,
-    };
-    let record: AuditEvent;
-    try {
-      record = validateEvent(event);
-    } catch {
-      const { targets: _targets, ...rest } = event;
-      record = validateEvent({ ...rest, metadata: { route: metadata.route, status, truncated: true } });
-    }
-    await store.append(SYSTEM_LEDGER, [{ event: record, writer: SERVER_WRITER }]);
-    return payload;
-  };
-}

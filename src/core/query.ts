@@ -373,7 +373,7 @@ function editDistance(a: string, b: string): number {
 /** A key as written in a query: metadata keys containing ':' are quoted. */
 function writtenKey(field: Field, key: string | undefined): string {
   if (field !== 'metadata') return field;
-  return `${METADATA_PREFIX}${key!.includes(':') ? quote(key!) : key}`;
+  return `${METADATA_PREFIX}${key!.includes(':') ? quoteValue(key!) : key}`;
 }
 
 function keyName(term: { field: Field; key?: string }): string {
@@ -605,7 +605,8 @@ function isBare(value: string): boolean {
   return value !== '' && !BARE_EXCLUDED.test(value) && !/\s/.test(value);
 }
 
-function quote(value: string): string {
+/** A value as a quoted term of the query language: matched exactly, whatever characters it holds. */
+export function quoteValue(value: string): string {
   return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
 
@@ -623,14 +624,14 @@ function formatMatch(spec: Spec, match: Match): string {
   if (!ok) cannot(`a ${match.kind} match on ${spec.field}`);
   switch (match.kind) {
     case 'exact':
-      return isBare(match.value) ? match.value : quote(match.value);
+      return isBare(match.value) ? match.value : quoteValue(match.value);
     case 'prefix':
       if (match.value !== '' && !isBare(match.value)) cannot(`the prefix ${JSON.stringify(match.value)} cannot be written`);
       return `${match.value}*`;
     case 'text': {
       // Free text is never a wildcard, so '*' may stay bare; ':' would make it a key, '-' a negation.
       const bare = match.value !== '' && !/[\s",:]/.test(match.value) && !match.value.startsWith('-') && match.value !== 'OR';
-      return bare ? match.value : quote(match.value);
+      return bare ? match.value : quoteValue(match.value);
     }
     case 'ipRange': {
       const text = formatCidr(match.low, match.high);

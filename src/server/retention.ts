@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { isIPv4, isIPv6 } from '../core/ip.js';
 import { validateEvent, type AuditEvent } from '../core/event.js';
-import { parseQuery, type Query } from '../core/query.js';
+import { parseQuery, quoteValue, type Query } from '../core/query.js';
 import {
   checkSubject,
   EMPTY_POLICY,
@@ -20,7 +20,6 @@ import {
   holdCovers,
   type LegalHold,
   type RetentionPolicy,
-  type RetentionRule,
 } from '../core/retention.js';
 import { formatMicros } from '../core/time.js';
 import { SealtrailError } from '../core/errors.js';
@@ -62,6 +61,12 @@ export interface ErasureSummary {
   fieldsRemoved: number;
   held: number;
   ledgers: Array<{ ledger: string; events: number; held: number; fields: string[] }>;
+}
+
+/** One rule's expired events in one ledger: its summary line and the requests not yet forgotten. */
+interface ExpiredGroup {
+  line: PurgeRuleSummary;
+  requests: ForgetRequest[];
 }
 
 /** Candidates are read in pages of this size and forgotten in calls of at most FORGET_BATCH. */
@@ -149,46 +154,43 @@ export class RetentionService {
   }
 
   private async purgeLedger(ledger: string, policy: RetentionPolicy, now: number, latest: number, dryRun: boolean, summary: PurgeSummary): Promise<void> {
-    const byRule = new Map<string, { rule: RetentionRule; cutoff: number; requests: ForgetRequest[]; expired: number }>();
+    const byRule = new Map<string, ExpiredGroup>();
     const query: Query = { clauses: [{ field: 'received', negate: false, anyOf: [{ kind: 'range', to: latest }], position: 0 }] };
-    let after: number | undefined;
-    do {
-      const page = await this.store.search(ledger, { query, limit: PAGE, order: 'asc', ...(after !== undefined ? { after } : {}) });
-      for (const entry of page.entries) {
-        const value = (path: string) => stringValue(entry, path);
-        const rule = governingRule(policy, { ledger, action: value('action'), category: value('category'), tenant: value('tenant') });
-        if (!rule) continue;
-        const cutoff = expiryCutoff(rule.retain, now);
-        if (cutoff === undefined || entry.receivedAtMicros >= cutoff) continue;
-        let group = byRule.get(rule.id);
-        if (!group) byRule.set(rule.id, (group = { rule, cutoff, requests: [], expired: 0 }));
-        group.expired++;
-        group.requests.push({ index: entry.index, paths: '*', reason: 'purged' });
+    for await (const entry of this.matching(ledger, query)) {
+      const value = (path: string) => stringValue(entry, path);
+      const rule = governingRule(policy, { ledger, action: value('action'), category: value('category'), tenant: value('tenant') });
+      if (!rule) continue;
+      const cutoff = expiryCutoff(rule.retain, now);
+      if (cutoff === undefined || entry.receivedAtMicros >= cutoff) continue;
+      let group = byRule.get(rule.id);
+      if (!group) {
+        const line = { ledger, rule: rule.id, retain: rule.retain, cutoff: formatMicros(cutoff), expired: 0, purged: 0, held: 0, ranges: '' };
+        summary.rules.push(line);
+        byRule.set(rule.id, (group = { line, requests: [] }));
       }
-      after = page.next ?? undefined;
+      group.line.expired++;
+      group.requests.push({ index: entry.index, paths: '*', reason: 'purged' });
       // Forget as we go, so memory stays bounded however much has expired.
-      for (const group of byRule.values()) if (group.requests.length >= FORGET_BATCH) await this.flush(ledger, group, dryRun, summary);
-    } while (after !== undefined);
+      if (group.requests.length >= FORGET_BATCH) await this.flush(ledger, group, dryRun, summary);
+    }
     for (const group of byRule.values()) await this.flush(ledger, group, dryRun, summary);
   }
 
-  private readonly ruleSummaries = new WeakMap<object, PurgeRuleSummary>();
+  /** Every entry of the ledger matching the query, oldest first, read a page at a time. */
+  private async *matching(ledger: string, query: Query): AsyncIterable<StoredEntry> {
+    let after: number | undefined;
+    do {
+      const page = await this.store.search(ledger, { query, limit: PAGE, order: 'asc', ...(after !== undefined ? { after } : {}) });
+      yield* page.entries;
+      after = page.next ?? undefined;
+    } while (after !== undefined);
+  }
 
-  private async flush(
-    ledger: string,
-    group: { rule: RetentionRule; cutoff: number; requests: ForgetRequest[]; expired: number },
-    dryRun: boolean,
-    summary: PurgeSummary,
-  ): Promise<void> {
-    let line = this.ruleSummaries.get(group);
-    if (!line) {
-      line = { ledger, rule: group.rule.id, retain: group.rule.retain, cutoff: formatMicros(group.cutoff), expired: 0, purged: 0, held: 0, ranges: '' };
-      this.ruleSummaries.set(group, line);
-      summary.rules.push(line);
-    }
-    line.expired = group.expired;
+  private async flush(ledger: string, group: ExpiredGroup, dryRun: boolean, summary: PurgeSummary): Promise<void> {
     if (group.requests.length === 0) return;
+    const { line } = group;
     const result = await this.store.forget(ledger, group.requests, { dryRun });
+    group.requests = [];
     const ranges = compactRanges(result.changed);
     line.ranges = line.ranges ? `${line.ranges},${ranges}` : ranges;
     if (line.ranges.length > MAX_RANGES_TEXT) line.ranges = `${line.ranges.slice(0, MAX_RANGES_TEXT)}…`;
@@ -197,7 +199,6 @@ export class RetentionService {
     summary.purged += result.changed.length;
     summary.held += result.held.length;
     summary.fieldsRemoved += result.fieldsRemoved;
-    group.requests = [];
   }
 
   /**
@@ -268,8 +269,9 @@ export class RetentionService {
       holds.map(async (hold) => {
         if (hold.releasedAtMicros !== null) return { ...hold, covers: [] };
         const covers = [];
+        const query = parseQuery(hold.query);
         for (const ledger of ledgers.filter((name) => holdCovers(hold, name))) {
-          const buckets = await this.store.stats(ledger, parseQuery(hold.query), 'outcome', 10);
+          const buckets = await this.store.stats(ledger, query, 'outcome', 10);
           covers.push({ ledger, events: buckets.reduce((sum, b) => sum + b.count, 0) });
         }
         return { ...hold, covers };
@@ -291,22 +293,17 @@ export class RetentionService {
     const summary: ErasureSummary = { erasure: newId('erasure'), dryRun, events: 0, fieldsRemoved: 0, held: 0, ledgers: [] };
     // The free-text index holds actor ids, names and e-mails, target ids and names and metadata values:
     // a superset of the events that name the subject, narrowed exactly by erasurePaths.
-    const query = parseQuery(isIPv4(subject) || isIPv6(subject) ? `ip:"${subject}"` : `"${subject.replace(/["\\]/g, (c) => `\\${c}`)}"`);
+    const query = parseQuery(isIPv4(subject) || isIPv6(subject) ? `ip:${quoteValue(subject)}` : quoteValue(subject));
     for (const { name: ledger } of await this.store.listLedgers()) {
       const requests: ForgetRequest[] = [];
       const fields = new Set<string>();
-      let after: number | undefined;
-      do {
-        const page = await this.store.search(ledger, { query, limit: PAGE, order: 'asc', ...(after !== undefined ? { after } : {}) });
-        for (const entry of page.entries) {
-          const values = new Map(Object.entries(entry.disclosures).map(([path, [, v]]) => [path, v] as const));
-          const paths = erasurePaths(values, subject, policy.erasure);
-          if (paths.length === 0) continue;
-          paths.forEach((p) => fields.add(p.replace(/^targets\.\d+$/, 'targets.N')));
-          requests.push({ index: entry.index, paths, reason: 'erased' });
-        }
-        after = page.next ?? undefined;
-      } while (after !== undefined);
+      for await (const entry of this.matching(ledger, query)) {
+        const values = new Map(Object.entries(entry.disclosures).map(([path, [, v]]) => [path, v] as const));
+        const paths = erasurePaths(values, subject, policy.erasure);
+        if (paths.length === 0) continue;
+        paths.forEach((p) => fields.add(p.replace(/^targets\.\d+$/, 'targets.N')));
+        requests.push({ index: entry.index, paths, reason: 'erased' });
+      }
       if (requests.length === 0) continue;
       const result = await this.store.forget(ledger, requests, { dryRun });
       summary.events += result.changed.length;

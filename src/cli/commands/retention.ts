@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { SealtrailApiError, SealtrailClient } from '../../client/index.js';
+import { quoteValue } from '../../core/query.js';
 import { optionalString, requireString, SERVER_OPTIONS, UsageError, type Command, type ParsedArgs } from '../command.js';
 
 const client = (args: ParsedArgs) => new SealtrailClient({ url: requireString(args, 'url'), token: optionalString(args, 'token') });
@@ -102,14 +103,13 @@ export const holdsCommand: Command = {
 
 /** Builds the hold's search query from the convenience flags; values are quoted for the query language. */
 export function holdQuery(args: ParsedArgs): string {
-  const quote = (value: string) => `"${value.replace(/["\\]/g, (c) => `\\${c}`)}"`;
   const parts: string[] = [];
   const tenant = optionalString(args, 'tenant');
   const actor = optionalString(args, 'actor');
   const from = optionalString(args, 'from');
   const to = optionalString(args, 'to');
-  if (tenant) parts.push(`tenant:${quote(tenant)}`);
-  if (actor) parts.push(`actor:${quote(actor)}`);
+  if (tenant) parts.push(`tenant:${quoteValue(tenant)}`);
+  if (actor) parts.push(`actor:${quoteValue(actor)}`);
   if (from) parts.push(`received:>=${from}`);
   if (to) parts.push(`received:<${to}`);
   const query = optionalString(args, 'query');

@@ -35,6 +35,11 @@ export type Disclosure = [salt: string, value: unknown];
 /** Disclosures of one event, by field path. A path missing here is withheld, erased or purged. */
 export type Disclosures = Record<string, Disclosure>;
 
+/** Why a committed field's value is gone: erased for a data subject (GDPR Art. 17) or purged by retention. */
+export type Redaction = 'erased' | 'purged';
+/** Field path → why its value was removed after sealing. */
+export type Redactions = Record<string, Redaction>;
+
 /** RFC 8785 canonical JSON. Strings and finite numbers are JSON.stringify's output in both. */
 export function canonicalJson(value: unknown): string {
   // Scalars are JSON.stringify's output in RFC 8785 too (finite numbers are checked by validation).
@@ -169,4 +174,9 @@ export function eventFromFields(fields: Iterable<[path: string, value: unknown]>
   }
   if (targets.length > 0) event.targets = targets.sort((a, b) => a[0] - b[0]).map(([, target]) => target);
   return event;
+}
+
+/** The (possibly partial) event its disclosures still show. */
+export function eventFromDisclosures(disclosures: Disclosures): Record<string, unknown> {
+  return eventFromFields(Object.entries(disclosures).map(([path, [, value]]) => [path, value]));
 }

@@ -3,7 +3,7 @@
  * handed over, decide whether it is genuine. No I/O and no trust in the source: every check is against
  * the signed checkpoint. On failure the error says which entry, which field and which proof.
  */
-import { eventFromFields, type Disclosures } from './commitments.js';
+import { eventFromDisclosures, type Disclosures } from './commitments.js';
 import { openCheckpoint, type Checkpoint } from './checkpoint.js';
 import { portableSuite, type CryptoSuite } from './crypto.js';
 import { SealtrailError } from './errors.js';
@@ -109,7 +109,7 @@ function verifyEntry(suite: CryptoSuite, checkpoint: Checkpoint, ledger: string,
     ledger,
     receivedAt: envelope.received_at,
     writer: envelope.writer,
-    event: eventFromFields(Object.entries(evidence.disclosures).map(([path, [, value]]) => [path, value])),
+    event: eventFromDisclosures(evidence.disclosures),
     withheld: Object.keys(envelope.commitments).filter((path) => !Object.hasOwn(evidence.disclosures, path)),
   };
 }

@@ -8,7 +8,7 @@
  * of the new tree → committed → acknowledged. A backend MUST NOT resolve an append before the transaction
  * holding it is durable, and MUST NOT commit part of a batch.
  */
-import type { Disclosures } from '../core/commitments.js';
+import type { Disclosures, Redaction, Redactions } from '../core/commitments.js';
 import type { AuditEvent } from '../core/event.js';
 import type { HashRange } from '../core/tree.js';
 import type { Query } from '../core/query.js';
@@ -54,9 +54,7 @@ export interface StoredEntry {
   redactions?: Redactions;
 }
 
-/** Why a field's value is gone: erased for a data subject (GDPR Art. 17) or purged by retention. */
-export type Redaction = 'erased' | 'purged';
-export type Redactions = Record<string, Redaction>;
+export type { Redaction, Redactions } from '../core/commitments.js';
 
 /** One event's fields to forget through Store.forget. */
 export interface ForgetRequest {

@@ -14,7 +14,7 @@
  *     events/part-NNNNN.jsonl          N = 00000, 00001, …: one event per line, in increasing index order
  *     manifest.json                    what was exported, counts, and the SHA-256 of every other file
  */
-import { isFieldPath } from '../commitments.js';
+import { isFieldPath, type Redaction } from '../commitments.js';
 
 export const BUNDLE_FORMAT = 'sealtrail-evidence-bundle';
 export const BUNDLE_VERSION = 1;
@@ -82,8 +82,7 @@ export interface BundleManifest {
   files: ManifestFile[];
 }
 
-/** What an erased or purged field left behind: why its disclosure is missing. */
-export type Redaction = 'erased' | 'purged';
+export type { Redaction } from '../commitments.js';
 
 /** One line of an events part. */
 export interface BundleEventLine {

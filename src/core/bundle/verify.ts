@@ -13,7 +13,7 @@
  */
 import { bytesEqual, fromBase64, fromUtf8, toBase64, toHex } from '../bytes.js';
 import { openCheckpoint, parseCheckpoint, type Checkpoint } from '../checkpoint.js';
-import { eventFromFields, type Disclosures } from '../commitments.js';
+import { eventFromDisclosures, type Disclosures } from '../commitments.js';
 import { portableSuite, type CryptoSuite } from '../crypto.js';
 import { SealtrailError } from '../errors.js';
 import { decodeLeaf, LEDGER_NAME, verifyDisclosures, type LeafEnvelope } from '../leaf.js';
@@ -576,7 +576,7 @@ function verifyEventLine(
       index,
       receivedAt: envelope.received_at,
       writer: envelope.writer,
-      event: eventFromFields(Object.entries(opened).map(([path, [, v]]) => [path, v])),
+      event: eventFromDisclosures(opened),
       withheld: withheldPaths,
       redactions: redacted,
     },

@@ -12,7 +12,8 @@
  * A value removed after sealing reads `[erased]` or `[purged]`; the `redacted` column lists every removed
  * path, which tells such a marker from a value that happens to be that text.
  */
-import { redactedList, redactionMarker, type ExportRecord, type RedactionKind } from './record.js';
+import type { Redaction } from '../commitments.js';
+import { redactedList, redactionMarker, type ExportRecord } from './record.js';
 
 export const CSV_CONTENT_TYPE = 'text/csv; charset=utf-8; header=present';
 
@@ -155,7 +156,7 @@ export function formatCsvRow(record: ExportRecord): string {
   let line = '';
   for (let i = 0; i < COLUMNS.length; i++) {
     const column = COLUMNS[i]!;
-    const kind: RedactionKind | undefined = column.path && record.redacted ? record.redacted[column.path] : undefined;
+    const kind: Redaction | undefined = column.path && record.redacted ? record.redacted[column.path] : undefined;
     const text = kind ? redactionMarker(kind) : cellText(column.get(record));
     line += i === 0 ? csvCell(text) : `,${csvCell(text)}`;
   }

@@ -22,7 +22,8 @@
  * place (an attribute with a format, like an IP address or e-mail, is left out instead), and
  * `unmapped.redacted` lists every removed path with its reason.
  */
-import { eventLevel, PRODUCT, redactionMarker, type ExportRecord, type Level, type RedactionKind } from './record.js';
+import type { Redaction } from '../commitments.js';
+import { eventLevel, PRODUCT, redactionMarker, type ExportRecord, type Level } from './record.js';
 
 export const OCSF_VERSION = '1.8.0';
 export const OCSF_CONTENT_TYPE = 'application/x-ndjson';
@@ -150,7 +151,7 @@ const USER_TYPES: Record<string, [number, string]> = {
 };
 
 /** A string attribute: the value, or the marker of its removal, or nothing. */
-function text(value: unknown, kind: RedactionKind | undefined): string | undefined {
+function text(value: unknown, kind: Redaction | undefined): string | undefined {
   if (kind) return redactionMarker(kind);
   return typeof value === 'string' ? value : undefined;
 }
@@ -160,7 +161,7 @@ function put(object: Json, key: string, value: unknown): void {
 }
 
 /** The event's actor as an OCSF user; `uid` always present (user needs one of account, name, uid). */
-function actorUser(event: Json, redacted: Record<string, RedactionKind> | undefined): Json {
+function actorUser(event: Json, redacted: Record<string, Redaction> | undefined): Json {
   const actor = (event.actor ?? {}) as Json;
   const user: Json = {};
   put(user, 'uid', text(actor.id, redacted?.['actor.id']) ?? 'unknown');

@@ -6,8 +6,7 @@
 import { toBase64 } from '../bytes.js';
 import { formatMicros } from '../time.js';
 
-/** Why a field's value is gone: erased for a data subject, or purged by retention. */
-export type RedactionKind = 'erased' | 'purged';
+import type { Redaction } from '../commitments.js';
 
 export interface ExportRecord {
   ledger: string;
@@ -24,7 +23,7 @@ export interface ExportRecord {
    */
   event: Record<string, unknown>;
   /** Field path (`actor.name`, `origin.ip`, `metadata.email`, `targets.0`) → why its value is gone. */
-  redacted?: Record<string, RedactionKind>;
+  redacted?: Record<string, Redaction>;
 }
 
 /** What recordFromEntry needs of a stored entry (structurally the store's StoredEntry). */
@@ -50,7 +49,7 @@ export function isExportFormat(value: unknown): value is ExportFormat {
 export const PRODUCT = { name: 'sealtrail', vendor: 'sealtrail', version: '0.1.0' } as const;
 
 /** The text a removed value shows where the format has room for text: `[erased]`, `[purged]`. */
-export function redactionMarker(kind: RedactionKind): string {
+export function redactionMarker(kind: Redaction): string {
   return kind === 'purged' ? '[purged]' : '[erased]';
 }
 
@@ -138,11 +137,11 @@ export function recordFromEntry(entry: EntryLike): ExportRecord {
   };
   const redactions = entry.redactions;
   if (redactions) {
-    let redacted: Record<string, RedactionKind> | undefined;
+    let redacted: Record<string, Redaction> | undefined;
     for (const path in redactions) {
       const kind = redactions[path];
       if (!REDACTION_KINDS.has(kind as string)) continue;
-      (redacted ??= {})[path] = kind as RedactionKind;
+      (redacted ??= {})[path] = kind as Redaction;
     }
     if (redacted) record.redacted = redacted;
   }
@@ -150,7 +149,7 @@ export function recordFromEntry(entry: EntryLike): ExportRecord {
 }
 
 /** The redacted map as `path=kind` items joined by `separator`, sorted so output is stable. */
-export function redactedList(redacted: Record<string, RedactionKind> | undefined, separator: string): string {
+export function redactedList(redacted: Record<string, Redaction> | undefined, separator: string): string {
   if (!redacted) return '';
   return Object.keys(redacted)
     .sort()

@@ -25,7 +25,7 @@ import { parseVerifierKey } from '../../core/note.js';
 import type { Query } from '../../core/query.js';
 import { formatMicros } from '../../core/time.js';
 import { planConsistencyProof, planInclusionProof, planRootHash, type HashRange } from '../../core/tree.js';
-import { isWithholdSpec, MAX_AUDITOR_CHECKPOINTS, writeBundle, type BundleEventInput, type Redaction } from '../../core/bundle/index.js';
+import { isWithholdSpec, MAX_AUDITOR_CHECKPOINTS, writeBundle, type BundleEventInput } from '../../core/bundle/index.js';
 import type { Store, StoredCheckpoint, StoredEntry } from '../../store/store.js';
 import { clean } from '../access-log.js';
 import type { AppContext } from '../app.js';
@@ -66,8 +66,6 @@ interface BundleBody {
   size?: number;
 }
 
-/** A stored entry, with the redactions that erasure records when the store provides them. */
-type EntryWithRedactions = StoredEntry & { redactions?: Record<string, Redaction> | null };
 
 export async function bundleRoutes(app: FastifyInstance, { store, suite, verifierKey }: AppContext): Promise<void> {
   const verifier = parseVerifierKey(suite, verifierKey);
@@ -192,7 +190,7 @@ async function* selectedEvents(
   for (;;) {
     const page = await store.search(ledger, { query, limit: PAGE, order: 'asc', ...(after !== undefined ? { after } : {}) });
     // Entries appended after the checkpoint was read are not in its tree: the snapshot ends there.
-    const entries = (page.entries as EntryWithRedactions[]).filter((e) => e.index < size && tenantInScope(principal, e.disclosures.tenant?.[1]));
+    const entries = page.entries.filter((e) => e.index < size && tenantInScope(principal, e.disclosures.tenant?.[1]));
     const proofs = await inclusionProofs(store, suite, ledger, entries.map((e) => e.index), size);
     for (const [i, entry] of entries.entries()) {
       yield {

@@ -8,7 +8,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { fromBase64Url, toBase64, toBase64Url, utf8, fromUtf8 } from '../../core/bytes.js';
-import { eventFromFields } from '../../core/commitments.js';
+import { eventFromDisclosures } from '../../core/commitments.js';
 import { parseQuery, type Query } from '../../core/query.js';
 import { planInclusionProof } from '../../core/tree.js';
 import { formatMicros } from '../../core/time.js';
@@ -57,7 +57,7 @@ function eventBody(entry: StoredEntry) {
     index: entry.index,
     received_at: formatMicros(entry.receivedAtMicros),
     leaf_hash: toBase64(entry.leafHash),
-    event: eventFromFields(Object.entries(entry.disclosures).map(([path, [, value]]) => [path, value])),
+    event: eventFromDisclosures(entry.disclosures),
     // The visible marker of erasure and purge: which fields were removed, and why.
     ...(entry.redactions ? { redacted: entry.redactions } : {}),
   };

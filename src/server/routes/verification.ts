@@ -9,7 +9,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { toBase64 } from '../../core/bytes.js';
-import { eventFromFields } from '../../core/commitments.js';
+import { eventFromDisclosures } from '../../core/commitments.js';
 import { formatMicros } from '../../core/time.js';
 import { planConsistencyProof, planInclusionProof } from '../../core/tree.js';
 import type { Store } from '../../store/store.js';
@@ -87,7 +87,7 @@ export async function verificationRoutes(app: FastifyInstance, { store, suite, v
         leaf: toBase64(entry.leaf),
         leaf_hash: toBase64(entry.leafHash),
         received_at: formatMicros(entry.receivedAtMicros),
-        ...(readable ? { disclosures: entry.disclosures, event: eventFromFields(Object.entries(entry.disclosures).map(([p, [, v]]) => [p, v])) } : {}),
+        ...(readable ? { disclosures: entry.disclosures, event: eventFromDisclosures(entry.disclosures) } : {}),
         ...(readable && entry.redactions ? { redacted: entry.redactions } : {}),
       };
     },

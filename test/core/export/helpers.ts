@@ -1,7 +1,8 @@
 /** Records for the export format tests: sealed like the store seals them, some hostile, some redacted. */
 import { SaltSource } from '../../../src/core/commitments.js';
 import { validateEvent, type AuditEvent } from '../../../src/core/event.js';
-import { recordFromEntry, type ExportRecord, type RedactionKind } from '../../../src/core/export/record.js';
+import type { Redaction } from '../../../src/core/commitments.js';
+import { recordFromEntry, type ExportRecord } from '../../../src/core/export/record.js';
 import { sealEvent } from '../../../src/core/leaf.js';
 import { nodeSuite } from '../../../src/platform/node-crypto.js';
 import { sampleEvent } from '../../helpers/events.js';
@@ -17,7 +18,7 @@ export const RECEIVED_AT_MICROS = 1_795_679_511_123_456;
  */
 export function sealedRecord(
   event: AuditEvent,
-  { ledger = 'payments', index = 0, writer = 'k1a2b3c4d', redact = {} }: { ledger?: string; index?: number; writer?: string; redact?: Record<string, RedactionKind> } = {},
+  { ledger = 'payments', index = 0, writer = 'k1a2b3c4d', redact = {} }: { ledger?: string; index?: number; writer?: string; redact?: Record<string, Redaction> } = {},
 ): ExportRecord {
   validateEvent(event);
   const sealed = sealEvent(nodeSuite, { ledger, index, receivedAtMicros: RECEIVED_AT_MICROS + index, writer, event }, salts);

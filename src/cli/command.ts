@@ -3,6 +3,7 @@
  * that declaration drives parsing, environment fallbacks and the `--help` text.
  */
 import { parseArgs } from 'node:util';
+import { SealtrailClient } from '../client/index.js';
 
 export interface OptionSpec {
   type: 'string' | 'boolean';
@@ -99,6 +100,11 @@ export const SERVER_OPTIONS: Record<string, OptionSpec> = {
   url: { type: 'string', description: 'Server URL.', env: 'SEALTRAIL_URL', default: 'http://127.0.0.1:8470', value: 'URL' },
   token: { type: 'string', description: 'Bearer token.', env: 'SEALTRAIL_TOKEN', value: 'TOKEN' },
 };
+
+/** The client for a command declaring SERVER_OPTIONS. */
+export function serverClient(args: ParsedArgs): SealtrailClient {
+  return new SealtrailClient({ url: requireString(args, 'url'), token: optionalString(args, 'token') });
+}
 
 export const DATA_OPTION: Record<string, OptionSpec> = {
   data: { type: 'string', description: 'Data folder.', env: 'SEALTRAIL_DATA', default: './sealtrail-data', value: 'DIR' },

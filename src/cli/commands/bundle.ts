@@ -11,12 +11,11 @@ import { basename, dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { SealtrailClient } from '../../client/index.js';
 import { verifyBundle, type BundleReport } from '../../core/bundle/index.js';
 import { SealtrailError } from '../../core/errors.js';
 import { parseVerifierKey } from '../../core/note.js';
 import { nodeSuite } from '../../platform/node-crypto.js';
-import { optionalString, requireString, SERVER_OPTIONS, UsageError, type Command, type ParsedArgs } from '../command.js';
+import { optionalString, requireString, serverClient, UsageError, type Command, type ParsedArgs } from '../command.js';
 import { Progress } from '../progress.js';
 
 /** A verifier key given on the command line: the key string itself, or `@FILE` holding it. */
@@ -94,7 +93,7 @@ export async function runBundleExport(args: ParsedArgs): Promise<number> {
   const withhold = listOption(args, 'withhold');
   const checkpoints = readCheckpointFiles(args);
   const query = args.positionals.join(' ');
-  const api = new SealtrailClient({ url: requireString(args, 'url'), token: optionalString(args, 'token') });
+  const api = serverClient(args);
   const keyOption = optionalString(args, 'key');
   let key: string;
   if (keyOption) {

@@ -8,9 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, createWriteStream, fsyncSync, openSync, renameSync, rmSync, type WriteStream } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { once } from 'node:events';
-import { SealtrailClient } from '../../client/index.js';
 import { EXPORT_FORMATS, isExportFormat } from '../../core/export/record.js';
-import { optionalString, requireString, SERVER_OPTIONS, UsageError, type Command, type ParsedArgs } from '../command.js';
+import { optionalString, requireString, SERVER_OPTIONS, serverClient, UsageError, type Command, type ParsedArgs } from '../command.js';
 import { Progress } from '../progress.js';
 import { runBundleExport } from './bundle.js';
 
@@ -47,7 +46,7 @@ async function runExport(args: ParsedArgs): Promise<number> {
   if (!isExportFormat(format)) throw new UsageError(`--format must be one of ${EXPORT_FORMATS.join(', ')}`);
   const output = optionalString(args, 'output');
   if (output === '') throw new UsageError('--output needs a file name');
-  const api = new SealtrailClient({ url: requireString(args, 'url'), token: optionalString(args, 'token') });
+  const api = serverClient(args);
   const q = args.positionals.join(' ');
 
   // Errors before the first byte (bad query, unknown ledger) come back here, before any file is made.

@@ -2,18 +2,14 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { SealtrailClient } from '../../client/index.js';
 import { fromBase64 } from '../../core/bytes.js';
 import { openCheckpoint } from '../../core/checkpoint.js';
 import { parseVerifierKey } from '../../core/note.js';
 import { hashLeaf, verifyConsistency, verifyInclusion } from '../../core/tree.js';
 import { nodeSuite } from '../../platform/node-crypto.js';
-import { integerOption, optionalString, requireString, SERVER_OPTIONS, UsageError, type Command, type ParsedArgs } from '../command.js';
+import { integerOption, optionalString, requireString, SERVER_OPTIONS, serverClient, UsageError, type Command } from '../command.js';
 import { Progress } from '../progress.js';
 
-function client(args: ParsedArgs): SealtrailClient {
-  return new SealtrailClient({ url: requireString(args, 'url'), token: optionalString(args, 'token') });
-}
 
 const print = (value: unknown) => process.stdout.write(`${typeof value === 'string' ? value : JSON.stringify(value, null, 2)}\n`);
 
@@ -24,8 +20,8 @@ export const ledgersCommand: Command = {
   options: { ...SERVER_OPTIONS },
   async run(args) {
     const [action, name] = args.positionals;
-    if (action === 'create' && name) print(await client(args).createLedger(name));
-    else if (action === 'list' && !name) print(await client(args).listLedgers());
+    if (action === 'create' && name) print(await serverClient(args).createLedger(name));
+    else if (action === 'list' && !name) print(await serverClient(args).listLedgers());
     else throw new UsageError('expected `ledgers create NAME` or `ledgers list`');
     return 0;
   },
@@ -50,7 +46,7 @@ export const appendCommand: Command = {
     const ledger = requireString(args, 'ledger');
     const batchSize = integerOption(args, 'batch', { min: 1, max: 1000 })!;
     const file = optionalString(args, 'file');
-    const api = client(args);
+    const api = serverClient(args);
     // stat first: a missing file is then one clear error, before any stream exists to emit another.
     const totalBytes = file ? statSync(file).size : undefined;
     const input = file ? createReadStream(file) : process.stdin;
@@ -110,7 +106,7 @@ export const checkpointCommand: Command = {
     verify: { type: 'boolean', description: 'Check the signature before printing.' },
   },
   async run(args) {
-    const api = client(args);
+    const api = serverClient(args);
     const note = await api.checkpoint(requireString(args, 'ledger'), integerOption(args, 'size'));
     if (args.values.verify) {
       const key = optionalString(args, 'key') ?? (await api.verifierKey());
@@ -137,7 +133,7 @@ export const proofCommand: Command = {
   },
   details: 'The proof is checked against the signed checkpoint(s) of the sizes involved before it is printed; exit 1 if it fails.',
   async run(args) {
-    const api = client(args);
+    const api = serverClient(args);
     const ledger = requireString(args, 'ledger');
     const index = integerOption(args, 'index');
     const from = integerOption(args, 'from', { min: 1 });
@@ -185,7 +181,7 @@ export const keysCommand: Command = {
     json: { type: 'boolean', description: 'Print JSON (create prints an object with the new `token`).' },
   },
   async run(args) {
-    const api = client(args);
+    const api = serverClient(args);
     const [action, id] = args.positionals;
     if (action === 'create') {
       const role = requireString(args, 'role');

@@ -4,11 +4,10 @@
  * an auditor may show the policy and list holds.
  */
 import { readFileSync } from 'node:fs';
-import { SealtrailApiError, SealtrailClient } from '../../client/index.js';
+import { SealtrailApiError } from '../../client/index.js';
 import { quoteValue } from '../../core/query.js';
-import { optionalString, requireString, SERVER_OPTIONS, UsageError, type Command, type ParsedArgs } from '../command.js';
+import { optionalString, requireString, SERVER_OPTIONS, serverClient, UsageError, type Command, type ParsedArgs } from '../command.js';
 
-const client = (args: ParsedArgs) => new SealtrailClient({ url: requireString(args, 'url'), token: optionalString(args, 'token') });
 const print = (value: unknown, json: boolean) => process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${JSON.stringify(value, null, 2)}\n`);
 
 export const retentionCommand: Command = {
@@ -30,7 +29,7 @@ export const retentionCommand: Command = {
     const [action, extra] = args.positionals;
     if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`);
     const json = Boolean(args.values.json);
-    const api = client(args);
+    const api = serverClient(args);
     if (action === 'show') {
       print(await api.retentionPolicy(), json);
     } else if (action === 'set') {
@@ -84,7 +83,7 @@ export const holdsCommand: Command = {
   async run(args) {
     const [action, id, extra] = args.positionals;
     const json = Boolean(args.values.json);
-    const api = client(args);
+    const api = serverClient(args);
     if (action === 'list' && id === undefined) {
       print(await api.listHolds(), json);
     } else if (action === 'create' && id === undefined) {
@@ -137,7 +136,7 @@ export const eraseCommand: Command = {
     if (args.positionals.length > 0) throw new UsageError('the subject goes in --subject');
     const dryRun = Boolean(args.values['dry-run']);
     const reference = optionalString(args, 'reference');
-    const summary = (await client(args).erase(requireString(args, 'subject'), { dryRun, ...(reference ? { reference } : {}) })) as {
+    const summary = (await serverClient(args).erase(requireString(args, 'subject'), { dryRun, ...(reference ? { reference } : {}) })) as {
       events: number;
       fieldsRemoved: number;
       held: number;

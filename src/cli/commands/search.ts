@@ -1,7 +1,7 @@
 /** `sealtrail search`: find events with the query language of docs/SEARCH.md; a table or JSON lines. */
-import { SealtrailClient, type SearchResult } from '../../client/index.js';
+import type { SearchResult } from '../../client/index.js';
 import { GEO_ATTRIBUTION } from '../../platform/geo.js';
-import { integerOption, optionalString, requireString, SERVER_OPTIONS, UsageError, type Command } from '../command.js';
+import { integerOption, optionalString, requireString, SERVER_OPTIONS, serverClient, UsageError, type Command } from '../command.js';
 
 export const searchCommand: Command = {
   name: 'search',
@@ -18,7 +18,7 @@ export const searchCommand: Command = {
   },
   details: 'The query is every remaining argument joined by spaces; see docs/SEARCH.md for the language.',
   async run(args) {
-    const api = new SealtrailClient({ url: requireString(args, 'url'), token: optionalString(args, 'token') });
+    const api = serverClient(args);
     const q = args.positionals.join(' ');
     const ledgers = (args.values.ledger as string[] | undefined) ?? [];
     const limit = integerOption(args, 'limit', { min: 1, max: 1000 })!;

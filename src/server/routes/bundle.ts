@@ -26,7 +26,7 @@ import type { Query } from '../../core/query.js';
 import { formatMicros } from '../../core/time.js';
 import { planConsistencyProof, planInclusionProof, planRootHash, type HashRange } from '../../core/tree.js';
 import { isWithholdSpec, MAX_AUDITOR_CHECKPOINTS, writeBundle, type BundleEventInput } from '../../core/bundle/index.js';
-import type { Store, StoredCheckpoint, StoredEntry } from '../../store/store.js';
+import type { Store, StoredCheckpoint } from '../../store/store.js';
 import { clean } from '../access-log.js';
 import type { AppContext } from '../app.js';
 import { ledgerNotFound, requireLedger, tenantInScope, type Principal } from '../auth.js';

@@ -7,7 +7,7 @@ import { parseQuery } from '../core/query.js';
 import { holdCovers, type LegalHold } from '../core/retention.js';
 import { searchRecord, type SearchContext, type SearchRecord } from './search-fields.js';
 import { compileWhere, type Dialect } from './search-sql.js';
-import type { ForgetRequest, Redactions } from './store.js';
+import { StoreError, type ForgetRequest, type ForgetResult, type Redactions } from './store.js';
 
 /** Entries forgotten per transaction: bounds lock time and the size of the hold check's IN list. */
 export const FORGET_CHUNK = 500;
@@ -70,13 +70,43 @@ export function planForget(row: ForgettableRow, request: ForgetRequest, context:
 const sortKeys = (o: Redactions): Redactions => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));
 
 /**
- * The SQL condition over search_events `e` that is true for events some active hold on this ledger
- * covers; undefined when no hold applies. A hold's query was pinned to absolute times when it was made.
+ * The condition, to append to a WHERE over search_events `e`, that leaves out events some active hold on
+ * this ledger covers; empty when no hold applies. A hold's query was pinned to absolute times when it
+ * was made.
  */
-export function heldCondition(holds: LegalHold[], ledger: string, dialect: Dialect): string | undefined {
-  const active = holds.filter((hold) => holdCovers(hold, ledger));
-  if (active.length === 0) return undefined;
-  return active.map((hold) => `(${compileWhere(parseQuery(hold.query), dialect)})`).join(' OR ');
+export function excludeHeld(holds: LegalHold[], ledger: string, dialect: Dialect): string {
+  const held = holds.filter((hold) => holdCovers(hold, ledger)).map((hold) => `(${compileWhere(parseQuery(hold.query), dialect)})`);
+  return held.length === 0 ? '' : ` AND NOT COALESCE((${held.join(' OR ')}), FALSE)`;
+}
+
+/**
+ * Decides one chunk of requests: indexes missing from `unheld` are reported as held (an event with no
+ * search row counts as held: unknown is not free); the others are planned from their stored rows.
+ * Returns the changes to apply, in request order, and adds them to `result`.
+ */
+export function planChunk(
+  ledger: string,
+  chunk: ForgetRequest[],
+  unheld: Set<number>,
+  rowOf: (index: number) => ForgettableRow | undefined,
+  context: SearchContext,
+  result: ForgetResult,
+): ForgetChange[] {
+  const changes: ForgetChange[] = [];
+  for (const request of chunk) {
+    if (!unheld.has(request.index)) {
+      result.held.push(request.index);
+      continue;
+    }
+    const row = rowOf(request.index);
+    if (!row) throw new StoreError('NOT_FOUND', `ledger ${ledger} has no entry ${request.index}`, { ledger, index: request.index });
+    const change = planForget(row, request, context);
+    if (!change) continue;
+    changes.push(change);
+    result.changed.push(change.index);
+    result.fieldsRemoved += change.removed;
+  }
+  return changes;
 }
 
 export interface HoldRow {

@@ -8,10 +8,10 @@
  */
 import type pg from 'pg';
 import type { LegalHold } from '../../core/retention.js';
-import { FORGET_CHUNK, heldCondition, planForget, toHold, type ForgetChange, type ForgettableRow, type HoldRow } from '../forget.js';
+import { excludeHeld, FORGET_CHUNK, planChunk, toHold, type ForgetChange, type ForgettableRow, type HoldRow } from '../forget.js';
 import type { SearchContext, SearchRecord } from '../search-fields.js';
 import type { Dialect } from '../search-sql.js';
-import { StoreError, type ForgetRequest, type ForgetResult, type StoredPolicy } from '../store.js';
+import type { ForgetRequest, ForgetResult, StoredPolicy } from '../store.js';
 
 export interface PostgresRetentionDeps {
   pool: pg.Pool;
@@ -45,20 +45,7 @@ export class PostgresRetention {
       [ledgerId, chunk.map((r) => r.index)],
     );
     const byIndex = new Map(rows.rows.map((row) => [Number(row.idx), row]));
-    const changes: ForgetChange[] = [];
-    for (const request of chunk) {
-      if (!allowed.has(request.index)) {
-        result.held.push(request.index);
-        continue;
-      }
-      const row = byIndex.get(request.index);
-      if (!row) throw new StoreError('NOT_FOUND', `ledger ${ledger} has no entry ${request.index}`, { ledger, index: request.index });
-      const change = planForget(row, request, this.deps.context);
-      if (!change) continue;
-      changes.push(change);
-      result.changed.push(change.index);
-      result.fieldsRemoved += change.removed;
-    }
+    const changes = planChunk(ledger, chunk, allowed, (index) => byIndex.get(index), this.deps.context, result);
     if (changes.length > 0) await this.apply(client, ledgerId, changes);
   }
 
@@ -66,9 +53,8 @@ export class PostgresRetention {
   private async unheld(client: pg.ClientBase, ledgerId: number, ledger: string, indexes: number[]): Promise<Set<number>> {
     const holds = (await client.query<HoldRow>('SELECT * FROM legal_holds WHERE released_at IS NULL')).rows.map(toHold);
     const params: unknown[] = [ledgerId, indexes];
-    const held = heldCondition(holds, ledger, this.deps.dialect(params));
     const rows = await client.query<{ idx: string }>(
-      `SELECT e.idx FROM search_events e WHERE e.ledger_id = $1 AND e.idx = ANY($2::bigint[])${held ? ` AND NOT COALESCE((${held}), FALSE)` : ''}`,
+      `SELECT e.idx FROM search_events e WHERE e.ledger_id = $1 AND e.idx = ANY($2::bigint[])${excludeHeld(holds, ledger, this.deps.dialect(params))}`,
       params,
     );
     return new Set(rows.rows.map((r) => Number(r.idx)));

@@ -6,7 +6,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { LegalHold } from '../../core/retention.js';
-import { FORGET_CHUNK, heldCondition, planForget, toHold, type ForgetChange, type ForgettableRow, type HoldRow } from '../forget.js';
+import { excludeHeld, FORGET_CHUNK, planChunk, toHold, type ForgetChange, type ForgettableRow, type HoldRow } from '../forget.js';
 import type { SearchContext, SearchRecord } from '../search-fields.js';
 import type { Dialect } from '../search-sql.js';
 import { StoreError, type ForgetRequest, type ForgetResult, type StoredPolicy } from '../store.js';
@@ -67,19 +67,9 @@ export class SqliteRetention {
   }
 
   private forgetChunk(ledgerId: number, ledger: string, chunk: ForgetRequest[], result: ForgetResult): void {
-    const allowed = this.unheld(ledgerId, ledger, chunk.map((r) => r.index));
-    for (const request of chunk) {
-      if (!allowed.has(request.index)) {
-        result.held.push(request.index);
-        continue;
-      }
-      const row = this.s.entry.get(ledgerId, request.index);
-      if (!row) throw new StoreError('NOT_FOUND', `ledger ${ledger} has no entry ${request.index}`, { ledger, index: request.index });
-      const change = planForget(row, request, this.context);
-      if (!change) continue;
+    const unheld = this.unheld(ledgerId, ledger, chunk.map((r) => r.index));
+    for (const change of planChunk(ledger, chunk, unheld, (index) => this.s.entry.get(ledgerId, index), this.context, result)) {
       this.apply(ledgerId, change);
-      result.changed.push(change.index);
-      result.fieldsRemoved += change.removed;
     }
   }
 
@@ -89,8 +79,7 @@ export class SqliteRetention {
    */
   private unheld(ledgerId: number, ledger: string, indexes: number[]): Set<number> {
     const params: unknown[] = [ledgerId, JSON.stringify(indexes)];
-    const held = heldCondition(this.legalHoldsNow(), ledger, this.dialect(params, ledgerId));
-    const sql = `SELECT e.idx FROM search_events e WHERE e.ledger_id = ? AND e.idx IN (SELECT value FROM json_each(?))${held ? ` AND NOT COALESCE((${held}), FALSE)` : ''}`;
+    const sql = `SELECT e.idx FROM search_events e WHERE e.ledger_id = ? AND e.idx IN (SELECT value FROM json_each(?))${excludeHeld(this.legalHoldsNow(), ledger, this.dialect(params, ledgerId))}`;
     return new Set(this.db.prepare<unknown[], { idx: number }>(sql).all(...params).map((r) => r.idx));
   }
 

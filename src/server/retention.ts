@@ -134,6 +134,8 @@ export class RetentionService {
     if (latest !== undefined) {
       for (const { name } of await this.store.listLedgers()) await this.purgeLedger(name, policy, now, latest, dryRun, summary);
     }
+    // One rewrite of the files for the whole run, not one per batch of forgotten events.
+    if (summary.purged > 0 && !dryRun) await this.store.scrubFiles();
     // A policy without expiring rules has nothing to run; scheduled no-op runs would only add noise.
     if (!dryRun && latest !== undefined) {
       await this.record(by, {
@@ -189,7 +191,7 @@ export class RetentionService {
   private async flush(ledger: string, group: ExpiredGroup, dryRun: boolean, summary: PurgeSummary): Promise<void> {
     if (group.requests.length === 0) return;
     const { line } = group;
-    const result = await this.store.forget(ledger, group.requests, { dryRun });
+    const result = await this.store.forget(ledger, group.requests, { dryRun, scrub: false });
     group.requests = [];
     const ranges = compactRanges(result.changed);
     line.ranges = line.ranges ? `${line.ranges},${ranges}` : ranges;
@@ -305,12 +307,13 @@ export class RetentionService {
         requests.push({ index: entry.index, paths, reason: 'erased' });
       }
       if (requests.length === 0) continue;
-      const result = await this.store.forget(ledger, requests, { dryRun });
+      const result = await this.store.forget(ledger, requests, { dryRun, scrub: false });
       summary.events += result.changed.length;
       summary.held += result.held.length;
       summary.fieldsRemoved += result.fieldsRemoved;
       summary.ledgers.push({ ledger, events: result.changed.length, held: result.held.length, fields: [...fields].sort() });
     }
+    if (summary.events > 0 && !dryRun) await this.store.scrubFiles();
     if (!dryRun) {
       await this.record(by, {
         action: 'subject.erase',

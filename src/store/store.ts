@@ -67,6 +67,11 @@ export interface ForgetRequest {
 export interface ForgetOptions {
   /** Decide everything (holds included) inside the transactions, then roll them back. */
   dryRun?: boolean;
+  /**
+   * false: leave the removal of old copies from the files to a later scrubFiles() call, so that a run of
+   * many forget calls rewrites the files once. Default true.
+   */
+  scrub?: boolean;
 }
 
 export interface ForgetResult {
@@ -201,9 +206,12 @@ export interface Store {
    * tree hashes and checkpoints are untouched, so every proof still verifies. Events covered by an
    * active legal hold are skipped and reported, checked in the same transaction that changes the rest.
    * Once the call returns, the removed values are gone from the database files (SQLite: overwritten
-   * in place and the WAL truncated; PostgreSQL: see docs/RETENTION.md).
+   * in place and the WAL truncated; PostgreSQL: see docs/RETENTION.md), unless `scrub: false` asked
+   * to leave that to scrubFiles().
    */
   forget(ledger: string, requests: ForgetRequest[], options?: ForgetOptions): Promise<ForgetResult>;
+  /** Removes old copies of forgotten values from the files (SQLite); nothing to do on PostgreSQL. */
+  scrubFiles(): Promise<void>;
 
   /** The current retention policy; undefined when none was ever set (nothing expires). */
   retentionPolicy(): Promise<StoredPolicy | undefined>;

@@ -592,8 +592,12 @@ export class SqliteStore implements Store, BatchBackend {
     // Forgetting rewrites search rows from what remains: nothing of the ledger may still wait to be indexed.
     this.ensureIndexed(ledgerId);
     const result = this.retention.forget(ledgerId, ledger, requests, options.dryRun);
-    if (result.changed.length > 0 && !options.dryRun) await this.retention.scrub();
+    if (result.changed.length > 0 && !options.dryRun && options.scrub !== false) await this.retention.scrub();
     return result;
+  }
+
+  scrubFiles(): Promise<void> {
+    return this.retention.scrub();
   }
 
   async retentionPolicy(): Promise<StoredPolicy | undefined> {

@@ -4,11 +4,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { unzipSync, zipSync } from 'fflate';
 import { formatVerifierKey } from '../../src/core/note.js';
@@ -16,29 +14,14 @@ import { portableSigner } from '../../src/core/crypto.js';
 import { nodeSuite } from '../../src/platform/node-crypto.js';
 import { buildTestServer, type TestServer } from '../helpers/server.js';
 import { sampleEvent } from '../helpers/events.js';
+import { runCli } from '../helpers/cli.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 let server: TestServer;
 let url: string;
 let dir: string;
 let key: string;
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-      cwd: ROOT,
-      env: { ...process.env, SEALTRAIL_VERIFIER_KEY: '', SEALTRAIL_URL: '', SEALTRAIL_TOKEN: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 const show = (r: { code: number | null; stdout: string; stderr: string }) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
 
@@ -64,7 +47,7 @@ after(async () => {
 describe('export --bundle, then verify-bundle', () => {
   it('exports a verified bundle and verifies it offline with a pinned key', async () => {
     const out = join(dir, 'evidence.zip');
-    const exported = await cli([
+    const exported = await runCli([
       'export', '--url', url, '--token', server.adminToken, '--ledger', 'audit', '--bundle', out,
       '--withhold', 'origin.ip,actor.name', '--checkpoint', join(dir, 'early.checkpoint'), '--key', key,
       'action:file.download', 'outcome:success',
@@ -75,13 +58,13 @@ describe('export --bundle, then verify-bundle', () => {
     assert.ok(existsSync(out));
     assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.partial')), [], 'no temporary file is left');
 
-    const verified = await cli(['verify-bundle', out, '--key', `@${join(dir, 'key.txt')}`, '--checkpoint', join(dir, 'early.checkpoint')]);
+    const verified = await runCli(['verify-bundle', out, '--key', `@${join(dir, 'key.txt')}`, '--checkpoint', join(dir, 'early.checkpoint')]);
     assert.equal(verified.code, 0, show(verified));
     assert.match(verified.stdout, /consistent with your checkpoint of size 120 \(older: the bundle extends it\)/);
     assert.match(verified.stdout, /withheld: +actor\.name, origin\.ip/);
     assert.match(verified.stdout, /query: +"action:file\.download outcome:success"/);
 
-    const json = await cli(['verify-bundle', out, '--key', key, '--json']);
+    const json = await runCli(['verify-bundle', out, '--key', key, '--json']);
     assert.equal(json.code, 0, show(json));
     const report = JSON.parse(json.stdout);
     assert.equal(report.ok, true);
@@ -96,36 +79,36 @@ describe('export --bundle, then verify-bundle', () => {
     assert.ok(at > 0);
     files['events/part-00000.jsonl'] = new Uint8Array(Buffer.concat([part.subarray(0, at), Buffer.from('"file.upload"'), part.subarray(at + '"file.download"'.length)]));
     writeFileSync(join(dir, 'tampered.zip'), zipSync(files));
-    const tampered = await cli(['verify-bundle', join(dir, 'tampered.zip'), '--key', key]);
+    const tampered = await runCli(['verify-bundle', join(dir, 'tampered.zip'), '--key', key]);
     assert.equal(tampered.code, 1, show(tampered));
     assert.match(tampered.stdout, /INVALID evidence bundle/);
     assert.match(tampered.stdout, /events\/part-00000\.jsonl line 1 \(event 3\), field action: disclosed value does not match its commitment/);
 
     const otherKey = formatVerifierKey(nodeSuite, server.deployment.name, portableSigner(new Uint8Array(32).fill(5)).publicKey);
-    const wrongKey = await cli(['verify-bundle', out, '--key', otherKey]);
+    const wrongKey = await runCli(['verify-bundle', out, '--key', otherKey]);
     assert.equal(wrongKey.code, 1, show(wrongKey));
     assert.match(wrongKey.stdout, /checkpoint\.txt: note: no known key signed it/);
 
     writeFileSync(join(dir, 'junk.zip'), 'not a zip at all');
-    const junk = await cli(['verify-bundle', join(dir, 'junk.zip'), '--key', key]);
+    const junk = await runCli(['verify-bundle', join(dir, 'junk.zip'), '--key', key]);
     assert.equal(junk.code, 1, show(junk));
     assert.match(junk.stdout, /archive: not a readable zip archive/);
   });
 
   it('refuses to verify without a key, and says why (exit 2)', async () => {
-    const result = await cli(['verify-bundle', join(dir, 'evidence.zip')]);
+    const result = await runCli(['verify-bundle', join(dir, 'evidence.zip')]);
     assert.equal(result.code, 2, show(result));
     assert.match(result.stderr, /--key is required/);
   });
 
   it('warns when no key is pinned, and leaves nothing behind when the server refuses', async () => {
     const out = join(dir, 'unpinned.zip');
-    const result = await cli(['export', '--url', url, '--token', server.adminToken, '--ledger', 'audit', '--bundle', out, 'actor:u-3']);
+    const result = await runCli(['export', '--url', url, '--token', server.adminToken, '--ledger', 'audit', '--bundle', out, 'actor:u-3']);
     assert.equal(result.code, 0, show(result));
     assert.match(result.stderr, /warning: no --key given/);
     assert.ok(existsSync(out));
 
-    const refused = await cli(['export', '--url', url, '--token', server.adminToken, '--ledger', 'audit', '--bundle', join(dir, 'refused.zip'), '--withhold', 'nope', '--key', key]);
+    const refused = await runCli(['export', '--url', url, '--token', server.adminToken, '--ledger', 'audit', '--bundle', join(dir, 'refused.zip'), '--withhold', 'nope', '--key', key]);
     assert.equal(refused.code, 1, show(refused));
     assert.match(refused.stderr, /cannot withhold "nope"/);
     assert.ok(!existsSync(join(dir, 'refused.zip')));

@@ -1,36 +1,21 @@
 /** `sealtrail export` as a user runs it: a child process talking to a listening server. */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { CSV_COLUMNS } from '../../src/core/export/csv.js';
 import { buildTestServer, type TestServer } from '../helpers/server.js';
 import { sampleEvent } from '../helpers/events.js';
-import type { CliResult } from '../helpers/cli.js';
+import { runCli, type CliResult } from '../helpers/cli.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 let server: TestServer;
 let url: string;
 let dir: string;
 
 function runExport(args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'export', '--url', url, '--token', server.adminToken, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, SEALTRAIL_URL: '', SEALTRAIL_TOKEN: '', SEALTRAIL_VERIFIER_KEY: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCli(['export', '--url', url, '--token', server.adminToken, ...args]);
 }
 
 const show = (r: CliResult) => `exit ${r.code}\nstdout: ${r.stdout.slice(0, 500)}\nstderr: ${r.stderr}`;

@@ -1,4 +1,4 @@
-/** Runs `sealtrail verify` as a child process, as a user would, with no SEALTRAIL_* defaults leaking in. */
+/** Runs the `sealtrail` CLI as a child process, as a user would, with no SEALTRAIL_* defaults leaking in. */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -11,10 +11,14 @@ export interface CliResult {
 }
 
 export function runVerify(args: string[]): Promise<CliResult> {
+  return runCli(['verify', ...args]);
+}
+
+export function runCli(args: string[]): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'verify', ...args], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
       cwd: ROOT,
-      env: { ...process.env, SEALTRAIL_VERIFIER_KEY: '', SEALTRAIL_DATA: '' },
+      env: { ...process.env, SEALTRAIL_VERIFIER_KEY: '', SEALTRAIL_DATA: '', SEALTRAIL_URL: '', SEALTRAIL_TOKEN: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

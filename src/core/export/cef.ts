@@ -11,54 +11,21 @@
  * cefExtension below. A field removed after sealing is left out and listed in cs6 ("redacted").
  */
 import { controlSafeJson, eventLevel, PRODUCT, redactedList, type ExportRecord, type Level } from './record.js';
+import { escapeChars } from './escape.js';
 
 export const CEF_CONTENT_TYPE = 'text/plain; charset=utf-8';
 
 /** CEF severity 0–10: 3 (low) for successes, 5 (medium) for failures, 7 (high) for auth/admin failures. */
 const CEF_SEVERITY: Record<Level, number> = { info: 3, low: 5, medium: 7 };
 
-/** Replaces control characters that have no escape in CEF or syslog (everything in C0 but TAB, CR, LF; DEL; C1). */
-function isBadControl(c: number): boolean {
-  return (c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || (c >= 0x7f && c <= 0x9f);
-}
-
 /** `\` → `\\`, `|` → `\|`, CR/LF → space, other controls → U+FFFD. */
 export function cefHeaderEscape(value: string): string {
-  let out = '';
-  let from = 0;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    let replacement: string | undefined;
-    if (c === 0x5c) replacement = '\\\\';
-    else if (c === 0x7c) replacement = '\\|';
-    else if (c === 0x0a || c === 0x0d) replacement = ' ';
-    else if (isBadControl(c)) replacement = '\ufffd';
-    if (replacement !== undefined) {
-      out += value.slice(from, i) + replacement;
-      from = i + 1;
-    }
-  }
-  return from === 0 ? value : out + value.slice(from);
+  return escapeChars(value, (c) => (c === 0x5c ? '\\\\' : c === 0x7c ? '\\|' : c === 0x0a || c === 0x0d ? ' ' : undefined));
 }
 
 /** `\` → `\\`, `=` → `\=`, LF → `\n`, CR → `\r`, other controls → U+FFFD. */
 export function cefValueEscape(value: string): string {
-  let out = '';
-  let from = 0;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    let replacement: string | undefined;
-    if (c === 0x5c) replacement = '\\\\';
-    else if (c === 0x3d) replacement = '\\=';
-    else if (c === 0x0a) replacement = '\\n';
-    else if (c === 0x0d) replacement = '\\r';
-    else if (isBadControl(c)) replacement = '\ufffd';
-    if (replacement !== undefined) {
-      out += value.slice(from, i) + replacement;
-      from = i + 1;
-    }
-  }
-  return from === 0 ? value : out + value.slice(from);
+  return escapeChars(value, (c) => (c === 0x5c ? '\\\\' : c === 0x3d ? '\\=' : c === 0x0a ? '\\n' : c === 0x0d ? '\\r' : undefined));
 }
 
 type Json = Record<string, unknown>;

@@ -18,6 +18,7 @@
  * - MSG: a short text ("alice file.download success"); prefixed by a UTF-8 BOM when it is not pure ASCII
  *   (MSG-UTF8), left bare otherwise (MSG-ANY).
  */
+import { escapeChars } from './escape.js';
 import { controlSafeJson, eventLevel, PRODUCT, redactedList, type ExportRecord, type Level } from './record.js';
 
 export const SYSLOG_CONTENT_TYPE = 'text/plain; charset=utf-8';
@@ -50,39 +51,16 @@ export function isSdName(name: string): boolean {
   return isPrintUsAscii(name, 32) && !/[= \]"]/.test(name);
 }
 
-/** PARAM-VALUE escaping (see the module comment). A charCode scan: it runs for every parameter. */
+/** PARAM-VALUE escaping (see the module comment). */
 export function sdValueEscape(value: string): string {
-  let out = '';
-  let from = 0;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    let replacement: string | undefined;
-    if (c === 0x22) replacement = '\\"';
-    else if (c === 0x5c) replacement = '\\\\';
-    else if (c === 0x5d) replacement = '\\]';
-    else if (c === 0x0a) replacement = '\\n';
-    else if (c === 0x0d) replacement = '\\r';
-    else if ((c < 0x20 && c !== 0x09) || (c >= 0x7f && c <= 0x9f)) replacement = '\ufffd';
-    if (replacement !== undefined) {
-      out += value.slice(from, i) + replacement;
-      from = i + 1;
-    }
-  }
-  return from === 0 ? value : out + value.slice(from);
+  return escapeChars(value, (c) =>
+    c === 0x22 ? '\\"' : c === 0x5c ? '\\\\' : c === 0x5d ? '\\]' : c === 0x0a ? '\\n' : c === 0x0d ? '\\r' : undefined,
+  );
 }
 
 /** MSG text: line breaks as `\n`/`\r` (a backslash is doubled), other controls as U+FFFD. */
 function msgEscape(value: string): string {
-  let out = '';
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c === 0x5c) out += '\\\\';
-    else if (c === 0x0a) out += '\\n';
-    else if (c === 0x0d) out += '\\r';
-    else if ((c < 0x20 && c !== 0x09) || (c >= 0x7f && c <= 0x9f)) out += '\ufffd';
-    else out += value[i];
-  }
-  return out;
+  return escapeChars(value, (c) => (c === 0x5c ? '\\\\' : c === 0x0a ? '\\n' : c === 0x0d ? '\\r' : undefined));
 }
 
 function isAscii(text: string): boolean {

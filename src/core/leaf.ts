@@ -82,22 +82,11 @@ export function buildLeaf(
     v: LEAF_VERSION,
     ledger: input.ledger,
     index: input.index,
-    received_at: formatReceivedAt(input.receivedAtMicros),
+    received_at: formatMicros(input.receivedAtMicros),
     writer: input.writer,
     commitments,
   });
   return { leaf, leafHash: hashLeaf(suite, leaf) };
-}
-
-// A batch shares one received_at: format it once, not once per event.
-let lastReceivedAt = -1;
-let lastReceivedAtText = '';
-function formatReceivedAt(micros: number): string {
-  if (micros !== lastReceivedAt) {
-    lastReceivedAtText = formatMicros(micros);
-    lastReceivedAt = micros;
-  }
-  return lastReceivedAtText;
 }
 
 // Field paths repeat across events; their quoted form is kept rather than re-escaped each time.

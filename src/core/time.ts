@@ -24,12 +24,20 @@ function daysInMonth(year: number, month: number): number {
   return [4, 6, 9, 11].includes(month) ? 30 : 31;
 }
 
+// Every event of a batch shares one received_at, and sealing, search answers and exports format it per
+// event: the last result is kept rather than rebuilt.
+let lastMicros = -1;
+let lastText = '';
+
 export function formatMicros(micros: number): string {
+  if (micros === lastMicros) return lastText;
   if (!Number.isSafeInteger(micros) || micros < 0) fail('INVALID_ARGUMENT', `bad timestamp ${micros}`);
   const millis = Math.floor(micros / 1000);
   const iso = new Date(millis).toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ
   const fraction = String(micros % 1_000_000).padStart(6, '0');
-  return `${iso.slice(0, 19)}.${fraction}Z`;
+  lastText = `${iso.slice(0, 19)}.${fraction}Z`;
+  lastMicros = micros;
+  return lastText;
 }
 
 const MICROS_FORMAT = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\.(\d{6})Z$/;

@@ -65,17 +65,6 @@ export function eventLevel(event: Record<string, unknown>): Level {
   return event.category === 'auth' || event.category === 'admin' ? 'medium' : 'low';
 }
 
-// Entries of one batch share received_at: format it once per batch rather than once per event.
-let lastMicros = -1;
-let lastMicrosText = '';
-function receivedAtText(micros: number): string {
-  if (micros !== lastMicros) {
-    lastMicrosText = formatMicros(micros);
-    lastMicros = micros;
-  }
-  return lastMicrosText;
-}
-
 /**
  * The writer id from leaf bytes without parsing the leaf. The leaf is RFC 8785 JSON whose last member is
  * always `"writer":"<id>"` (members sorted; see leaf.ts), and writer ids are ASCII without quotes or
@@ -130,7 +119,7 @@ export function recordFromEntry(entry: EntryLike): ExportRecord {
   const record: ExportRecord = {
     ledger: entry.ledger,
     index: entry.index,
-    received_at: receivedAtText(entry.receivedAtMicros),
+    received_at: formatMicros(entry.receivedAtMicros),
     leaf_hash: toBase64(entry.leafHash),
     writer: writerFromLeaf(entry.leaf),
     event,

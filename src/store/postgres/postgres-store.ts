@@ -8,6 +8,7 @@
  */
 import type { LegalHold } from '../../core/retention.js';
 import { PostgresRetention } from './retention.js';
+import { inTransaction } from './transaction.js';
 import { isPurged } from '../forget.js';
 import pg from 'pg';
 import { toBase64 } from '../../core/bytes.js';
@@ -283,25 +284,18 @@ export class PostgresStore implements Store, BatchBackend {
     keys: string[],
     build: (head: LedgerHead, existing: Map<string, ExistingKey>) => BatchWrite,
   ): Promise<BatchWrite> {
-    const client = await this.pool.connect();
-    try {
-      const ledgerId = await this.ledgerId(ledger, client);
-      await client.query('BEGIN');
+    const ledgerId = await this.ledgerId(ledger);
+    const write = await inTransaction(this.pool, async (client) => {
       // One sequencer per ledger across all processes: the lock is held until COMMIT or ROLLBACK.
       await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_NAMESPACE, ledgerId]);
       const head = await this.currentHead(client, ledger, ledgerId);
       const existing = await this.existingKeys(client, ledger, ledgerId, keys);
       const write = build(head, existing);
       await this.writeBatch(client, ledgerId, write);
-      await client.query('COMMIT');
-      if (write.checkpoint) this.heads.set(ledger, write.head);
       return write;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
+    if (write.checkpoint) this.heads.set(ledger, write.head);
+    return write;
   }
 
   /** The cached head if no other process has moved the ledger on since, else the head from the database. */

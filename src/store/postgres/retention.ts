@@ -10,6 +10,7 @@ import type pg from 'pg';
 import type { LegalHold } from '../../core/retention.js';
 import { excludeHeld, FORGET_CHUNK, planChunk, toHold, type ForgetChange, type ForgettableRow, type HoldRow } from '../forget.js';
 import type { SearchContext, SearchRecord } from '../search-fields.js';
+import { inTransaction } from './transaction.js';
 import type { Dialect } from '../search-sql.js';
 import type { ForgetRequest, ForgetResult, StoredPolicy } from '../store.js';
 
@@ -30,10 +31,10 @@ export class PostgresRetention {
   async forget(ledgerId: number, ledger: string, requests: ForgetRequest[], dryRun = false): Promise<ForgetResult> {
     const result: ForgetResult = { changed: [], held: [], fieldsRemoved: 0 };
     for (let at = 0; at < requests.length; at += FORGET_CHUNK) {
-      await this.transaction(async (client) => {
+      await inTransaction(this.deps.pool, async (client) => {
         await client.query('SELECT pg_advisory_xact_lock($1, $2)', [this.deps.lockNamespace, HOLDS_LOCK]);
         await this.forgetChunk(client, ledgerId, ledger, requests.slice(at, at + FORGET_CHUNK), result);
-      }, dryRun);
+      }, { rollBack: dryRun });
     }
     return result;
   }
@@ -101,7 +102,7 @@ export class PostgresRetention {
   }
 
   async putRetentionPolicy(policy: string, changedBy: string, atMicros: number): Promise<number> {
-    return this.transaction(async (client) => {
+    return inTransaction(this.deps.pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1, $2)', [this.deps.lockNamespace, HOLDS_LOCK]);
       const latest = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM retention_policies');
       const version = (latest.rows[0]?.v ?? 0) + 1;
@@ -111,7 +112,7 @@ export class PostgresRetention {
   }
 
   async createLegalHold(hold: LegalHold): Promise<void> {
-    await this.transaction(async (client) => {
+    await inTransaction(this.deps.pool, async (client) => {
       // Waits for a forgetting transaction in progress, so that it cannot miss this hold halfway.
       await client.query('SELECT pg_advisory_xact_lock($1, $2)', [this.deps.lockNamespace, HOLDS_LOCK]);
       await client.query('INSERT INTO legal_holds (id, ledgers, query, reason, owner, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
@@ -138,18 +139,4 @@ export class PostgresRetention {
     return result.rowCount === 1;
   }
 
-  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>, rollBack = false): Promise<T> {
-    const client = await this.deps.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const value = await work(client);
-      await client.query(rollBack ? 'ROLLBACK' : 'COMMIT');
-      return value;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
-  }
 }

@@ -15,8 +15,20 @@
  * serve --data DIR` serves it afterwards), in batches of up to 1000 events; each batch's received_at is
  * the simulated time of its last event (batches span at most --window seconds). --url writes over HTTP
  * with the client; there the server stamps received_at, so only occurred_at follows the simulated days.
+ *
+ * After a --data run, DIR/gen-<ledger>.json records the options the events were generated with, so that
+ * `npm run bench:search -- --data DIR --ledger L` rebuilds the same Dataset (busiest user, incidents, …)
+ * without regenerating it. The same options give the same events, so for a folder generated before
+ * this file existed it can be written by hand. Its format (GenInfo; `end` is any ISO time, `seed` a
+ * string; batch and window are informational, they shape received_at and the indexes, not the Dataset):
+ *
+ *   {"ledger": "bench", "events": 10000000, "seed": "1", "days": 60, "end": "2026-11-26T12:00:00Z",
+ *    "tenants": 30, "users": 5000, "batch": 1000, "window": 300}
+ *
+ * A run also adds "written": {"events", "appends", "seconds"} and "geo" (the geolocation note).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { AuditEvent } from '../src/core/event.js';
@@ -46,6 +58,65 @@ export interface GenOptions {
 }
 
 export const GEN_DEFAULTS = { seed: '1', days: 14, tenants: 30, users: 3000, windowSeconds: 300, batch: 1000 } as const;
+
+/** DIR/gen-<ledger>.json: the options a --data run generated the ledger with (see the header comment). */
+export interface GenInfo {
+  ledger: string;
+  events: number;
+  seed: string;
+  days: number;
+  /** End of the span, an ISO time. */
+  end: string;
+  tenants: number;
+  users: number;
+  batch: number;
+  window: number;
+  written?: { events: number; appends: number; seconds: number };
+  geo?: string;
+}
+
+export const genInfoPath = (dataDir: string, ledger: string): string => join(dataDir, `gen-${ledger}.json`);
+
+export function writeGenInfo(dataDir: string, info: GenInfo): string {
+  const path = genInfoPath(dataDir, info.ledger);
+  writeFileSync(path, `${JSON.stringify(info, null, 2)}\n`);
+  return path;
+}
+
+/** Reads DIR/gen-<ledger>.json and the GenOptions it stands for (numbers and the seed checked). */
+export function readGenInfo(dataDir: string, ledger: string): { info: GenInfo; options: GenOptions } {
+  const path = genInfoPath(dataDir, ledger);
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  } catch (error) {
+    throw new Error(
+      `cannot read ${path} (${(error as Error).message}); write it with the options the folder was generated with, e.g.\n` +
+        `  {"ledger": "${ledger}", "events": 10000000, "seed": "1", "days": 60, "end": "2026-11-26T12:00:00Z", "tenants": 30, "users": 5000, "batch": 1000, "window": 300}`,
+    );
+  }
+  const num = (key: string, fallback?: number): number => {
+    const v = raw[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new Error(`${path}: "${key}" must be a positive number`);
+    return v;
+  };
+  const endMicros = typeof raw.end === 'string' ? Date.parse(raw.end) * 1000 : Number.NaN;
+  if (!Number.isSafeInteger(endMicros)) throw new Error(`${path}: "end" must be an ISO time, e.g. "2026-11-26T12:00:00Z"`);
+  if (raw.seed === undefined) throw new Error(`${path}: "seed" is missing (the gen default is "${GEN_DEFAULTS.seed}")`);
+  const info: GenInfo = {
+    ...(raw as Partial<GenInfo>),
+    ledger: typeof raw.ledger === 'string' ? raw.ledger : ledger,
+    events: num('events'),
+    seed: String(raw.seed),
+    days: num('days'),
+    end: raw.end as string,
+    tenants: num('tenants', GEN_DEFAULTS.tenants),
+    users: num('users', GEN_DEFAULTS.users),
+    batch: num('batch', GEN_DEFAULTS.batch),
+    window: num('window', GEN_DEFAULTS.windowSeconds),
+  };
+  return { info, options: { events: info.events, seed: info.seed, days: info.days, endMicros, tenants: info.tenants, users: info.users } };
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Deterministic randomness
@@ -1106,12 +1177,27 @@ async function main(): Promise<number> {
   if (values.data !== undefined) {
     const geo = await loadCountry(values.geo);
     process.stderr.write(`${geo.note}\n`);
+    const windowSeconds = number('window', values.window, 1, 86_400);
     const { store, clock } = openGenStore(values.data, { country: geo.country });
     try {
-      result = await writeToStore(store, clock, ledger, dataset, { batch, windowSeconds: number('window', values.window, 1, 86_400) });
+      result = await writeToStore(store, clock, ledger, dataset, { batch, windowSeconds });
     } finally {
       await store.close();
     }
+    const path = writeGenInfo(values.data, {
+      ledger,
+      events: options.events,
+      seed: options.seed,
+      days: options.days,
+      end: isoMillis(endMicros),
+      tenants: options.tenants,
+      users: options.users,
+      batch,
+      window: windowSeconds,
+      written: { events: result.events, appends: result.appends, seconds: Math.round(result.seconds * 10) / 10 },
+      geo: geo.note,
+    });
+    process.stderr.write(`wrote ${path} (for npm run bench:search -- --data ${values.data} --ledger ${ledger})\n`);
   } else {
     const token = values.token ?? process.env.SEALTRAIL_TOKEN;
     const client = new SealtrailClient({ url: values.url!, token });

@@ -12,6 +12,11 @@
  * (pending schema migrations and index catch-up run; still no appends); --analyze (implies --writable)
  * runs ANALYZE after the first phase, which stays in the file, and measures again.
  *
+ * `npm run bench:search -- --database-url URL [--events N]` runs the same queries on a PostgreSQL store:
+ * a fresh schema and roles under the administrator URL (e.g. postgres://postgres@127.0.0.1:5432/test),
+ * N generated events (default 100,000; --quick 20,000) written through writeToStore, ANALYZE, one
+ * phase, PostgreSQL's EXPLAIN; the schema and roles are dropped at the end. Writes .bench/search-postgres.json.
+ *
  * The queries: issue 5's (one actor in a 24 h window, first page of 100 newest; the same with the actor's
  * usual `country:` and `-outcome:success`; counts by hour over 30 days; a free-text term) and the
  * incident queries an investigator runs. Each is timed R times (default 25, at least 20; p50 and p99)
@@ -25,7 +30,9 @@
  *
  * Also exports explainSqlite, ledgerIdOf and incidentQueries for test/store/search-plans.test.ts.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -38,8 +45,12 @@ import { hourKey } from '../src/store/search-sql.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { StatsDimension } from '../src/store/store.js';
 import { BENCH_DIR, PROJECT_ROOT, progress, removeDir, tempDir } from './fixtures.js';
-import { Dataset, GEN_DEFAULTS, loadCountry, openGenStore, readGenInfo, writeToStore, type GenInfo, type WriteResult } from './gen.js';
+import { Dataset, GEN_DEFAULTS, loadCountry, openGenStore, readGenInfo, SimulatedClock, writeToStore, type GenInfo, type WriteResult } from './gen.js';
 import { machine } from './report.js';
+import { PostgresStore } from '../src/store/postgres/postgres-store.js';
+import { quoteIdent } from '../src/store/postgres/schema.js';
+import { setupPostgres } from '../src/store/postgres/setup.js';
+import { maskPassword } from '../src/server/deployment.js';
 
 const SECOND = 1_000_000;
 const HOUR = 3600 * SECOND;
@@ -70,6 +81,8 @@ export function ledgerIdOf(db: Database.Database, ledger: string): number {
 
 /** What a raw statement is built from: the ledger and the query's received window as index bounds. */
 export interface RawContext {
+  /** Which SQL to write: `?` placeholders either way (numbered for PostgreSQL when run). */
+  engine: 'sqlite' | 'postgres';
   ledgerId: number;
   /** The query's `received` window as [from, to) ledger indexes (either end may be open), as the store rewrites it. */
   window: { from?: number; to?: number };
@@ -141,12 +154,16 @@ function rawHours(where: (ledgerId: number) => [string, unknown[]]): (c: RawCont
 /**
  * Free text straight from the FTS5 index, newest match first (FTS5 walks its doclists backwards for
  * ORDER BY rowid DESC and stops at the limit); search_events only maps the rowid to the ledger and idx.
+ * On PostgreSQL: the ILIKE over search_events.body that the store runs, without the join to entries.
  */
 function rawText(phrase: string): (c: RawContext) => Statement {
-  return (c) => ({
-    sql: `SELECT e.idx FROM search_text t JOIN search_events e ON e.id = t.rowid WHERE t.search_text MATCH ? AND e.ledger_id = ? ORDER BY t.rowid DESC LIMIT ${PAGE}`,
-    params: [ftsString(phrase), c.ledgerId],
-  });
+  return (c) =>
+    c.engine === 'postgres'
+      ? rawPage(() => [`e.body ILIKE ?`, [`%${phrase.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`]])(c)
+      : {
+          sql: `SELECT e.idx FROM search_text t JOIN search_events e ON e.id = t.rowid WHERE t.search_text MATCH ? AND e.ledger_id = ? ORDER BY t.rowid DESC LIMIT ${PAGE}`,
+          params: [ftsString(phrase), c.ledgerId],
+        };
 }
 
 /** The shapes an investigator runs, instantiated on a generated dataset (planted incidents included). */
@@ -218,7 +235,7 @@ export function issueQueries(dataset: Dataset): BenchQuery[] {
       id: 'actor-24h-country-failed',
       label: 'same + country + -outcome:success',
       q: `actor.id:${u} received:-24h country:${country} -outcome:success`,
-      raw: rawPage(() => [`e.actor_id = ? AND e.country = ? AND e.outcome IS NOT 'success'`, [u, country]]),
+      raw: rawPage(() => [`e.actor_id = ? AND e.country = ? AND e.outcome IS DISTINCT FROM 'success'`, [u, country]]),
     },
     {
       id: 'actor-any-24h',
@@ -324,54 +341,100 @@ const PROBE_SQL = `SELECT min(idx) AS idx FROM search_events WHERE ledger_id = ?
          (SELECT min(received_at) FROM search_events WHERE ledger_id = ? AND received_at >= ?)`;
 
 /** The store's received → index rewrite, by hand (SqliteStore.firstIndexAtOrAfter): past the end when nothing is that late. */
-function firstIndexAtOrAfter(db: Database.Database, ledgerId: number, micros: number): number {
-  const row = db.prepare<[number, number, number], { idx: number | null }>(PROBE_SQL).get(ledgerId, ledgerId, micros);
-  return row?.idx ?? Number.MAX_SAFE_INTEGER;
+/** A store under test and raw SQL on its database: SQLite in-process, or PostgreSQL. */
+export interface Engine {
+  kind: 'sqlite' | 'postgres';
+  store: Pick<SqliteStore, 'search' | 'stats' | 'searchStatement' | 'statsStatement'>;
+  ledgerId: number;
+  /** Runs raw SQL written with `?` placeholders; `prepare` once, run many times. */
+  prepare(statement: Statement): () => Promise<Array<Record<string, unknown>>>;
+  explain(statement: Statement): Promise<string[]>;
+}
+
+function sqliteEngine(store: SqliteStore, ledger: string): Engine {
+  const db = store.db;
+  return {
+    kind: 'sqlite',
+    store,
+    ledgerId: ledgerIdOf(db, ledger),
+    prepare(statement) {
+      const prepared = db.prepare<unknown[], Record<string, unknown>>(statement.sql);
+      return async () => prepared.all(...statement.params);
+    },
+    explain: async (statement) => explainSqlite(db, statement),
+  };
+}
+
+/** `?` → `$1`, `$2`, … (the raw statements have no `?` inside literals). */
+const numbered = (sql: string) => {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+};
+
+async function firstIndexAtOrAfter(engine: Engine, micros: number): Promise<number> {
+  const rows = await engine.prepare({ sql: PROBE_SQL, params: [engine.ledgerId, engine.ledgerId, micros] })();
+  const idx = rows[0]?.idx;
+  return idx === null || idx === undefined ? Number.MAX_SAFE_INTEGER : Number(idx);
 }
 
 /** Times the received → index probe at the start of the last 24 h and of the last 30 days. */
-function measureProbes(db: Database.Database, ledgerId: number, now: number): Phase['probes'] {
-  return [
+async function measureProbes(engine: Engine, now: number): Promise<Phase['probes']> {
+  const out: Phase['probes'] = [];
+  for (const [at, micros] of [
     ['-24h', now - DAY],
     ['-30d', now - 30 * DAY],
-  ].map(([at, micros]) => {
+  ] as const) {
     const samples: number[] = [];
     for (let i = 0; i < 6; i++) {
       const t = performance.now();
-      firstIndexAtOrAfter(db, ledgerId, micros as number);
+      await firstIndexAtOrAfter(engine, micros);
       if (i > 0) samples.push(performance.now() - t);
     }
-    return { at: at as string, medianMs: summarise(samples).medianMs, runs: samples.length, plan: explainSqlite(db, { sql: PROBE_SQL, params: [ledgerId, ledgerId, micros] }) };
-  });
+    out.push({ at, medianMs: summarise(samples).medianMs, runs: samples.length, plan: await engine.explain({ sql: PROBE_SQL, params: [engine.ledgerId, engine.ledgerId, micros] }) });
+  }
+  return out;
+}
+
+function postgresEngine(store: PostgresStore, client: pg.Client, ledgerId: number): Engine {
+  const text = (sql: string) => (sql.includes('$1') ? sql : numbered(sql));
+  return {
+    kind: 'postgres',
+    store,
+    ledgerId,
+    // Unnamed statements, planned on every run, as the store's own queries are.
+    prepare: (statement) => async () => (await client.query<Record<string, unknown>>(text(statement.sql), statement.params)).rows,
+    explain: async (statement) =>
+      (await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${text(statement.sql)}`, statement.params)).rows.map((r) => r['QUERY PLAN']),
+  };
 }
 
 const sameList = (a: readonly unknown[], b: readonly unknown[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
-async function measurePhase(store: SqliteStore, ledger: string, now: number, queries: BenchQuery[], runs: number, name: string): Promise<Phase> {
-  const db = store.db;
-  const ledgerId = ledgerIdOf(db, ledger);
-  const prepared = queries.map((query) => {
+async function measurePhase(engine: Engine, ledger: string, now: number, queries: BenchQuery[], runs: number, name: string): Promise<Phase> {
+  const { store, ledgerId } = engine;
+  const prepared = [];
+  for (const query of queries) {
     const parsed = parseQuery(query.q, { now });
     const micros = receivedWindow(parsed);
     const window = {
-      ...(micros.from !== undefined ? { from: firstIndexAtOrAfter(db, ledgerId, micros.from) } : {}),
-      ...(micros.to !== undefined ? { to: firstIndexAtOrAfter(db, ledgerId, micros.to) } : {}),
+      ...(micros.from !== undefined ? { from: await firstIndexAtOrAfter(engine, micros.from) } : {}),
+      ...(micros.to !== undefined ? { to: await firstIndexAtOrAfter(engine, micros.to) } : {}),
     };
     if (!query.raw) throw new Error(`query ${query.id} has no raw baseline`);
-    const rawStatement = query.raw({ ledgerId, window });
-    return { query, parsed, rawStatement, rawPrepared: db.prepare<unknown[], Record<string, unknown>>(rawStatement.sql) };
-  });
+    const rawStatement = query.raw({ engine: engine.kind, ledgerId, window });
+    prepared.push({ query, parsed, rawStatement, rawRun: engine.prepare(rawStatement) });
+  }
   type Prepared = (typeof prepared)[number];
   /** The store's answer as comparable values: page indexes, or "key=count" per bucket. */
   const runStore = async (p: Prepared): Promise<unknown[]> => {
     if (p.query.by) return (await store.stats(ledger, p.parsed, p.query.by, STATS_LIMIT)).map((b) => `${b.key}=${b.count}`);
     return (await store.search(ledger, { query: p.parsed, limit: PAGE, order: 'desc' })).entries.map((e) => e.index);
   };
-  const runRaw = (p: Prepared): unknown[] => {
-    const rows = p.rawPrepared.all(...p.rawStatement.params);
+  const runRaw = async (p: Prepared): Promise<unknown[]> => {
+    const rows = await p.rawRun();
     if (p.query.by === 'hour') return rows.map((r) => `${hourKey(Number(r.key))}=${r.count}`);
     if (p.query.by) return rows.map((r) => `${r.key}=${r.count}`);
-    return rows.map((r) => r.idx);
+    return rows.map((r) => Number(r.idx));
   };
   const check = (p: Prepared, fromStore: unknown[], fromRaw: unknown[]) => {
     if (!sameList(fromStore, fromRaw)) {
@@ -388,7 +451,7 @@ async function measurePhase(store: SqliteStore, ledger: string, now: number, que
   for (const p of prepared) {
     for (let i = 0; i < 2; i++) {
       const fromStore = await runStore(p);
-      check(p, fromStore, runRaw(p));
+      check(p, fromStore, await runRaw(p));
       returned.set(p.query.id, fromStore);
     }
   }
@@ -403,17 +466,17 @@ async function measurePhase(store: SqliteStore, ledger: string, now: number, que
         fromStore = await runStore(p);
         samples.get(p.query.id)!.push(performance.now() - t);
       };
-      const timeRaw = () => {
+      const timeRaw = async () => {
         const t = performance.now();
-        fromRaw = runRaw(p);
+        fromRaw = await runRaw(p);
         rawSamples.get(p.query.id)!.push(performance.now() - t);
       };
       if (round % 2 === 0) {
-        timeRaw();
+        await timeRaw();
         await timeStore();
       } else {
         await timeStore();
-        timeRaw();
+        await timeRaw();
       }
       check(p, fromStore, fromRaw);
     }
@@ -429,11 +492,7 @@ async function measurePhase(store: SqliteStore, ledger: string, now: number, que
     if (p.query.by) {
       matches = answer.reduce<number>((sum, bucket) => sum + Number(String(bucket).split('=').at(-1)), 0);
     } else {
-      const count = await store.statsStatement(ledger, p.parsed, 'outcome', 10);
-      matches = db
-        .prepare<unknown[], { count: number }>(count.sql)
-        .all(...count.params)
-        .reduce((s, row) => s + row.count, 0);
+      matches = (await store.stats(ledger, p.parsed, 'outcome', 10)).reduce((s, row) => s + row.count, 0);
     }
     const timing = summarise(samples.get(p.query.id)!);
     const raw = summarise(rawSamples.get(p.query.id)!);
@@ -450,11 +509,11 @@ async function measurePhase(store: SqliteStore, ledger: string, now: number, que
       raw: { ...raw, sql: p.rawStatement.sql },
       ratio: { median: timing.medianMs / raw.medianMs, p99: timing.p99Ms / raw.p99Ms },
       target: { kind, p99Ms: TARGET_MS[kind], met: timing.p99Ms < TARGET_MS[kind] },
-      plan: explainSqlite(db, statement),
-      rawPlan: explainSqlite(db, p.rawStatement),
+      plan: await engine.explain(statement),
+      rawPlan: await engine.explain(p.rawStatement),
     });
   }
-  return { name, queries: results, probes: measureProbes(db, ledgerId, now) };
+  return { name, queries: results, probes: await measureProbes(engine, now) };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -503,7 +562,7 @@ function formatSummary(phases: Phase[]): string {
   for (const phase of phases) {
     for (const r of phase.queries.filter((q) => q.issue)) {
       lines.push(
-        `  ${phase.name.slice(0, 26).padEnd(26)} ${r.label.padEnd(42)} ${ms(r.timing.medianMs).padStart(8)} ${ms(r.timing.p99Ms).padStart(8)} ${ms(r.raw.p99Ms).padStart(8)}  < ${r.target.p99Ms} ms ${r.target.met ? 'pass' : 'MISS'}`,
+        `  ${phase.name.replace(/ \(took .*\)$/, '').slice(0, 26).padEnd(26)} ${r.label.padEnd(42)} ${ms(r.timing.medianMs).padStart(8)} ${ms(r.timing.p99Ms).padStart(8)} ${ms(r.raw.p99Ms).padStart(8)}  < ${r.target.p99Ms} ms ${r.target.met ? 'pass' : 'MISS'}`,
       );
     }
   }
@@ -550,6 +609,7 @@ async function main(): Promise<void> {
       analyze: { type: 'boolean', default: false },
       writable: { type: 'boolean', default: false },
       only: { type: 'string' },
+      'database-url': { type: 'string' },
     },
   });
   const quick = values.quick === true || process.env.BENCH_QUICK === '1';
@@ -561,6 +621,14 @@ async function main(): Promise<void> {
   const only = values.only?.split(',').filter(Boolean);
   const pick = (queries: BenchQuery[]) => (only ? queries.filter((q) => only.some((id) => q.id.includes(id))) : queries);
 
+  if (values['database-url'] !== undefined) {
+    const events = values.events !== undefined ? Number(values.events) : quick ? 20_000 : 100_000;
+    if (!Number.isSafeInteger(events) || events < 2000) throw new Error('--events must be an integer ≥ 2000');
+    const endMicros = Date.UTC(2026, 10, 26, 12) * 1000;
+    const dataset = new Dataset({ events, seed: values.seed!, days: Number(values.days), endMicros, tenants: GEN_DEFAULTS.tenants, users: GEN_DEFAULTS.users });
+    await runPostgres(values['database-url'], dataset, ledger, runs, only, { ...info, startedAt, geo: values.geo });
+    return;
+  }
   let store: SqliteStore;
   let dataset: Dataset;
   let databasePath: string;
@@ -634,7 +702,7 @@ async function main(): Promise<void> {
     const queries = [...pick(issueQueries(dataset)), ...pick(incidentQueries(dataset))];
     if (queries.length === 0) throw new Error(`--only ${values.only} matches no query`);
     const phases: Phase[] = [];
-    const first = await measurePhase(store, ledger, o.endMicros, queries, runs, values.data !== undefined ? 'as stored' : 'as ingested (no ANALYZE)');
+    const first = await measurePhase(sqliteEngine(store, ledger), ledger, o.endMicros, queries, runs, values.data !== undefined ? 'as stored' : 'as ingested (no ANALYZE)');
     phases.push(first);
     process.stdout.write(`${formatPhase(first)}\n\n`);
     let analyzeMs: number | undefined;
@@ -642,7 +710,7 @@ async function main(): Promise<void> {
       const analyzeStart = performance.now();
       store.db.exec('ANALYZE');
       analyzeMs = performance.now() - analyzeStart;
-      const analyzed = await measurePhase(store, ledger, o.endMicros, queries, runs, `after ANALYZE (took ${ms(analyzeMs)} ms)`);
+      const analyzed = await measurePhase(sqliteEngine(store, ledger), ledger, o.endMicros, queries, runs, `after ANALYZE (took ${ms(analyzeMs)} ms)`);
       phases.push(analyzed);
       process.stdout.write(`${formatPhase(analyzed)}\n\n`);
     }
@@ -669,6 +737,100 @@ async function main(): Promise<void> {
   } finally {
     await store.close();
     cleanup();
+  }
+}
+
+/**
+ * --database-url: the same queries on a PostgreSQL store, in a fresh schema (and roles) generated with
+ * `events` events through writeToStore, ANALYZEd as the administrator, dropped at the end.
+ */
+async function runPostgres(
+  adminUrl: string,
+  dataset: Dataset,
+  ledger: string,
+  runs: number,
+  only: string[] | undefined,
+  run: ReturnType<typeof machine> & { startedAt: Date; geo: string | undefined },
+): Promise<void> {
+  const suffix = randomBytes(5).toString('hex');
+  const schema = `st_bench_search_${suffix}`;
+  const ownerRole = `st_bench_owner_${suffix}`;
+  const serviceRole = `st_bench_service_${suffix}`;
+  const name = 'bench-search.local';
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  let store: PostgresStore | undefined;
+  try {
+    await setupPostgres({ adminUrl, schema, ownerRole, serviceRole, name });
+    const serviceUrl = new URL(adminUrl);
+    serviceUrl.username = serviceRole;
+    serviceUrl.password = '';
+    const geo = await loadCountry(run.geo);
+    const clock = new SimulatedClock();
+    store = await PostgresStore.open({
+      url: serviceUrl.toString(),
+      schema,
+      suite: nodeSuite,
+      signer: portableSigner(nodeSuite.randomBytes(32)),
+      name,
+      clock: clock.read,
+      ...(geo.country ? { country: geo.country } : {}),
+    });
+    const o = dataset.options;
+    process.stdout.write(
+      `sealtrail search bench on PostgreSQL ${maskPassword(adminUrl)} (schema ${schema}, dropped at the end) at ${run.revision}: ${run.startedAt.toISOString()}, Node ${run.node}, ${run.cpus}, ${run.memoryGiB} GiB\n` +
+        `dataset: ${o.events} events over ${o.days} days to ${new Date(o.endMicros / 1000).toISOString()}, seed ${o.seed}, ${dataset.tenants.length} tenants, ${dataset.userCount} users; ${geo.note}\n`,
+    );
+    const ingest = await writeToStore(store, clock, ledger, dataset);
+    await admin.query(`SET search_path TO ${quoteIdent(schema)}`);
+    const analyzeStart = performance.now();
+    await admin.query('ANALYZE search_events, search_targets, search_metadata, entries');
+    const analyzeMs = performance.now() - analyzeStart;
+    const ledgerId = Number((await admin.query<{ ledger_id: string }>('SELECT ledger_id FROM ledgers WHERE name = $1', [ledger])).rows[0]!.ledger_id);
+    const size = (await store.getLedger(ledger))?.size ?? 0;
+    const indexed = Number((await admin.query<{ n: string }>('SELECT count(*) AS n FROM search_events WHERE ledger_id = $1', [ledgerId])).rows[0]!.n);
+    const bytes = Number(
+      (
+        await admin.query<{ n: string }>(
+          `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN ('r', 'm')`,
+          [schema],
+        )
+      ).rows[0]!.n,
+    );
+    process.stdout.write(
+      `ingest: ${Math.round(ingest.eventsPerSecond)} events/s (${ingest.events} events in ${ingest.seconds.toFixed(1)} s, ${ingest.appends} appends)\n` +
+        `ledger ${ledger}: ${size} events, ${indexed} in the search index; schema ${mib(bytes)} (tables and their indexes) = ${Math.round(bytes / Math.max(1, size))} B/event; ANALYZE took ${ms(analyzeMs)} ms\n\n`,
+    );
+    const pick = (queries: BenchQuery[]) => (only ? queries.filter((q) => only.some((id) => q.id.includes(id))) : queries);
+    const queries = [...pick(issueQueries(dataset)), ...pick(incidentQueries(dataset))];
+    const phase = await measurePhase(postgresEngine(store, admin, ledgerId), ledger, o.endMicros, queries, runs, 'PostgreSQL after ANALYZE');
+    process.stdout.write(`${formatPhase(phase)}\n\nplans ${phase.name}:\n${formatPlans(phase)}\n\n${formatSummary([phase])}\n`);
+    const report = {
+      startedAt: run.startedAt.toISOString(),
+      revision: run.revision,
+      node: run.node,
+      cpus: run.cpus,
+      memoryGiB: run.memoryGiB,
+      source: { postgres: maskPassword(adminUrl), schema },
+      dataset: { events: o.events, seed: o.seed, days: o.days, end: new Date(o.endMicros / 1000).toISOString(), tenants: dataset.tenants.length, users: dataset.userCount, geo: geo.note },
+      ledger: { name: ledger, size, indexed },
+      database: { bytes, bytesPerEvent: bytes / Math.max(1, size) },
+      ingest,
+      targetsMs: TARGET_MS,
+      analyzeMs,
+      phases: [phase],
+    };
+    mkdirSync(BENCH_DIR, { recursive: true });
+    writeFileSync(join(BENCH_DIR, 'search-postgres.json'), `${JSON.stringify(report, null, 2)}\n`);
+    progress(`wrote ${join(BENCH_DIR, 'search-postgres.json')}`);
+  } finally {
+    await store?.close();
+    await admin.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`).catch(() => {});
+    for (const role of [serviceRole, ownerRole]) {
+      await admin.query(`DROP OWNED BY ${quoteIdent(role)}`).catch(() => {});
+      await admin.query(`DROP ROLE IF EXISTS ${quoteIdent(role)}`).catch(() => {});
+    }
+    await admin.end();
   }
 }
 

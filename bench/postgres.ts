@@ -347,7 +347,7 @@ async function measureRaw(
           batch.map((r) => r.search.tenant),
           batch.map((r) => r.search.outcome),
           batch.map((r) => (r.search.ip ? Buffer.from(r.search.ip) : null)),
-          batch.map((r) => r.search.country),
+          batch.map((r) => r.search.location?.country ?? null),
           batch.map((r) => r.search.writer),
           batch.map((r) => r.search.text),
         ],

@@ -49,6 +49,10 @@ export interface SearchResult {
   received_at: string;
   leaf_hash: string;
   event: Record<string, unknown>;
+  /** Fields removed after sealing, and why. */
+  redacted?: Record<string, 'erased' | 'purged'>;
+  /** Where origin.ip is, from the server's geolocation database (not sealed). */
+  location?: { country?: string; region?: string; city?: string; latitude?: number; longitude?: number; reserved?: string };
   proof?: { size: number; hashes: string[] };
 }
 

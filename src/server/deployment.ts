@@ -14,6 +14,7 @@ import { formatVerifierKey, isValidKeyName } from '../core/note.js';
 import { nodeSigner, nodeSuite } from '../platform/node-crypto.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { DEFAULT_SCHEMA, PostgresStore } from '../store/postgres/postgres-store.js';
+import type { GeolocationOption } from '../store/search-fields.js';
 
 export const DEFAULT_NAME = 'sealtrail.local';
 
@@ -24,8 +25,8 @@ export interface DeploymentOptions {
   /** Path of an Ed25519 PKCS#8 PEM key to use instead of the folder's own. */
   signingKeyPath?: string | undefined;
   maxBatchEvents?: number;
-  /** Country of an origin IP, recorded in the search index (geolocation). */
-  country?: ((ip: string) => string | undefined) | undefined;
+  /** Geolocation of an origin IP (country, region, city, coordinates), recorded in the search index. */
+  locate?: GeolocationOption['locate'];
 }
 
 interface DeploymentIdentity {
@@ -72,7 +73,7 @@ export function openDeployment(options: DeploymentOptions): Deployment {
     signer,
     name,
     ...(options.maxBatchEvents !== undefined ? { maxBatchEvents: options.maxBatchEvents } : {}),
-    ...(options.country ? { country: options.country } : {}),
+    ...(options.locate ? { locate: options.locate } : {}),
   });
   return { ...identity, databasePath, store };
 }
@@ -89,7 +90,7 @@ export async function openPostgresDeployment(
     signer: identity.signer,
     name: identity.name,
     ...(options.maxBatchEvents !== undefined ? { maxBatchEvents: options.maxBatchEvents } : {}),
-    ...(options.country ? { country: options.country } : {}),
+    ...(options.locate ? { locate: options.locate } : {}),
   });
   return { ...identity, database: maskPassword(options.databaseUrl), store };
 }

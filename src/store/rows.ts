@@ -4,7 +4,8 @@
  * backend's integer type.
  */
 import type { Disclosures } from '../core/commitments.js';
-import type { ApiKeyRecord, Redactions, Role, StoredCheckpoint, StoredEntry } from './store.js';
+import { locationFromRow, type LocationRow } from './search-fields.js';
+import type { ApiKeyRecord, Redactions, Role, SearchHit, StoredCheckpoint, StoredEntry } from './store.js';
 
 /** SQLite returns integers as numbers, PostgreSQL BIGINT as decimal strings. */
 type Int = number | string;
@@ -18,6 +19,9 @@ export interface EntryRow<I extends Int = Int> {
   /** JSON {path: reason} of forgotten fields; NULL while nothing was. */
   redactions: string | null;
 }
+
+/** A search result row: the entry and the location columns of its search row. */
+export type HitRow<I extends Int = Int> = EntryRow<I> & LocationRow;
 
 export interface CheckpointRow<I extends Int = Int> {
   size: I;
@@ -51,6 +55,11 @@ export function toEntry(ledger: string, row: EntryRow): StoredEntry {
     disclosures: JSON.parse(row.disclosures) as Disclosures,
     ...(row.redactions ? { redactions: JSON.parse(row.redactions) as Redactions } : {}),
   };
+}
+
+export function toHit(ledger: string, row: HitRow): SearchHit {
+  const location = locationFromRow(row);
+  return { ...toEntry(ledger, row), ...(location ? { location } : {}) };
 }
 
 export function toCheckpoint(ledger: string, row: CheckpointRow): StoredCheckpoint {

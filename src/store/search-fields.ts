@@ -4,6 +4,7 @@
  * any time, and what it holds of an event disappears with the event's disclosures.
  */
 import type { Disclosures } from '../core/commitments.js';
+import type { IpLocation } from './store.js';
 
 export interface SearchRecord {
   index: number;
@@ -18,7 +19,8 @@ export interface SearchRecord {
   outcome: string | null;
   /** 16-byte IPv6 form (IPv4 as ::ffff:a.b.c.d), so one ordered column serves exact and CIDR queries. */
   ip: Uint8Array | null;
-  country: string | null;
+  /** Geolocation of the origin IP at indexing time; null without an IP, a database or an answer. */
+  location: IpLocation | null;
   writer: string;
   targets: Array<{ type: string; id: string; name: string | null }>;
   /** Metadata key → value as text: strings as they are, other JSON as its canonical text. */
@@ -30,8 +32,64 @@ export interface SearchRecord {
 export interface SearchContext {
   /** 16-byte form of a textual IP address, or undefined if it is not one. */
   ipBytes(ip: string): Uint8Array | undefined;
-  /** ISO country code of an address, when geolocation is configured. */
-  country?(ip: string): string | undefined;
+  /** Location of an address (or its reserved range), when geolocation is configured. */
+  locate?(ip: string): IpLocation | undefined;
+}
+
+/** How a store is told to geolocate origin IPs (SqliteStoreOptions, PostgresStoreOptions). */
+export interface GeolocationOption {
+  /** Geolocation of origin IPs for the search index (country, region, city, coordinates); none by default. */
+  locate?: ((ip: string) => IpLocation | undefined) | undefined;
+  /** Country only (the older form of `locate`; ignored when `locate` is given). */
+  country?: ((ip: string) => string | undefined) | undefined;
+}
+
+export function searchContext(option: GeolocationOption, ipBytes: SearchContext['ipBytes']): SearchContext {
+  const country = option.country;
+  const locate =
+    option.locate ??
+    (country &&
+      ((ip: string): IpLocation | undefined => {
+        const code = country(ip);
+        return code === undefined ? undefined : { country: code };
+      }));
+  return { ipBytes, ...(locate ? { locate } : {}) };
+}
+
+/** The location columns of search_events, in this order, for both stores. */
+export const LOCATION_COLUMNS = ['country', 'region', 'city', 'latitude', 'longitude', 'ip_reserved'] as const;
+
+export function locationValues(location: IpLocation | null): [string | null, string | null, string | null, number | null, number | null, string | null] {
+  return [
+    location?.country ?? null,
+    location?.region ?? null,
+    location?.city ?? null,
+    location?.latitude ?? null,
+    location?.longitude ?? null,
+    location?.reserved ?? null,
+  ];
+}
+
+/** The location columns of a search row, as read back; undefined when all are NULL. */
+export interface LocationRow {
+  country: string | null;
+  region: string | null;
+  city: string | null;
+  latitude: number | null;
+  longitude: number | null;
+  ip_reserved: string | null;
+}
+
+export function locationFromRow(row: LocationRow): IpLocation | undefined {
+  const location: IpLocation = {
+    ...(row.country !== null ? { country: row.country } : {}),
+    ...(row.region !== null ? { region: row.region } : {}),
+    ...(row.city !== null ? { city: row.city } : {}),
+    ...(row.latitude !== null ? { latitude: Number(row.latitude) } : {}),
+    ...(row.longitude !== null ? { longitude: Number(row.longitude) } : {}),
+    ...(row.ip_reserved !== null ? { reserved: row.ip_reserved } : {}),
+  };
+  return Object.keys(location).length > 0 ? location : undefined;
 }
 
 const asString = (value: unknown): string | null => (typeof value === 'string' ? value : null);
@@ -87,7 +145,7 @@ export function searchRecord(
     tenant: asString(value('tenant')),
     outcome: asString(value('outcome')),
     ip: ipText ? (context.ipBytes(ipText) ?? null) : null,
-    country: ipText && context.country ? (context.country(ipText) ?? null) : null,
+    location: ipText && context.locate ? (context.locate(ipText) ?? null) : null,
     writer,
     targets,
     metadata,

@@ -112,8 +112,30 @@ export interface SearchRequest {
   after?: number;
 }
 
+/**
+ * Where an event's origin IP was, as the deployment's geolocation database placed it when the event was
+ * indexed. Derived from `origin.ip`, not sealed, and gone with it when that field is erased or purged.
+ */
+export interface IpLocation {
+  /** ISO 3166-1 alpha-2 code, upper case. */
+  country?: string;
+  /** First-level subdivision (state, region), as the database names it. */
+  region?: string;
+  city?: string;
+  latitude?: number;
+  longitude?: number;
+  /** Set instead of the others for special-purpose addresses (private, loopback, documentation, …). */
+  reserved?: string;
+}
+
+/** A search result: the stored entry and what the index derived from it. */
+export interface SearchHit extends StoredEntry {
+  /** Absent when the event has no origin IP or geolocation knows nothing of it. */
+  location?: IpLocation;
+}
+
 export interface SearchPage {
-  entries: StoredEntry[];
+  entries: SearchHit[];
   /** Index to pass as `after` for the next page; null on the last page. */
   next: number | null;
 }

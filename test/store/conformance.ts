@@ -10,14 +10,14 @@ import type { CryptoSuite, Ed25519Signer } from '../../src/core/crypto.js';
 import { formatVerifierKey, parseVerifierKey, type NoteVerifier } from '../../src/core/note.js';
 import { hashLeaf, planConsistencyProof, planInclusionProof, planRootHash, verifyConsistency, verifyInclusion } from '../../src/core/tree.js';
 import { decodeLeaf, verifyDisclosures } from '../../src/core/leaf.js';
-import { StoreError, type Store } from '../../src/store/store.js';
+import { StoreError, type IpLocation, type Store } from '../../src/store/store.js';
 import { verifyStoredLedger } from '../../src/store/verify-ledger.js';
 import { sampleEvent } from '../helpers/events.js';
 import { parseQuery } from '../../src/core/query.js';
 
 export interface StoreHarness {
   /** Opens the store under test; the same location each time until `destroy`. */
-  open(options?: { clock?: () => number }): Promise<Store>;
+  open(options?: { clock?: () => number; locate?: (ip: string) => IpLocation | undefined }): Promise<Store>;
   destroy(): Promise<void>;
   suite: CryptoSuite;
   signer: Ed25519Signer;
@@ -253,6 +253,39 @@ export function runStoreConformance(backend: string, makeHarness: () => Promise<
         assert.equal(byHour.reduce((n, b) => n + b.count, 0), 120);
         assert.match(byHour[0]!.key!, /^\d{4}-\d{2}-\d{2}T\d{2}:00:00Z$/);
       });
+    });
+
+    it('locates origin addresses into search results, and forgets the location with the address', async () => {
+      const london: IpLocation = { country: 'GB', region: 'England', city: 'London', latitude: 51.5142, longitude: -0.0931 };
+      const located = await harness.open({
+        locate: (ip) => (ip === '81.2.69.160' ? london : ip.startsWith('203.0.113.') ? { reserved: 'documentation' } : undefined),
+      });
+      try {
+        const ledger = await freshLedger();
+        const event = (n: number, ip?: string) => {
+          const { origin, ...rest } = sampleEvent(n);
+          return { ...rest, actor: { type: 'user' as const, id: `geo-${n}` }, ...(ip ? { origin: { ...origin, ip } } : {}) };
+        };
+        await located.append(ledger, [
+          { event: event(0, '81.2.69.160'), writer },
+          { event: event(1, '203.0.113.9'), writer },
+          { event: event(2, '8.8.4.4'), writer },
+          { event: event(3), writer },
+        ]);
+        const find = async (q: string) => (await located.search(ledger, { query: parseQuery(q), limit: 10, order: 'asc' })).entries;
+        const [first] = await find('actor.id:geo-0');
+        assert.deepEqual(first!.location, london);
+        assert.deepEqual((await find('country:GB')).map((e) => e.index), [0]);
+        assert.deepEqual((await find('actor.id:geo-1'))[0]!.location, { reserved: 'documentation' });
+        assert.equal((await find('actor.id:geo-2'))[0]!.location, undefined, 'an address geolocation does not know');
+        assert.equal((await find('actor.id:geo-3'))[0]!.location, undefined, 'no address');
+        await located.forget(ledger, [{ index: 0, paths: ['origin.ip'], reason: 'erased' }]);
+        const [erased] = await find('actor.id:geo-0');
+        assert.equal(erased!.location, undefined, 'the location is derived from the address and goes with it');
+        assert.deepEqual(await find('country:GB'), []);
+      } finally {
+        await located.close();
+      }
     });
 
     it('reads stored leaf hashes exactly as the entries hash', async () => {

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { migrate } from '../../store/postgres/postgres-store.js';
-import { setupPostgres } from '../../store/postgres/setup.js';
+import { ensureTrigramExtension, setupPostgres } from '../../store/postgres/setup.js';
 import { DEFAULT_NAME, maskPassword } from '../../server/deployment.js';
 import { optionalString, requireString, UsageError, type Command } from '../command.js';
 
@@ -43,6 +43,7 @@ export const dbCommand: Command = {
       const client = new pg.Client({ connectionString: adminUrl });
       await client.connect();
       try {
+        await ensureTrigramExtension(client);
         const version = await migrate(client, schema, ownerRole);
         process.stdout.write(`sealtrail schema "${schema}" is at version ${version}\n`);
       } finally {

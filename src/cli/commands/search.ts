@@ -35,17 +35,20 @@ export const searchCommand: Command = {
     }
     let cursor: string | undefined;
     let shown = 0;
+    let located = false;
     do {
       const page =
         ledgers.length === 1
           ? await api.search(ledgers[0]!, { q, limit, order, ...(cursor ? { cursor } : {}) })
           : await api.searchLedgers(ledgers.length ? ledgers : undefined, { q, limit, ...(cursor ? { cursor } : {}) });
       for (const result of page.events) process.stdout.write(args.values.json ? `${JSON.stringify(result)}\n` : `${row(result)}\n`);
+      located ||= page.events.some((r) => r.location?.country !== undefined);
       shown += page.events.length;
       cursor = page.next ?? undefined;
       if (cursor && !args.values.all) process.stderr.write(`(more results: rerun with --all)\n`);
     } while (cursor && args.values.all);
     if (!args.values.json) process.stderr.write(`${shown} events\n`);
+    if (located) process.stderr.write(`locations: ${GEO_ATTRIBUTION}\n`);
     return 0;
   },
 };
@@ -54,6 +57,14 @@ function row(result: SearchResult): string {
   const e = result.event as Record<string, any>;
   const actor = e.actor ? `${e.actor.type ?? '?'}:${e.actor.id ?? '?'}` : '-';
   const target = Array.isArray(e.targets) && e.targets[0] ? `${e.targets[0].type}:${e.targets[0].id}` : '-';
-  const cells = [result.received_at, `${result.ledger}#${result.index}`, actor, e.action ?? '-', target, e.outcome ?? '-', e.origin?.ip ?? '-', e.tenant ?? '-'];
+  const cells = [result.received_at, `${result.ledger}#${result.index}`, actor, e.action ?? '-', target, e.outcome ?? '-', e.origin?.ip ?? '-', place(result), e.tenant ?? '-'];
   return cells.map((c) => String(c).replace(/[\t\r\n]/g, ' ')).join('\t');
+}
+
+/** "DE Berlin", "private", or "-": where the origin address is, as the server located it. */
+function place(result: SearchResult): string {
+  const l = result.location;
+  if (!l) return '-';
+  if (l.reserved) return l.reserved;
+  return [l.country, l.city].filter(Boolean).join(' ') || '-';
 }

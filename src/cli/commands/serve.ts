@@ -39,7 +39,7 @@ export const serveCommand: Command = {
     'rate-limit': { type: 'string', description: 'Requests per second allowed per API key (0: no limit).', env: 'SEALTRAIL_RATE_LIMIT', default: '2000', value: 'N' },
     geoip: {
       type: 'string',
-      description: 'MaxMind DB (.mmdb) file or folder for the country of origin IPs; "off" to disable. Default: the bundled DB-IP Lite database.',
+      description: 'MaxMind DB (.mmdb) file or folder to locate origin IPs (country, region, city, coordinates); "off" to disable. Default: the bundled DB-IP Lite database.',
       env: 'SEALTRAIL_GEOIP',
       value: 'PATH',
     },
@@ -68,7 +68,7 @@ export const serveCommand: Command = {
       dataDir,
       name: optionalString(args, 'name'),
       signingKeyPath: optionalString(args, 'signing-key'),
-      ...(geo ? { country: geo.country } : {}),
+      ...(geo ? { locate: geo.lookup } : {}),
     };
     const databaseUrl = optionalString(args, 'database-url');
     const deployment = databaseUrl

@@ -12,7 +12,7 @@ import { eventFromDisclosures } from '../../core/commitments.js';
 import { parseQuery, type Query } from '../../core/query.js';
 import { planInclusionProof } from '../../core/tree.js';
 import { formatMicros } from '../../core/time.js';
-import { STATS_DIMENSIONS, type StatsDimension, type Store, type StoredEntry } from '../../store/store.js';
+import { STATS_DIMENSIONS, type SearchHit, type StatsDimension, type Store } from '../../store/store.js';
 import type { AppContext } from '../app.js';
 import { inScope, requireLedger, type Principal } from '../auth.js';
 import { ApiError } from '../errors.js';
@@ -36,6 +36,19 @@ const EventResult = Type.Object({
   leaf_hash: Type.String(),
   event: Type.Record(Type.String(), Type.Unknown()),
   redacted: Type.Optional(Redacted),
+  location: Type.Optional(
+    Type.Object(
+      {
+        country: Type.Optional(Type.String({ description: 'ISO 3166-1 alpha-2 code.' })),
+        region: Type.Optional(Type.String()),
+        city: Type.Optional(Type.String()),
+        latitude: Type.Optional(Type.Number()),
+        longitude: Type.Optional(Type.Number()),
+        reserved: Type.Optional(Type.String({ description: 'The special-purpose range of the address (private, loopback, documentation, …); then no other field.' })),
+      },
+      { description: "Where origin.ip is, from the server's geolocation database when the event was indexed (not sealed; removed with origin.ip)." },
+    ),
+  ),
   proof: Type.Optional(Type.Object({ size: Type.Integer(), hashes: Type.Array(Type.String()) })),
 });
 
@@ -51,7 +64,7 @@ export function scopedQuery(text: string | undefined, principal: Principal): Que
   };
 }
 
-function eventBody(entry: StoredEntry) {
+function eventBody(entry: SearchHit) {
   return {
     ledger: entry.ledger,
     index: entry.index,
@@ -60,6 +73,7 @@ function eventBody(entry: StoredEntry) {
     event: eventFromDisclosures(entry.disclosures),
     // The visible marker of erasure and purge: which fields were removed, and why.
     ...(entry.redactions ? { redacted: entry.redactions } : {}),
+    ...(entry.location ? { location: entry.location } : {}),
   };
 }
 
@@ -84,7 +98,7 @@ function decodeCursor(cursor: string | undefined, order: string): Record<string,
   }
 }
 
-async function attachProofs(store: Store, suite: AppContext['suite'], ledger: string, entries: StoredEntry[]) {
+async function attachProofs(store: Store, suite: AppContext['suite'], ledger: string, entries: SearchHit[]) {
   const checkpoint = await store.latestCheckpoint(ledger);
   const size = checkpoint?.size ?? 0;
   const results = [];

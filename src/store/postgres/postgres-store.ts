@@ -36,9 +36,9 @@ import {
   type StoredPolicy,
 } from '../store.js';
 import { PG_MIGRATIONS, quoteIdent } from './schema.js';
-import { searchRecord, type SearchContext, type SearchRecord } from '../search-fields.js';
+import { LOCATION_COLUMNS, locationValues, searchContext, searchRecord, type GeolocationOption, type SearchContext, type SearchRecord } from '../search-fields.js';
 import { compileWhere, hourKey, receivedAsIndex, statsGroup, type Dialect, type Statement } from '../search-sql.js';
-import { toApiKey, toCheckpoint, toEntry, type ApiKeyRow, type CheckpointRow, type EntryRow } from '../rows.js';
+import { toApiKey, toCheckpoint, toEntry, toHit, type ApiKeyRow, type CheckpointRow, type EntryRow, type HitRow } from '../rows.js';
 import type { Query } from '../../core/query.js';
 import { ipBytes } from '../../core/ipnet.js';
 
@@ -46,7 +46,7 @@ import { ipBytes } from '../../core/ipnet.js';
 const LOCK_NAMESPACE = 0x5ea1;
 const PAGE = 1000;
 
-export interface PostgresStoreOptions {
+export interface PostgresStoreOptions extends GeolocationOption {
   /** Connection string of the service role. */
   url: string;
   /** Schema holding sealtrail's tables. */
@@ -58,8 +58,6 @@ export interface PostgresStoreOptions {
   maxBatchEvents?: number;
   clock?: () => number;
   poolSize?: number;
-  /** Geolocation of origin IPs for the search index (country); none by default. */
-  country?: (ip: string) => string | undefined;
 }
 
 export const DEFAULT_SCHEMA = 'sealtrail';
@@ -128,7 +126,7 @@ export class PostgresStore implements Store, BatchBackend {
 
   private constructor(private readonly options: PostgresStoreOptions & { schema: string }) {
     this.pool = createPool(options.url, options.schema, options.poolSize);
-    this.searchContext = { ipBytes, ...(options.country ? { country: options.country } : {}) };
+    this.searchContext = searchContext(options, ipBytes);
     this.retention = new PostgresRetention({
       pool: this.pool,
       context: this.searchContext,
@@ -468,7 +466,7 @@ export class PostgresStore implements Store, BatchBackend {
       cursor = ` AND e.idx ${descending ? '<' : '>'} $${params.length}`;
     }
     params.push(request.limit + 1);
-    const sql = `SELECT en.idx, en.received_at, en.leaf, en.leaf_hash, en.disclosures, en.redactions
+    const sql = `SELECT en.idx, en.received_at, en.leaf, en.leaf_hash, en.disclosures, en.redactions, ${LOCATION_COLUMNS.map((c) => `e.${c}`).join(', ')}
          FROM search_events e JOIN entries en ON en.ledger_id = e.ledger_id AND en.idx = e.idx
         WHERE e.ledger_id = $1 AND ${where}${cursor}
         ORDER BY e.idx ${descending ? 'DESC' : 'ASC'} LIMIT $${params.length}`;
@@ -477,10 +475,10 @@ export class PostgresStore implements Store, BatchBackend {
 
   async search(ledger: string, request: SearchRequest): Promise<SearchPage> {
     const { sql, params } = await this.searchStatement(ledger, request);
-    const result = await this.pool.query<EntryRow<string>>(sql, params);
+    const result = await this.pool.query<HitRow<string>>(sql, params);
     const page = result.rows.slice(0, request.limit);
     return {
-      entries: page.map((row) => toEntry(ledger, row)),
+      entries: page.map((row) => toHit(ledger, row)),
       next: result.rows.length > request.limit ? Number(page.at(-1)!.idx) : null,
     };
   }
@@ -594,10 +592,10 @@ async function writeSearchRecords(db: pg.ClientBase | pg.Pool, ledgerId: number,
   if (records.length === 0) return;
   const conflict = ignoreExisting ? ' ON CONFLICT DO NOTHING' : '';
   await db.query(
-    `INSERT INTO search_events (ledger_id, idx, received_at, occurred_at, actor_type, actor_id, actor_name, action, category, tenant, outcome, ip, country, writer, body)
-     SELECT $1, idx, received_at, occurred_at, actor_type, actor_id, actor_name, action, category, tenant, outcome, ip, country, writer, body
-       FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bytea[], $13::text[], $14::text[], $15::text[])
-         AS r(idx, received_at, occurred_at, actor_type, actor_id, actor_name, action, category, tenant, outcome, ip, country, writer, body)${conflict}`,
+    `INSERT INTO search_events (ledger_id, idx, received_at, occurred_at, actor_type, actor_id, actor_name, action, category, tenant, outcome, ip, writer, body,
+                                country, region, city, latitude, longitude, ip_reserved)
+     SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bytea[], $13::text[], $14::text[],
+                              $15::text[], $16::text[], $17::text[], $18::float8[], $19::float8[], $20::text[])${conflict}`,
     [
       ledgerId,
       records.map((r) => r.index),
@@ -611,9 +609,9 @@ async function writeSearchRecords(db: pg.ClientBase | pg.Pool, ledgerId: number,
       records.map((r) => r.tenant),
       records.map((r) => r.outcome),
       records.map((r) => (r.ip ? Buffer.from(r.ip) : null)),
-      records.map((r) => r.country),
       records.map((r) => r.writer),
       records.map((r) => r.text),
+      ...transpose(records.map((r) => locationValues(r.location)), LOCATION_COLUMNS.length),
     ],
   );
   const targets = records.flatMap((r) => r.targets.map((t) => ({ ...t, index: r.index })));
@@ -634,3 +632,7 @@ async function writeSearchRecords(db: pg.ClientBase | pg.Pool, ledgerId: number,
   }
 }
 
+/** Columns of rows: the arrays unnest() takes, one per column. */
+function transpose<T extends unknown[]>(rows: T[], width: number): unknown[][] {
+  return Array.from({ length: width }, (_, column) => rows.map((row) => row[column]));
+}

@@ -211,6 +211,42 @@ export const PG_MIGRATIONS: string[] = [
   CREATE TRIGGER legal_holds_no_delete BEFORE DELETE ON legal_holds FOR EACH ROW EXECUTE FUNCTION reject_change();
   CREATE TRIGGER legal_holds_no_truncate BEFORE TRUNCATE ON legal_holds FOR EACH STATEMENT EXECUTE FUNCTION reject_change();
   `,
+  // 6: where an origin IP is, beside its country: region, city and coordinates, or the special-purpose
+  // range it belongs to. Not indexed: read with the results, never searched by alone.
+  `
+  ALTER TABLE search_events
+    ADD COLUMN region TEXT,
+    ADD COLUMN city TEXT,
+    ADD COLUMN latitude DOUBLE PRECISION,
+    ADD COLUMN longitude DOUBLE PRECISION,
+    ADD COLUMN ip_reserved TEXT;
+  `,
+  // 7: free text through a trigram index (pg_trgm, a trusted extension), so that ILIKE '%phrase%' is an
+  // index lookup instead of a walk of the ledger. The extension is used wherever it is installed. If it
+  // is not, it is created in public (where `sealtrail db setup` puts it, and where dropping a sealtrail
+  // schema cannot take it away from another), else in this schema; either needs CREATE on the database.
+  `
+  DO $$
+  DECLARE
+    trgm_schema TEXT := (SELECT n.nspname FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace WHERE x.extname = 'pg_trgm');
+  BEGIN
+    IF trgm_schema IS NULL THEN
+      BEGIN
+        CREATE EXTENSION pg_trgm SCHEMA public;
+        trgm_schema := 'public';
+      EXCEPTION WHEN insufficient_privilege OR invalid_schema_name THEN
+        BEGIN
+          EXECUTE format('CREATE EXTENSION pg_trgm SCHEMA %I', current_schema());
+          trgm_schema := current_schema();
+        EXCEPTION WHEN insufficient_privilege THEN
+          RAISE EXCEPTION 'sealtrail needs the pg_trgm extension for free-text search: run sealtrail db setup, or CREATE EXTENSION pg_trgm as an administrator'
+            USING ERRCODE = 'insufficient_privilege';
+        END;
+      END;
+    END IF;
+    EXECUTE format('CREATE INDEX search_events_body_trgm ON search_events USING gin (body %I.gin_trgm_ops)', trgm_schema);
+  END $$;
+  `,
 ];
 
 function appendOnly(table: string): string {

@@ -34,6 +34,7 @@ export async function setupPostgres(options: SetupOptions): Promise<void> {
     // The administrator must be able to act as the owner to create objects owned by it.
     await client.query(`GRANT ${owner} TO CURRENT_USER`).catch(() => {});
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(options.schema)} AUTHORIZATION ${owner}`);
+    await ensureTrigramExtension(client);
     await migrate(client, options.schema, options.ownerRole);
     await client.query('BEGIN');
     await client.query(`SET LOCAL ROLE ${owner}`);
@@ -51,4 +52,18 @@ export async function setupPostgres(options: SetupOptions): Promise<void> {
 async function ensureRole(client: pg.Client, role: string, login: 'LOGIN' | 'NOLOGIN'): Promise<void> {
   const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
   if (exists.rowCount === 0) await client.query(`CREATE ROLE ${quoteIdent(role)} ${login}`);
+}
+
+/**
+ * Free text is indexed with trigrams (schema migration 7). The administrator creates the extension,
+ * in the default schema (public), unless the database has it: it is trusted, so CREATE on the database
+ * suffices. Two setups racing may both try; the loser finds it there.
+ */
+export async function ensureTrigramExtension(client: pg.ClientBase): Promise<void> {
+  try {
+    await client.query('CREATE EXTENSION IF NOT EXISTS pg_trgm');
+  } catch (error) {
+    const installed = await client.query(`SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'`);
+    if (installed.rowCount === 0) throw error;
+  }
 }

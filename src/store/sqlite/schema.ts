@@ -181,6 +181,16 @@ export const MIGRATIONS: string[] = [
   CREATE TRIGGER legal_holds_release_once BEFORE UPDATE OF released_at, released_by, release_reason ON legal_holds WHEN OLD.released_at IS NOT NULL
     BEGIN SELECT RAISE(ABORT, 'sealtrail: legal hold already released'); END;
   `,
+  // 5: where an origin IP is, beside its country: region, city and coordinates (for reading and for
+  // rules that measure travel between events), or the special-purpose range it belongs to. Not indexed:
+  // they are read with the results, never searched by alone. Rows indexed before stay NULL.
+  `
+  ALTER TABLE search_events ADD COLUMN region TEXT;
+  ALTER TABLE search_events ADD COLUMN city TEXT;
+  ALTER TABLE search_events ADD COLUMN latitude REAL;
+  ALTER TABLE search_events ADD COLUMN longitude REAL;
+  ALTER TABLE search_events ADD COLUMN ip_reserved TEXT;
+  `,
 ];
 
 function appendOnly(table: string): string {

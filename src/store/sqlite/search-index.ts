@@ -5,7 +5,7 @@
  * (src/store/search-sql.ts) into one SELECT of indexes, newest or oldest first, with an index cursor.
  */
 import type Database from 'better-sqlite3';
-import type { SearchRecord } from '../search-fields.js';
+import { LOCATION_COLUMNS, locationValues, type SearchRecord } from '../search-fields.js';
 
 const FTS_AUTOMERGE = 16;
 
@@ -18,8 +18,9 @@ export class SqliteSearchIndex {
 
   constructor(private readonly db: Database.Database) {
     this.insertEvent = db.prepare(
-      `INSERT INTO search_events (ledger_id, idx, received_at, occurred_at, actor_type, actor_id, actor_name, action, category, tenant, outcome, ip, country, writer)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO search_events (ledger_id, idx, received_at, occurred_at, actor_type, actor_id, actor_name, action, category, tenant, outcome, ip, writer,
+                                  ${LOCATION_COLUMNS.join(', ')})
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ${LOCATION_COLUMNS.map(() => '?').join(', ')})`,
     );
     this.insertTarget = db.prepare(
       'INSERT OR IGNORE INTO search_targets (ledger_id, target_id, idx, target_type, target_name) VALUES (?, ?, ?, ?, ?)',
@@ -29,8 +30,12 @@ export class SqliteSearchIndex {
     this.maxIndexed = db.prepare<[number], { m: number | null }>('SELECT max(idx) AS m FROM search_events WHERE ledger_id = ?');
   }
 
-  /** Adds the records; call inside the transaction that writes their entries. */
+  /** Adds the records; call inside a transaction. */
   add(ledgerId: number, records: SearchRecord[]): void {
+    this.write(ledgerId, records, this.insertTarget, this.insertMetadata);
+  }
+
+  private write(ledgerId: number, records: SearchRecord[], targets: Database.Statement, metadata: Database.Statement): void {
     for (const r of records) {
       const { lastInsertRowid } = this.insertEvent.run(
         ledgerId,
@@ -45,11 +50,11 @@ export class SqliteSearchIndex {
         r.tenant,
         r.outcome,
         r.ip,
-        r.country,
         r.writer,
+        ...locationValues(r.location),
       );
-      for (const t of r.targets) this.insertTarget.run(ledgerId, t.id, r.index, t.type, t.name);
-      for (const [key, value] of r.metadata) this.insertMetadata.run(ledgerId, key, value, r.index);
+      for (const t of r.targets) targets.run(ledgerId, t.id, r.index, t.type, t.name);
+      for (const [key, value] of r.metadata) metadata.run(ledgerId, key, value, r.index);
       if (r.text) this.insertText.run(lastInsertRowid, r.text);
     }
   }
@@ -64,6 +69,71 @@ export class SqliteSearchIndex {
   tune(): void {
     const current = this.db.prepare<[], { v: number }>(`SELECT v FROM search_text_config WHERE k = 'automerge'`).get()?.v;
     if (current !== FTS_AUTOMERGE) this.db.prepare(`INSERT INTO search_text (search_text, rank) VALUES ('automerge', ${FTS_AUTOMERGE})`).run();
+  }
+
+  /**
+   * Bulk rebuild, step 1 (one transaction): empties the index and drops the secondary indexes of
+   * search_events, remembering their definitions in search_rebuild_indexes; targets and metadata are
+   * collected in unindexed staging tables. Rows are then appended in index order (addBulk) and the
+   * B-trees are built once, sorted, at the end (finishBulk): at millions of events that is many times
+   * faster than inserting into random-key B-trees row by row. Should the process die in between, the
+   * next open finishes what was loaded (finishBulk) and the ordinary catch-up indexes the rest.
+   */
+  beginBulk(): void {
+    const indexes = this.db
+      .prepare<[], { name: string; sql: string }>(`SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'search_events' AND sql IS NOT NULL`)
+      .all();
+    this.db.exec(`
+      CREATE TABLE search_rebuild_indexes (name TEXT PRIMARY KEY, sql TEXT NOT NULL);
+      CREATE TABLE search_rebuild_targets (ledger_id INTEGER, target_id TEXT, idx INTEGER, target_type TEXT, target_name TEXT);
+      CREATE TABLE search_rebuild_metadata (ledger_id INTEGER, key TEXT, value TEXT, idx INTEGER);
+      DELETE FROM search_events;
+      DELETE FROM search_targets;
+      DELETE FROM search_metadata;
+      INSERT INTO search_text (search_text) VALUES ('delete-all');
+    `);
+    const remember = this.db.prepare('INSERT INTO search_rebuild_indexes (name, sql) VALUES (?, ?)');
+    for (const index of indexes) {
+      remember.run(index.name, index.sql);
+      this.db.exec(`DROP INDEX "${index.name.replaceAll('"', '""')}"`);
+    }
+  }
+
+  /** Bulk rebuild, step 2: appends records (in index order) without touching any secondary B-tree. */
+  addBulk(ledgerId: number, records: SearchRecord[]): void {
+    this.write(
+      ledgerId,
+      records,
+      this.db.prepare('INSERT INTO search_rebuild_targets (ledger_id, target_id, idx, target_type, target_name) VALUES (?, ?, ?, ?, ?)'),
+      this.db.prepare('INSERT INTO search_rebuild_metadata (ledger_id, key, value, idx) VALUES (?, ?, ?, ?)'),
+    );
+  }
+
+  /** True while a bulk rebuild has begun and not finished (a crash in between leaves this). */
+  bulkUnfinished(): boolean {
+    return this.db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'search_rebuild_indexes'`).get() !== undefined;
+  }
+
+  /**
+   * Bulk rebuild, step 3 (one transaction): fills targets and metadata from the staging tables in key
+   * order, so each B-tree is written left to right, and recreates the secondary indexes (each one a
+   * sort). `progress` is told what is being built.
+   */
+  finishBulk(progress?: (step: string) => void): void {
+    progress?.('targets and metadata');
+    this.db.exec(`
+      INSERT OR IGNORE INTO search_targets (ledger_id, target_id, idx, target_type, target_name)
+        SELECT ledger_id, target_id, idx, target_type, target_name FROM search_rebuild_targets ORDER BY ledger_id, target_id, idx, target_type;
+      INSERT OR IGNORE INTO search_metadata (ledger_id, key, value, idx)
+        SELECT ledger_id, key, value, idx FROM search_rebuild_metadata ORDER BY ledger_id, key, value, idx;
+      DROP TABLE search_rebuild_targets;
+      DROP TABLE search_rebuild_metadata;
+    `);
+    for (const index of this.db.prepare<[], { name: string; sql: string }>('SELECT name, sql FROM search_rebuild_indexes ORDER BY name').all()) {
+      progress?.(`index ${index.name}`);
+      this.db.exec(index.sql);
+    }
+    this.db.exec('DROP TABLE search_rebuild_indexes');
   }
 
   /** Index of the next entry the index lacks (0 when empty). */

@@ -45,7 +45,7 @@ import { hourKey } from '../src/store/search-sql.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { StatsDimension } from '../src/store/store.js';
 import { BENCH_DIR, PROJECT_ROOT, progress, removeDir, tempDir } from './fixtures.js';
-import { Dataset, GEN_DEFAULTS, loadCountry, openGenStore, readGenInfo, SimulatedClock, writeToStore, type GenInfo, type WriteResult } from './gen.js';
+import { Dataset, GEN_DEFAULTS, loadGeolocation, openGenStore, readGenInfo, SimulatedClock, writeToStore, type GenInfo, type WriteResult } from './gen.js';
 import { machine } from './report.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { quoteIdent } from '../src/store/postgres/schema.js';
@@ -662,10 +662,10 @@ async function main(): Promise<void> {
     const endMicros = Date.UTC(2026, 10, 26, 12) * 1000;
     dataset = new Dataset({ events, seed: values.seed!, days: Number(values.days), endMicros, tenants: GEN_DEFAULTS.tenants, users: GEN_DEFAULTS.users });
     const dir = tempDir('search');
-    const geo = await loadCountry(values.geo);
+    const geo = await loadGeolocation(values.geo);
     geoNote = geo.note;
     progress(geo.note);
-    const opened = openGenStore(dir, { country: geo.country });
+    const opened = openGenStore(dir, { locate: geo.locate });
     store = opened.store;
     databasePath = join(dir, 'sealtrail.db');
     cleanup = () => {
@@ -765,7 +765,7 @@ async function runPostgres(
     const serviceUrl = new URL(adminUrl);
     serviceUrl.username = serviceRole;
     serviceUrl.password = '';
-    const geo = await loadCountry(run.geo);
+    const geo = await loadGeolocation(run.geo);
     const clock = new SimulatedClock();
     store = await PostgresStore.open({
       url: serviceUrl.toString(),
@@ -774,7 +774,7 @@ async function runPostgres(
       signer: portableSigner(nodeSuite.randomBytes(32)),
       name,
       clock: clock.read,
-      ...(geo.country ? { country: geo.country } : {}),
+      ...(geo.locate ? { locate: geo.locate } : {}),
     });
     const o = dataset.options;
     process.stdout.write(

@@ -13,8 +13,9 @@ import { searchCommand } from './commands/search.js';
 import { eraseCommand, holdsCommand, retentionCommand } from './commands/retention.js';
 import { exportCommand } from './commands/export.js';
 import { verifyBundleCommand } from './commands/bundle.js';
+import { reindexCommand } from './commands/reindex.js';
 
-const COMMANDS: Command[] = [serveCommand, ledgersCommand, appendCommand, checkpointCommand, proofCommand, searchCommand, exportCommand, keysCommand, retentionCommand, holdsCommand, eraseCommand, verifyCommand, verifyBundleCommand, dbCommand];
+const COMMANDS: Command[] = [serveCommand, ledgersCommand, appendCommand, checkpointCommand, proofCommand, searchCommand, exportCommand, keysCommand, retentionCommand, holdsCommand, eraseCommand, verifyCommand, verifyBundleCommand, reindexCommand, dbCommand];
 
 function overview(): string {
   const rows = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`);

@@ -40,20 +40,10 @@ export interface SearchContext {
 export interface GeolocationOption {
   /** Geolocation of origin IPs for the search index (country, region, city, coordinates); none by default. */
   locate?: ((ip: string) => IpLocation | undefined) | undefined;
-  /** Country only (the older form of `locate`; ignored when `locate` is given). */
-  country?: ((ip: string) => string | undefined) | undefined;
 }
 
 export function searchContext(option: GeolocationOption, ipBytes: SearchContext['ipBytes']): SearchContext {
-  const country = option.country;
-  const locate =
-    option.locate ??
-    (country &&
-      ((ip: string): IpLocation | undefined => {
-        const code = country(ip);
-        return code === undefined ? undefined : { country: code };
-      }));
-  return { ipBytes, ...(locate ? { locate } : {}) };
+  return { ipBytes, ...(option.locate ? { locate: option.locate } : {}) };
 }
 
 /** The location columns of search_events, in this order, for both stores. */

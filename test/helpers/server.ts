@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { nodeSuite } from '../../src/platform/node-crypto.js';
 import { buildApp, type AppOptions } from '../../src/server/app.js';
-import { openDeployment, type Deployment } from '../../src/server/deployment.js';
+import { openDeployment, type Deployment, type DeploymentOptions } from '../../src/server/deployment.js';
 import { RetentionService } from '../../src/server/retention.js';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
@@ -24,11 +24,13 @@ export interface TestServerOptions extends Partial<Pick<AppOptions, 'bodyLimit' 
   name?: string;
   /** The retention service's clock (µs), to judge expiry as of another day. */
   retentionClock?: () => number;
+  /** Geolocation of origin IPs (none by default). */
+  locate?: DeploymentOptions['locate'];
 }
 
 export async function buildTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sealtrail-api-'));
-  const deployment = openDeployment({ dataDir, name: options.name ?? TEST_DEPLOYMENT });
+  const deployment = openDeployment({ dataDir, name: options.name ?? TEST_DEPLOYMENT, ...(options.locate ? { locate: options.locate } : {}) });
   const adminToken = options.adminToken ?? TEST_ADMIN_TOKEN;
   const cleanupFolder = async () => {
     await deployment.store.close();

@@ -137,3 +137,38 @@ describe('stats and accountability', () => {
     assert.equal(last!['metadata.results'], 4);
   });
 });
+
+describe('locations of origin addresses', () => {
+  let located: TestServer;
+  const london = { country: 'GB', region: 'England', city: 'London', latitude: 51.5142, longitude: -0.0931 };
+  before(async () => {
+    located = await buildTestServer({
+      locate: (ip) => (ip === '81.2.69.160' ? london : ip.startsWith('203.0.113.') ? { reserved: 'documentation' } : undefined),
+    });
+    const auth = { authorization: `Bearer ${located.adminToken}` };
+    await located.app.inject({ method: 'PUT', url: '/v1/ledgers/geo', headers: auth });
+    const events = [sampleEvent(0), { ...sampleEvent(1), origin: { ip: '81.2.69.160' } }, { ...sampleEvent(2), origin: { ip: '8.8.4.4' } }];
+    const res = await located.app.inject({ method: 'POST', url: '/v1/ledgers/geo/events', headers: auth, payload: events });
+    assert.equal(res.statusCode, 201, res.body);
+  });
+  after(() => located.cleanup());
+
+  it('returns where each origin address is beside the event, and nothing where nothing is known', async () => {
+    const res = await located.app.inject({ method: 'GET', url: '/v1/ledgers/geo/events?order=asc', headers: { authorization: `Bearer ${located.adminToken}` } });
+    const body = res.json() as { events: Array<{ index: number; location?: unknown; event: Record<string, unknown> }> };
+    assert.deepEqual(
+      body.events.map((e) => [e.index, e.location ?? null]),
+      [
+        [0, { reserved: 'documentation' }],
+        [1, london],
+        [2, null],
+      ],
+    );
+    assert.equal((body.events[1]!.event as { location?: unknown }).location, undefined, 'the sealed event itself is unchanged');
+    const stats = await located.app.inject({ method: 'GET', url: '/v1/ledgers/geo/stats?by=country', headers: { authorization: `Bearer ${located.adminToken}` } });
+    assert.deepEqual((stats.json() as { buckets: unknown[] }).buckets, [
+      { key: null, count: 2 },
+      { key: 'GB', count: 1 },
+    ]);
+  });
+});

@@ -7,9 +7,18 @@ import { openDeployment, openPostgresDeployment } from '../../server/deployment.
 import { GeoUnavailableError, openGeo, type Geo } from '../../platform/geo.js';
 import type { Store } from '../../store/store.js';
 import { nodeSuite } from '../../platform/node-crypto.js';
-import { DATA_OPTION, integerOption, optionalString, requireString, UsageError, type Command } from '../command.js';
+import { DATA_OPTION, integerOption, optionalString, requireString, UsageError, type Command, type OptionSpec } from '../command.js';
 
 const BOOTSTRAP_KEY_ID = 'admin0';
+
+export const GEOIP_OPTION: Record<string, OptionSpec> = {
+  geoip: {
+    type: 'string',
+    description: 'MaxMind DB (.mmdb) file or folder to locate origin IPs (country, region, city, coordinates); "off" to disable. Default: the bundled DB-IP Lite database.',
+    env: 'SEALTRAIL_GEOIP',
+    value: 'PATH',
+  },
+};
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -37,12 +46,7 @@ export const serveCommand: Command = {
     'tls-cert': { type: 'string', description: 'PEM certificate chain: serve HTTPS (with --tls-key).', env: 'SEALTRAIL_TLS_CERT', value: 'FILE' },
     'tls-key': { type: 'string', description: 'PEM private key for --tls-cert.', env: 'SEALTRAIL_TLS_KEY', value: 'FILE' },
     'rate-limit': { type: 'string', description: 'Requests per second allowed per API key (0: no limit).', env: 'SEALTRAIL_RATE_LIMIT', default: '2000', value: 'N' },
-    geoip: {
-      type: 'string',
-      description: 'MaxMind DB (.mmdb) file or folder to locate origin IPs (country, region, city, coordinates); "off" to disable. Default: the bundled DB-IP Lite database.',
-      env: 'SEALTRAIL_GEOIP',
-      value: 'PATH',
-    },
+    ...GEOIP_OPTION,
     'retention-interval': {
       type: 'string',
       description: 'Minutes between scheduled retention purges (0: never; run them with `sealtrail retention run`).',
@@ -130,7 +134,7 @@ export const serveCommand: Command = {
 };
 
 /** The geolocation database: the bundled one unless a path is given; none with "off" (or none installed). */
-function openGeoOption(path: string | undefined): Geo | undefined {
+export function openGeoOption(path: string | undefined): Geo | undefined {
   if (path === 'off') return undefined;
   try {
     return openGeo(path);

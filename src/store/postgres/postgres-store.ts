@@ -466,10 +466,14 @@ export class PostgresStore implements Store, BatchBackend {
       cursor = ` AND e.idx ${descending ? '<' : '>'} $${params.length}`;
     }
     params.push(request.limit + 1);
-    const sql = `SELECT en.idx, en.received_at, en.leaf, en.leaf_hash, en.disclosures, en.redactions, ${LOCATION_COLUMNS.map((c) => `e.${c}`).join(', ')}
-         FROM search_events e JOIN entries en ON en.ledger_id = e.ledger_id AND en.idx = e.idx
-        WHERE e.ledger_id = $1 AND ${where}${cursor}
-        ORDER BY e.idx ${descending ? 'DESC' : 'ASC'} LIMIT $${params.length}`;
+    // The page is chosen from the index alone, then joined to its entries: where matches must be sorted
+    // (free text, alternatives), only the page's entries are read, not every match's.
+    const direction = descending ? 'DESC' : 'ASC';
+    const sql = `SELECT en.idx, en.received_at, en.leaf, en.leaf_hash, en.disclosures, en.redactions, ${LOCATION_COLUMNS.map((c) => `page.${c}`).join(', ')}
+         FROM (SELECT e.ledger_id, e.idx, ${LOCATION_COLUMNS.map((c) => `e.${c}`).join(', ')} FROM search_events e
+                WHERE e.ledger_id = $1 AND ${where}${cursor} ORDER BY e.idx ${direction} LIMIT $${params.length}) page
+         JOIN entries en ON en.ledger_id = page.ledger_id AND en.idx = page.idx
+         ORDER BY page.idx ${direction}`;
     return { sql, params };
   }
 

@@ -166,6 +166,7 @@ describe('sqlite search index rebuild', () => {
       );
       assert.deepEqual(indexNames(store), []);
       await store.close();
+      assert.throws(() => open(path, { readonly: true }), /search index was interrupted/, 'a read-only open cannot finish it, and says so');
       const reopened = open(path);
       try {
         assert.deepEqual(indexNames(reopened), names, 'the next open builds the indexes over what was loaded');

@@ -138,7 +138,13 @@ export class SqliteStore implements Store, BatchBackend {
     this.searchIndex = new SqliteSearchIndex(this.db);
     // A bulk rebuild that died part way: build the B-trees over what it loaded (before preparing the
     // statements that name them); the catch-up below indexes the rest.
-    if (!options.readonly && this.searchIndex.bulkUnfinished()) this.db.transaction(() => this.searchIndex.finishBulk()).immediate();
+    if (this.searchIndex.bulkUnfinished()) {
+      if (options.readonly) {
+        this.db.close();
+        throw new StoreError('SCHEMA_TOO_NEW', 'a rebuild of the search index was interrupted; open the folder once with the server (or run `sealtrail reindex`) to finish it');
+      }
+      this.db.transaction(() => this.searchIndex.finishBulk()).immediate();
+    }
     this.statements = this.prepare();
     this.searchContext = searchContext(options, ipBytes);
     this.retention = new SqliteRetention(this.db, this.searchIndex, this.searchContext, sqliteDialect);

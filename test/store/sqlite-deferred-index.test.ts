@@ -136,4 +136,26 @@ describe('sqlite deferred search indexing', () => {
       }
     }),
   );
+
+  it(
+    'keeps row ids in index order when a forget rewrites an event, so free-text rowids follow the ledger',
+    withDir(async (path) => {
+      const store = open(path);
+      try {
+        await store.createLedger('a');
+        await store.append('a', events(0, 20));
+        store.indexPending();
+        const order = () => store.db.prepare<[], { idx: number }>('SELECT idx FROM search_events ORDER BY id').all().map((r) => r.idx);
+        const ids = () => store.db.prepare<[], { id: number }>('SELECT id FROM search_events ORDER BY id').all().map((r) => r.id);
+        const before = ids();
+        await store.forget('a', [{ index: 3, paths: ['origin.ip', 'actor.name'], reason: 'erased' }]);
+        assert.deepEqual(order(), range(20), 'the rewritten row is where it was');
+        assert.deepEqual(ids(), before);
+        const found = await store.search('a', { query: parseQuery('"u-3"'), limit: 10, order: 'desc' });
+        assert.ok(found.entries.some((e) => e.index === 3), 'its free text is under the same rowid');
+      } finally {
+        await store.close();
+      }
+    }),
+  );
 });

@@ -85,11 +85,13 @@ export class SqliteRetention {
 
   private apply(ledgerId: number, change: ForgetChange): void {
     this.s.update.run(change.disclosures, change.redactions, ledgerId, change.index);
-    this.unindex(ledgerId, change.before);
-    if (change.after) this.searchIndex.add(ledgerId, [change.after]);
+    const id = this.unindex(ledgerId, change.before);
+    // The rewritten row keeps its id, so that ids (and free-text rowids) keep the ledger's order.
+    if (change.after) this.searchIndex.add(ledgerId, [change.after], id);
   }
 
-  private unindex(ledgerId: number, record: SearchRecord): void {
+  /** Removes the event's search rows; returns the id its search_events row had. */
+  private unindex(ledgerId: number, record: SearchRecord): number | undefined {
     const row = this.s.searchId.get(ledgerId, record.index);
     if (row) {
       this.s.deleteEvent.run(row.id);
@@ -97,6 +99,7 @@ export class SqliteRetention {
     }
     for (const t of record.targets) this.s.deleteTarget.run(ledgerId, t.id, record.index, t.type);
     for (const [key, value] of record.metadata) this.s.deleteMetadata.run(ledgerId, key, value, record.index);
+    return row?.id;
   }
 
   /**

@@ -18,9 +18,9 @@ export class SqliteSearchIndex {
 
   constructor(private readonly db: Database.Database) {
     this.insertEvent = db.prepare(
-      `INSERT INTO search_events (ledger_id, idx, received_at, occurred_at, actor_type, actor_id, actor_name, action, category, tenant, outcome, ip, writer,
+      `INSERT INTO search_events (id, ledger_id, idx, received_at, occurred_at, actor_type, actor_id, actor_name, action, category, tenant, outcome, ip, writer,
                                   ${LOCATION_COLUMNS.join(', ')})
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ${LOCATION_COLUMNS.map(() => '?').join(', ')})`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ${LOCATION_COLUMNS.map(() => '?').join(', ')})`,
     );
     this.insertTarget = db.prepare(
       'INSERT OR IGNORE INTO search_targets (ledger_id, target_id, idx, target_type, target_name) VALUES (?, ?, ?, ?, ?)',
@@ -30,14 +30,19 @@ export class SqliteSearchIndex {
     this.maxIndexed = db.prepare<[number], { m: number | null }>('SELECT max(idx) AS m FROM search_events WHERE ledger_id = ?');
   }
 
-  /** Adds the records; call inside a transaction. */
-  add(ledgerId: number, records: SearchRecord[]): void {
-    this.write(ledgerId, records, this.insertTarget, this.insertMetadata);
+  /**
+   * Adds the records; call inside a transaction. Rows get ids in the order added (records come in
+   * index order), so within a ledger id order is index order; `id` re-adds one rewritten record (a
+   * forget) under the id it had.
+   */
+  add(ledgerId: number, records: SearchRecord[], id?: number): void {
+    this.write(ledgerId, records, this.insertTarget, this.insertMetadata, id);
   }
 
-  private write(ledgerId: number, records: SearchRecord[], targets: Database.Statement, metadata: Database.Statement): void {
+  private write(ledgerId: number, records: SearchRecord[], targets: Database.Statement, metadata: Database.Statement, id?: number): void {
     for (const r of records) {
       const { lastInsertRowid } = this.insertEvent.run(
+        id ?? null,
         ledgerId,
         r.index,
         r.receivedAtMicros,

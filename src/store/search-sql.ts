@@ -132,6 +132,25 @@ export function hourKey(hoursSinceEpoch: number): string {
   return `${new Date(hoursSinceEpoch * 3_600_000).toISOString().slice(0, 13)}:00:00Z`;
 }
 
+/** The phrase of a free-text term, refused when too short for the trigram indexes. */
+export function searchablePhrase(phrase: string): string {
+  if ([...phrase].length < MIN_TEXT_LENGTH) {
+    throw new SealtrailError('INVALID_ARGUMENT', `free text ${JSON.stringify(phrase)} is too short: search needs at least ${MIN_TEXT_LENGTH} characters`);
+  }
+  return phrase;
+}
+
+/**
+ * Splits off a free-text term that can drive a search: a clause that is one non-negated phrase, which
+ * every match must contain. The rest of the query still applies.
+ */
+export function drivingText(query: Query): { phrase: string; rest: Query } | undefined {
+  const at = query.clauses.findIndex((c) => c.field === 'text' && !c.negate && c.anyOf.length === 1 && c.anyOf[0]!.kind === 'text');
+  if (at < 0) return undefined;
+  const match = query.clauses[at]!.anyOf[0] as Extract<Match, { kind: 'text' }>;
+  return { phrase: searchablePhrase(match.value), rest: { clauses: query.clauses.filter((_, i) => i !== at) } };
+}
+
 function compileClause(clause: Clause, dialect: Dialect): string {
   const field = clause.field;
   if (field === 'text') return clause.anyOf.map((m) => compileMatch('', m, dialect)).join(' OR ');
@@ -178,9 +197,6 @@ function compileMatch(column: string, match: Match, dialect: Dialect): string {
     case 'ipRange':
       return `${column} BETWEEN ${dialect.param(dialect.blob(match.low))} AND ${dialect.param(dialect.blob(match.high))}`;
     case 'text':
-      if ([...match.value].length < MIN_TEXT_LENGTH) {
-        throw new SealtrailError('INVALID_ARGUMENT', `free text ${JSON.stringify(match.value)} is too short: search needs at least ${MIN_TEXT_LENGTH} characters`);
-      }
-      return dialect.text(match.value);
+      return dialect.text(searchablePhrase(match.value));
   }
 }

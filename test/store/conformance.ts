@@ -243,6 +243,29 @@ export function runStoreConformance(backend: string, makeHarness: () => Promise<
         assert.deepEqual(ids(ascending.entries), all.slice().reverse().slice(0, 5));
       });
 
+      it('pages free text in index order, both ways, while another ledger is indexed in between', async () => {
+        const a = await freshLedger();
+        const b = await freshLedger();
+        for (let from = 0; from < 120; from += 10) {
+          for (const l of [a, b]) await store.append(l, Array.from({ length: 10 }, (_, i) => ({ event: sampleEvent(from + i), writer })));
+        }
+        const walk = async (q: string, order: 'asc' | 'desc') => {
+          const seen: number[] = [];
+          let after: number | undefined;
+          for (;;) {
+            const page = await store.search(a, { query: parseQuery(q), limit: 3, order, ...(after !== undefined ? { after } : {}) });
+            seen.push(...ids(page.entries));
+            if (page.next === null) return seen;
+            after = page.next;
+          }
+        };
+        const report11 = [119, 118, 117, 116, 115, 114, 113, 112, 111, 110, 11];
+        assert.deepEqual(await walk('"report-11"', 'desc'), report11);
+        assert.deepEqual(await walk('"report-11"', 'asc'), report11.slice().reverse());
+        assert.deepEqual(await walk('"report-11" outcome:failure', 'desc'), report11.filter((i) => i % 7 === 0));
+        assert.deepEqual(await walk('"report-1" "report-11" -actor:u-9', 'desc'), report11.filter((i) => i % 17 !== 9));
+      });
+
       it('counts by dimension', async () => {
         const byOutcome = await store.stats(ledger, parseQuery('index:<120'), 'outcome', 10);
         assert.deepEqual(byOutcome, [

@@ -34,7 +34,7 @@ import { isPurged } from '../forget.js';
 import { MIGRATIONS } from './schema.js';
 import { SqliteSearchIndex } from './search-index.js';
 import { LOCATION_COLUMNS, searchContext, searchRecord, type GeolocationOption, type SearchContext, type SearchRecord } from '../search-fields.js';
-import { compileWhere, hourKey, receivedAsIndex, statsGroup, type Dialect, type Statement } from '../search-sql.js';
+import { compileWhere, drivingText, hourKey, receivedAsIndex, statsGroup, type Dialect, type Statement } from '../search-sql.js';
 import { toApiKey, toCheckpoint, toEntry, toHit, type ApiKeyRow, type CheckpointRow, type EntryRow, type HitRow } from '../rows.js';
 import type { Query } from '../../core/query.js';
 import { ipBytes } from '../../core/ipnet.js';
@@ -573,22 +573,29 @@ export class SqliteStore implements Store, BatchBackend {
   async searchStatement(ledger: string, request: SearchRequest): Promise<Statement> {
     const ledgerId = this.ledgerId(ledger);
     this.ensureIndexed(ledgerId);
-    const params: unknown[] = [ledgerId];
     const query = await receivedAsIndex(request.query, (micros) => this.firstIndexAtOrAfter(ledgerId, micros));
-    const where = compileWhere(query, sqliteDialect(params, ledgerId));
-    const descending = request.order === 'desc';
+    const direction = request.order === 'desc' ? 'DESC' : 'ASC';
+    // A free-text term drives the search from the FTS index, read in rowid order and stopped at the
+    // page: within a ledger rowids follow index order (SqliteSearchIndex.add), so this is index order.
+    // Otherwise the free text would be collected whole and sorted, every match of a common word.
+    const text = drivingText(query);
+    const params: unknown[] = text ? [ftsPhrase(text.phrase), ledgerId] : [ledgerId];
+    const where = compileWhere(text ? text.rest : query, sqliteDialect(params, ledgerId));
     let cursor = '';
     if (request.after !== undefined) {
-      cursor = ` AND e.idx ${descending ? '<' : '>'} ?`;
+      cursor = ` AND e.idx ${direction === 'DESC' ? '<' : '>'} ?`;
       params.push(request.after);
     }
     params.push(request.limit + 1);
+    const matches = text
+      ? `FROM search_text t CROSS JOIN search_events e ON e.id = t.rowid
+                  WHERE t.search_text MATCH ? AND e.ledger_id = ? AND ${where}${cursor} ORDER BY t.rowid ${direction}`
+      : `FROM search_events e
+                  WHERE e.ledger_id = ? AND ${where}${cursor} ORDER BY e.idx ${direction}`;
     // The page is chosen from the index alone, then joined to its entries: where matches must be sorted
-    // (free text, alternatives), only the page's entries are read, not every match's.
-    const direction = descending ? 'DESC' : 'ASC';
+    // (alternatives the index cannot order), only the page's entries are read, not every match's.
     const sql = `SELECT en.idx, en.received_at, en.leaf, en.leaf_hash, en.disclosures, en.redactions, ${LOCATION_COLUMNS.map((c) => `page.${c}`).join(', ')}
-           FROM (SELECT e.ledger_id, e.idx, ${LOCATION_COLUMNS.map((c) => `e.${c}`).join(', ')} FROM search_events e
-                  WHERE e.ledger_id = ? AND ${where}${cursor} ORDER BY e.idx ${direction} LIMIT ?) page
+           FROM (SELECT e.ledger_id, e.idx, ${LOCATION_COLUMNS.map((c) => `e.${c}`).join(', ')} ${matches} LIMIT ?) page
            JOIN entries en ON en.ledger_id = page.ledger_id AND en.idx = page.idx
            ORDER BY page.idx ${direction}`;
     return { sql, params };
@@ -699,6 +706,11 @@ export class SqliteStore implements Store, BatchBackend {
   }
 }
 
+/** An FTS5 string (double quotes doubled): with the trigram tokenizer, a substring match. */
+function ftsPhrase(phrase: string): string {
+  return `"${phrase.replace(/"/g, '""')}"`;
+}
+
 export function sqliteDialect(params: unknown[], ledgerId: number): Dialect {
   return {
     ledger() {
@@ -710,8 +722,7 @@ export function sqliteDialect(params: unknown[], ledgerId: number): Dialect {
       return '?';
     },
     text(phrase) {
-      // An FTS5 string (double quotes doubled): with the trigram tokenizer, a substring match.
-      params.push(`"${phrase.replace(/"/g, '""')}"`);
+      params.push(ftsPhrase(phrase));
       return 'e.id IN (SELECT rowid FROM search_text WHERE search_text MATCH ?)';
     },
     blob: (hex) => Buffer.from(hex, 'hex'),

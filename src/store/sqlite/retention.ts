@@ -87,7 +87,7 @@ export class SqliteRetention {
     this.s.update.run(change.disclosures, change.redactions, ledgerId, change.index);
     const id = this.unindex(ledgerId, change.before);
     // The rewritten row keeps its id, so that ids (and free-text rowids) keep the ledger's order.
-    if (change.after) this.searchIndex.add(ledgerId, [change.after], id);
+    if (change.after) this.searchIndex.replace(ledgerId, change.after, id);
   }
 
   /** Removes the event's search rows; returns the id its search_events row had. */

@@ -32,11 +32,15 @@ export class SqliteSearchIndex {
 
   /**
    * Adds the records; call inside a transaction. Rows get ids in the order added (records come in
-   * index order), so within a ledger id order is index order; `id` re-adds one rewritten record (a
-   * forget) under the id it had.
+   * index order), so within a ledger id order is index order.
    */
-  add(ledgerId: number, records: SearchRecord[], id?: number): void {
-    this.write(ledgerId, records, this.insertTarget, this.insertMetadata, id);
+  add(ledgerId: number, records: SearchRecord[]): void {
+    this.write(ledgerId, records, this.insertTarget, this.insertMetadata);
+  }
+
+  /** Re-adds one event's record (rewritten by a forget) under the id its row had, keeping id order. */
+  replace(ledgerId: number, record: SearchRecord, id: number | undefined): void {
+    this.write(ledgerId, [record], this.insertTarget, this.insertMetadata, id);
   }
 
   private write(ledgerId: number, records: SearchRecord[], targets: Database.Statement, metadata: Database.Statement, id?: number): void {

@@ -246,6 +246,10 @@ export const PG_MIGRATIONS: string[] = [
     END IF;
     EXECUTE format('CREATE INDEX search_events_body_trgm ON search_events USING gin (body %I.gin_trgm_ops)', trgm_schema);
   END $$;
+  -- The planner judges '%phrase%' from the column's histogram: with the default 100 entries a phrase
+  -- in 190 of 200,000 events was taken for 2,000, and the ledger was walked newest first instead of
+  -- using the index (670 ms). A finer histogram tells rare from common.
+  ALTER TABLE search_events ALTER COLUMN body SET STATISTICS 1000;
   `,
 ];
 

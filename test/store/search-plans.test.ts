@@ -313,7 +313,17 @@ describe('search plans: PostgreSQL', { skip: unavailable }, () => {
       if (large) await admin.query('ROLLBACK');
       const root = result.rows[0]!['QUERY PLAN'][0]!.Plan;
       t.diagnostic(`${shape.q} → ${pgPlanLines(root).map((l) => l.trim()).join(' | ')}`);
+      // A phrase in many events is best found by reading the ledger newest first and stopping at the
+      // page (a Limit straight above the ordered index scan), which is no scan of the ledger.
+      if (shape.id === 'text-common' && stopsAtPage(root)) return;
       assert.equal(postgresWideAccess(root), undefined, `${shape.q}\n${pgPlanLines(root).join('\n')}`);
     });
   }
 });
+
+/** The plan reads search_events in index order under a Limit, so it stops at the page. */
+function stopsAtPage(root: PgPlanNode): boolean {
+  return [...walk(root)].some(
+    (n) => n['Node Type'] === 'Limit' && (n.Plans ?? []).some((c) => c['Node Type'] === 'Index Scan' && c['Relation Name'] === 'search_events' && c['Index Name'] === 'search_events_pkey'),
+  );
+}

@@ -27,6 +27,8 @@ export interface DeploymentOptions {
   maxBatchEvents?: number;
   /** Geolocation of an origin IP (country, region, city, coordinates), recorded in the search index. */
   locate?: GeolocationOption['locate'];
+  /** Open the embedded store for bulk loading (SqliteStoreOptions.bulkLoad): no index catch-up on open. */
+  bulkLoad?: boolean;
 }
 
 interface DeploymentIdentity {
@@ -74,6 +76,7 @@ export function openDeployment(options: DeploymentOptions): Deployment {
     name,
     ...(options.maxBatchEvents !== undefined ? { maxBatchEvents: options.maxBatchEvents } : {}),
     ...(options.locate ? { locate: options.locate } : {}),
+    ...(options.bulkLoad ? { bulkLoad: true } : {}),
   });
   return { ...identity, databasePath, store };
 }

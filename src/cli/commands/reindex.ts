@@ -20,7 +20,8 @@ export const reindexCommand: Command = {
     const dataDir = requireString(args, 'data');
     if (!existsSync(join(dataDir, 'sealtrail.db'))) throw new UsageError(`no sealtrail database in ${dataDir}`);
     const geo = openGeoOption(optionalString(args, 'geoip'));
-    const deployment = openDeployment({ dataDir, ...(geo ? { locate: geo.lookup } : {}) });
+    // bulkLoad: no catch-up of a lagging index row by row first, only to be thrown away.
+    const deployment = openDeployment({ dataDir, bulkLoad: true, ...(geo ? { locate: geo.lookup } : {}) });
     try {
       const { events } = rebuildSearchIndexShowingProgress(deployment.store);
       process.stdout.write(`search index of ${deployment.databasePath} rebuilt: ${events} events${geo ? `, located with ${geo.source.databaseType ?? 'the geolocation database'}` : ', no geolocation'}\n`);

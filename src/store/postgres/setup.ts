@@ -56,12 +56,17 @@ async function ensureRole(client: pg.Client, role: string, login: 'LOGIN' | 'NOL
 
 /**
  * Free text is indexed with trigrams (schema migration 7). The administrator creates the extension,
- * in the default schema (public), unless the database has it: it is trusted, so CREATE on the database
+ * in public, unless the database has it: it is trusted, so CREATE on the database
  * suffices. Two setups racing may both try; the loser finds it there.
  */
 export async function ensureTrigramExtension(client: pg.ClientBase): Promise<void> {
   try {
-    await client.query('CREATE EXTENSION IF NOT EXISTS pg_trgm');
+    // In public, where dropping a sealtrail schema cannot take it from another (or the default schema
+    // of the administrator when the database has no public schema).
+    await client.query('CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public').catch(async (error: { code?: string }) => {
+      if (error.code !== '3F000') throw error;
+      await client.query('CREATE EXTENSION IF NOT EXISTS pg_trgm');
+    });
   } catch (error) {
     const installed = await client.query(`SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'`);
     if (installed.rowCount === 0) throw error;

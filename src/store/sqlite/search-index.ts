@@ -15,6 +15,7 @@ export class SqliteSearchIndex {
   private readonly insertMetadata;
   private readonly insertText;
   private readonly maxIndexed;
+  private readonly rebuilding;
 
   constructor(private readonly db: Database.Database) {
     this.insertEvent = db.prepare(
@@ -28,6 +29,7 @@ export class SqliteSearchIndex {
     this.insertMetadata = db.prepare('INSERT OR IGNORE INTO search_metadata (ledger_id, key, value, idx) VALUES (?, ?, ?, ?)');
     this.insertText = db.prepare('INSERT INTO search_text (rowid, body) VALUES (?, ?)');
     this.maxIndexed = db.prepare<[number], { m: number | null }>('SELECT max(idx) AS m FROM search_events WHERE ledger_id = ?');
+    this.rebuilding = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'search_rebuild_indexes'`);
   }
 
   /**
@@ -120,7 +122,7 @@ export class SqliteSearchIndex {
 
   /** True while a bulk rebuild has begun and not finished (a crash in between leaves this). */
   bulkUnfinished(): boolean {
-    return this.db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'search_rebuild_indexes'`).get() !== undefined;
+    return this.rebuilding.get() !== undefined;
   }
 
   /**

@@ -136,20 +136,14 @@ export class SqliteStore implements Store, BatchBackend {
   constructor(private readonly options: SqliteStoreOptions) {
     this.db = openDatabase(options.path, options.readonly);
     this.searchIndex = new SqliteSearchIndex(this.db);
-    // A bulk rebuild that died part way: build the B-trees over what it loaded (before preparing the
-    // statements that name them); the catch-up below indexes the rest.
-    if (this.searchIndex.bulkUnfinished()) {
-      if (options.readonly) {
-        this.db.close();
-        throw new StoreError('SCHEMA_TOO_NEW', 'a rebuild of the search index was interrupted; open the folder once with the server (or run `sealtrail reindex`) to finish it');
-      }
-      this.db.transaction(() => this.searchIndex.finishBulk()).immediate();
-    }
     this.statements = this.prepare();
     this.searchContext = searchContext(options, ipBytes);
     this.retention = new SqliteRetention(this.db, this.searchIndex, this.searchContext, sqliteDialect);
     if (!options.readonly) {
       this.searchIndex.tune();
+      this.repairSearchIndex();
+      // A bulk rebuild that died part way is resumed where it stopped, in bulk.
+      if (this.searchIndex.bulkUnfinished()) this.finishRebuild();
       if (!options.bulkLoad) this.catchUpSearchIndex();
     }
     this.sequencer = new Sequencer(this, {
@@ -194,13 +188,6 @@ export class SqliteStore implements Store, BatchBackend {
       ),
       idempotency: db.prepare<[number, string], { request_hash: Buffer; idx: number }>(
         'SELECT request_hash, idx FROM idempotency_keys WHERE ledger_id = ? AND key = ?',
-      ),
-      // Two index probes: the earliest received_at at or after the time, then its lowest index (among the
-      // few events of that one batch). Named, because without statistics the planner walked the ledger's
-      // (ledger_id, idx) index for the min(idx) instead: milliseconds at 20,000 events, seconds at 10M.
-      firstIndexAtOrAfter: db.prepare<[number, number, number], { idx: number | null }>(
-        `SELECT min(idx) AS idx FROM search_events INDEXED BY search_events_received WHERE ledger_id = ? AND received_at =
-           (SELECT min(received_at) FROM search_events INDEXED BY search_events_received WHERE ledger_id = ? AND received_at >= ?)`,
       ),
       insertEntry: db.prepare('INSERT INTO entries (ledger_id, idx, received_at, leaf, leaf_hash, disclosures) VALUES (?, ?, ?, ?, ?, ?)'),
       insertTreeHash: db.prepare('INSERT INTO tree_hashes (ledger_id, level, idx, hash) VALUES (?, ?, ?, ?)'),
@@ -468,6 +455,11 @@ export class SqliteStore implements Store, BatchBackend {
    * events' worth, usually nothing: the idle timer indexes it first).
    */
   private ensureIndexed(ledgerId: number): void {
+    // Another process is rebuilding the index (or died doing so): it has no secondary indexes and is
+    // incomplete, so answering from it would be slow and wrong.
+    if (this.searchIndex.bulkUnfinished()) {
+      throw new StoreError('OVERLOADED', 'the search index is being rebuilt (sealtrail reindex); search again when it has finished');
+    }
     if (this.options.readonly || this.options.bulkLoad) return;
     while (this.pendingIndex.has(ledgerId)) this.indexPendingOf(ledgerId, INDEX_BATCH_EVENTS);
     this.indexEntries(ledgerId, Number.MAX_SAFE_INTEGER);
@@ -483,29 +475,58 @@ export class SqliteStore implements Store, BatchBackend {
     // Whatever waits is read back from the entries like the rest.
     this.pendingIndex.clear();
     this.pendingEvents = 0;
-    const ledgers = this.statements.listLedgers.all().map((l) => ({ id: l.ledger_id, size: this.statements.latestCheckpoint.get(l.ledger_id)?.size ?? 0 }));
-    const total = ledgers.reduce((sum, l) => sum + l.size, 0);
     this.db.transaction(() => this.searchIndex.beginBulk()).immediate();
-    let done = 0;
+    return this.finishRebuild(progress);
+  }
+
+  /**
+   * Once, after migration 6 on a file that has forgotten fields: an event rewritten by a forget before
+   * then got a new search row id, out of index order. If any is, the index is rebuilt (in bulk, next).
+   */
+  private repairSearchIndex(): void {
+    const task = this.db.prepare<[], { name: string }>(`SELECT name FROM search_repairs WHERE name = 'id-order'`).get();
+    if (!task) return;
+    const outOfOrder = this.db
+      .prepare(
+        `SELECT 1 FROM search_events a
+          WHERE a.id > (SELECT b.id FROM search_events b WHERE b.ledger_id = a.ledger_id AND b.idx > a.idx ORDER BY b.idx LIMIT 1)
+          LIMIT 1`,
+      )
+      .get();
+    this.db
+      .transaction(() => {
+        if (outOfOrder && !this.searchIndex.bulkUnfinished()) this.searchIndex.beginBulk();
+        this.db.prepare(`DELETE FROM search_repairs WHERE name = 'id-order'`).run();
+      })
+      .immediate();
+  }
+
+  /** Loads every ledger's entries from where its index stops, in bulk, then builds the B-trees. */
+  private finishRebuild(progress?: (p: RebuildProgress) => void): { events: number } {
+    const ledgers = this.statements.listLedgers.all().map((l) => ({
+      id: l.ledger_id,
+      size: this.statements.latestCheckpoint.get(l.ledger_id)?.size ?? 0,
+      next: this.searchIndex.nextUnindexed(l.ledger_id),
+    }));
+    const total = ledgers.reduce((sum, l) => sum + l.size, 0);
+    let done = ledgers.reduce((sum, l) => sum + Math.min(l.next, l.size), 0);
     for (const ledger of ledgers) {
-      for (let next = 0; next < ledger.size; ) {
-        const chunk = this.db
+      for (let next = ledger.next; next < ledger.size; ) {
+        const end = this.db
           .transaction(() => {
-            let read = 0;
             let at = next;
-            while (read < REBUILD_CHUNK_EVENTS && at < ledger.size) {
-              const { records, end } = this.recordsFromEntries(ledger.id, at, ledger.size, PAGE);
-              if (end === at) break;
-              this.searchIndex.addBulk(ledger.id, records);
-              read += end - at;
-              at = end;
+            while (at - next < REBUILD_CHUNK_EVENTS && at < ledger.size) {
+              const page = this.recordsFromEntries(ledger.id, at, ledger.size, PAGE);
+              if (page.end === at) break;
+              this.searchIndex.addBulk(ledger.id, page.records);
+              at = page.end;
             }
             return at;
           })
           .immediate();
-        if (chunk === next) break;
-        done += chunk - next;
-        next = chunk;
+        if (end === next) break;
+        done += end - next;
+        next = end;
         progress?.({ phase: 'rows', done, total });
       }
     }
@@ -585,6 +606,15 @@ export class SqliteStore implements Store, BatchBackend {
     if (request.after !== undefined) {
       cursor = ` AND e.idx ${direction === 'DESC' ? '<' : '>'} ?`;
       params.push(request.after);
+      if (text) {
+        // The same bound as a rowid, so that the FTS index seeks to it instead of reading every match
+        // of the pages before (ids follow index order within the ledger).
+        cursor +=
+          direction === 'DESC'
+            ? ` AND t.rowid < COALESCE((SELECT id FROM search_events WHERE ledger_id = ? AND idx >= ? ORDER BY idx LIMIT 1), 9223372036854775807)`
+            : ` AND t.rowid > COALESCE((SELECT id FROM search_events WHERE ledger_id = ? AND idx <= ? ORDER BY idx DESC LIMIT 1), 0)`;
+        params.push(ledgerId, request.after);
+      }
     }
     params.push(request.limit + 1);
     const matches = text
@@ -627,8 +657,18 @@ export class SqliteStore implements Store, BatchBackend {
     return rows.map((row) => ({ key: by === 'hour' && row.key !== null ? hourKey(Number(row.key)) : (row.key as string | null), count: row.count }));
   }
 
+  private firstIndexAtOrAfterStatement: Database.Statement<[number, number, number], { idx: number | null }> | undefined;
+
   private firstIndexAtOrAfter(ledgerId: number, micros: number): number {
-    return this.statements.firstIndexAtOrAfter.get(ledgerId, ledgerId, micros)?.idx ?? Number.MAX_SAFE_INTEGER;
+    // Two index probes: the earliest received_at at or after the time, then its lowest index (among the
+    // few events of that one batch). Named, because without statistics the planner walked the ledger's
+    // (ledger_id, idx) index for the min(idx) instead: milliseconds at 20,000 events, seconds at 10M.
+    // Prepared when first used: a rebuild drops the index for a while, and opening must not need it.
+    this.firstIndexAtOrAfterStatement ??= this.db.prepare<[number, number, number], { idx: number | null }>(
+      `SELECT min(idx) AS idx FROM search_events INDEXED BY search_events_received WHERE ledger_id = ? AND received_at =
+         (SELECT min(received_at) FROM search_events INDEXED BY search_events_received WHERE ledger_id = ? AND received_at >= ?)`,
+    );
+    return this.firstIndexAtOrAfterStatement.get(ledgerId, ledgerId, micros)?.idx ?? Number.MAX_SAFE_INTEGER;
   }
 
   // ---- API keys ------------------------------------------------------------------------------------

@@ -192,11 +192,11 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE search_events ADD COLUMN ip_reserved TEXT;
   `,
   // 6: free text is now read in rowid order, which must be index order within a ledger. Before, a
-  // forget rewrote an event's search row under a new id; a file that has forgotten anything is checked
-  // once on open (SqliteStore.repairSearchIndex) and its index rebuilt if an id is out of order.
+  // forget rewrote an event's search row under a new id; the index is checked once on open
+  // (SqliteStore.repairSearchIndex) and rebuilt if an id is out of order.
   `
   CREATE TABLE search_repairs (name TEXT PRIMARY KEY);
-  INSERT INTO search_repairs (name) SELECT 'id-order' WHERE EXISTS (SELECT 1 FROM entries WHERE redactions IS NOT NULL);
+  INSERT INTO search_repairs (name) VALUES ('id-order');
   `,
 ];
 

@@ -5,6 +5,7 @@
  */
 import { SealtrailError } from '../core/errors.js';
 import type { Clause, Match, Query } from '../core/query.js';
+import { LOCATION_COLUMNS } from './search-fields.js';
 import type { StatsDimension } from './store.js';
 
 /** Free text is matched as a case-insensitive substring through trigrams, which need three characters. */
@@ -96,6 +97,19 @@ export async function receivedAsIndex(
     }),
   );
   return { clauses };
+}
+
+/**
+ * One page of search results: `matches` (FROM … WHERE … ORDER BY over search_events `e`) picks the
+ * page from the index alone, limited by the placeholder `limit`; only then are its rows joined to their
+ * entries, so that where matches must be sorted, only the page's entries are read, not every match's.
+ * Both stores run this shape.
+ */
+export function pageOfEntries(matches: string, limit: string, direction: 'ASC' | 'DESC'): string {
+  return `SELECT en.idx, en.received_at, en.leaf, en.leaf_hash, en.disclosures, en.redactions, ${LOCATION_COLUMNS.map((c) => `page.${c}`).join(', ')}
+           FROM (SELECT e.ledger_id, e.idx, ${LOCATION_COLUMNS.map((c) => `e.${c}`).join(', ')} ${matches} LIMIT ${limit}) page
+           JOIN entries en ON en.ledger_id = page.ledger_id AND en.idx = page.idx
+           ORDER BY page.idx ${direction}`;
 }
 
 /** The expression a stats dimension groups by; hours need the dialect's integer division. */

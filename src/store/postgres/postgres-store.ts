@@ -37,7 +37,7 @@ import {
 } from '../store.js';
 import { PG_MIGRATIONS, quoteIdent } from './schema.js';
 import { LOCATION_COLUMNS, locationValues, searchContext, searchRecord, type GeolocationOption, type SearchContext, type SearchRecord } from '../search-fields.js';
-import { compileWhere, hourKey, receivedAsIndex, statsGroup, type Dialect, type Statement } from '../search-sql.js';
+import { compileWhere, hourKey, pageOfEntries, receivedAsIndex, statsGroup, type Dialect, type Statement } from '../search-sql.js';
 import { toApiKey, toCheckpoint, toEntry, toHit, type ApiKeyRow, type CheckpointRow, type EntryRow, type HitRow } from '../rows.js';
 import type { Query } from '../../core/query.js';
 import { ipBytes } from '../../core/ipnet.js';
@@ -459,22 +459,16 @@ export class PostgresStore implements Store, BatchBackend {
     const params: unknown[] = [ledgerId];
     const query = await receivedAsIndex(request.query, (micros) => this.firstIndexAtOrAfter(ledgerId, micros));
     const where = compileWhere(query, postgresDialect(params));
-    const descending = request.order === 'desc';
+    const direction = request.order === 'desc' ? 'DESC' : 'ASC';
     let cursor = '';
     if (request.after !== undefined) {
       params.push(request.after);
-      cursor = ` AND e.idx ${descending ? '<' : '>'} $${params.length}`;
+      cursor = ` AND e.idx ${direction === 'DESC' ? '<' : '>'} $${params.length}`;
     }
     params.push(request.limit + 1);
-    // The page is chosen from the index alone, then joined to its entries: where matches must be sorted
-    // (free text, alternatives), only the page's entries are read, not every match's.
-    const direction = descending ? 'DESC' : 'ASC';
-    const sql = `SELECT en.idx, en.received_at, en.leaf, en.leaf_hash, en.disclosures, en.redactions, ${LOCATION_COLUMNS.map((c) => `page.${c}`).join(', ')}
-         FROM (SELECT e.ledger_id, e.idx, ${LOCATION_COLUMNS.map((c) => `e.${c}`).join(', ')} FROM search_events e
-                WHERE e.ledger_id = $1 AND ${where}${cursor} ORDER BY e.idx ${direction} LIMIT $${params.length}) page
-         JOIN entries en ON en.ledger_id = page.ledger_id AND en.idx = page.idx
-         ORDER BY page.idx ${direction}`;
-    return { sql, params };
+    const matches = `FROM search_events e
+                WHERE e.ledger_id = $1 AND ${where}${cursor} ORDER BY e.idx ${direction}`;
+    return { sql: pageOfEntries(matches, `$${params.length}`, direction), params };
   }
 
   async search(ledger: string, request: SearchRequest): Promise<SearchPage> {

@@ -33,8 +33,8 @@ import { SqliteRetention } from './retention.js';
 import { isPurged } from '../forget.js';
 import { MIGRATIONS } from './schema.js';
 import { SqliteSearchIndex } from './search-index.js';
-import { LOCATION_COLUMNS, searchContext, searchRecord, type GeolocationOption, type SearchContext, type SearchRecord } from '../search-fields.js';
-import { compileWhere, drivingText, hourKey, receivedAsIndex, statsGroup, type Dialect, type Statement } from '../search-sql.js';
+import { searchContext, searchRecord, type GeolocationOption, type SearchContext, type SearchRecord } from '../search-fields.js';
+import { compileWhere, drivingText, hourKey, pageOfEntries, receivedAsIndex, statsGroup, type Dialect, type Statement } from '../search-sql.js';
 import { toApiKey, toCheckpoint, toEntry, toHit, type ApiKeyRow, type CheckpointRow, type EntryRow, type HitRow } from '../rows.js';
 import type { Query } from '../../core/query.js';
 import { ipBytes } from '../../core/ipnet.js';
@@ -469,7 +469,8 @@ export class SqliteStore implements Store, BatchBackend {
    * Builds the whole search index anew from the entries, in one pass: rows appended in index order,
    * then each B-tree built once by sorting (SqliteSearchIndex.beginBulk). For bulk loads and for
    * re-deriving what the index holds (e.g. locations of events indexed before geolocation was set up).
-   * Searches see an empty or partial index meanwhile: run it with no server using the file.
+   * Searches of the file (from any process) are refused with OVERLOADED until it has finished: run it
+   * with no server using the file.
    */
   rebuildSearchIndex(progress?: (p: RebuildProgress) => void): { events: number } {
     // Whatever waits is read back from the entries like the rest.
@@ -619,13 +620,7 @@ export class SqliteStore implements Store, BatchBackend {
                   WHERE t.search_text MATCH ? AND e.ledger_id = ? AND ${where}${cursor} ORDER BY t.rowid ${direction}`
       : `FROM search_events e
                   WHERE e.ledger_id = ? AND ${where}${cursor} ORDER BY e.idx ${direction}`;
-    // The page is chosen from the index alone, then joined to its entries: where matches must be sorted
-    // (alternatives the index cannot order), only the page's entries are read, not every match's.
-    const sql = `SELECT en.idx, en.received_at, en.leaf, en.leaf_hash, en.disclosures, en.redactions, ${LOCATION_COLUMNS.map((c) => `page.${c}`).join(', ')}
-           FROM (SELECT e.ledger_id, e.idx, ${LOCATION_COLUMNS.map((c) => `e.${c}`).join(', ')} ${matches} LIMIT ?) page
-           JOIN entries en ON en.ledger_id = page.ledger_id AND en.idx = page.idx
-           ORDER BY page.idx ${direction}`;
-    return { sql, params };
+    return { sql: pageOfEntries(matches, '?', direction), params };
   }
 
   async search(ledger: string, request: SearchRequest): Promise<SearchPage> {

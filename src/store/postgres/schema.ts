@@ -251,6 +251,14 @@ export const PG_MIGRATIONS: string[] = [
   -- using the index (670 ms). A finer histogram tells rare from common.
   ALTER TABLE search_events ALTER COLUMN body SET STATISTICS 1000;
   `,
+  // 8: (reserved, being written) every redaction bound to a sealed forgetting record.
+  `SELECT 1;`,
+  // 9: (reserved, being written) idempotency keys as keyed hashes, scoped by writer.
+  `SELECT 1;`,
+  // 10: (reserved, being written) integrity watermarks of the running server.
+  `SELECT 1;`,
+  // 11: (reserved, being written) API keys and holds checked against their sealed records.
+  `SELECT 1;`,
 ];
 
 function appendOnly(table: string): string {

@@ -198,6 +198,14 @@ export const MIGRATIONS: string[] = [
   CREATE TABLE search_repairs (name TEXT PRIMARY KEY);
   INSERT INTO search_repairs (name) VALUES ('id-order');
   `,
+  // 7: (reserved, being written) every redaction bound to a sealed forgetting record.
+  `SELECT 1;`,
+  // 8: (reserved, being written) idempotency keys as keyed hashes, scoped by writer.
+  `SELECT 1;`,
+  // 9: (reserved, being written) integrity watermarks of the running server.
+  `SELECT 1;`,
+  // 10: (reserved, being written) API keys and holds checked against their sealed records.
+  `SELECT 1;`,
 ];
 
 function appendOnly(table: string): string {

@@ -131,10 +131,12 @@ export function eventFields(event: AuditEvent): Array<[path: string, value: unkn
 }
 
 const TOP_LEVEL_FIELDS = new Set(['id', 'action', 'category', 'occurred_at', 'outcome', 'outcome_reason', 'tenant']);
-const NESTED_FIELDS: Record<string, Set<string>> = {
-  actor: new Set(['type', 'id', 'name', 'email', 'session_id']),
-  origin: new Set(['ip', 'user_agent', 'device_id']),
-};
+// A Map: the group of a path comes from outside (bundles, withhold specs), and a plain object would
+// answer "constructor.x" or "__proto__.x" with Object.prototype's members.
+const NESTED_FIELDS = new Map<string, ReadonlySet<string>>([
+  ['actor', new Set(['type', 'id', 'name', 'email', 'session_id'])],
+  ['origin', new Set(['ip', 'user_agent', 'device_id'])],
+]);
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** Whether `path` is one that eventFields can produce (used to reject forged disclosure paths). */
@@ -146,7 +148,7 @@ export function isFieldPath(path: string): boolean {
   const rest = path.slice(dot + 1);
   if (head === 'targets') return /^(0|[1-9][0-9]?)$/.test(rest);
   if (head === 'metadata') return /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$/.test(rest) && !FORBIDDEN_KEYS.has(rest);
-  return NESTED_FIELDS[head]?.has(rest) ?? false;
+  return NESTED_FIELDS.get(head)?.has(rest) ?? false;
 }
 
 /**

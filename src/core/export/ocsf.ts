@@ -23,6 +23,7 @@
  * `unmapped.redacted` lists every removed path with its reason.
  */
 import type { Redaction } from '../commitments.js';
+import { ownValue } from '../own.js';
 import { eventLevel, PRODUCT, redactionMarker, type ExportRecord, type Level } from './record.js';
 
 export const OCSF_VERSION = '1.8.0';
@@ -118,18 +119,19 @@ export function classify(event: Json): Classified {
   const targets = targetsOf(event);
   const pick = (cls: OcsfClass, [activityId, activityName]: [number, string]): Classified => ({ cls, activityId, activityName });
 
-  if (category === 'auth' || prefix === 'auth') return pick(OCSF_CLASSES.authentication, AUTH_VERBS[verb] ?? other(capitalised(verb)));
+  if (category === 'auth' || prefix === 'auth') return pick(OCSF_CLASSES.authentication, ownValue(AUTH_VERBS, verb) ?? other(capitalised(verb)));
   if (CHANGES.has(category) && targets.length > 0) {
-    if (ACCOUNT_PREFIXES.has(prefix)) return pick(OCSF_CLASSES.accountChange, ACCOUNT_VERBS[verb] ?? other(capitalised(verb)));
-    if (ACCESS_PREFIXES.has(prefix) && ACCESS_VERBS[verb] && userTarget(targets) && privilegeTargets(targets).length > 0) {
-      return pick(OCSF_CLASSES.userAccess, ACCESS_VERBS[verb]);
+    if (ACCOUNT_PREFIXES.has(prefix)) return pick(OCSF_CLASSES.accountChange, ownValue(ACCOUNT_VERBS, verb) ?? other(capitalised(verb)));
+    const access = ownValue(ACCESS_VERBS, verb);
+    if (ACCESS_PREFIXES.has(prefix) && access && userTarget(targets) && privilegeTargets(targets).length > 0) {
+      return pick(OCSF_CLASSES.userAccess, access);
     }
-    if (GROUP_PREFIXES.has(prefix)) return pick(OCSF_CLASSES.groupManagement, GROUP_VERBS[verb] ?? other(capitalised(verb)));
+    if (GROUP_PREFIXES.has(prefix)) return pick(OCSF_CLASSES.groupManagement, ownValue(GROUP_VERBS, verb) ?? other(capitalised(verb)));
     if (category === 'admin' || ENTITY_PREFIXES.has(prefix)) {
-      return pick(OCSF_CLASSES.entityManagement, ENTITY_VERBS[verb] ?? CRUD_BY_CATEGORY[category] ?? other(capitalised(verb)));
+      return pick(OCSF_CLASSES.entityManagement, ownValue(ENTITY_VERBS, verb) ?? ownValue(CRUD_BY_CATEGORY, category) ?? other(capitalised(verb)));
     }
   }
-  return pick(OCSF_CLASSES.apiActivity, CRUD_BY_CATEGORY[category] ?? other(capitalised(category)));
+  return pick(OCSF_CLASSES.apiActivity, ownValue(CRUD_BY_CATEGORY, category) ?? other(capitalised(category)));
 }
 
 function userTarget(targets: Target[]): Target | undefined {
@@ -167,7 +169,7 @@ function actorUser(event: Json, redacted: Record<string, Redaction> | undefined)
   put(user, 'uid', text(actor.id, redacted?.['actor.id']) ?? 'unknown');
   put(user, 'name', text(actor.name, redacted?.['actor.name']));
   if (typeof actor.email === 'string' && EMAIL.test(actor.email)) user.email_addr = actor.email;
-  const type = typeof actor.type === 'string' ? USER_TYPES[actor.type] : undefined;
+  const type = typeof actor.type === 'string' ? ownValue(USER_TYPES, actor.type) : undefined;
   if (type) {
     user.type_id = type[0];
     user.type = type[1];

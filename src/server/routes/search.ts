@@ -77,20 +77,25 @@ function eventBody(entry: SearchHit) {
   };
 }
 
-/** Cursors are opaque to clients: base64url JSON of where each ledger's listing stopped. */
-function encodeCursor(positions: Record<string, number>, order: string): string {
-  return toBase64Url(utf8(JSON.stringify({ p: positions, o: order })));
+/**
+ * Cursors are opaque to clients: base64url JSON of where each ledger's listing stopped. Positions are a
+ * Map keyed by ledger name, never a plain object: a ledger may be called `constructor`, which a `{}`
+ * would answer with Object.prototype's function.
+ */
+function encodeCursor(positions: ReadonlyMap<string, number>, order: string): string {
+  return toBase64Url(utf8(JSON.stringify({ p: Object.fromEntries(positions), o: order })));
 }
 
-function decodeCursor(cursor: string | undefined, order: string): Record<string, number> {
-  if (cursor === undefined) return {};
+function decodeCursor(cursor: string | undefined, order: string): Map<string, number> {
+  if (cursor === undefined) return new Map();
   try {
     const parsed = JSON.parse(fromUtf8(fromBase64Url(cursor))) as { p: Record<string, unknown>; o: string };
     if (parsed.o !== order) throw new Error('order changed');
-    const positions: Record<string, number> = {};
+    if (typeof parsed.p !== 'object' || parsed.p === null || Array.isArray(parsed.p)) throw new Error('bad positions');
+    const positions = new Map<string, number>();
     for (const [ledger, at] of Object.entries(parsed.p)) {
       if (!Number.isSafeInteger(at) || (at as number) < -1) throw new Error('bad position');
-      positions[ledger] = at as number;
+      positions.set(ledger, at as number);
     }
     return positions;
   } catch {
@@ -137,10 +142,10 @@ export async function searchRoutes(app: FastifyInstance, { store, suite }: AppCo
         throw new ApiError(400, 'INVALID_ARGUMENT', `with proofs=1, limit is at most ${MAX_LIMIT_WITH_PROOFS}`);
       }
       const query = scopedQuery(request.query.q, request.principal);
-      const after = decodeCursor(request.query.cursor, order)[ledger];
+      const after = decodeCursor(request.query.cursor, order).get(ledger);
       const page = await store.search(ledger, { query, limit, order, ...(after !== undefined ? { after } : {}) });
       request.resultCount = page.entries.length;
-      const next = page.next === null ? null : encodeCursor({ [ledger]: page.next }, order);
+      const next = page.next === null ? null : encodeCursor(new Map([[ledger, page.next]]), order);
       if (withProofs) return { ...(await attachProofs(store, suite, ledger, page.entries)), next };
       return { events: page.entries.map(eventBody), next };
     },
@@ -166,9 +171,9 @@ export async function searchRoutes(app: FastifyInstance, { store, suite }: AppCo
       // Each ledger's next `limit` matches, merged newest first; the cursor remembers each ledger's position.
       const pages = await Promise.all(
         ledgers
-          .filter((ledger) => positions[ledger] !== -1)
+          .filter((ledger) => positions.get(ledger) !== -1)
           .map(async (ledger) => {
-            const after = positions[ledger];
+            const after = positions.get(ledger);
             const page = await store.search(ledger, { query, limit, order: 'desc', ...(after !== undefined ? { after } : {}) });
             return { ledger, page };
           }),
@@ -177,13 +182,13 @@ export async function searchRoutes(app: FastifyInstance, { store, suite }: AppCo
         .flatMap(({ page }) => page.entries)
         .sort((a, b) => b.receivedAtMicros - a.receivedAtMicros || a.ledger.localeCompare(b.ledger) || b.index - a.index)
         .slice(0, limit);
-      const nextPositions: Record<string, number> = { ...positions };
+      const nextPositions = new Map(positions);
       let more = false;
       for (const { ledger, page } of pages) {
         const taken = merged.filter((e) => e.ledger === ledger);
-        if (taken.length > 0) nextPositions[ledger] = taken.at(-1)!.index;
+        if (taken.length > 0) nextPositions.set(ledger, taken.at(-1)!.index);
         const exhausted = page.next === null && taken.length === page.entries.length;
-        if (exhausted) nextPositions[ledger] = -1;
+        if (exhausted) nextPositions.set(ledger, -1);
         else more = true;
       }
       request.resultCount = merged.length;

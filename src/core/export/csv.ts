@@ -9,11 +9,16 @@
  * never as formulas. The prefix applies to every column, generated ones included (a base64 leaf hash may
  * start with `+`). Tools that need exact values should read JSON Lines instead.
  *
+ * Control characters that CSV cannot carry and that would reach a terminal or split a line for
+ * str.splitlines (C0 but TAB, CR and LF; DEL; C1, NEL among them) become U+FFFD; JSON cells escape them
+ * instead. CR, LF, U+2028 and U+2029 are kept, inside a quoted cell, as RFC 4180 allows line breaks.
+ *
  * A value removed after sealing reads `[erased]` or `[purged]`; the `redacted` column lists every removed
  * path, which tells such a marker from a value that happens to be that text.
  */
 import type { Redaction } from '../commitments.js';
-import { redactedList, redactionMarker, type ExportRecord } from './record.js';
+import { escapeChars, isUnicodeLineBreak } from './escape.js';
+import { controlSafeJson, redactedList, redactionMarker, type ExportRecord } from './record.js';
 
 export const CSV_CONTENT_TYPE = 'text/csv; charset=utf-8; header=present';
 
@@ -96,7 +101,7 @@ function moreTargets(r: ExportRecord): string | undefined {
     const kind = r.redacted?.[`targets.${i}`];
     rest.push(kind ? redactionMarker(kind) : (targets[i] ?? null));
   }
-  return JSON.stringify(rest);
+  return controlSafeJson(rest);
 }
 
 /** Metadata as one JSON object (its keys vary per event); removed keys hold their marker string. */
@@ -109,7 +114,7 @@ function metadataCell(r: ExportRecord): string | undefined {
     }
   }
   if (!metadata && !removed) return undefined;
-  return JSON.stringify(removed ? { ...metadata, ...removed } : metadata);
+  return controlSafeJson(removed ? { ...metadata, ...removed } : metadata);
 }
 
 /** Leading characters that make a spreadsheet evaluate a cell (OWASP). */
@@ -125,6 +130,7 @@ const PLAIN_NUMBER = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
  */
 export function csvCell(value: string): string {
   if (value.length === 0) return value;
+  value = escapeChars(value, keepUnicodeLineBreak);
   if (isFormulaStart(value.charCodeAt(0)) && !PLAIN_NUMBER.test(value)) value = `'${value}`;
   let quote = false;
   let quotes = false;
@@ -135,17 +141,22 @@ export function csvCell(value: string): string {
       quotes = true;
       break;
     }
-    if (c === 0x2c || c === 0x0a || c === 0x0d) quote = true;
+    if (c === 0x2c || c === 0x0a || c === 0x0d || isUnicodeLineBreak(c)) quote = true;
   }
   if (!quote) return value;
   return `"${quotes ? value.replaceAll('"', '""') : value}"`;
+}
+
+/** U+2028 and U+2029 are text in a CSV cell (quoted, like LF), not characters to replace. */
+function keepUnicodeLineBreak(c: number): string | undefined {
+  return isUnicodeLineBreak(c) ? String.fromCharCode(c) : undefined;
 }
 
 function cellText(value: unknown): string {
   if (value === undefined || value === null) return '';
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  return JSON.stringify(value);
+  return controlSafeJson(value);
 }
 
 export function csvHeader(): string {

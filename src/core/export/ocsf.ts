@@ -24,7 +24,7 @@
  */
 import type { Redaction } from '../commitments.js';
 import { ownValue } from '../own.js';
-import { eventLevel, PRODUCT, redactionMarker, type ExportRecord, type Level } from './record.js';
+import { controlSafeJson, eventLevel, PRODUCT, redactionMarker, type ExportRecord, type Level } from './record.js';
 
 export const OCSF_VERSION = '1.8.0';
 export const OCSF_CONTENT_TYPE = 'application/x-ndjson';
@@ -328,5 +328,6 @@ function resource(target: Target): Json {
 }
 
 export function formatOcsfLine(record: ExportRecord): string {
-  return `${JSON.stringify(toOcsf(record))}\n`;
+  // controlSafeJson: no raw NEL, DEL or U+2028/U+2029 to split the line (see jsonl.ts).
+  return `${controlSafeJson(toOcsf(record))}\n`;
 }

@@ -147,15 +147,19 @@ export function redactedList(redacted: Record<string, Redaction> | undefined, se
 }
 
 /**
- * JSON.stringify, with DEL and the C1 controls (U+007F–U+009F) also written as \u escapes. JSON allows
- * them raw, but the line formats that embed JSON (CEF, syslog) would have to replace them, losing data;
- * escaped, they survive exactly. (JSON.stringify already escapes C0 controls.)
+ * JSON.stringify, with DEL, the C1 controls (U+007F–U+009F, NEL among them) and U+2028/U+2029 also
+ * written as \u escapes. JSON allows them raw, but each is a line boundary to Python's str.splitlines
+ * (or a control a terminal acts on), and the line formats that embed JSON (CEF, syslog) would otherwise
+ * have to replace them, losing data; escaped, they survive exactly. JSON.stringify already escapes the
+ * C0 controls (LF, CR, VT, FF, U+001C–U+001E included), so no character left can break a line.
  */
 export function controlSafeJson(value: unknown): string {
   const text = JSON.stringify(value);
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c >= 0x7f && c <= 0x9f) return text.replace(/[\u007f-\u009f]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    if ((c >= 0x7f && c <= 0x9f) || c === 0x2028 || c === 0x2029) {
+      return text.replace(/[\u007f-\u009f\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    }
   }
   return text;
 }

@@ -3,6 +3,8 @@
  *   sealtrail.json      {"name": deployment name}, fixed at first start (it is part of every checkpoint)
  *   signing-key.pem     Ed25519 private key (PKCS#8 PEM, mode 0600), unless a key path is given
  *   sealtrail.db        the SQLite store (+ -wal, -shm), unless the deployment uses PostgreSQL
+ *   signing-key.pem.heads  every checkpoint head signed (src/store/signed-heads.ts); beside the key file
+ *                       given instead, as <that file>.heads, when the key is kept outside the folder
  * With PostgreSQL, every server process is given the same signing key (the same folder or --signing-key)
  * and the same deployment name, which the database also records and checks.
  */
@@ -15,6 +17,8 @@ import { nodeSigner, nodeSuite } from '../platform/node-crypto.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { DEFAULT_SCHEMA, PostgresStore } from '../store/postgres/postgres-store.js';
 import type { GeolocationOption } from '../store/search-fields.js';
+import { IntegrityGuard } from '../store/integrity.js';
+import { SignedHeadsJournal } from '../store/signed-heads.js';
 
 export const DEFAULT_NAME = 'sealtrail.local';
 
@@ -38,6 +42,10 @@ interface DeploymentIdentity {
   verifierKey: string;
   /** True when this call created the folder's signing key. */
   createdKey: boolean;
+  /** Things about the folder an operator should fix (printed by `serve`); empty when all is well. */
+  warnings: string[];
+  /** Refuses to sign on broken ledgers and forks; holds the signed-heads journal beside the key. */
+  guard: IntegrityGuard;
 }
 
 export interface Deployment extends DeploymentIdentity {
@@ -61,7 +69,26 @@ function openIdentity(options: DeploymentOptions): DeploymentIdentity {
   const name = resolveName(dataDir, options.name);
   const { key, created } = loadSigningKey(dataDir, options.signingKeyPath);
   const signer = nodeSigner(key);
-  return { name, dataDir, signer, verifierKey: formatVerifierKey(nodeSuite, name, signer.publicKey), createdKey: created };
+  const guard = new IntegrityGuard(new SignedHeadsJournal(signedHeadsPath(dataDir, options.signingKeyPath)));
+  return { name, dataDir, signer, verifierKey: formatVerifierKey(nodeSuite, name, signer.publicKey), createdKey: created, guard, warnings: dataFolderWarnings(dataDir) };
+}
+
+/**
+ * A folder others may enter or list is worth a warning even though sealtrail's database files are
+ * 0600: it shows their names, sizes and times, and files other tools put there (backups, copies) keep
+ * looser modes. A new folder is created 0700; an existing one is left as the operator made it.
+ */
+export function dataFolderWarnings(dataDir: string): string[] {
+  const mode = statSync(dataDir).mode & 0o777;
+  if ((mode & 0o077) === 0) return [];
+  return [
+    `data folder ${dataDir} is accessible to other users (mode ${mode.toString(8).padStart(4, '0')}); its database files are kept 0600, but chmod 700 the folder`,
+  ];
+}
+
+/** Where the signed-heads journal is kept: beside the signing key, wherever that is. */
+export function signedHeadsPath(dataDir: string, signingKeyPath: string | undefined): string {
+  return `${signingKeyPath ?? join(dataDir, 'signing-key.pem')}.heads`;
 }
 
 /** The embedded deployment: everything in the data folder. */
@@ -77,6 +104,7 @@ export function openDeployment(options: DeploymentOptions): Deployment {
     ...(options.maxBatchEvents !== undefined ? { maxBatchEvents: options.maxBatchEvents } : {}),
     ...(options.locate ? { locate: options.locate } : {}),
     ...(options.bulkLoad ? { bulkLoad: true } : {}),
+    signingGuard: identity.guard,
   });
   return { ...identity, databasePath, store };
 }
@@ -94,6 +122,7 @@ export async function openPostgresDeployment(
     name: identity.name,
     ...(options.maxBatchEvents !== undefined ? { maxBatchEvents: options.maxBatchEvents } : {}),
     ...(options.locate ? { locate: options.locate } : {}),
+    signingGuard: identity.guard,
   });
   return { ...identity, database: maskPassword(options.databaseUrl), store };
 }

@@ -5,7 +5,8 @@ import { RetentionService } from '../../server/retention.js';
 import { newToken } from '../../server/auth.js';
 import { openDeployment, openPostgresDeployment } from '../../server/deployment.js';
 import { GeoUnavailableError, openGeo, type Geo } from '../../platform/geo.js';
-import type { Store } from '../../store/store.js';
+import type { ApiKeyRecord, Store } from '../../store/store.js';
+import { recordKeyCreation } from '../../server/key-registry.js';
 import { nodeSuite } from '../../platform/node-crypto.js';
 import { DATA_OPTION, integerOption, optionalString, requireString, UsageError, type Command, type OptionSpec } from '../command.js';
 
@@ -79,6 +80,7 @@ export const serveCommand: Command = {
       ? await openPostgresDeployment({ ...identity, databaseUrl, schema: optionalString(args, 'database-schema') })
       : openDeployment(identity);
     const storage = 'database' in deployment ? `PostgreSQL ${deployment.database}` : deployment.databasePath;
+    for (const warning of deployment.warnings) process.stderr.write(`warning: ${warning}\n`);
     const generated = adminToken === undefined ? await bootstrapAdmin(deployment.store) : undefined;
     const certFile = optionalString(args, 'tls-cert');
     const keyFile = optionalString(args, 'tls-key');
@@ -148,7 +150,7 @@ export function openGeoOption(path: string | undefined): Geo | undefined {
 async function bootstrapAdmin(store: Store): Promise<string | undefined> {
   if (await store.getApiKey(BOOTSTRAP_KEY_ID)) return undefined;
   const { token, secretHash } = newToken(BOOTSTRAP_KEY_ID);
-  await store.createApiKey({
+  const key: ApiKeyRecord = {
     id: BOOTSTRAP_KEY_ID,
     role: 'admin',
     ledgers: ['*'],
@@ -158,6 +160,9 @@ async function bootstrapAdmin(store: Store): Promise<string | undefined> {
     expiresAtMicros: null,
     revokedAtMicros: null,
     secretHash,
-  });
+  };
+  await store.createApiKey(key);
+  // Sealed like every key, so the server accepts it (server/key-registry.ts) and `verify` checks it.
+  await recordKeyCreation(store, key);
   return token;
 }

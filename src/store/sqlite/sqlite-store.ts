@@ -4,12 +4,14 @@
  * transaction, so a crash leaves either the whole batch with its checkpoint or none of it.
  */
 import Database from 'better-sqlite3';
+import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
 import { toBase64 } from '../../core/bytes.js';
 import type { Disclosures } from '../../core/commitments.js';
 import type { CryptoSuite, Ed25519Signer } from '../../core/crypto.js';
 import type { HashRange } from '../../core/tree.js';
 import { formatMicros } from '../../core/time.js';
-import { Sequencer, type BatchBackend, type BatchWrite, type ExistingKey, type LedgerHead } from '../sequencer.js';
+import { Sequencer, type BatchBackend, type BatchWrite, type ExistingKey, type LedgerHead, type SigningGuard } from '../sequencer.js';
+import type { IntegrityRecord, IntegrityStateStore } from '../integrity.js';
 import {
   StoreError,
   type ApiKeyRecord,
@@ -26,7 +28,12 @@ import {
   type ForgetOptions,
   type ForgetRequest,
   type ForgetResult,
+  type LegacyRedaction,
+  type Redactions,
   type StoredPolicy,
+  type IndexedEventRow,
+  type IndexedDetailRow,
+  type StoredIdempotencyKey,
 } from '../store.js';
 import type { LegalHold } from '../../core/retention.js';
 import { SqliteRetention } from './retention.js';
@@ -34,10 +41,13 @@ import { isPurged } from '../forget.js';
 import { MIGRATIONS } from './schema.js';
 import { SqliteSearchIndex } from './search-index.js';
 import { searchContext, searchRecord, type GeolocationOption, type SearchContext, type SearchRecord } from '../search-fields.js';
-import { compileWhere, drivingText, hourKey, pageOfEntries, receivedAsIndex, statsGroup, type Dialect, type Statement } from '../search-sql.js';
+import { DEFAULT_QUERY_TIMEOUT_MS, compileWhere, drivingText, hourKey, pageOfEntries, receivedAsIndex, statsGroup, type Dialect, type Statement } from '../search-sql.js';
 import { toApiKey, toCheckpoint, toEntry, toHit, type ApiKeyRow, type CheckpointRow, type EntryRow, type HitRow } from '../rows.js';
 import type { Query } from '../../core/query.js';
 import { ipBytes } from '../../core/ipnet.js';
+import { SqliteReadPool } from './read-worker-pool.js';
+import { LEGACY_KEY_CHUNK } from '../idempotency.js';
+import { INDEXED_EVENT_COLUMNS, toIndexedEvent, type IndexedEventColumns } from '../verify-derived.js';
 
 export interface SqliteStoreOptions extends GeolocationOption {
   /** Path of the database file (":memory:" for tests that need no durability). */
@@ -55,6 +65,15 @@ export interface SqliteStoreOptions extends GeolocationOption {
    * rebuildSearchIndex() builds it in one pass. For generating or importing millions of events.
    */
   bulkLoad?: boolean;
+  /**
+   * Time budget of one search page or stats read, in milliseconds (default 5000). Those reads run on
+   * worker threads with their own read-only connections (read-worker-pool.ts), so the event loop is
+   * never held by one; past the budget a read fails with QUERY_TIMEOUT. A ":memory:" database has no
+   * file to share, so it reads on the calling thread, without a budget.
+   */
+  queryTimeoutMs?: number;
+  /** Checks around signing: refuses broken ledgers, never signs a fork (src/store/integrity.ts). */
+  signingGuard?: SigningGuard;
 }
 
 /** What rebuildSearchIndex reports as it goes. */
@@ -77,8 +96,34 @@ const REBUILD_CHUNK_EVENTS = 50_000;
 /** Waiting records are indexed this long after appends pause, so an idle store has nothing waiting. */
 const INDEX_IDLE_MS = 50;
 
+/**
+ * The database file and its -wal and -shm hold every field value and salt, so they are for the owner
+ * alone, whatever the folder's mode or the process umask. SQLite creates a new database 0644 (less the
+ * umask) but gives -wal and -shm the database file's own mode (os_unix.c findCreateFileMode, and
+ * robust_open's fchmod of a new empty file, which overrides the umask): so the file is created here
+ * 0600 before SQLite first opens it, and a file of an older start that others may read is narrowed
+ * to its owner's bits, together with any -wal and -shm beside it.
+ */
+export function restrictDatabaseFiles(path: string): void {
+  if (path === ':memory:' || path === '' || path.startsWith('file:')) return;
+  closeSync(openSync(path, 'a', 0o600));
+  const uid = process.getuid?.();
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    let stat;
+    try {
+      stat = statSync(file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw error;
+    }
+    // Only the owner may chmod; a file someone else owns is theirs to fix.
+    if ((stat.mode & 0o077) !== 0 && (uid === undefined || stat.uid === uid)) chmodSync(file, stat.mode & 0o700);
+  }
+}
+
 /** Opens (creating or upgrading) the database file and applies the pragmas every connection needs. */
 export function openDatabase(path: string, readonly = false): Database.Database {
+  if (!readonly) restrictDatabaseFiles(path);
   const db = new Database(path, { readonly, fileMustExist: readonly });
   if (!readonly) {
     db.pragma('journal_mode = WAL');
@@ -117,7 +162,7 @@ function migrate(db: Database.Database, readonly: boolean): void {
   }).immediate();
 }
 
-export class SqliteStore implements Store, BatchBackend {
+export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   readonly db: Database.Database;
   private readonly sequencer: Sequencer;
   private readonly heads = new Map<string, LedgerHead & { ledgerId: number }>();
@@ -152,7 +197,46 @@ export class SqliteStore implements Store, BatchBackend {
       keyName: options.name,
       ...(options.maxBatchEvents !== undefined ? { maxBatchEvents: options.maxBatchEvents } : {}),
       ...(options.clock !== undefined ? { clock: options.clock } : {}),
+      ...(options.signingGuard ? { guard: options.signingGuard } : {}),
     });
+    if (!options.readonly) this.convertLegacyKeys();
+  }
+
+  /**
+   * Replaces idempotency rows written before schema 8, which hold the client's raw key, by their keyed
+   * hash (src/store/idempotency.ts), scoped by the writer recorded in the entry's leaf, so that retries
+   * of those events still dedupe and no raw key (an event id can be an email address) stays in the
+   * file: secure_delete zeroes the deleted cells and the WAL is truncated after. A row whose entry is
+   * missing is left for `sealtrail verify` to report.
+   */
+  private convertLegacyKeys(): void {
+    const legacy = this.db.prepare<[number, string, number], { name: string; ledger_id: number; key: string; request_hash: Buffer; idx: number; leaf: Buffer }>(
+      `SELECT l.name, k.ledger_id, k.key, k.request_hash, k.idx, e.leaf
+         FROM idempotency_keys k JOIN ledgers l ON l.ledger_id = k.ledger_id JOIN entries e ON e.ledger_id = k.ledger_id AND e.idx = k.idx
+        WHERE k.key NOT GLOB 'v2:*' AND (k.ledger_id, k.key) > (?, ?)
+        ORDER BY k.ledger_id, k.key LIMIT ?`,
+    );
+    const insert = this.db.prepare('INSERT OR IGNORE INTO idempotency_keys (ledger_id, key, request_hash, idx) VALUES (?, ?, ?, ?)');
+    const remove = this.db.prepare('DELETE FROM idempotency_keys WHERE ledger_id = ? AND key = ?');
+    let after: [number, string] = [-1, ''];
+    let converted = 0;
+    for (;;) {
+      const rows = legacy.all(after[0], after[1], LEGACY_KEY_CHUNK);
+      if (rows.length === 0) break;
+      this.db
+        .transaction(() => {
+          for (const row of rows) {
+            const writer = (JSON.parse(row.leaf.toString('utf8')) as { writer: string }).writer;
+            insert.run(row.ledger_id, this.sequencer.storedKey(row.name, writer, row.key), row.request_hash, row.idx);
+            remove.run(row.ledger_id, row.key);
+          }
+        })
+        .immediate();
+      converted += rows.length;
+      const last = rows.at(-1)!;
+      after = [last.ledger_id, last.key];
+    }
+    if (converted > 0) this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
   private prepare() {
@@ -623,9 +707,22 @@ export class SqliteStore implements Store, BatchBackend {
     return { sql: pageOfEntries(matches, '?', direction), params };
   }
 
+  /**
+   * Runs a heavy read: on a worker thread under the time budget, or here for a ":memory:" database.
+   * The caller has brought the index up to date (ensureIndexed) and committed it, so the worker's own
+   * read transaction, started after that, sees every acknowledged entry.
+   */
+  private heavyRead<T>(sql: string, params: unknown[]): Promise<T[]> {
+    if (this.options.path === ':memory:') return Promise.resolve(this.db.prepare<unknown[], T>(sql).all(...params));
+    this.readPool ??= new SqliteReadPool({ path: this.options.path, budgetMs: this.options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS });
+    return this.readPool.all<T>(sql, params);
+  }
+
+  private readPool: SqliteReadPool | undefined;
+
   async search(ledger: string, request: SearchRequest): Promise<SearchPage> {
     const { sql, params } = await this.searchStatement(ledger, request);
-    const rows = this.db.prepare<unknown[], HitRow<number>>(sql).all(...params);
+    const rows = await this.heavyRead<HitRow<number>>(sql, params);
     const page = rows.slice(0, request.limit);
     return { entries: page.map((row) => toHit(ledger, row)), next: rows.length > request.limit ? page.at(-1)!.idx : null };
   }
@@ -645,8 +742,63 @@ export class SqliteStore implements Store, BatchBackend {
 
   async stats(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Array<{ key: string | null; count: number }>> {
     const { sql, params } = await this.statsStatement(ledger, query, by, limit);
-    const rows = this.db.prepare<unknown[], { key: string | number | null; count: number }>(sql).all(...params);
+    const rows = await this.heavyRead<{ key: string | number | null; count: number }>(sql, params);
     return rows.map((row) => ({ key: by === 'hour' && row.key !== null ? hourKey(Number(row.key)) : (row.key as string | null), count: row.count }));
+  }
+
+  // ---- derived rows, for verification (src/store/verify-derived.ts) -----------------------------------
+
+  async *indexedEvents(ledger: string, from: number, to: number): AsyncIterable<IndexedEventRow> {
+    const ledgerId = this.ledgerId(ledger);
+    const page = this.db.prepare<[number, number, number, number], IndexedEventColumns<number>>(
+      `SELECT ${INDEXED_EVENT_COLUMNS} FROM search_events WHERE ledger_id = ? AND idx >= ? AND idx < ? ORDER BY idx LIMIT ?`,
+    );
+    for (let next = from; ; ) {
+      const rows = page.all(ledgerId, next, to, PAGE);
+      for (const row of rows) yield toIndexedEvent(row);
+      if (rows.length < PAGE) return;
+      next = rows.at(-1)!.idx + 1;
+    }
+  }
+
+  async *indexedDetails(ledger: string, from: number, to: number): AsyncIterable<IndexedDetailRow> {
+    const ledgerId = this.ledgerId(ledger);
+    // Keyset pages in primary-key order: the tables have no index by idx, and need none but this scan.
+    const targets = this.db.prepare<[number, string, number, string, number, number, number], { target_id: string; idx: number; target_type: string; target_name: string | null }>(
+      `SELECT target_id, idx, target_type, target_name FROM search_targets
+        WHERE ledger_id = ? AND (target_id, idx, target_type) > (?, ?, ?) AND idx >= ? AND idx < ? ORDER BY target_id, idx, target_type LIMIT ?`,
+    );
+    for (let after: [string, number, string] = ['', Number.MIN_SAFE_INTEGER, '']; ; ) {
+      const rows = targets.all(ledgerId, ...after, from, to, PAGE);
+      for (const r of rows) yield { index: r.idx, target: { type: r.target_type, id: r.target_id, name: r.target_name } };
+      if (rows.length < PAGE) break;
+      const last = rows.at(-1)!;
+      after = [last.target_id, last.idx, last.target_type];
+    }
+    const metadata = this.db.prepare<[number, string, string, number, number, number, number], { key: string; value: string; idx: number }>(
+      `SELECT key, value, idx FROM search_metadata
+        WHERE ledger_id = ? AND (key, value, idx) > (?, ?, ?) AND idx >= ? AND idx < ? ORDER BY key, value, idx LIMIT ?`,
+    );
+    for (let after: [string, string, number] = ['', '', Number.MIN_SAFE_INTEGER]; ; ) {
+      const rows = metadata.all(ledgerId, ...after, from, to, PAGE);
+      for (const r of rows) yield { index: r.idx, metadata: [r.key, r.value] };
+      if (rows.length < PAGE) break;
+      const last = rows.at(-1)!;
+      after = [last.key, last.value, last.idx];
+    }
+  }
+
+  async *idempotencyKeys(ledger: string): AsyncIterable<StoredIdempotencyKey> {
+    const ledgerId = this.ledgerId(ledger);
+    const page = this.db.prepare<[number, number, string, number], { idx: number; key: string }>(
+      'SELECT idx, key FROM idempotency_keys WHERE ledger_id = ? AND (idx, key) > (?, ?) ORDER BY idx, key LIMIT ?',
+    );
+    for (let after: [number, string] = [Number.MIN_SAFE_INTEGER, '']; ; ) {
+      const rows = page.all(ledgerId, ...after, PAGE);
+      for (const r of rows) yield { index: r.idx, key: r.key };
+      if (rows.length < PAGE) return;
+      after = [rows.at(-1)!.idx, rows.at(-1)!.key];
+    }
   }
 
   private firstIndexAtOrAfterStatement: Database.Statement<[number, number, number], { idx: number | null }> | undefined;
@@ -709,6 +861,22 @@ export class SqliteStore implements Store, BatchBackend {
     return this.retention.scrub();
   }
 
+  async legacyRedactions(): Promise<LegacyRedaction[]> {
+    const rows = this.db
+      .prepare<[], { name: string; idx: number; redactions: string }>(
+        'SELECT l.name, r.idx, r.redactions FROM legacy_redactions r JOIN ledgers l USING (ledger_id) ORDER BY r.ledger_id, r.idx',
+      )
+      .all();
+    return rows.map((r) => ({ ledger: r.name, index: r.idx, redactions: JSON.parse(r.redactions) as Redactions }));
+  }
+
+  async settleLegacyRedactions(entries: Array<{ ledger: string; index: number }>): Promise<void> {
+    const remove = this.db.prepare('DELETE FROM legacy_redactions WHERE ledger_id = ? AND idx = ?');
+    this.db.transaction(() => {
+      for (const { ledger, index } of entries) remove.run(this.ledgerId(ledger), index);
+    })();
+  }
+
   async retentionPolicy(): Promise<StoredPolicy | undefined> {
     return this.retention.retentionPolicy();
   }
@@ -729,7 +897,58 @@ export class SqliteStore implements Store, BatchBackend {
     return this.retention.releaseLegalHold(id, releasedBy, atMicros, reason);
   }
 
+  // ---- integrity of the running server (src/store/integrity.ts) --------------------------------------
+
+  async integrityRecords(): Promise<IntegrityRecord[]> {
+    const rows = this.db
+      .prepare<[], { name: string; verified_size: number; verified_root: Buffer | null; verified_mac: Buffer | null; broken_reason: string | null; broken_at: number | null }>(
+        'SELECT l.name, s.verified_size, s.verified_root, s.verified_mac, s.broken_reason, s.broken_at FROM integrity_state s JOIN ledgers l ON l.ledger_id = s.ledger_id ORDER BY l.name',
+      )
+      .all();
+    return rows.map((r) => ({
+      ledger: r.name,
+      verifiedSize: r.verified_size,
+      verifiedRoot: r.verified_root,
+      verifiedMac: r.verified_mac,
+      brokenReason: r.broken_reason,
+      brokenAtMicros: r.broken_at,
+    }));
+  }
+
+  async saveIntegrityWatermark(ledger: string, size: number, root: Uint8Array, mac: Uint8Array): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO integrity_state (ledger_id, verified_size, verified_root, verified_mac) VALUES (?, ?, ?, ?)
+           ON CONFLICT (ledger_id) DO UPDATE SET verified_size = excluded.verified_size, verified_root = excluded.verified_root, verified_mac = excluded.verified_mac
+           WHERE excluded.verified_size >= integrity_state.verified_size`,
+      )
+      .run(this.ledgerId(ledger), size, Buffer.from(root), Buffer.from(mac));
+  }
+
+  async markIntegrityBroken(ledger: string, reason: string, atMicros: number): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO integrity_state (ledger_id, broken_reason, broken_at) VALUES (?, ?, ?)
+           ON CONFLICT (ledger_id) DO UPDATE SET broken_reason = excluded.broken_reason, broken_at = excluded.broken_at
+           WHERE integrity_state.broken_reason IS NULL`,
+      )
+      .run(this.ledgerId(ledger), reason, atMicros);
+  }
+
+  async claimIntegrityLease(ledger: string, holder: string, nowMicros: number, untilMicros: number): Promise<boolean> {
+    const result = this.db
+      .prepare(
+        `INSERT INTO integrity_state (ledger_id, lease_holder, lease_until) VALUES (?, ?, ?)
+           ON CONFLICT (ledger_id) DO UPDATE SET lease_holder = excluded.lease_holder, lease_until = excluded.lease_until
+           WHERE integrity_state.lease_holder IS NULL OR integrity_state.lease_holder = excluded.lease_holder OR integrity_state.lease_until < ?`,
+      )
+      .run(this.ledgerId(ledger), holder, untilMicros, nowMicros);
+    return result.changes === 1;
+  }
+
   async close(): Promise<void> {
+    await this.readPool?.close();
+    this.readPool = undefined;
     if (this.indexTimer) clearTimeout(this.indexTimer);
     this.indexTimer = undefined;
     // Leave nothing for the next open to catch up (it would, from the entries, if this were skipped).
@@ -756,6 +975,10 @@ export function sqliteDialect(params: unknown[], ledgerId: number): Dialect {
     text(phrase) {
       params.push(ftsPhrase(phrase));
       return 'e.id IN (SELECT rowid FROM search_text WHERE search_text MATCH ?)';
+    },
+    inSet(column, values) {
+      params.push(JSON.stringify(values));
+      return `${column} IN (SELECT value FROM json_each(?))`;
     },
     blob: (hex) => Buffer.from(hex, 'hex'),
   };

@@ -5,6 +5,7 @@
  *   verification GET checkpoint, entries/{index}, proof/inclusion, proof/consistency, /v1/verifier-key
  *   keys         POST/GET/DELETE /v1/keys
  *   search       GET /v1/ledgers/{ledger}/events, /v1/ledgers/{ledger}/stats, /v1/events
+ *   integrity    GET /v1/integrity; GET /readyz (no key; /healthz is liveness)
  * OpenAPI at /openapi.json, a browsable reference at /docs. Reads and administration are recorded in
  * the system ledger (access-log.ts).
  */
@@ -15,6 +16,8 @@ import type { CryptoSuite } from '../core/crypto.js';
 import { AuditEventSchema } from '../core/event.js';
 import type { Store } from '../store/store.js';
 import { Authenticator, type Principal } from './auth.js';
+import { KeyRegistry } from './key-registry.js';
+import { parseVerifierKey } from '../core/note.js';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyReply } from 'fastify';
 import { ApiError, errorHandler } from './errors.js';
@@ -29,6 +32,7 @@ import { retentionRoutes } from './routes/retention.js';
 import { RetentionService } from './retention.js';
 import { exportRoutes } from './routes/export.js';
 import { bundleRoutes } from './routes/bundle.js';
+import { integrityRoutes, readinessRoute, type IntegritySource } from './routes/integrity.js';
 import { ErrorBody } from './schemas.js';
 
 export interface AppOptions {
@@ -52,6 +56,8 @@ export interface AppOptions {
   requestTimeoutMs?: number;
   /** The retention service (the server's scheduler shares it); made from the store when absent. */
   retention?: RetentionService;
+  /** The integrity monitor (src/store/integrity.ts), for /readyz and /v1/integrity; absent in tools and tests. */
+  integrity?: IntegritySource;
 }
 
 /** Per key: 2,000 requests a second (a batch request carries up to 1,000 events). */
@@ -72,6 +78,18 @@ function setSecurityHeaders(url: string, reply: FastifyReply, tls: boolean): voi
   }
 }
 
+/** What the server log says of a request: method, path without its query string, and the client's address. */
+function requestForLog(request: { method?: string; url?: string; ip?: string; socket?: { remotePort?: number } }) {
+  const url = typeof request.url === 'string' ? request.url : '';
+  const queryAt = url.indexOf('?');
+  return {
+    method: request.method,
+    url: queryAt < 0 ? url : url.slice(0, queryAt),
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  };
+}
+
 export interface AppContext {
   store: Store;
   suite: CryptoSuite;
@@ -90,8 +108,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
     requestTimeout: options.requestTimeoutMs ?? 30_000,
-    // Never let a client's bearer token reach the logs.
-    logger: options.logger ? { ...(typeof options.logger === 'object' ? options.logger : {}), redact: ['req.headers.authorization'] } : false,
+    // Request lines carry neither headers (bearer tokens) nor query strings (searches name people, and
+    // the log is out of erasure's reach); the redaction stays in case a header is ever logged.
+    logger: options.logger
+      ? {
+          ...(typeof options.logger === 'object' ? options.logger : {}),
+          serializers: { ...(typeof options.logger === 'object' ? options.logger.serializers : {}), req: requestForLog },
+          redact: ['req.headers.authorization'],
+        }
+      : false,
     bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024,
     // coerceTypes: query strings arrive as text; scalars only, so a string never silently becomes an array.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
@@ -110,7 +135,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     maxBatch: options.maxBatch ?? 1000,
     retention: options.retention ?? new RetentionService(options.store),
   };
-  const authenticator = new Authenticator(options.store, options.adminToken);
+  // API keys are accepted only as their sealed records describe them (key-registry.ts).
+  const registry = new KeyRegistry(options.store, options.suite, [parseVerifierKey(options.suite, options.verifierKey)], {
+    warn: (message) => app.log.warn(message),
+    error: (message) => app.log.error(message),
+  });
+  await registry.start();
+  const authenticator = new Authenticator(options.store, options.adminToken, { registry });
 
   app.setErrorHandler(errorHandler);
   app.addHook('onSend', async (request, reply, payload) => {
@@ -141,6 +172,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
+  await readinessRoute(app, options.store, options.integrity);
 
   // Everything under /v1 needs a token, except the verifier key, which is public by design.
   await app.register(async (v1) => {
@@ -163,6 +195,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       });
     }
     await registerAccessLog(v1, options.store);
+    // Redactions from before forgetting records existed get their one sealed attestation (issue 19).
+    await context.retention.attestLegacyRedactions();
     // ajv's coercion turns "Infinity" and "1e400" into numbers that skip minimum/maximum checks.
     v1.addHook('preHandler', async (request) => {
       for (const part of [request.query, request.params]) {
@@ -179,6 +213,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await retentionRoutes(v1, context);
     await exportRoutes(v1, context);
     await bundleRoutes(v1, context);
+    await integrityRoutes(v1, options.integrity);
   }, { prefix: '/v1' });
   return app;
 }

@@ -7,6 +7,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ApiKeyRecord, Role, Store } from '../store/store.js';
 import { ApiError } from './errors.js';
+import type { KeyRegistry } from './key-registry.js';
 
 export interface Principal {
   /** Key id, recorded as the `writer` of the events this principal appends. */
@@ -38,15 +39,30 @@ export function newToken(id: string = randomBytes(8).toString('hex')): { id: str
   return { id, token: `st_${id}.${secret}`, secretHash: sha256(secret) };
 }
 
+export interface AuthenticatorOptions {
+  /** Clock in µs. */
+  now?: () => number;
+  /**
+   * The sealed key states: a key is accepted only if its row equals them. Without it (tests of the
+   * token format alone) rows are trusted as stored.
+   */
+  registry?: KeyRegistry;
+}
+
 export class Authenticator {
   private readonly adminTokenHash: Buffer | undefined;
+  private readonly now: () => number;
+  private readonly registry: KeyRegistry | undefined;
 
   constructor(
     private readonly store: Store,
     adminToken: string | undefined,
-    private readonly now: () => number = () => Date.now() * 1000,
+    options: AuthenticatorOptions = {},
   ) {
+    // The operator token is configuration, never stored: there is no row to tamper with or to check.
     this.adminTokenHash = adminToken === undefined ? undefined : sha256(adminToken);
+    this.now = options.now ?? (() => Date.now() * 1000);
+    this.registry = options.registry;
   }
 
   /** Resolves the principal for an Authorization header, or throws 401 without saying which part failed. */
@@ -65,6 +81,9 @@ export class Authenticator {
     if (!key || !timingSafeEqual(presented, Buffer.from(key.secretHash)) || !isUsable(key, this.now())) {
       throw unauthenticated();
     }
+    // A row planted or edited in the database (a key un-expired, say) does not equal its sealed state:
+    // the same 401 as any bad token, the detail only in the operator's log and the system ledger.
+    if (this.registry && !(await this.registry.matches(key))) throw unauthenticated();
     return { id: key.id, role: key.role, ledgers: key.ledgers, tenants: key.tenants };
   }
 }

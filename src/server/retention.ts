@@ -4,13 +4,13 @@
  * release, purge run and erasure is itself recorded in the system ledger — without the erased data.
  */
 import { randomBytes } from 'node:crypto';
-import { isIPv4, isIPv6 } from '../core/ip.js';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { validateEvent, type AuditEvent } from '../core/event.js';
-import { parseQuery, quoteValue, type Query } from '../core/query.js';
+import { parseQuery, type Query } from '../core/query.js';
 import {
   checkSubject,
   EMPTY_POLICY,
-  erasurePaths,
+  erasurePlan,
   expiryCutoff,
   governingRule,
   latestPossibleCutoff,
@@ -18,6 +18,7 @@ import {
   parseRetentionPolicy,
   shortRules,
   holdCovers,
+  mentionsSubject,
   type LegalHold,
   type RetentionPolicy,
 } from '../core/retention.js';
@@ -25,7 +26,11 @@ import { formatMicros } from '../core/time.js';
 import { SealtrailError } from '../core/errors.js';
 import { ApiError } from './errors.js';
 import type { ForgetRequest, Store, StoredEntry } from '../store/store.js';
+import { authoriseForget } from '../store/forget.js';
+import { planGrants, forgetRecordEvent, type GrantRequest } from '../core/forgetting.js';
+import type { Redaction } from '../core/commitments.js';
 import { SERVER_WRITER, SYSTEM_LEDGER } from './access-log.js';
+import { holdRecordMetadata, holdReleaseMetadata } from '../store/verify-records.js';
 
 /** Who asked: the API key id, or "scheduler" for the periodic job. */
 export type Requester = string;
@@ -61,7 +66,45 @@ export interface ErasureSummary {
   fieldsRemoved: number;
   held: number;
   ledgers: Array<{ ledger: string; events: number; held: number; fields: string[] }>;
+  /** Every copy of the subject's values this erasure did not remove, and why: none is left unsaid. */
+  notReached: ErasureGap[];
 }
+
+/**
+ * Something an erasure could not reach. `held`: events under a legal hold (counted per ledger);
+ * `kept`: fields the policy keeps (actor.id as the pseudonymous key); `store`: other copies in the
+ * store that erasure does not rewrite (a legal hold's or an API key's own text); `outside`: copies
+ * beyond the store's control, listed every time because the server cannot see them.
+ */
+export interface ErasureGap {
+  kind: 'held' | 'kept' | 'store' | 'outside';
+  /** Where the copy is: a ledger, a ledger and field, a hold or key, a kind of copy. */
+  where: string;
+  /** Events concerned, where they can be counted. */
+  events?: number;
+  reason: string;
+}
+
+/** Copies of values outside what the store controls; every erasure report names them. */
+const OUTSIDE_THE_STORE: ErasureGap[] = [
+  {
+    kind: 'outside',
+    where: 'database storage',
+    reason: 'PostgreSQL keeps old row versions until VACUUM and page images in WAL and its archives until they are recycled (docs/RETENTION.md); SQLite files are scrubbed after the erasure',
+  },
+  { kind: 'outside', where: 'backups and snapshots', reason: 'copies of the data folder or database taken before the erasure still hold the values' },
+  { kind: 'outside', where: 'exports, bundles and SIEM feeds', reason: 'events already exported or streamed keep the values they had' },
+  {
+    kind: 'outside',
+    where: 'server logs',
+    reason: 'request logs carry client addresses; logs written before request lines lost their query strings also carry searches',
+  },
+  {
+    kind: 'outside',
+    where: 'events sealed after the erasure began',
+    reason: 'later events, such as the access record of a search for the subject, are not erased: erase again',
+  },
+];
 
 /** One rule's expired events in one ledger: its summary line and the requests not yet forgotten. */
 interface ExpiredGroup {
@@ -132,7 +175,7 @@ export class RetentionService {
     const summary: PurgeSummary = { run: newId('purge'), dryRun, at: formatMicros(now), policyVersion: version, rules: [], purged: 0, held: 0, fieldsRemoved: 0 };
     const latest = latestPossibleCutoff(policy, now);
     if (latest !== undefined) {
-      for (const { name } of await this.store.listLedgers()) await this.purgeLedger(name, policy, now, latest, dryRun, summary);
+      for (const { name } of await this.store.listLedgers()) await this.purgeLedger(by, name, policy, now, latest, dryRun, summary);
     }
     // One rewrite of the files for the whole run, not one per batch of forgotten events.
     if (summary.purged > 0 && !dryRun) await this.store.scrubFiles();
@@ -155,7 +198,7 @@ export class RetentionService {
     return summary;
   }
 
-  private async purgeLedger(ledger: string, policy: RetentionPolicy, now: number, latest: number, dryRun: boolean, summary: PurgeSummary): Promise<void> {
+  private async purgeLedger(by: Requester, ledger: string, policy: RetentionPolicy, now: number, latest: number, dryRun: boolean, summary: PurgeSummary): Promise<void> {
     const byRule = new Map<string, ExpiredGroup>();
     const query: Query = { clauses: [{ field: 'received', negate: false, anyOf: [{ kind: 'range', to: latest }], position: 0 }] };
     for await (const entry of this.matching(ledger, query)) {
@@ -173,9 +216,9 @@ export class RetentionService {
       group.line.expired++;
       group.requests.push({ index: entry.index, paths: '*', reason: 'purged' });
       // Forget as we go, so memory stays bounded however much has expired.
-      if (group.requests.length >= FORGET_BATCH) await this.flush(ledger, group, dryRun, summary);
+      if (group.requests.length >= FORGET_BATCH) await this.flush(by, ledger, group, dryRun, summary);
     }
-    for (const group of byRule.values()) await this.flush(ledger, group, dryRun, summary);
+    for (const group of byRule.values()) await this.flush(by, ledger, group, dryRun, summary);
   }
 
   /** Every entry of the ledger matching the query, oldest first, read a page at a time. */
@@ -188,10 +231,12 @@ export class RetentionService {
     } while (after !== undefined);
   }
 
-  private async flush(ledger: string, group: ExpiredGroup, dryRun: boolean, summary: PurgeSummary): Promise<void> {
+  private async flush(by: Requester, ledger: string, group: ExpiredGroup, dryRun: boolean, summary: PurgeSummary): Promise<void> {
     if (group.requests.length === 0) return;
     const { line } = group;
-    const result = await this.store.forget(ledger, group.requests, { dryRun, scrub: false });
+    // Sealed before anything is removed: the record is the authority verification checks each removal against.
+    const requests = dryRun ? group.requests : await authoriseForget(this.store, ledger, 'purged', summary.run, requesterActor(by), group.requests);
+    const result = await this.store.forget(ledger, requests, { dryRun, scrub: false });
     group.requests = [];
     const ranges = compactRanges(result.changed);
     line.ranges = line.ranges ? `${line.ranges},${ranges}` : ranges;
@@ -242,7 +287,8 @@ export class RetentionService {
       action: 'legal_hold.create',
       category: 'admin',
       targets: [{ type: 'legal_hold', id: hold.id }],
-      metadata: { ledgers: hold.ledgers.join(','), query: hold.query || '(everything)', reason: hold.reason, owner: hold.owner },
+      // Everything `sealtrail verify` compares the hold's row with (store/verify-records.ts).
+      metadata: holdRecordMetadata(hold),
     });
     return hold;
   }
@@ -251,14 +297,15 @@ export class RetentionService {
     if (typeof reason !== 'string' || reason.trim() === '' || reason.length > 2000) {
       throw new SealtrailError('INVALID_ARGUMENT', 'a release needs a reason (1–2000 characters)', { path: '/reason' });
     }
-    const released = await this.store.releaseLegalHold(id, by, this.clock(), reason);
+    const releasedAt = this.clock();
+    const released = await this.store.releaseLegalHold(id, by, releasedAt, reason);
     const hold = (await this.store.legalHolds()).find((h) => h.id === id);
     if (!released) return hold;
     await this.record(by, {
       action: 'legal_hold.release',
       category: 'admin',
       targets: [{ type: 'legal_hold', id }],
-      metadata: { reason },
+      metadata: holdReleaseMetadata(reason, releasedAt),
     });
     return hold;
   }
@@ -292,28 +339,31 @@ export class RetentionService {
     const reference = input.reference === undefined ? undefined : String(input.reference).slice(0, 200);
     const dryRun = input.dryRun === true;
     const { policy } = await this.policy();
-    const summary: ErasureSummary = { erasure: newId('erasure'), dryRun, events: 0, fieldsRemoved: 0, held: 0, ledgers: [] };
-    // The free-text index holds actor ids, names and e-mails, target ids and names and metadata values:
-    // a superset of the events that name the subject, narrowed exactly by erasurePaths.
-    const query = parseQuery(isIPv4(subject) || isIPv6(subject) ? `ip:${quoteValue(subject)}` : quoteValue(subject));
-    for (const { name: ledger } of await this.store.listLedgers()) {
+    const summary: ErasureSummary = { erasure: newId('erasure'), dryRun, events: 0, fieldsRemoved: 0, held: 0, ledgers: [], notReached: [] };
+    const keptActorIds = new Map<string, number>();
+    // Every sealed entry is read, not the search index's candidates: the index leaves out fields (event
+    // ids, sessions, devices), folds metadata into text, and an erasure must not silently miss any.
+    for (const { name: ledger, size } of await this.store.listLedgers()) {
       const requests: ForgetRequest[] = [];
       const fields = new Set<string>();
-      for await (const entry of this.matching(ledger, query)) {
+      for await (const entry of sealedEntries(this.store, ledger, size)) {
         const values = new Map(Object.entries(entry.disclosures).map(([path, [, v]]) => [path, v] as const));
-        const paths = erasurePaths(values, subject, policy.erasure);
+        const { paths, kept } = erasurePlan(values, subject, policy.erasure);
+        if (kept.length > 0) keptActorIds.set(ledger, (keptActorIds.get(ledger) ?? 0) + 1);
         if (paths.length === 0) continue;
         paths.forEach((p) => fields.add(p.replace(/^targets\.\d+$/, 'targets.N')));
         requests.push({ index: entry.index, paths, reason: 'erased' });
       }
       if (requests.length === 0) continue;
-      const result = await this.store.forget(ledger, requests, { dryRun, scrub: false });
+      const authorised = dryRun ? requests : await authoriseForget(this.store, ledger, 'erased', summary.erasure, requesterActor(by), requests);
+      const result = await this.store.forget(ledger, authorised, { dryRun, scrub: false });
       summary.events += result.changed.length;
       summary.held += result.held.length;
       summary.fieldsRemoved += result.fieldsRemoved;
       summary.ledgers.push({ ledger, events: result.changed.length, held: result.held.length, fields: [...fields].sort() });
     }
     if (summary.events > 0 && !dryRun) await this.store.scrubFiles();
+    summary.notReached = await this.erasureGaps(subject, summary, keptActorIds);
     if (!dryRun) {
       await this.record(by, {
         action: 'subject.erase',
@@ -332,9 +382,66 @@ export class RetentionService {
     return summary;
   }
 
+  /** What the erasure left, with why: held events, fields kept by policy, the store's other copies, and the rest. */
+  private async erasureGaps(subject: string, summary: ErasureSummary, keptActorIds: ReadonlyMap<string, number>): Promise<ErasureGap[]> {
+    const gaps: ErasureGap[] = [];
+    for (const line of summary.ledgers) {
+      if (line.held > 0) gaps.push({ kind: 'held', where: line.ledger, events: line.held, reason: 'under a legal hold (GDPR Art. 17(3)(e)); erase again once it is released' });
+    }
+    for (const [ledger, events] of keptActorIds) {
+      gaps.push({ kind: 'kept', where: `${ledger} actor.id`, events, reason: 'actor.id equal to the subject is kept as the pseudonymous actor key; list actor.id in erasure.fields to remove it' });
+    }
+    for (const hold of await this.store.legalHolds()) {
+      if ([hold.query, hold.reason, hold.owner].some((text) => mentionsSubject(text, subject))) {
+        gaps.push({ kind: 'store', where: `legal hold ${hold.id}`, reason: "a legal hold's query, reason and owner are kept for good, released or not, as the record of what was held" });
+      }
+    }
+    for (const key of await this.store.listApiKeys()) {
+      if (mentionsSubject(key.description, subject)) {
+        gaps.push({ kind: 'store', where: `API key ${key.id}`, reason: "an API key's description is not erased; revoke the key and issue a new one without it" });
+      }
+    }
+    return [...gaps, ...OUTSIDE_THE_STORE];
+  }
+
+  // ---- redactions from before forgetting records -------------------------------------------------------
+
+  /**
+   * Seals, once, the redactions that the schema upgrade found made before forgetting records existed,
+   * then settles the list. These records say `legacy`: the server vouches for what the store held at
+   * the upgrade, without earlier proof; verification counts them apart. Returns the entries attested.
+   */
+  async attestLegacyRedactions(): Promise<number> {
+    const legacy = await this.store.legacyRedactions();
+    if (legacy.length === 0) return 0;
+    const run = newId('attest');
+    const groups = new Map<string, { ledger: string; reason: Redaction; requests: GrantRequest[] }>();
+    for (const { ledger, index, redactions } of legacy) {
+      const byReason = new Map<Redaction, string[]>();
+      for (const [path, reason] of Object.entries(redactions)) byReason.set(reason, [...(byReason.get(reason) ?? []), path]);
+      for (const [reason, paths] of byReason) {
+        const key = `${ledger} ${reason}`;
+        if (!groups.has(key)) groups.set(key, { ledger, reason, requests: [] });
+        groups.get(key)!.requests.push({ index, paths });
+      }
+    }
+    const actor: AuditEvent['actor'] = { type: 'system', id: 'sealtrail-upgrade' };
+    const events = [...groups.values()].flatMap((g) => planGrants(g.ledger, g.reason, run, g.requests, true)).map((grant) => forgetRecordEvent(grant, actor));
+    for (let at = 0; at < events.length; at += PAGE) {
+      await this.store.append(SYSTEM_LEDGER, events.slice(at, at + PAGE).map((event) => ({ event: validateEvent(event), writer: SERVER_WRITER })));
+    }
+    await this.store.settleLegacyRedactions(legacy);
+    await this.record('scheduler', {
+      action: 'retention.legacy_attest',
+      category: 'admin',
+      targets: [{ type: 'attestation', id: run }],
+      metadata: { entries: legacy.length, records: events.length },
+    });
+    return legacy.length;
+  }
+
   private async record(by: Requester, event: Omit<AuditEvent, 'actor' | 'outcome'>): Promise<void> {
-    const actor: AuditEvent['actor'] = by === 'scheduler' ? { type: 'system', id: 'retention-scheduler' } : { type: 'api_key', id: by };
-    const full = { actor, outcome: 'success', ...event } as AuditEvent;
+    const full = { actor: requesterActor(by), outcome: 'success', ...event } as AuditEvent;
     let valid: AuditEvent;
     try {
       valid = validateEvent(full);
@@ -346,8 +453,23 @@ export class RetentionService {
   }
 }
 
+function requesterActor(by: Requester): AuditEvent['actor'] {
+  return by === 'scheduler' ? { type: 'system', id: 'retention-scheduler' } : { type: 'api_key', id: by };
+}
+
 function pickScalars(metadata: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(metadata).filter(([, v]) => typeof v === 'number' || (typeof v === 'string' && v.length <= 256)));
+}
+
+/**
+ * Every entry of a ledger up to `size`, straight from the sealed entries, yielding the event loop
+ * between pages so that a scan of a large store does not stall other requests.
+ */
+async function* sealedEntries(store: Store, ledger: string, size: number): AsyncIterable<StoredEntry> {
+  for (let from = 0; from < size; from += PAGE) {
+    yield* store.entries(ledger, from, Math.min(size, from + PAGE));
+    await yieldToEventLoop();
+  }
 }
 
 function stringValue(entry: StoredEntry, path: string): string | undefined {

@@ -18,6 +18,7 @@ import { hashLeaf } from '../../src/core/tree.js';
 import { verifyCheckpointConsistency, verifyEntries } from '../../src/core/verify.js';
 import { nodeSuite } from '../../src/platform/node-crypto.js';
 import { newToken, sha256 } from '../../src/server/auth.js';
+import { recordKeyCreation } from '../../src/server/key-registry.js';
 import type { Role } from '../../src/store/store.js';
 import { sampleEvent } from '../helpers/events.js';
 import { buildTestServer, TEST_ADMIN_TOKEN, TEST_DEPLOYMENT, type TestServer } from '../helpers/server.js';
@@ -914,9 +915,9 @@ describe('authentication', () => {
     const now = Date.now() * 1000;
     const make = async (expiresAtMicros: number) => {
       const { id, token, secretHash } = newToken();
-      await api().server.deployment.store.createApiKey({
+      const key = {
         id,
-        role: 'reader',
+        role: 'reader' as const,
         ledgers: ['*'],
         tenants: ['*'],
         description: 'expiry test',
@@ -924,7 +925,10 @@ describe('authentication', () => {
         expiresAtMicros,
         revokedAtMicros: null,
         secretHash,
-      });
+      };
+      await api().server.deployment.store.createApiKey(key);
+      // Sealed as the server seals the keys it makes: an unsealed row is refused (key-registry.ts).
+      await recordKeyCreation(api().server.deployment.store, key);
       return token;
     };
     await expect401({ authorization: `Bearer ${await make(now - 1_000_000)}` });

@@ -3,7 +3,10 @@ import { readFileSync } from 'node:fs';
 import { buildApp } from '../../server/app.js';
 import { RetentionService } from '../../server/retention.js';
 import { newToken } from '../../server/auth.js';
-import { openDeployment, openPostgresDeployment } from '../../server/deployment.js';
+import { openDeployment, openPostgresDeployment, type Deployment, type PostgresDeployment } from '../../server/deployment.js';
+import { IntegrityMonitor, type IntegrityLog } from '../../store/integrity.js';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { GeoUnavailableError, openGeo, type Geo } from '../../platform/geo.js';
 import type { ApiKeyRecord, Store } from '../../store/store.js';
 import { recordKeyCreation } from '../../server/key-registry.js';
@@ -55,6 +58,13 @@ export const serveCommand: Command = {
       default: '60',
       value: 'MIN',
     },
+    'integrity-interval': {
+      type: 'string',
+      description: 'Seconds between background integrity verification rounds (0: verify only at start).',
+      env: 'SEALTRAIL_INTEGRITY_INTERVAL',
+      default: '1',
+      value: 'SEC',
+    },
     quiet: { type: 'boolean', description: 'Log only warnings and errors.' },
   },
   details:
@@ -88,7 +98,15 @@ export const serveCommand: Command = {
     const rate = integerOption(args, 'rate-limit', { min: 0, max: 1_000_000 })!;
     const retentionMinutes = integerOption(args, 'retention-interval', { min: 0, max: 525_600 })!;
     const retention = new RetentionService(deployment.store);
+    const integrityInterval = integerOption(args, 'integrity-interval', { min: 0, max: 86_400 })!;
+    // Logged through the app's logger once it exists; the monitor is made first so that routes can report it.
+    let log: IntegrityLog | undefined;
+    const integrity = integrityMonitor(deployment, {
+      error: (message, details) => log?.error(message, details),
+      warn: (message, details) => log?.warn(message, details),
+    }, integrityInterval);
     const app = await buildApp({
+      integrity,
       retention,
       ...(certFile && keyFile ? { tls: { cert: readFileSync(certFile), key: readFileSync(keyFile) } } : {}),
       rateLimit: rate === 0 ? false : { max: rate, windowMs: 1000 },
@@ -98,6 +116,12 @@ export const serveCommand: Command = {
       ...(adminToken !== undefined ? { adminToken } : {}),
       logger: { level: args.values.quiet ? 'warn' : 'info' },
     });
+    log = { error: (message, details) => app.log.error(details, message), warn: (message, details) => app.log.warn(details, message) };
+    // Before listening: every ledger is verified from its watermark, so nothing is appended to or served
+    // from a ledger found tampered while the server was down.
+    await integrity.start(integrityInterval > 0);
+    const unready = integrity.status().ledgers.filter((l) => l.state !== 'trusted');
+    for (const ledger of unready) app.log.error({ ledger: ledger.ledger, state: ledger.state, reason: ledger.reason }, 'ledger not trusted at start; appends to it are refused');
     const address = await app.listen({ port, host });
     const lines = [
       `sealtrail listening on ${address}  (API reference: ${address}/docs)`,
@@ -129,11 +153,29 @@ export const serveCommand: Command = {
       process.once('SIGTERM', stop);
     });
     await stopRetention();
+    await integrity.stop();
     await app.close();
     await deployment.store.close();
     return 0;
   },
 };
+
+/**
+ * The running server's integrity monitor over a deployment's store (src/store/integrity.ts): one lease
+ * holder name per process, so that processes sharing a PostgreSQL store split the background work.
+ */
+export function integrityMonitor(deployment: Deployment | PostgresDeployment, log: IntegrityLog, intervalSeconds = 1): IntegrityMonitor {
+  return new IntegrityMonitor({
+    store: deployment.store,
+    suite: nodeSuite,
+    signer: deployment.signer,
+    keyName: deployment.name,
+    guard: deployment.guard,
+    holder: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
+    log,
+    intervalMs: Math.max(1, intervalSeconds) * 1000,
+  });
+}
 
 /** The geolocation database: the bundled one unless a path is given; none with "off" (or none installed). */
 export function openGeoOption(path: string | undefined): Geo | undefined {

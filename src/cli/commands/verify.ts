@@ -10,13 +10,19 @@ import { SqliteStore } from '../../store/sqlite/sqlite-store.js';
 import { PostgresStore } from '../../store/postgres/postgres-store.js';
 import type { Store } from '../../store/store.js';
 import { verifyStoredLedger } from '../../store/verify-ledger.js';
+import { verifyDerived, type DerivedVerification } from '../../store/verify-derived.js';
+import { idempotencySecret } from '../../store/idempotency.js';
+import { nodeSigner } from '../../platform/node-crypto.js';
+import { readSignedHeads, verifySignedHeads } from '../../store/signed-heads.js';
+import { verifySealedRecords, type RecordsVerification } from '../../store/verify-records.js';
+import { ForgetAuthorisations, SYSTEM_LEDGER } from '../../core/forgetting.js';
 import { DATA_OPTION, optionalString, requireString, UsageError, type Command } from '../command.js';
 import { Progress } from '../progress.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
   summary: 'Verify every ledger (or one) in a data folder: leaves, disclosures, tree, checkpoints and their signatures.',
-  usage: 'verify [--data DIR | --database-url URL] [--ledger L] [--key VERIFIER_KEY] [--checkpoint FILE]...',
+  usage: 'verify [--data DIR | --database-url URL] [--ledger L] [--key VERIFIER_KEY] [--checkpoint FILE]... [--signed-heads FILE]',
   options: {
     ...DATA_OPTION,
     ledger: { type: 'string', short: 'l', description: 'Only this ledger.', value: 'L' },
@@ -30,6 +36,16 @@ export const verifyCommand: Command = {
       type: 'string',
       multiple: true,
       description: 'A checkpoint saved earlier (e.g. by `sealtrail checkpoint`); detects rollback and a cut-off tail.',
+      value: 'FILE',
+    },
+    'signed-heads': {
+      type: 'string',
+      description: "The server's signed-heads journal (<signing key file>.heads); detects deleted checkpoints, a cut-off tail, rollback and forks.",
+      value: 'FILE',
+    },
+    'signing-key': {
+      type: 'string',
+      description: "The deployment's signing key, if not in DIR: lets verify check that each idempotency key is the one its event id gives.",
       value: 'FILE',
     },
     json: { type: 'boolean', description: 'Print the result as JSON.' },
@@ -48,6 +64,9 @@ export const verifyCommand: Command = {
     if (!databaseUrl && !existsSync(databasePath)) throw new UsageError(`no sealtrail database in ${dataDir}`);
     const verifier = trustedVerifier(dataDir, optionalString(args, 'key'));
     const external = ((args.values.checkpoint as string[] | undefined) ?? []).map((file) => readFileSync(file, 'utf8'));
+    const headsFile = optionalString(args, 'signed-heads');
+    const signedHeads = headsFile === undefined ? undefined : readSignedHeads(headsFile);
+    if (headsFile !== undefined && !signedHeads) throw new UsageError(`no signed-heads journal at ${headsFile}`);
     // Verification never appends: the signer is required by the store's type but never called.
     const signer = { publicKey: verifier.publicKey, sign: (): Uint8Array => { throw new Error('verification does not sign'); } };
     const store: Store = databaseUrl
@@ -55,8 +74,25 @@ export const verifyCommand: Command = {
       : new SqliteStore({ path: databasePath, suite: nodeSuite, name: verifier.name, readonly: true, signer });
     try {
       const only = optionalString(args, 'ledger');
-      const ledgers = only ? [only] : (await store.listLedgers()).map((l) => l.name);
-      if (only && !(await store.getLedger(only))) throw new UsageError(`no ledger ${JSON.stringify(only)} in ${dataDir}`);
+      const names = (await store.listLedgers()).map((l) => l.name);
+      if (only && !names.includes(only)) throw new UsageError(`no ledger ${JSON.stringify(only)} in ${dataDir}`);
+      // The system ledger holds the forgetting records that every redaction must be named by: it goes
+      // first, also when one other ledger was asked for.
+      const system = names.includes(SYSTEM_LEDGER) ? [SYSTEM_LEDGER] : [];
+      for (const journalled of signedHeads?.keys() ?? []) {
+        if (!names.includes(journalled) && (!only || only === journalled)) {
+          const message = `${journalled}: the signed-heads journal records checkpoints of this ledger, but the store has no such ledger`;
+          process.stdout.write(args.values.json ? `${JSON.stringify({ ok: false, error: message, ledger: journalled })}\n` : `FAILED ${message}\n`);
+          return 1;
+        }
+      }
+      const ledgers = only ? [...(only === SYSTEM_LEDGER ? [] : system), only] : [...system, ...names.filter((n) => n !== SYSTEM_LEDGER)];
+      const forgetting = new ForgetAuthorisations();
+      const derivedOptions = {
+        ...(idempotencySecretFor(dataDir, optionalString(args, 'signing-key'), verifier) ?? {}),
+        httpWriters: new Set(['admin', ...(await store.listApiKeys()).map((k) => k.id)]),
+        allowUnindexedTail: !databaseUrl,
+      };
       const results = [];
       for (const ledger of ledgers) {
         const progress = new Progress(`verifying ${ledger}`, undefined, 'entries');
@@ -65,13 +101,21 @@ export const verifyCommand: Command = {
             suite: nodeSuite,
             verifiers: [verifier],
             external,
+            forgetting,
             onProgress: (done) => progress.update(done),
           });
           results.push(result);
+          const journalled = await verifySignedHeads(store, ledger, signedHeads?.get(ledger));
+          if (journalled && !args.values.json) process.stdout.write(`    ${ledger}: ${journalled} signed heads of the journal are stored as signed\n`);
+          const derived = await verifyDerived(store, ledger, derivedOptions);
+          Object.assign(result, { derived });
+          if (!args.values.json) process.stdout.write(`    ${ledger}: ${describeDerived(derived)}\n`);
           if (!args.values.json) {
             process.stdout.write(
               `ok  ${ledger}: ${result.entries} entries, ${result.checkpoints} checkpoints` +
-                `${result.externalCheckpoints ? `, ${result.externalCheckpoints} saved checkpoints` : ''} verified; root ${result.rootHash}\n`,
+                `${result.externalCheckpoints ? `, ${result.externalCheckpoints} saved checkpoints` : ''} verified` +
+                `${result.redactedFields ? `, ${result.redactedFields} forgotten fields each named by a sealed record${result.legacyRedactedFields ? ` (${result.legacyRedactedFields} attested at the upgrade)` : ''}` : ''}` +
+                `; root ${result.rootHash}\n`,
             );
           }
         } catch (error) {
@@ -81,15 +125,61 @@ export const verifyCommand: Command = {
           return 1;
         }
       }
+      // API keys and legal holds: every row as its sealed records in the (now verified) system ledger describe it.
+      let records: RecordsVerification | undefined;
+      if (!only || only === SYSTEM_LEDGER) {
+        try {
+          records = await verifySealedRecords(store, SYSTEM_LEDGER, nodeSuite);
+        } catch (error) {
+          if (!(error instanceof SealtrailError)) throw error;
+          if (args.values.json) process.stdout.write(`${JSON.stringify({ ok: false, error: error.message, ...error.details })}\n`);
+          else process.stdout.write(`FAILED ${error.message}\n`);
+          return 1;
+        }
+        if (!args.values.json) {
+          process.stdout.write(
+            records.keysChecked
+              ? `ok  ${records.keys} API keys and ${records.holds} legal holds match their sealed records\n`
+              : `ok  ${records.holds} legal holds match their sealed records; API keys not checked: no server has started on this store since keys were sealed\n`,
+          );
+        }
+      }
       const unmatched = external.length > 0 && results.every((r) => r.externalCheckpoints === 0);
       if (unmatched) process.stderr.write('warning: no saved checkpoint belongs to a verified ledger of this deployment\n');
-      if (args.values.json) process.stdout.write(`${JSON.stringify({ ok: true, verifierKey: formatVerifierKey(nodeSuite, verifier.name, verifier.publicKey), ledgers: results })}\n`);
+      if (args.values.json) process.stdout.write(`${JSON.stringify({ ok: true, verifierKey: formatVerifierKey(nodeSuite, verifier.name, verifier.publicKey), ledgers: results, ...(records ? { records } : {}) })}\n`);
       return 0;
     } finally {
       await store.close();
     }
   },
 };
+
+/**
+ * The HMAC key of stored idempotency keys, when the deployment's signing key is at hand (DIR or
+ * --signing-key) and is the one the trusted verifier key belongs to; undefined otherwise, and verify
+ * then checks the keys' presence only.
+ */
+function idempotencySecretFor(dataDir: string, keyPath: string | undefined, verifier: NoteVerifier): { idempotencySecret: Uint8Array } | undefined {
+  let signer;
+  try {
+    signer = nodeSigner(loadSigningKey(dataDir, keyPath, false).key);
+  } catch (error) {
+    if (keyPath !== undefined) throw new UsageError((error as Error).message);
+    return undefined;
+  }
+  if (!Buffer.from(signer.publicKey).equals(Buffer.from(verifier.publicKey))) {
+    if (keyPath !== undefined) throw new UsageError(`${keyPath} is not the signing key of the trusted verifier key`);
+    return undefined;
+  }
+  return { idempotencySecret: idempotencySecret(signer) };
+}
+
+function describeDerived(d: DerivedVerification): string {
+  return (
+    `search index matches the entries (${d.indexed} events${d.unindexedTail ? `; the newest ${d.unindexedTail} not indexed yet, done at the next start` : ''}); ` +
+    `${d.keyed} idempotency keys ${d.keysAuthenticated ? 'match their events' : 'present (not authenticated: no signing key)'}`
+  );
+}
 
 function trustedVerifier(dataDir: string, key: string | undefined): NoteVerifier {
   if (key) return parseVerifierKey(nodeSuite, key);

@@ -7,6 +7,15 @@ import type { AppContext } from '../app.js';
 import { KEY_ID, newToken, requireAdmin } from '../auth.js';
 import { ApiError } from '../errors.js';
 import { ApiKeyBody, CreatedKeyBody, CreateKeyBody } from '../schemas.js';
+import { keyRecordMetadata, keyRevocationMetadata } from '../../store/verify-records.js';
+
+/**
+ * What a key change adds to its access record (key.create, key.revoke): the key's state as the
+ * registry and `sealtrail verify` check its row against. Set by the handler once the row is written;
+ * the record is sealed before the answer is sent, so a key is never handed out without it.
+ */
+const sealedChange = new WeakMap<object, Record<string, unknown>>();
+const accessMetadata = (request: object) => sealedChange.get(request) ?? {};
 
 export function keyBody(key: ApiKeyRecord) {
   return {
@@ -24,7 +33,7 @@ export function keyBody(key: ApiKeyRecord) {
 export async function keyRoutes(app: FastifyInstance, { store }: AppContext): Promise<void> {
   app.post<{ Body: { role: Role; ledgers: string[]; tenants?: string[]; description?: string; expires_in_seconds?: number } }>(
     '/keys',
-    { schema: { summary: 'Create an API key (admin).', body: CreateKeyBody, response: { 201: CreatedKeyBody } } },
+    { schema: { summary: 'Create an API key (admin).', body: CreateKeyBody, response: { 201: CreatedKeyBody } }, config: { accessMetadata } },
     async (request, reply) => {
       requireAdmin(request.principal);
       const now = Date.now() * 1000;
@@ -41,6 +50,7 @@ export async function keyRoutes(app: FastifyInstance, { store }: AppContext): Pr
         secretHash,
       };
       await store.createApiKey(record);
+      sealedChange.set(request, keyRecordMetadata(record));
       return reply.code(201).send({ ...keyBody(record), token });
     },
   );
@@ -54,14 +64,20 @@ export async function keyRoutes(app: FastifyInstance, { store }: AppContext): Pr
 
   app.delete<{ Params: { id: string } }>(
     '/keys/:id',
-    { schema: { summary: 'Revoke an API key at once (admin).', params: Type.Object({ id: Type.String({ maxLength: 64 }) }), response: { 200: ApiKeyBody } } },
+    {
+      schema: { summary: 'Revoke an API key at once (admin).', params: Type.Object({ id: Type.String({ maxLength: 64 }) }), response: { 200: ApiKeyBody } },
+      config: { accessMetadata },
+    },
     async (request) => {
       requireAdmin(request.principal);
       const { id } = request.params;
       if (!KEY_ID.test(id) || !(await store.revokeApiKey(id, Date.now() * 1000))) {
         throw new ApiError(404, 'NOT_FOUND', `no API key ${JSON.stringify(id)}`);
       }
-      return keyBody((await store.getApiKey(id))!);
+      const key = (await store.getApiKey(id))!;
+      // The time the row holds (an earlier revocation stays as it was).
+      if (key.revokedAtMicros !== null) sealedChange.set(request, keyRevocationMetadata(id, key.revokedAtMicros));
+      return keyBody(key);
     },
   );
 }

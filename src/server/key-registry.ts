@@ -1,0 +1,198 @@
+/**
+ * The sealed state of every API key, as the system ledger records it (key.create, key.attest,
+ * key.revoke; src/store/verify-records.ts reads them), held in memory so that authentication can accept
+ * a key only when its database row equals what was sealed. A key row inserted or edited in the database
+ * (a DBA, the PostgreSQL service role, anyone who can write the SQLite file) has no matching record and
+ * is refused.
+ *
+ * The registry reads the system ledger incrementally: it remembers up to which signed tree size it has
+ * read, finds the key records after it through the search index, and accepts a record only if its leaf
+ * is in the tree of a checkpoint signed with the deployment's key and its values open the leaf's
+ * commitments. A key it does not know yet (created a moment ago by another server process) triggers one
+ * shared refresh before it is refused.
+ */
+import type { CryptoSuite } from '../core/crypto.js';
+import { validateEvent, type AuditEvent } from '../core/event.js';
+import { openCheckpoint } from '../core/checkpoint.js';
+import type { NoteVerifier } from '../core/note.js';
+import { parseQuery } from '../core/query.js';
+import { hashLeaf, planInclusionProof, verifyInclusion } from '../core/tree.js';
+import type { ApiKeyRecord, AppendRequest, Store, StoredEntry } from '../store/store.js';
+import { KEY_RECORD, KEY_RECORD_ACTIONS, keyDifferences, keyRecordMetadata, SealedRecords } from '../store/verify-records.js';
+import { SERVER_WRITER, SYSTEM_LEDGER } from './access-log.js';
+
+export interface SecurityLog {
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+/** How often the same key's mismatch is logged and sealed again (each refused request is still recorded by the access log). */
+const REPORT_EVERY_MS = 60_000;
+const MAX_REPORTED_KEYS = 10_000;
+const PAGE = 1000;
+
+const SYSTEM_ACTOR: AuditEvent['actor'] = { type: 'system', id: SERVER_WRITER };
+
+/** The sealed record of a key's creation; `actor` is who made it (the admin key, or the server at first start). */
+export function keyCreationEvent(key: ApiKeyRecord, actor: AuditEvent['actor'], action: string = KEY_RECORD.create): AuditEvent {
+  return validateEvent({
+    actor,
+    action,
+    category: 'admin',
+    targets: [{ type: 'api_key', id: key.id }],
+    outcome: 'success',
+    metadata: keyRecordMetadata(key),
+  });
+}
+
+/** Seals the creation of a key made outside the keys route (the admin key generated at first start). */
+export async function recordKeyCreation(store: Store, key: ApiKeyRecord): Promise<void> {
+  await store.createLedger(SYSTEM_LEDGER);
+  await store.append(SYSTEM_LEDGER, [{ event: keyCreationEvent(key, SYSTEM_ACTOR), writer: SERVER_WRITER }]);
+}
+
+export class KeyRegistry {
+  private records: SealedRecords;
+  /** System-ledger indexes below this have been read. */
+  private readTo = 0;
+  private tail: Promise<void> = Promise.resolve();
+  private waiting: Promise<void> | undefined;
+  private readonly reported = new Map<string, number>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly suite: CryptoSuite,
+    private readonly verifiers: NoteVerifier[],
+    private readonly log: SecurityLog,
+    private readonly clockMs: () => number = Date.now,
+  ) {
+    this.records = new SealedRecords(suite);
+  }
+
+  /**
+   * Reads every key record sealed so far. The first start after the upgrade that introduced sealed key
+   * states seals one key.attest record per existing key with its current row, and the start record,
+   * in one batch: that once, the database is trusted as it is.
+   */
+  async start(): Promise<void> {
+    await this.store.createLedger(SYSTEM_LEDGER);
+    await this.refresh();
+    if (this.records.keysSealed) return;
+    // Not found through the index; an edited index must not make the server attest a planted key, so
+    // confirm on the entries themselves before attesting anything.
+    const { size, root } = await this.signedTree();
+    const scanned = new SealedRecords(this.suite);
+    for await (const entry of this.store.entries(SYSTEM_LEDGER, 0, size)) await this.take(scanned, entry, size, root);
+    this.records = scanned;
+    this.readTo = size;
+    if (this.records.keysSealed) {
+      this.log.error('the search index of the system ledger hides key records (found by reading the entries); run `sealtrail verify` and `sealtrail reindex`');
+      return;
+    }
+    const unsealed = (await this.store.listApiKeys()).filter((key) => !this.records.keys.has(key.id));
+    const requests: AppendRequest[] = unsealed.map((key) => ({ event: keyCreationEvent(key, SYSTEM_ACTOR, KEY_RECORD.attest), writer: SERVER_WRITER }));
+    requests.push({
+      event: validateEvent({ actor: SYSTEM_ACTOR, action: KEY_RECORD.start, category: 'admin', outcome: 'success', metadata: { attested: unsealed.length } }),
+      writer: SERVER_WRITER,
+    });
+    await this.store.append(SYSTEM_LEDGER, requests);
+    if (unsealed.length > 0) {
+      this.log.warn(
+        `sealed the current state of ${unsealed.length} API keys made before keys were checked against sealed records ` +
+          `(${unsealed.map((k) => k.id).slice(0, 20).join(', ')}${unsealed.length > 20 ? ', …' : ''}): this trusts api_keys as the database holds it now`,
+      );
+    }
+    await this.refresh();
+  }
+
+  /**
+   * Whether the key's row equals its sealed state. A mismatch is refreshed once (the record may be new),
+   * then logged, sealed as a failed authentication and answered false.
+   */
+  async matches(key: ApiKeyRecord): Promise<boolean> {
+    if (keyDifferences(key, this.records.keys.get(key.id)).length === 0) return true;
+    await this.refresh();
+    const differs = keyDifferences(key, this.records.keys.get(key.id));
+    if (differs.length === 0) return true;
+    await this.report(key.id, differs);
+    return false;
+  }
+
+  /**
+   * Reads the records sealed since the last read. At most one read runs and one waits: a caller
+   * arriving while one waits shares it, since it has not begun and will see everything committed now.
+   */
+  refresh(): Promise<void> {
+    if (this.waiting) return this.waiting;
+    const run = this.tail.then(() => {
+      this.waiting = undefined;
+      return this.readNewRecords();
+    });
+    this.waiting = run;
+    this.tail = run.catch(() => {});
+    return run;
+  }
+
+  private async readNewRecords(): Promise<void> {
+    const { size, root } = await this.signedTree();
+    if (size <= this.readTo) return;
+    const query = parseQuery(`action:${KEY_RECORD_ACTIONS.join(',')}`);
+    let after: number | undefined = this.readTo > 0 ? this.readTo - 1 : undefined;
+    reading: do {
+      const page = await this.store.search(SYSTEM_LEDGER, { query, limit: PAGE, order: 'asc', ...(after !== undefined ? { after } : {}) });
+      for (const entry of page.entries) {
+        if (entry.index >= size) break reading;
+        await this.take(this.records, entry, size, root);
+      }
+      after = page.next ?? undefined;
+    } while (after !== undefined);
+    this.readTo = size;
+  }
+
+  /** The latest checkpoint of the system ledger, only if signed by this deployment's key. */
+  private async signedTree(): Promise<{ size: number; root: Uint8Array }> {
+    const latest = await this.store.latestCheckpoint(SYSTEM_LEDGER);
+    if (!latest) return { size: 0, root: new Uint8Array() };
+    const origins = new Set(this.verifiers.map((v) => `${v.name}/${SYSTEM_LEDGER}`));
+    const { checkpoint } = openCheckpoint(this.suite, latest.note, this.verifiers);
+    if (!origins.has(checkpoint.origin)) throw new Error(`the system ledger's latest checkpoint is for origin ${checkpoint.origin}`);
+    return { size: checkpoint.size, root: checkpoint.rootHash };
+  }
+
+  /** Folds a key record into `records` if its leaf is in the signed tree; anything else is ignored, loudly. */
+  private async take(records: SealedRecords, entry: StoredEntry, size: number, root: Uint8Array): Promise<void> {
+    const action = Object.hasOwn(entry.disclosures, 'action') ? entry.disclosures.action![1] : undefined;
+    if (typeof action !== 'string' || !KEY_RECORD_ACTIONS.includes(action)) return;
+    try {
+      const plan = planInclusionProof(this.suite, entry.index, size);
+      verifyInclusion(this.suite, entry.index, size, hashLeaf(this.suite, entry.leaf), plan.finish(await this.store.readHashes(SYSTEM_LEDGER, plan.reads)), root);
+      records.add(entry);
+    } catch (cause) {
+      this.log.error(`system ledger entry ${entry.index} claims to be a key record but is not sealed as stored (${(cause as Error).message}); ignored — run \`sealtrail verify\``);
+    }
+  }
+
+  private async report(id: string, differs: string[]): Promise<void> {
+    const now = this.clockMs();
+    const last = this.reported.get(id);
+    if (last !== undefined && now - last < REPORT_EVERY_MS) return;
+    if (this.reported.size >= MAX_REPORTED_KEYS) this.reported.clear();
+    this.reported.set(id, now);
+    const what = differs.join(', ');
+    this.log.error(`API key ${id} refused: its api_keys row differs from its sealed records in ${what}; the database was changed outside sealtrail — run \`sealtrail verify\``);
+    try {
+      const event = validateEvent({
+        actor: { type: 'api_key', id: `claimed:${id}` },
+        action: 'auth.key_mismatch',
+        category: 'auth',
+        targets: [{ type: 'api_key', id }],
+        outcome: 'failure',
+        outcome_reason: 'the key row differs from its sealed records',
+        metadata: { fields: what },
+      });
+      await this.store.append(SYSTEM_LEDGER, [{ event, writer: SERVER_WRITER }]);
+    } catch (cause) {
+      this.log.error(`could not record the refusal of API key ${id}: ${(cause as Error).message}`);
+    }
+  }
+}

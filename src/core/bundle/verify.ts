@@ -40,7 +40,8 @@ import {
   type CheckpointRelation,
   type Redaction,
 } from './format.js';
-import { filesFromMap, openZip, type BundleFiles } from './zip.js';
+import { ExpectationCheck, type BundleExpectations } from './expect.js';
+import { DEFAULT_ZIP_LIMITS, filesFromMap, openZip, type BundleFiles, type ZipLimits } from './zip.js';
 
 export type BundleProblemKind =
   | 'archive'
@@ -59,7 +60,8 @@ export type BundleProblemKind =
   | 'withheld'
   | 'order'
   | 'duplicate'
-  | 'count';
+  | 'count'
+  | 'expectation';
 
 /** One thing wrong with a bundle, located as precisely as the check allows. */
 export interface BundleProblem {
@@ -118,6 +120,44 @@ export interface VerifyBundleInput {
   maxProblems?: number;
   /** Called for every event that verified, in order (for display; nothing is kept otherwise). */
   onEvent?: (event: VerifiedBundleEvent) => void;
+  /** What the auditor expects the bundle to hold (expect.ts); a bundle that differs is invalid. */
+  expect?: BundleExpectations;
+  /** How much of a hostile archive is read (defaults: DEFAULT_BUNDLE_LIMITS). */
+  limits?: Partial<BundleLimits>;
+}
+
+/** Bounds on what verifying reads, so that a small hostile archive cannot exhaust memory or time. */
+export interface BundleLimits extends ZipLimits {
+  /** Characters of one event line; a line of an event at the 16 KiB event limit is well under 100 KiB. */
+  maxLineChars: number;
+  /** Lines of one events part; sealtrail writes 1,000. */
+  maxLinesPerPart: number;
+}
+
+export const DEFAULT_BUNDLE_LIMITS: Readonly<BundleLimits> = { ...DEFAULT_ZIP_LIMITS, maxLineChars: 1024 * 1024, maxLinesPerPart: 100_000 };
+
+function moreLinesThan(text: string, max: number): boolean {
+  let newlines = 0;
+  for (let at = text.indexOf('\n'); at !== -1 && at < text.length - 1; at = text.indexOf('\n', at + 1)) {
+    if (++newlines >= max) return true;
+  }
+  return false;
+}
+
+/** The lines of an events part, as `split` would give them after dropping one final newline, without building the array. */
+function* linesOf(text: string): Generator<string> {
+  if (text.length === 0) return;
+  const end = text.endsWith('\n') ? text.length - 1 : text.length;
+  let start = 0;
+  for (;;) {
+    const newline = text.indexOf('\n', start);
+    if (newline === -1 || newline >= end) {
+      yield text.slice(start, end);
+      return;
+    }
+    yield text.slice(start, newline);
+    start = newline + 1;
+  }
 }
 
 class Problems {
@@ -188,9 +228,9 @@ function checkManifestShape(m: unknown): string | undefined {
   return undefined;
 }
 
-function toFiles(files: VerifyBundleInput['files']): BundleFiles {
+function toFiles(files: VerifyBundleInput['files'], limits: ZipLimits): BundleFiles {
   // Tag checks rather than instanceof: bytes or maps made in another realm (a worker, an iframe) count too.
-  if (Object.prototype.toString.call(files) === '[object Uint8Array]') return openZip(files as Uint8Array);
+  if (Object.prototype.toString.call(files) === '[object Uint8Array]') return openZip(files as Uint8Array, limits);
   if (typeof (files as BundleFiles).read === 'function' && typeof (files as BundleFiles).names === 'function') return files as BundleFiles;
   return filesFromMap(files as ReadonlyMap<string, Uint8Array>);
 }
@@ -199,6 +239,9 @@ function toFiles(files: VerifyBundleInput['files']): BundleFiles {
 export function verifyBundle(input: VerifyBundleInput): BundleReport {
   const suite = input.suite ?? portableSuite;
   const problems = new Problems(input.maxProblems ?? 100);
+  const limits: BundleLimits = { ...DEFAULT_BUNDLE_LIMITS, ...input.limits };
+  // Before anything is read: a mistaken expectation is the caller's error (thrown), not the bundle's.
+  const expectations = input.expect ? new ExpectationCheck(input.expect, (problem) => problems.add(problem)) : undefined;
   const verifier = typeof input.verifierKey === 'string' ? parseVerifierKey(suite, input.verifierKey) : input.verifierKey;
   const verifierKey = formatVerifierKey(suite, verifier.name, verifier.publicKey);
   const report = (extra: Partial<BundleReport> = {}): BundleReport => ({
@@ -214,7 +257,7 @@ export function verifyBundle(input: VerifyBundleInput): BundleReport {
   let files: BundleFiles;
   let names: string[];
   try {
-    files = toFiles(input.files);
+    files = toFiles(input.files, limits);
     names = files.names();
   } catch (cause) {
     problems.add({ kind: 'archive', message: `archive: ${reasonOf(cause)}` });
@@ -432,12 +475,21 @@ export function verifyBundle(input: VerifyBundleInput): BundleReport {
     if (text.length > 0 && !text.endsWith('\n')) {
       problems.add({ kind: 'event', file: name, message: `${name}: the last line does not end with a newline (truncated?)` });
     }
-    const lines = text.length === 0 ? [] : text.replace(/\n$/, '').split('\n');
     let first: number | undefined;
     let last: number | undefined;
-    lines.forEach((lineText, i) => {
-      const line = i + 1;
+    // Bounded before parsing: a part of millions of empty lines, or one line of megabytes, is refused here.
+    if (moreLinesThan(text, limits.maxLinesPerPart)) {
+      problems.add({ kind: 'event', file: name, message: `${name}: more than ${limits.maxLinesPerPart} lines; the file was not read` });
+      return;
+    }
+    let line = 0;
+    for (const lineText of linesOf(text)) {
+      line++;
       totalEvents++;
+      if (lineText.length > limits.maxLineChars) {
+        problems.add({ kind: 'event', file: name, line, message: `${name} line ${line}: ${lineText.length} characters, more than the ${limits.maxLineChars} an event line may have` });
+        continue;
+      }
       const outcome = verifyEventLine(suite, lineText, {
         file: name,
         line,
@@ -455,11 +507,12 @@ export function verifyBundle(input: VerifyBundleInput): BundleReport {
       redactedFields += outcome.redacted;
       if (outcome.verified) {
         verifiedEvents++;
+        expectations?.see(outcome.verified);
         input.onEvent?.(outcome.verified);
       }
-    });
-    if (lines.length !== part.count) {
-      problems.add({ kind: 'count', file: name, message: `${name}: ${lines.length} events, the manifest says ${part.count}` });
+    }
+    if (line !== part.count) {
+      problems.add({ kind: 'count', file: name, message: `${name}: ${line} events, the manifest says ${part.count}` });
     }
     if (first !== undefined && (first !== part.first_index || last !== part.last_index)) {
       problems.add({ kind: 'count', file: name, message: `${name}: events ${first}…${String(last)}, the manifest says ${part.first_index}…${part.last_index}` });
@@ -470,6 +523,8 @@ export function verifyBundle(input: VerifyBundleInput): BundleReport {
   if (counts.event_files !== manifest.events.length) manifestProblem(`counts.event_files is ${counts.event_files}, events lists ${manifest.events.length}`);
   if (counts.auditor_checkpoints !== manifest.auditor_checkpoints.length) manifestProblem(`counts.auditor_checkpoints is ${counts.auditor_checkpoints}, auditor_checkpoints lists ${manifest.auditor_checkpoints.length}`);
   if (counts.redacted_fields !== redactedFields) manifestProblem(`counts.redacted_fields is ${counts.redacted_fields}, the events record ${redactedFields}`);
+
+  expectations?.finish(manifest.withheld);
 
   return report({ manifest, ...(checkpoint ? { checkpoint } : {}), verifiedEvents, consistentWith });
 }

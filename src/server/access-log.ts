@@ -10,10 +10,10 @@ import { validateEvent, type AuditEvent } from '../core/event.js';
 import { isIPv4, isIPv6 } from '../core/ip.js';
 import type { Store } from '../store/store.js';
 
-/** The ledger holding access records. Its name is reserved: no one can create or append to it via the API. */
-export const SYSTEM_LEDGER = 'sealtrail-system';
-/** The writer id of records the server makes itself. */
-export const SERVER_WRITER = 'sealtrail';
+/** The ledger holding access records (reserved: no one can create or append to it via the API) and the
+ * writer id of records the server makes itself; defined in the core, where verifiers read them. */
+import { SERVER_WRITER, SYSTEM_LEDGER } from '../core/forgetting.js';
+export { SERVER_WRITER, SYSTEM_LEDGER };
 
 type Category = AuditEvent['category'];
 

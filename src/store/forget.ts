@@ -2,12 +2,14 @@
  * What both SQL backends share of forgetting (Store.forget): deciding an entry's reduced disclosures
  * and redactions, the search records before and after, and the legal-hold check as one SQL condition.
  */
-import type { Disclosures } from '../core/commitments.js';
+import type { Disclosures, Redaction } from '../core/commitments.js';
+import { validateEvent, type AuditEvent } from '../core/event.js';
+import { FORGET_PATH, forgetRecordEvent, planGrants, SERVER_WRITER, SYSTEM_LEDGER } from '../core/forgetting.js';
 import { parseQuery } from '../core/query.js';
 import { holdCovers, type LegalHold } from '../core/retention.js';
 import { searchRecord, type SearchContext, type SearchRecord } from './search-fields.js';
 import { compileWhere, type Dialect } from './search-sql.js';
-import { StoreError, type ForgetRequest, type ForgetResult, type Redactions } from './store.js';
+import { StoreError, type ForgetRequest, type ForgetResult, type Redactions, type Store } from './store.js';
 
 /** Entries forgotten per transaction: bounds lock time and the size of the hold check's IN list. */
 export const FORGET_CHUNK = 500;
@@ -22,6 +24,8 @@ export interface ForgettableRow {
 
 export interface ForgetChange {
   index: number;
+  /** System-ledger index of the forgetting record that authorises this change. */
+  authorisedBy: number | null;
   disclosures: string;
   redactions: string;
   removed: number;
@@ -39,11 +43,17 @@ export function isPurged(row: { disclosures: string; redactions: string | null }
   return row.redactions !== null && row.disclosures === '{}';
 }
 
-/** The entry's reduced state, or undefined when none of the requested fields is still disclosed. */
-export function planForget(row: ForgettableRow, request: ForgetRequest, context: SearchContext): ForgetChange | undefined {
+/**
+ * The entry's reduced state, or undefined when none of the requested fields is still disclosed, or when
+ * the entry is a forgetting record: those hold no personal data and are the authority for every other
+ * removal, so they are never forgotten.
+ */
+export function planForget(ledger: string, row: ForgettableRow, request: ForgetRequest, context: SearchContext): ForgetChange | undefined {
   const disclosures = JSON.parse(row.disclosures) as Disclosures;
   const redactions = (row.redactions ? JSON.parse(row.redactions) : {}) as Redactions;
-  const writer = (JSON.parse(row.leaf.toString('utf8')) as { writer: string }).writer;
+  const leaf = JSON.parse(row.leaf.toString('utf8')) as { writer: string; commitments: Record<string, string> };
+  const writer = leaf.writer;
+  if (ledger === SYSTEM_LEDGER && writer === SERVER_WRITER && Object.hasOwn(leaf.commitments, FORGET_PATH)) return undefined;
   const index = Number(row.idx);
   const receivedAt = Number(row.received_at);
   const before = searchRecord(index, receivedAt, writer, disclosures, context);
@@ -59,6 +69,7 @@ export function planForget(row: ForgettableRow, request: ForgetRequest, context:
   const purged = request.paths === '*' || Object.keys(disclosures).length === 0;
   return {
     index,
+    authorisedBy: request.authorisedBy ?? null,
     disclosures: JSON.stringify(disclosures),
     redactions: JSON.stringify(sortKeys(redactions)),
     removed,
@@ -100,7 +111,7 @@ export function planChunk(
     }
     const row = rowOf(request.index);
     if (!row) throw new StoreError('NOT_FOUND', `ledger ${ledger} has no entry ${request.index}`, { ledger, index: request.index });
-    const change = planForget(row, request, context);
+    const change = planForget(ledger, row, request, context);
     if (!change) continue;
     changes.push(change);
     result.changed.push(change.index);
@@ -136,3 +147,37 @@ export function toHold(row: HoldRow): LegalHold {
     releaseReason: row.release_reason,
   };
 }
+
+/**
+ * Seals the forgetting records that authorise `requests` (one audit event per grant, in one batch of
+ * the system ledger) and returns the requests bound to them, ready for Store.forget. The records are
+ * durable and signed before any value is removed; if the removal then fails or is cut short, they name
+ * more than was removed, which verification accepts (a record authorises, it does not assert).
+ */
+export async function authoriseForget(
+  store: Store,
+  ledger: string,
+  reason: Redaction,
+  run: string,
+  actor: AuditEvent['actor'],
+  requests: ForgetRequest[],
+): Promise<ForgetRequest[]> {
+  if (requests.length === 0) return [];
+  const grants = planGrants(ledger, reason, run, requests);
+  await store.createLedger(SYSTEM_LEDGER);
+  const receipts = await store.append(
+    SYSTEM_LEDGER,
+    grants.map((grant) => ({ event: validateEvent(forgetRecordEvent(grant, actor)), writer: SERVER_WRITER })),
+  );
+  // Each range holds only requested indexes (planGrants merges adjacent ones), so this walk is as long
+  // as the request list.
+  const recordOf = new Map<string, number>();
+  grants.forEach((grant, g) => {
+    for (const [from, to, paths] of grant.ranges) {
+      for (let index = from; index <= to; index++) recordOf.set(grantKey(index, paths), receipts[g]!.index);
+    }
+  });
+  return requests.map((request) => ({ ...request, authorisedBy: recordOf.get(grantKey(request.index, request.paths)) }));
+}
+
+const grantKey = (index: number, paths: string[] | '*') => `${index} ${paths === '*' ? '*' : JSON.stringify([...new Set(paths)].sort())}`;

@@ -62,6 +62,12 @@ export interface ForgetRequest {
   /** Field paths to remove; '*' for every field of the event (a retention purge). */
   paths: string[] | '*';
   reason: Redaction;
+  /**
+   * Index, in the system ledger, of the sealed forgetting record that names this removal
+   * (src/core/forgetting.ts; authoriseForget in src/store/forget.ts seals one). Required unless the
+   * call is a dry run: the database refuses a redaction no such record names, and verification fails.
+   */
+  authorisedBy?: number;
 }
 
 export interface ForgetOptions {
@@ -81,6 +87,12 @@ export interface ForgetResult {
   held: number[];
   /** Field values removed in all. */
   fieldsRemoved: number;
+}
+
+export interface LegacyRedaction {
+  ledger: string;
+  index: number;
+  redactions: Redactions;
 }
 
 export interface StoredPolicy {
@@ -140,6 +152,39 @@ export interface SearchPage {
   next: number | null;
 }
 
+/**
+ * One event's row of the search index as stored (search_events), read back to compare it with the
+ * entry it was derived from (src/store/verify-derived.ts). Location columns are left out: they come
+ * from the geolocation database of the day the event was indexed, which verification cannot replay.
+ */
+export interface IndexedEventRow {
+  index: number;
+  receivedAtMicros: number;
+  occurredAtMicros: number | null;
+  actorType: string | null;
+  actorId: string | null;
+  actorName: string | null;
+  action: string | null;
+  category: string | null;
+  tenant: string | null;
+  outcome: string | null;
+  ip: Uint8Array | null;
+  writer: string;
+  /** The free text as stored; undefined where it cannot be read back (SQLite's contentless FTS5 index). */
+  text?: string;
+}
+
+/** A target or metadata row of the search index, for the same comparison. */
+export type IndexedDetailRow =
+  | { index: number; target: { type: string; id: string; name: string | null } }
+  | { index: number; metadata: [key: string, value: string] };
+
+/** A stored idempotency key (its stored form: src/store/idempotency.ts) and the entry it answers with. */
+export interface StoredIdempotencyKey {
+  index: number;
+  key: string;
+}
+
 export const STATS_DIMENSIONS = ['actor', 'action', 'hour', 'country', 'outcome', 'tenant', 'category'] as const;
 export type StatsDimension = (typeof STATS_DIMENSIONS)[number];
 
@@ -167,9 +212,13 @@ export type StoreErrorCode =
   | 'IDEMPOTENCY_CONFLICT'
   | 'NOT_FOUND'
   | 'OVERLOADED'
+  /** A search or stats read ran past the store's time budget and was cancelled; `details.budgetMs`. */
+  | 'QUERY_TIMEOUT'
   | 'SCHEMA_TOO_NEW'
   /** Stored data contradicts what was signed (tampering or damage); the store refuses to build on it. */
-  | 'CORRUPT';
+  | 'CORRUPT'
+  /** The ledger failed the running server's integrity checks (src/store/integrity.ts): appends are refused. */
+  | 'LEDGER_INTEGRITY';
 
 export class StoreError extends Error {
   constructor(
@@ -215,6 +264,15 @@ export interface Store {
   /** Counts of matching entries grouped by one dimension, largest first (hour: chronological). */
   stats(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Array<{ key: string | null; count: number }>>;
 
+  /**
+   * For verification of what is derived from the entries (src/store/verify-derived.ts), read as stored
+   * and never brought up to date first: search_events rows with from ≤ idx < to, in index order;
+   * target and metadata rows in that range, in no particular order; idempotency keys in index order.
+   */
+  indexedEvents(ledger: string, from: number, to: number): AsyncIterable<IndexedEventRow>;
+  indexedDetails(ledger: string, from: number, to: number): AsyncIterable<IndexedDetailRow>;
+  idempotencyKeys(ledger: string): AsyncIterable<StoredIdempotencyKey>;
+
   createApiKey(key: ApiKeyRecord): Promise<void>;
   getApiKey(id: string): Promise<ApiKeyRecord | undefined>;
   listApiKeys(): Promise<ApiKeyRecord[]>;
@@ -234,6 +292,13 @@ export interface Store {
   forget(ledger: string, requests: ForgetRequest[], options?: ForgetOptions): Promise<ForgetResult>;
   /** Removes old copies of forgotten values from the files (SQLite); nothing to do on PostgreSQL. */
   scrubFiles(): Promise<void>;
+  /**
+   * Redactions made before forgetting records existed, as the schema upgrade listed them once (nothing
+   * can be added to the list later), oldest ledger entry first; empty once settled.
+   */
+  legacyRedactions(): Promise<LegacyRedaction[]>;
+  /** Drops these entries from the legacy list, once a sealed record attests their redactions. */
+  settleLegacyRedactions(entries: Array<{ ledger: string; index: number }>): Promise<void>;
 
   /** The current retention policy; undefined when none was ever set (nothing expires). */
   retentionPolicy(): Promise<StoredPolicy | undefined>;

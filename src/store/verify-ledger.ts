@@ -9,7 +9,8 @@ import { bytesEqual, toBase64 } from '../core/bytes.js';
 import { openCheckpoint, type Checkpoint } from '../core/checkpoint.js';
 import type { CryptoSuite } from '../core/crypto.js';
 import { SealtrailError } from '../core/errors.js';
-import { decodeLeaf, verifyDisclosures } from '../core/leaf.js';
+import { decodeLeaf, verifyDisclosures, type LeafEnvelope } from '../core/leaf.js';
+import { checkRedactionsAuthorised, ForgetAuthorisations, grantOf, SYSTEM_LEDGER } from '../core/forgetting.js';
 import type { NoteVerifier } from '../core/note.js';
 import { parseMicros } from '../core/time.js';
 import { Frontier, hashLeaf, type StoredHash } from '../core/tree.js';
@@ -21,6 +22,10 @@ export interface LedgerVerification {
   checkpoints: number;
   externalCheckpoints: number;
   rootHash: string;
+  /** Fields recorded as erased or purged, each authorised by a sealed forgetting record. */
+  redactedFields: number;
+  /** Of those, fields whose authority is the one-time attestation made when the store was upgraded. */
+  legacyRedactedFields: number;
 }
 
 export interface VerifyLedgerOptions {
@@ -29,6 +34,12 @@ export interface VerifyLedgerOptions {
   /** Signed checkpoints kept outside the store; those whose origin is this ledger's are checked. */
   external?: string[];
   onProgress?: (done: number, total: number) => void;
+  /**
+   * The forgetting records accepted so far. Verifying the system ledger adds its records; every other
+   * ledger's redactions are checked against them, so verify the system ledger first and pass the same
+   * object on. Absent: a fresh, empty set (only the system ledger's own records can then authorise).
+   */
+  forgetting?: ForgetAuthorisations;
 }
 
 function broken(ledger: string, message: string, details: Record<string, unknown> = {}): never {
@@ -69,6 +80,8 @@ export async function verifyStoredLedger(store: Store, ledger: string, options: 
   const frontier = new Frontier();
   const treeHashes: StoredHash[] = [];
   let lastReceivedAt = 0;
+  const forgetting = options.forgetting ?? new ForgetAuthorisations();
+  const redactions = new RedactionCheck(ledger, forgetting);
   checkRoots(ledger, suite, frontier, targets);
   // From the lowest possible index, so that rows planted below 0 are caught as well.
   for await (const entry of store.entries(ledger, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)) {
@@ -83,12 +96,18 @@ export async function verifyStoredLedger(store: Store, ledger: string, options: 
       if (entry.receivedAtMicros < lastReceivedAt) throw new SealtrailError('MALFORMED', 'received_at goes backwards');
       verifyDisclosures(suite, envelope, entry.disclosures);
       checkAccounted(envelope.commitments, entry);
+      redactions.entry(envelope, entry);
     } catch (cause) {
       const field = cause instanceof SealtrailError ? cause.details.path : undefined;
       broken(ledger, `entry ${index}${field ? `, field ${String(field)}` : ''}: ${(cause as Error).message}`, { index, field });
     }
     const leafHash = hashLeaf(suite, entry.leaf);
     if (!bytesEqual(leafHash, entry.leafHash)) broken(ledger, `entry ${index}: stored leaf hash is not the hash of its leaf`, { index });
+    // The entries of one batch share their received_at and every batch ends with a checkpoint, so where
+    // the time changes a checkpoint must be stored (two batches sealed in the same microsecond excepted).
+    if (index > 0 && entry.receivedAtMicros !== lastReceivedAt && !rows.has(index)) {
+      broken(ledger, `no checkpoint is stored at size ${index}, where a batch ended (received_at changes): a checkpoint was deleted`, { checkpoint: index });
+    }
     lastReceivedAt = entry.receivedAtMicros;
     treeHashes.push(...frontier.append(suite, leafHash));
     checkRoots(ledger, suite, frontier, targets);
@@ -105,6 +124,7 @@ export async function verifyStoredLedger(store: Store, ledger: string, options: 
     }
   }
   await compareTreeHashes(store, ledger, treeHashes);
+  redactions.finish();
   options.onProgress?.(count, latest);
   return {
     ledger,
@@ -112,7 +132,68 @@ export async function verifyStoredLedger(store: Store, ledger: string, options: 
     checkpoints: checkpoints.length,
     externalCheckpoints: external.length,
     rootHash: toBase64(frontier.root(suite)),
+    redactedFields: redactions.fields,
+    legacyRedactedFields: redactions.legacyFields,
   };
+}
+
+/**
+ * Every redaction must be named by a sealed forgetting record (src/core/forgetting.ts). The system
+ * ledger's verified entries supply the records; its own redactions may be authorised by records later
+ * in it, so they are checked once the whole ledger is read. Other ledgers' are checked as they come.
+ */
+class RedactionCheck {
+  fields = 0;
+  legacyFields = 0;
+  private readonly deferred: StoredEntry[] = [];
+
+  constructor(
+    private readonly ledger: string,
+    private readonly forgetting: ForgetAuthorisations,
+  ) {}
+
+  /** Called for an entry whose leaf, disclosures and accounting have verified. */
+  entry(envelope: LeafEnvelope, entry: StoredEntry): void {
+    if (this.ledger === SYSTEM_LEDGER) {
+      const grant = grantOf(envelope.writer, envelope.commitments, entry.disclosures);
+      if (grant) this.forgetting.add(grant, { record: entry.index, legacy: grant.legacy === true });
+    }
+    if (!entry.redactions) return;
+    if (this.ledger === SYSTEM_LEDGER) this.deferred.push(entry);
+    else this.check(entry);
+  }
+
+  finish(): void {
+    for (const entry of this.deferred) {
+      try {
+        this.check(entry);
+      } catch (cause) {
+        const field = cause instanceof SealtrailError ? cause.details.path : undefined;
+        broken(this.ledger, `entry ${entry.index}${field ? `, field ${String(field)}` : ''}: ${(cause as Error).message}`, { index: entry.index, field });
+      }
+    }
+  }
+
+  private check(entry: StoredEntry): void {
+    checkRedactionsAuthorised(this.forgetting, this.ledger, entry.index, entry.redactions);
+    for (const [path, reason] of Object.entries(entry.redactions ?? {})) {
+      this.fields++;
+      if (this.forgetting.find(this.ledger, entry.index, path, reason)?.legacy) this.legacyFields++;
+    }
+  }
+}
+
+/**
+ * Verifies the system ledger first, when the store has one, so that its forgetting records can
+ * authorise `ledger`'s redactions; then `ledger`. Returns `ledger`'s result.
+ */
+export async function verifyWithSystemLedger(store: Store, ledger: string, options: VerifyLedgerOptions): Promise<LedgerVerification> {
+  const forgetting = options.forgetting ?? new ForgetAuthorisations();
+  if (ledger !== SYSTEM_LEDGER && (await store.getLedger(SYSTEM_LEDGER))) {
+    const { onProgress: _unused, ...rest } = options;
+    await verifyStoredLedger(store, SYSTEM_LEDGER, { ...rest, forgetting });
+  }
+  return verifyStoredLedger(store, ledger, { ...options, forgetting });
 }
 
 /**

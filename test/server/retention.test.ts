@@ -10,7 +10,7 @@ import { parseVerifierKey } from '../../src/core/note.js';
 import type { AuditEvent } from '../../src/core/event.js';
 import { nodeSuite } from '../../src/platform/node-crypto.js';
 import { SYSTEM_LEDGER } from '../../src/server/access-log.js';
-import { verifyStoredLedger } from '../../src/store/verify-ledger.js';
+import { verifyWithSystemLedger } from '../../src/store/verify-ledger.js';
 import { buildTestServer, type TestServer } from '../helpers/server.js';
 import { sampleEvent } from '../helpers/events.js';
 
@@ -41,7 +41,7 @@ const systemRecords = async (action: string) => {
   return body.events as Array<{ index: number; event: AuditEvent }>;
 };
 const verify = (ledger: string) =>
-  verifyStoredLedger(server.deployment.store, ledger, { suite: nodeSuite, verifiers: [parseVerifierKey(nodeSuite, server.deployment.verifierKey)] });
+  verifyWithSystemLedger(server.deployment.store, ledger, { suite: nodeSuite, verifiers: [parseVerifierKey(nodeSuite, server.deployment.verifierKey)] });
 const fileBytes = () => {
   const db = server.deployment.databasePath;
   return Buffer.concat([readFileSync(db), existsSync(`${db}-wal`) ? readFileSync(`${db}-wal`) : Buffer.alloc(0)]);

@@ -3,6 +3,7 @@
  * runStoreConformance with a factory). A backend that cannot support a case must skip it with a reason.
  */
 import { describe, it, before, after } from 'node:test';
+import { forgetSealed } from '../helpers/forget.js';
 import assert from 'node:assert/strict';
 import { fromBase64, toBase64 } from '../../src/core/bytes.js';
 import { openCheckpoint } from '../../src/core/checkpoint.js';
@@ -11,7 +12,7 @@ import { formatVerifierKey, parseVerifierKey, type NoteVerifier } from '../../sr
 import { hashLeaf, planConsistencyProof, planInclusionProof, planRootHash, verifyConsistency, verifyInclusion } from '../../src/core/tree.js';
 import { decodeLeaf, verifyDisclosures } from '../../src/core/leaf.js';
 import { StoreError, type IpLocation, type Store } from '../../src/store/store.js';
-import { verifyStoredLedger } from '../../src/store/verify-ledger.js';
+import { verifyWithSystemLedger } from '../../src/store/verify-ledger.js';
 import { sampleEvent } from '../helpers/events.js';
 import { parseQuery } from '../../src/core/query.js';
 
@@ -87,7 +88,7 @@ export function runStoreConformance(backend: string, makeHarness: () => Promise<
       const checkpoints = await store.checkpoints(ledger);
       assert.ok(checkpoints.length < 200, 'concurrent appends share batches');
       assert.equal(checkpoints.at(-1)!.size, 200);
-      await verifyStoredLedger(store, ledger, { suite: harness.suite, verifiers: [verifier] });
+      await verifyWithSystemLedger(store, ledger, { suite: harness.suite, verifiers: [verifier] });
     });
 
     it('answers a retry with the original receipt and refuses a key reused for another event', async () => {
@@ -113,6 +114,47 @@ export function runStoreConformance(backend: string, makeHarness: () => Promise<
       assert.equal(dup.status, 'fulfilled');
       assert.equal((dup as PromiseFulfilledResult<Awaited<ReturnType<Store['append']>>>).value[0]!.index, (ok as PromiseFulfilledResult<Awaited<ReturnType<Store['append']>>>).value[0]!.index);
       assert.equal((await store.getLedger(ledger))?.size, 3);
+    });
+
+    it("scopes idempotency keys by writer: another writer's key neither claims nor reveals an event (issue 19)", async () => {
+      const ledger = await freshLedger();
+      const event = { ...sampleEvent(40), tenant: 'tenant-a' };
+      const [mine] = await store.append(ledger, [{ event, writer: 'key_tenant_a', idempotencyKey: 'id:evt-shared' }]);
+      // Another tenant's writer uses the same id first or later: its own event, stored, never a 409.
+      const other = { ...sampleEvent(41), tenant: 'tenant-b' };
+      const [theirs] = await store.append(ledger, [{ event: other, writer: 'key_tenant_b', idempotencyKey: 'id:evt-shared' }]);
+      assert.equal(theirs!.duplicate, false);
+      assert.notEqual(theirs!.index, mine!.index);
+      // Nor is the first writer's event answered to the second as a duplicate.
+      const [again] = await store.append(ledger, [{ event, writer: 'key_tenant_b', idempotencyKey: 'id:evt-shared' }]);
+      assert.equal(again!.duplicate, true);
+      assert.notEqual(again!.index, mine!.index, "writer b's key answers with writer b's entry only");
+      const [retry] = await store.append(ledger, [{ event, writer: 'key_tenant_a', idempotencyKey: 'id:evt-shared' }]);
+      assert.deepEqual(retry, { ...mine!, duplicate: true });
+      assert.equal((await store.getLedger(ledger))?.size, 2);
+    });
+
+    it('stores idempotency keys only as keyed hashes, and reads derived rows back in index order', async () => {
+      const ledger = await freshLedger();
+      const events = [0, 1, 2].map((n) => ({ ...sampleEvent(50 + n), id: `evt-zed.marker@example.com-${n}` }));
+      await store.append(ledger, events.map((event) => ({ event, writer, idempotencyKey: `id:${event.id}` })));
+      await store.append(ledger, [{ event: sampleEvent(53), writer }]);
+      const keys = [];
+      for await (const key of store.idempotencyKeys(ledger)) keys.push(key);
+      assert.deepEqual(keys.map((k) => k.index), [0, 1, 2]);
+      for (const { key } of keys) {
+        assert.match(key, /^v2:[A-Za-z0-9_-]{43}$/, 'an HMAC, never the raw key');
+        assert.ok(!key.includes('zed.marker'));
+      }
+      const rows = [];
+      for await (const row of store.indexedEvents(ledger, 0, 4)) rows.push(row);
+      assert.deepEqual(rows.map((r) => [r.index, r.actorId, r.writer]), events.concat(sampleEvent(53)).map((e, i) => [i, e.actor!.id, writer]));
+      const details = [];
+      for await (const row of store.indexedDetails(ledger, 1, 2)) details.push(row);
+      assert.deepEqual(
+        details.map((d) => ('target' in d ? ['target', d.index, d.target.id] : ['metadata', d.index, d.metadata[0]])).sort(),
+        [['metadata', 1, 'bytes'], ['metadata', 1, 'request_id'], ['metadata', 1, 'tags'], ['target', 1, 'f-51']],
+      );
     });
 
     it('keeps received_at non-decreasing when the clock steps back', async () => {
@@ -163,7 +205,7 @@ export function runStoreConformance(backend: string, makeHarness: () => Promise<
       store = await harness.open();
       const [receipt] = await store.append(ledger, [{ event: sampleEvent(300), writer }]);
       assert.equal(receipt!.index, 300);
-      const result = await verifyStoredLedger(store, ledger, { suite: harness.suite, verifiers: [verifier] });
+      const result = await verifyWithSystemLedger(store, ledger, { suite: harness.suite, verifiers: [verifier] });
       assert.equal(result.entries, 301);
       const note = (await store.latestCheckpoint(ledger))!.note;
       assert.equal(openCheckpoint(harness.suite, note, [verifier]).checkpoint.size, 301);
@@ -302,7 +344,7 @@ export function runStoreConformance(backend: string, makeHarness: () => Promise<
         assert.deepEqual((await find('actor.id:geo-1'))[0]!.location, { reserved: 'documentation' });
         assert.equal((await find('actor.id:geo-2'))[0]!.location, undefined, 'an address geolocation does not know');
         assert.equal((await find('actor.id:geo-3'))[0]!.location, undefined, 'no address');
-        await located.forget(ledger, [{ index: 0, paths: ['origin.ip'], reason: 'erased' }]);
+        await forgetSealed(located, ledger, [{ index: 0, paths: ['origin.ip'], reason: 'erased' }]);
         const [erased] = await find('actor.id:geo-0');
         assert.equal(erased!.location, undefined, 'the location is derived from the address and goes with it');
         assert.deepEqual(await find('country:GB'), []);

@@ -3,6 +3,7 @@
  * still catches tampering with what remains.
  */
 import { after, before, describe, it } from 'node:test';
+import { forgetSealed } from '../helpers/forget.js';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,7 @@ import { formatVerifierKey, parseVerifierKey } from '../../src/core/note.js';
 import { nodeSuite } from '../../src/platform/node-crypto.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-import { verifyStoredLedger } from '../../src/store/verify-ledger.js';
+import { verifyWithSystemLedger } from '../../src/store/verify-ledger.js';
 import { createPostgresFixture, postgresUnavailable, type PostgresFixture } from '../helpers/postgres.js';
 import { sampleEvent } from '../helpers/events.js';
 
@@ -39,7 +40,7 @@ describe('forgetting is the only change the database allows (sqlite)', () => {
     store = new SqliteStore({ path: join(dir, 'db'), suite: nodeSuite, signer, name });
     await store.createLedger('l');
     await store.append('l', Array.from({ length: 10 }, (_, i) => ({ event: sampleEvent(i), writer })));
-    await store.forget('l', [{ index: 3, paths: ['actor.name'], reason: 'erased' }]);
+    await forgetSealed(store, 'l', [{ index: 3, paths: ['actor.name'], reason: 'erased' }]);
     await addPolicyAndHold(store);
   });
   after(async () => {
@@ -67,14 +68,14 @@ describe('forgetting is the only change the database allows (sqlite)', () => {
   });
 
   it('verify passes after forgetting and fails on tampering with what remains', async () => {
-    await store.forget('l', [{ index: 5, paths: '*', reason: 'purged' }]);
-    await verifyStoredLedger(store, 'l', { suite: nodeSuite, verifiers });
+    await forgetSealed(store, 'l', [{ index: 5, paths: '*', reason: 'purged' }]);
+    await verifyWithSystemLedger(store, 'l', { suite: nodeSuite, verifiers });
     // An attacker with the file drops the triggers and edits what is left.
-    store.db.exec('DROP TRIGGER entries_forget_only');
+    store.db.exec('DROP TRIGGER entries_forget_only; DROP TRIGGER entries_forget_authorised');
     const tamper = async (sql: string, expected: RegExp) => {
       store.db.exec('SAVEPOINT t');
       store.db.exec(sql);
-      await assert.rejects(verifyStoredLedger(store, 'l', { suite: nodeSuite, verifiers }), expected, sql);
+      await assert.rejects(verifyWithSystemLedger(store, 'l', { suite: nodeSuite, verifiers }), expected, sql);
       store.db.exec('ROLLBACK TO t; RELEASE t');
     };
     // A remaining value changed.
@@ -88,7 +89,7 @@ describe('forgetting is the only change the database allows (sqlite)', () => {
       `UPDATE entries SET disclosures = json_object('action', json_array('AAAAAAAAAAAAAAAAAAAAAAAA', 'file.read')), redactions = json_remove(redactions, '$.action') WHERE idx = 5`,
       /entry 5, field action/,
     );
-    await verifyStoredLedger(store, 'l', { suite: nodeSuite, verifiers });
+    await verifyWithSystemLedger(store, 'l', { suite: nodeSuite, verifiers });
   });
 });
 
@@ -118,7 +119,7 @@ describe('forgetting is the only change the database allows (postgres)', { skip:
     store = await PostgresStore.open({ url: fixture.serviceUrl, schema: fixture.schema, suite: nodeSuite, signer, name });
     await store.createLedger('l');
     await store.append('l', Array.from({ length: 10 }, (_, i) => ({ event: sampleEvent(i), writer })));
-    await store.forget('l', [{ index: 3, paths: ['actor.name'], reason: 'erased' }]);
+    await forgetSealed(store, 'l', [{ index: 3, paths: ['actor.name'], reason: 'erased' }]);
     await addPolicyAndHold(store);
   });
   after(async () => {
@@ -148,6 +149,6 @@ describe('forgetting is the only change the database allows (postgres)', { skip:
     } finally {
       await admin.end();
     }
-    await verifyStoredLedger(store, 'l', { suite: nodeSuite, verifiers });
+    await verifyWithSystemLedger(store, 'l', { suite: nodeSuite, verifiers });
   });
 });

@@ -3,6 +3,7 @@
  * (test/store/sqlite.test.ts and postgres.test.ts call runRetentionConformance).
  */
 import { after, before, describe, it } from 'node:test';
+import { forgetSealed } from '../helpers/forget.js';
 import assert from 'node:assert/strict';
 import { planInclusionProof, planRootHash, verifyInclusion } from '../../src/core/tree.js';
 import { parseQuery, formatQuery } from '../../src/core/query.js';
@@ -10,7 +11,7 @@ import { formatVerifierKey, parseVerifierKey } from '../../src/core/note.js';
 import type { LegalHold } from '../../src/core/retention.js';
 import { decodeLeaf, verifyDisclosures } from '../../src/core/leaf.js';
 import type { Store } from '../../src/store/store.js';
-import { verifyStoredLedger } from '../../src/store/verify-ledger.js';
+import { verifyWithSystemLedger } from '../../src/store/verify-ledger.js';
 import { sampleEvent } from '../helpers/events.js';
 import type { StoreHarness } from './conformance.js';
 
@@ -29,7 +30,7 @@ export function runRetentionConformance(backend: string, makeHarness: () => Prom
     };
     const search = async (ledger: string, q: string) => (await store.search(ledger, { query: parseQuery(q), limit: 1000, order: 'asc' })).entries.map((e) => e.index);
     const verify = (ledger: string) =>
-      verifyStoredLedger(store, ledger, { suite: harness.suite, verifiers: [parseVerifierKey(harness.suite, formatVerifierKey(harness.suite, harness.name, harness.signer.publicKey))] });
+      verifyWithSystemLedger(store, ledger, { suite: harness.suite, verifiers: [parseVerifierKey(harness.suite, formatVerifierKey(harness.suite, harness.name, harness.signer.publicKey))] });
     const hold = (id: string, ledgers: string[], query: string): LegalHold => ({
       id,
       ledgers,
@@ -56,7 +57,7 @@ export function runRetentionConformance(backend: string, makeHarness: () => Prom
       const ledger = await freshLedger();
       const before = await store.getEntry(ledger, 4);
       const checkpoint = await store.latestCheckpoint(ledger);
-      const result = await store.forget(ledger, [{ index: 4, paths: ['actor.name', 'actor.email', 'origin.ip', 'metadata.nosuch'], reason: 'erased' }]);
+      const result = await forgetSealed(store, ledger, [{ index: 4, paths: ['actor.name', 'actor.email', 'origin.ip', 'metadata.nosuch'], reason: 'erased' }]);
       assert.deepEqual(result, { changed: [4], held: [], fieldsRemoved: 3 });
       const after = (await store.getEntry(ledger, 4))!;
       assert.deepEqual(after.redactions, { 'actor.email': 'erased', 'actor.name': 'erased', 'origin.ip': 'erased' });
@@ -78,8 +79,8 @@ export function runRetentionConformance(backend: string, makeHarness: () => Prom
       assert.equal((await search(ledger, '"user4@example.com"')).includes(4), false);
       assert.equal((await search(ledger, 'target.id:f-4')).includes(4), true);
       // Forgetting again is a no-op, and a later purge keeps the earlier reason for what was erased.
-      assert.deepEqual(await store.forget(ledger, [{ index: 4, paths: ['actor.name'], reason: 'erased' }]), { changed: [], held: [], fieldsRemoved: 0 });
-      await store.forget(ledger, [{ index: 4, paths: '*', reason: 'purged' }]);
+      assert.deepEqual(await forgetSealed(store, ledger, [{ index: 4, paths: ['actor.name'], reason: 'erased' }]), { changed: [], held: [], fieldsRemoved: 0 });
+      await forgetSealed(store, ledger, [{ index: 4, paths: '*', reason: 'purged' }]);
       const purged = (await store.getEntry(ledger, 4))!;
       assert.deepEqual(purged.disclosures, {});
       assert.equal(purged.redactions!['actor.name'], 'erased');
@@ -92,7 +93,7 @@ export function runRetentionConformance(backend: string, makeHarness: () => Prom
       const ledger = await freshLedger();
       const everything = await search(ledger, '');
       assert.equal(everything.length, 30);
-      const result = await store.forget(ledger, [0, 1, 2, 3, 4].map((index) => ({ index, paths: '*' as const, reason: 'purged' as const })));
+      const result = await forgetSealed(store, ledger, [0, 1, 2, 3, 4].map((index) => ({ index, paths: '*' as const, reason: 'purged' as const })));
       assert.equal(result.changed.length, 5);
       assert.deepEqual(await search(ledger, ''), everything.slice(5));
       assert.deepEqual(await search(ledger, 'metadata.request_id:req-1'), []);
@@ -122,19 +123,19 @@ export function runRetentionConformance(backend: string, makeHarness: () => Prom
       await store.createLegalHold(hold('hold_a', [ledger], 'actor:u-1'));
       await store.createLegalHold(hold('hold_b', [other], ''));
       const requests = [1, 2, 18].map((index) => ({ index, paths: '*' as const, reason: 'purged' as const }));
-      const dry = await store.forget(ledger, requests, { dryRun: true });
+      const dry = await forgetSealed(store, ledger, requests, { dryRun: true });
       assert.deepEqual({ changed: dry.changed, held: dry.held }, { changed: [2], held: [1, 18] });
       assert.equal(Object.keys((await store.getEntry(ledger, 2))!.disclosures).length > 0, true, 'a dry run changes nothing');
       assert.deepEqual(await search(ledger, 'metadata.request_id:req-2'), [2]);
-      const real = await store.forget(ledger, requests);
+      const real = await forgetSealed(store, ledger, requests);
       assert.deepEqual({ changed: real.changed, held: real.held }, { changed: [2], held: [1, 18] });
       assert.equal((await store.getEntry(ledger, 1))!.redactions, undefined);
-      assert.deepEqual((await store.forget(other, [{ index: 5, paths: ['actor.name'], reason: 'erased' }])).held, [5]);
+      assert.deepEqual((await forgetSealed(store, other, [{ index: 5, paths: ['actor.name'], reason: 'erased' }])).held, [5]);
 
       assert.equal(await store.releaseLegalHold('hold_a', 'admin', Date.now() * 1000, 'case closed'), true);
       assert.equal(await store.releaseLegalHold('hold_a', 'admin', Date.now() * 1000, 'again'), false);
       assert.equal(await store.releaseLegalHold('nosuch', 'admin', Date.now() * 1000, 'x'), false);
-      assert.deepEqual((await store.forget(ledger, requests)).changed, [1, 18]);
+      assert.deepEqual((await forgetSealed(store, ledger, requests)).changed, [1, 18]);
       const holds = await store.legalHolds();
       const a = holds.find((h) => h.id === 'hold_a')!;
       assert.equal(a.releaseReason, 'case closed');
@@ -150,7 +151,7 @@ export function runRetentionConformance(backend: string, makeHarness: () => Prom
       const cutoff = new Date(Math.floor(late / 1000) + 1).toISOString();
       await store.createLegalHold(hold('hold_t', [ledger], `received:<${cutoff} tenant:tenant-0`));
       const all = Array.from({ length: 18 }, (_, index) => ({ index, paths: ['actor.name'], reason: 'erased' as const }));
-      const result = await store.forget(ledger, all);
+      const result = await forgetSealed(store, ledger, all);
       // Held: the first 12 events of tenant-0 (indexes 0, 3, 6, 9); everything else is erased.
       assert.deepEqual(result.held, [0, 3, 6, 9]);
       assert.equal(result.changed.length, 14);
@@ -170,7 +171,7 @@ export function runRetentionConformance(backend: string, makeHarness: () => Prom
     it('refuses to forget an entry that does not exist', async () => {
       const ledger = await freshLedger(3);
       // Index 7 has no search row, so it counts as held rather than guessed at.
-      assert.deepEqual((await store.forget(ledger, [{ index: 7, paths: '*', reason: 'purged' }])).held, [7]);
+      assert.deepEqual((await forgetSealed(store, ledger, [{ index: 7, paths: '*', reason: 'purged' }])).held, [7]);
     });
   });
 }

@@ -16,7 +16,8 @@ import type { Disclosures } from '../../core/commitments.js';
 import type { CryptoSuite, Ed25519Signer } from '../../core/crypto.js';
 import { formatMicros } from '../../core/time.js';
 import type { HashRange } from '../../core/tree.js';
-import { Sequencer, type BatchBackend, type BatchWrite, type ExistingKey, type LedgerHead } from '../sequencer.js';
+import { Sequencer, type BatchBackend, type BatchWrite, type ExistingKey, type LedgerHead, type SigningGuard } from '../sequencer.js';
+import type { IntegrityRecord, IntegrityStateStore } from '../integrity.js';
 import {
   StoreError,
   type ApiKeyRecord,
@@ -33,14 +34,21 @@ import {
   type ForgetOptions,
   type ForgetRequest,
   type ForgetResult,
+  type LegacyRedaction,
+  type Redactions,
   type StoredPolicy,
+  type IndexedEventRow,
+  type IndexedDetailRow,
+  type StoredIdempotencyKey,
 } from '../store.js';
 import { PG_MIGRATIONS, quoteIdent } from './schema.js';
 import { LOCATION_COLUMNS, locationValues, searchContext, searchRecord, type GeolocationOption, type SearchContext, type SearchRecord } from '../search-fields.js';
-import { compileWhere, hourKey, pageOfEntries, receivedAsIndex, statsGroup, type Dialect, type Statement } from '../search-sql.js';
+import { DEFAULT_QUERY_TIMEOUT_MS, compileWhere, hourKey, pageOfEntries, receivedAsIndex, statsGroup, type Dialect, type Statement } from '../search-sql.js';
 import { toApiKey, toCheckpoint, toEntry, toHit, type ApiKeyRow, type CheckpointRow, type EntryRow, type HitRow } from '../rows.js';
 import type { Query } from '../../core/query.js';
 import { ipBytes } from '../../core/ipnet.js';
+import { LEGACY_KEY_CHUNK } from '../idempotency.js';
+import { INDEXED_EVENT_COLUMNS, toIndexedEvent, type IndexedEventColumns } from '../verify-derived.js';
 
 /** First key of the advisory locks sealtrail takes (the second is the ledger id): "sealtrail" in hex-ish. */
 const LOCK_NAMESPACE = 0x5ea1;
@@ -58,6 +66,13 @@ export interface PostgresStoreOptions extends GeolocationOption {
   maxBatchEvents?: number;
   clock?: () => number;
   poolSize?: number;
+  /**
+   * Time budget of one search page or stats read, in milliseconds (default 5000): the statement runs
+   * under SET LOCAL statement_timeout, and a cancelled one fails with QUERY_TIMEOUT.
+   */
+  queryTimeoutMs?: number;
+  /** Checks around signing: refuses broken ledgers, never signs a fork (src/store/integrity.ts). */
+  signingGuard?: SigningGuard;
 }
 
 export const DEFAULT_SCHEMA = 'sealtrail';
@@ -116,7 +131,7 @@ function schemaTooNew(version: number): StoreError {
   );
 }
 
-export class PostgresStore implements Store, BatchBackend {
+export class PostgresStore implements Store, BatchBackend, IntegrityStateStore {
   readonly pool: pg.Pool;
   private readonly sequencer: Sequencer;
   private readonly ledgerIds = new Map<string, number>();
@@ -140,6 +155,7 @@ export class PostgresStore implements Store, BatchBackend {
       keyName: options.name,
       ...(options.maxBatchEvents !== undefined ? { maxBatchEvents: options.maxBatchEvents } : {}),
       ...(options.clock !== undefined ? { clock: options.clock } : {}),
+      ...(options.signingGuard ? { guard: options.signingGuard } : {}),
     });
   }
 
@@ -180,7 +196,50 @@ export class PostgresStore implements Store, BatchBackend {
     } finally {
       client.release();
     }
+    await this.convertLegacyKeys();
     await this.catchUpSearchIndex();
+  }
+
+  /**
+   * Replaces idempotency rows written before schema 9, which hold the client's raw key, by their keyed
+   * hash (src/store/idempotency.ts), scoped by the writer in the entry's leaf, so that retries of those
+   * events still dedupe and no raw key (an event id can be an email address) stays in the table; the
+   * dead row versions go with VACUUM (docs/RETENTION.md). Each chunk holds the ledger's sequencing
+   * lock, so no append looks a key up half converted. A row whose entry is missing is left for verify.
+   */
+  private async convertLegacyKeys(): Promise<void> {
+    const ledgers = await this.pool.query<{ ledger_id: number; name: string }>(
+      `SELECT l.ledger_id, l.name FROM ledgers l
+        WHERE EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.ledger_id = l.ledger_id AND NOT starts_with(k.key, 'v2:'))`,
+    );
+    if (ledgers.rows.length === 0) return;
+    try {
+      this.sequencer.storedKey('', '', '');
+    } catch {
+      return; // opened for verification, without the signing key: nothing is written
+    }
+    for (const { ledger_id: ledgerId, name } of ledgers.rows) {
+      for (let after = ''; ; ) {
+        const rows = await inTransaction(this.pool, async (client) => {
+          await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_NAMESPACE, ledgerId]);
+          const legacy = await client.query<{ key: string; request_hash: Buffer; idx: string; leaf: Buffer }>(
+            `SELECT k.key, k.request_hash, k.idx, e.leaf FROM idempotency_keys k JOIN entries e ON e.ledger_id = k.ledger_id AND e.idx = k.idx
+              WHERE k.ledger_id = $1 AND NOT starts_with(k.key, 'v2:') AND k.key > $2 ORDER BY k.key LIMIT $3`,
+            [ledgerId, after, LEGACY_KEY_CHUNK],
+          );
+          if (legacy.rows.length === 0) return legacy.rows;
+          const stored = legacy.rows.map((row) => this.sequencer.storedKey(name, (JSON.parse(row.leaf.toString('utf8')) as { writer: string }).writer, row.key));
+          await client.query(
+            `INSERT INTO idempotency_keys (ledger_id, key, request_hash, idx) SELECT $1, * FROM unnest($2::text[], $3::bytea[], $4::bigint[]) ON CONFLICT DO NOTHING`,
+            [ledgerId, stored, legacy.rows.map((r) => r.request_hash), legacy.rows.map((r) => r.idx)],
+          );
+          await client.query('DELETE FROM idempotency_keys WHERE ledger_id = $1 AND key = ANY($2::text[])', [ledgerId, legacy.rows.map((r) => r.key)]);
+          return legacy.rows;
+        });
+        if (rows.length === 0) break;
+        after = rows.at(-1)!.key;
+      }
+    }
   }
 
   /** Indexes entries the search index lacks (after the migration that introduced it). */
@@ -471,9 +530,38 @@ export class PostgresStore implements Store, BatchBackend {
     return { sql: pageOfEntries(matches, `$${params.length}`, direction), params };
   }
 
+  /**
+   * Runs a heavy read in a read-only transaction of its own whose statement_timeout is the budget, so
+   * the server cancels it, rather than leaving it to run on after the client gave up.
+   */
+  private async heavyRead<T extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<{ rows: T[] }> {
+    const budgetMs = this.options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
+    try {
+      return await inTransaction(
+        this.pool,
+        async (client) => {
+          // A number from the options, never user input; SET takes no bound parameters.
+          await client.query(`SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = ${Math.max(1, Math.trunc(budgetMs))}`);
+          return client.query<T>(sql, params);
+        },
+        { rollBack: true },
+      );
+    } catch (error) {
+      // 57014 query_canceled: statement_timeout expired.
+      if ((error as { code?: unknown }).code === '57014') {
+        throw new StoreError(
+          'QUERY_TIMEOUT',
+          `the query did not finish within its time budget of ${budgetMs} ms; narrow it (a shorter time range, fewer values, keys instead of free text)`,
+          { budgetMs },
+        );
+      }
+      throw error;
+    }
+  }
+
   async search(ledger: string, request: SearchRequest): Promise<SearchPage> {
     const { sql, params } = await this.searchStatement(ledger, request);
-    const result = await this.pool.query<HitRow<string>>(sql, params);
+    const result = await this.heavyRead<HitRow<string>>(sql, params);
     const page = result.rows.slice(0, request.limit);
     return {
       entries: page.map((row) => toHit(ledger, row)),
@@ -495,8 +583,63 @@ export class PostgresStore implements Store, BatchBackend {
 
   async stats(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Array<{ key: string | null; count: number }>> {
     const { sql, params } = await this.statsStatement(ledger, query, by, limit);
-    const result = await this.pool.query<{ key: string | null; count: string }>(sql, params);
+    const result = await this.heavyRead<{ key: string | null; count: string }>(sql, params);
     return result.rows.map((row) => ({ key: by === 'hour' && row.key !== null ? hourKey(Number(row.key)) : row.key, count: Number(row.count) }));
+  }
+
+  // ---- derived rows, for verification (src/store/verify-derived.ts) -----------------------------------
+
+  async *indexedEvents(ledger: string, from: number, to: number): AsyncIterable<IndexedEventRow> {
+    const ledgerId = await this.ledgerId(ledger);
+    for (let next = from; ; ) {
+      const page = await this.pool.query<IndexedEventColumns<string> & { body: string }>(
+        `SELECT ${INDEXED_EVENT_COLUMNS}, body FROM search_events WHERE ledger_id = $1 AND idx >= $2 AND idx < $3 ORDER BY idx LIMIT $4`,
+        [ledgerId, next, to, PAGE],
+      );
+      for (const row of page.rows) yield { ...toIndexedEvent(row), text: row.body };
+      if (page.rows.length < PAGE) return;
+      next = Number(page.rows.at(-1)!.idx) + 1;
+    }
+  }
+
+  async *indexedDetails(ledger: string, from: number, to: number): AsyncIterable<IndexedDetailRow> {
+    const ledgerId = await this.ledgerId(ledger);
+    // Keyset pages in primary-key order: the tables have no index by idx, and need none but this scan.
+    for (let after: [string, number, string] = ['', Number.MIN_SAFE_INTEGER, '']; ; ) {
+      const page = await this.pool.query<{ target_id: string; idx: string; target_type: string; target_name: string | null }>(
+        `SELECT target_id, idx, target_type, target_name FROM search_targets
+          WHERE ledger_id = $1 AND (target_id, idx, target_type) > ($2, $3, $4) AND idx >= $5 AND idx < $6 ORDER BY target_id, idx, target_type LIMIT $7`,
+        [ledgerId, ...after, from, to, PAGE],
+      );
+      for (const r of page.rows) yield { index: Number(r.idx), target: { type: r.target_type, id: r.target_id, name: r.target_name } };
+      if (page.rows.length < PAGE) break;
+      const last = page.rows.at(-1)!;
+      after = [last.target_id, Number(last.idx), last.target_type];
+    }
+    for (let after: [string, string, number] = ['', '', Number.MIN_SAFE_INTEGER]; ; ) {
+      const page = await this.pool.query<{ key: string; value: string; idx: string }>(
+        `SELECT key, value, idx FROM search_metadata
+          WHERE ledger_id = $1 AND (key, value, idx) > ($2, $3, $4) AND idx >= $5 AND idx < $6 ORDER BY key, value, idx LIMIT $7`,
+        [ledgerId, ...after, from, to, PAGE],
+      );
+      for (const r of page.rows) yield { index: Number(r.idx), metadata: [r.key, r.value] };
+      if (page.rows.length < PAGE) break;
+      const last = page.rows.at(-1)!;
+      after = [last.key, last.value, Number(last.idx)];
+    }
+  }
+
+  async *idempotencyKeys(ledger: string): AsyncIterable<StoredIdempotencyKey> {
+    const ledgerId = await this.ledgerId(ledger);
+    for (let after: [number, string] = [Number.MIN_SAFE_INTEGER, '']; ; ) {
+      const page = await this.pool.query<{ idx: string; key: string }>(
+        'SELECT idx, key FROM idempotency_keys WHERE ledger_id = $1 AND (idx, key) > ($2, $3) ORDER BY idx, key LIMIT $4',
+        [ledgerId, ...after, PAGE],
+      );
+      for (const r of page.rows) yield { index: Number(r.idx), key: r.key };
+      if (page.rows.length < PAGE) return;
+      after = [Number(page.rows.at(-1)!.idx), page.rows.at(-1)!.key];
+    }
   }
 
   /** See receivedAsIndex: two index probes on (ledger_id, received_at). */
@@ -544,6 +687,24 @@ export class PostgresStore implements Store, BatchBackend {
   /** Old row versions go with VACUUM, which the owner role runs (docs/RETENTION.md); nothing to do here. */
   async scrubFiles(): Promise<void> {}
 
+  async legacyRedactions(): Promise<LegacyRedaction[]> {
+    const rows = await this.pool.query<{ name: string; idx: string; redactions: string }>(
+      'SELECT l.name, r.idx, r.redactions FROM legacy_redactions r JOIN ledgers l USING (ledger_id) ORDER BY r.ledger_id, r.idx',
+    );
+    return rows.rows.map((r) => ({ ledger: r.name, index: Number(r.idx), redactions: JSON.parse(r.redactions) as Redactions }));
+  }
+
+  async settleLegacyRedactions(entries: Array<{ ledger: string; index: number }>): Promise<void> {
+    const byLedger = new Map<string, number[]>();
+    for (const { ledger, index } of entries) {
+      if (!byLedger.has(ledger)) byLedger.set(ledger, []);
+      byLedger.get(ledger)!.push(index);
+    }
+    for (const [ledger, indexes] of byLedger) {
+      await this.pool.query('DELETE FROM legacy_redactions WHERE ledger_id = $1 AND idx = ANY($2::bigint[])', [await this.ledgerId(ledger), indexes]);
+    }
+  }
+
   retentionPolicy(): Promise<StoredPolicy | undefined> {
     return this.retention.retentionPolicy();
   }
@@ -564,6 +725,50 @@ export class PostgresStore implements Store, BatchBackend {
     return this.retention.releaseLegalHold(id, releasedBy, atMicros, reason);
   }
 
+  // ---- integrity of the running server (src/store/integrity.ts) --------------------------------------
+
+  async integrityRecords(): Promise<IntegrityRecord[]> {
+    const result = await this.pool.query<{ name: string; verified_size: string; verified_root: Buffer | null; verified_mac: Buffer | null; broken_reason: string | null; broken_at: string | null }>(
+      'SELECT l.name, s.verified_size, s.verified_root, s.verified_mac, s.broken_reason, s.broken_at FROM integrity_state s JOIN ledgers l ON l.ledger_id = s.ledger_id ORDER BY l.name',
+    );
+    return result.rows.map((r) => ({
+      ledger: r.name,
+      verifiedSize: Number(r.verified_size),
+      verifiedRoot: r.verified_root,
+      verifiedMac: r.verified_mac,
+      brokenReason: r.broken_reason,
+      brokenAtMicros: r.broken_at === null ? null : Number(r.broken_at),
+    }));
+  }
+
+  async saveIntegrityWatermark(ledger: string, size: number, root: Uint8Array, mac: Uint8Array): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO integrity_state (ledger_id, verified_size, verified_root, verified_mac) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (ledger_id) DO UPDATE SET verified_size = EXCLUDED.verified_size, verified_root = EXCLUDED.verified_root, verified_mac = EXCLUDED.verified_mac
+         WHERE EXCLUDED.verified_size >= integrity_state.verified_size`,
+      [await this.ledgerId(ledger), size, Buffer.from(root), Buffer.from(mac)],
+    );
+  }
+
+  async markIntegrityBroken(ledger: string, reason: string, atMicros: number): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO integrity_state (ledger_id, broken_reason, broken_at) VALUES ($1, $2, $3)
+         ON CONFLICT (ledger_id) DO UPDATE SET broken_reason = EXCLUDED.broken_reason, broken_at = EXCLUDED.broken_at
+         WHERE integrity_state.broken_reason IS NULL`,
+      [await this.ledgerId(ledger), reason, atMicros],
+    );
+  }
+
+  async claimIntegrityLease(ledger: string, holder: string, nowMicros: number, untilMicros: number): Promise<boolean> {
+    const result = await this.pool.query(
+      `INSERT INTO integrity_state (ledger_id, lease_holder, lease_until) VALUES ($1, $2, $3)
+         ON CONFLICT (ledger_id) DO UPDATE SET lease_holder = EXCLUDED.lease_holder, lease_until = EXCLUDED.lease_until
+         WHERE integrity_state.lease_holder IS NULL OR integrity_state.lease_holder = EXCLUDED.lease_holder OR integrity_state.lease_until < $4`,
+      [await this.ledgerId(ledger), holder, untilMicros, nowMicros],
+    );
+    return result.rowCount === 1;
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }
@@ -581,6 +786,7 @@ function postgresDialect(params: unknown[]): Dialect {
     inSubquery: (column, subquery) => `${column} = ANY(ARRAY(${subquery}))`,
     // Substring, case-insensitive; LIKE wildcards in the phrase are escaped.
     text: (phrase) => `e.body ILIKE '%' || ${param(phrase.replace(/[\\%_]/g, (c) => `\\${c}`))} || '%'`,
+    inSet: (column, values) => `${column} = ANY(${param(values)}::text[])`,
     blob: (hex) => Buffer.from(hex, 'hex'),
   };
 }

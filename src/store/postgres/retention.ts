@@ -33,13 +33,13 @@ export class PostgresRetention {
     for (let at = 0; at < requests.length; at += FORGET_CHUNK) {
       await inTransaction(this.deps.pool, async (client) => {
         await client.query('SELECT pg_advisory_xact_lock($1, $2)', [this.deps.lockNamespace, HOLDS_LOCK]);
-        await this.forgetChunk(client, ledgerId, ledger, requests.slice(at, at + FORGET_CHUNK), result);
+        await this.forgetChunk(client, ledgerId, ledger, requests.slice(at, at + FORGET_CHUNK), result, dryRun);
       }, { rollBack: dryRun });
     }
     return result;
   }
 
-  private async forgetChunk(client: pg.ClientBase, ledgerId: number, ledger: string, chunk: ForgetRequest[], result: ForgetResult): Promise<void> {
+  private async forgetChunk(client: pg.ClientBase, ledgerId: number, ledger: string, chunk: ForgetRequest[], result: ForgetResult, dryRun: boolean): Promise<void> {
     const allowed = await this.unheld(client, ledgerId, ledger, chunk.map((r) => r.index));
     const rows = await client.query<ForgettableRow>(
       'SELECT idx, received_at, leaf, disclosures, redactions FROM entries WHERE ledger_id = $1 AND idx = ANY($2::bigint[]) FOR UPDATE',
@@ -47,7 +47,8 @@ export class PostgresRetention {
     );
     const byIndex = new Map(rows.rows.map((row) => [Number(row.idx), row]));
     const changes = planChunk(ledger, chunk, allowed, (index) => byIndex.get(index), this.deps.context, result);
-    if (changes.length > 0) await this.apply(client, ledgerId, changes);
+    // A dry run decides (holds included) but writes nothing: it has no forgetting record to cite.
+    if (changes.length > 0 && !dryRun) await this.apply(client, ledgerId, changes);
   }
 
   /** The requested indexes no active hold covers; an event without search rows counts as held. */
@@ -63,10 +64,10 @@ export class PostgresRetention {
 
   private async apply(client: pg.ClientBase, ledgerId: number, changes: ForgetChange[]): Promise<void> {
     await client.query(
-      `UPDATE entries e SET disclosures = c.disclosures, redactions = c.redactions
-         FROM unnest($2::bigint[], $3::text[], $4::text[]) AS c(idx, disclosures, redactions)
+      `UPDATE entries e SET disclosures = c.disclosures, redactions = c.redactions, forgotten_by = c.forgotten_by
+         FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[]) AS c(idx, disclosures, redactions, forgotten_by)
         WHERE e.ledger_id = $1 AND e.idx = c.idx`,
-      [ledgerId, changes.map((c) => c.index), changes.map((c) => c.disclosures), changes.map((c) => c.redactions)],
+      [ledgerId, changes.map((c) => c.index), changes.map((c) => c.disclosures), changes.map((c) => c.redactions), changes.map((c) => c.authorisedBy)],
     );
     const before = changes.map((c) => c.before);
     await client.query('DELETE FROM search_events WHERE ledger_id = $1 AND idx = ANY($2::bigint[])', [ledgerId, before.map((r) => r.index)]);

@@ -251,12 +251,125 @@ export const PG_MIGRATIONS: string[] = [
   -- using the index (670 ms). A finer histogram tells rare from common.
   ALTER TABLE search_events ALTER COLUMN body SET STATISTICS 1000;
   `,
-  // 8: (reserved, being written) every redaction bound to a sealed forgetting record.
-  `SELECT 1;`,
-  // 9: (reserved, being written) idempotency keys as keyed hashes, scoped by writer.
-  `SELECT 1;`,
-  // 10: (reserved, being written) integrity watermarks of the running server.
-  `SELECT 1;`,
+  // 8: every redaction bound to a sealed forgetting record (src/core/forgetting.ts). An update that
+  // adds a redaction must cite, in forgotten_by, a server-written retention.forget entry of the system
+  // ledger whose grant names this ledger, entry, field and reason; forgetting records themselves are
+  // never forgotten. Redactions made before this migration are listed once in legacy_redactions, for
+  // the server to attest in a sealed record at its next start; the service role may read and clear
+  // that list, never add to it.
+  `
+  ALTER TABLE entries ADD COLUMN forgotten_by BIGINT;
+  CREATE TABLE legacy_redactions (
+    ledger_id  INTEGER NOT NULL,
+    idx        BIGINT NOT NULL,
+    redactions TEXT NOT NULL,
+    PRIMARY KEY (ledger_id, idx)
+  );
+  INSERT INTO legacy_redactions (ledger_id, idx, redactions) SELECT ledger_id, idx, redactions FROM entries WHERE redactions IS NOT NULL;
+  CREATE FUNCTION forget_authorised() RETURNS trigger LANGUAGE plpgsql AS $$
+  DECLARE
+    system_id INTEGER := (SELECT ledger_id FROM ledgers WHERE name = 'sealtrail-system');
+    old_leaf jsonb := convert_from(OLD.leaf, 'UTF8')::jsonb;
+    added RECORD;
+    rec_leaf jsonb;
+    rec_d jsonb;
+    grant_v jsonb;
+  BEGIN
+    IF NEW.ledger_id = system_id AND old_leaf->>'writer' = 'sealtrail' AND (old_leaf->'commitments') ? 'metadata.forget'
+       AND (NEW.disclosures IS DISTINCT FROM OLD.disclosures OR NEW.redactions IS DISTINCT FROM OLD.redactions) THEN
+      RAISE EXCEPTION 'sealtrail: forgetting records are never forgotten' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NEW.redactions IS NOT DISTINCT FROM OLD.redactions THEN
+      RETURN NEW;
+    END IF;
+    SELECT convert_from(g.leaf, 'UTF8')::jsonb, g.disclosures::jsonb INTO rec_leaf, rec_d
+      FROM entries g WHERE g.ledger_id = system_id AND g.idx = NEW.forgotten_by;
+    grant_v := rec_d -> 'metadata.forget' -> 1;
+    FOR added IN SELECT n.key, n.value #>> '{}' AS reason FROM jsonb_each(COALESCE(NEW.redactions::jsonb, '{}')) n
+                  WHERE NOT (COALESCE(OLD.redactions::jsonb, '{}') ? n.key) LOOP
+      IF rec_leaf IS NULL OR rec_leaf->>'writer' IS DISTINCT FROM 'sealtrail'
+         OR rec_d->'action'->>1 IS DISTINCT FROM 'retention.forget'
+         OR grant_v->>'ledger' IS DISTINCT FROM (SELECT name FROM ledgers WHERE ledger_id = NEW.ledger_id)
+         OR grant_v->>'reason' IS DISTINCT FROM added.reason
+         OR jsonb_typeof(grant_v->'ranges') IS DISTINCT FROM 'array'
+         OR NOT EXISTS (SELECT 1 FROM jsonb_array_elements(grant_v->'ranges') r
+                         WHERE jsonb_typeof(r) = 'array'
+                           AND NEW.idx BETWEEN (r->>0)::bigint AND (r->>1)::bigint
+                           AND (r->2 = '"*"'::jsonb OR (jsonb_typeof(r->2) = 'array' AND (r->2) ? added.key))) THEN
+        RAISE EXCEPTION 'sealtrail: the redaction of % in entry % needs a sealed forgetting record that names it', added.key, NEW.idx
+          USING ERRCODE = 'insufficient_privilege';
+      END IF;
+    END LOOP;
+    RETURN NEW;
+  END $$;
+  CREATE TRIGGER entries_forget_authorised BEFORE UPDATE ON entries FOR EACH ROW EXECUTE FUNCTION forget_authorised();
+  CREATE TRIGGER legacy_redactions_no_update BEFORE UPDATE ON legacy_redactions FOR EACH ROW EXECUTE FUNCTION reject_change();
+  -- The roles that may forget (the service role of \`db setup\`) may now cite a record, and settle the list.
+  DO $$
+  DECLARE r RECORD;
+  BEGIN
+    FOR r IN SELECT DISTINCT grantee FROM information_schema.column_privileges
+              WHERE table_schema = current_schema() AND table_name = 'entries' AND column_name = 'disclosures'
+                AND privilege_type = 'UPDATE' AND grantee <> current_user LOOP
+      EXECUTE format('GRANT UPDATE (forgotten_by) ON entries TO %I', r.grantee);
+      EXECUTE format('GRANT SELECT, DELETE ON legacy_redactions TO %I', r.grantee);
+    END LOOP;
+  END $$;
+  `,
+  // 9: idempotency keys stored as keyed hashes scoped by writer (src/store/idempotency.ts): 'v2:' and an
+  // HMAC. Rows written before hold the raw client key (an event id may be an email address); a server
+  // that opens the store converts them (PostgresStore.convertLegacyKeys), so the roles that append may
+  // delete exactly those rows, never a hashed one. Verification reads the keys in index order.
+  `
+  DROP TRIGGER idempotency_keys_no_change ON idempotency_keys;
+  CREATE TRIGGER idempotency_keys_no_update BEFORE UPDATE ON idempotency_keys FOR EACH ROW EXECUTE FUNCTION reject_change();
+  CREATE FUNCTION allow_legacy_key_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    IF starts_with(OLD.key, 'v2:') THEN
+      RAISE EXCEPTION 'sealtrail: idempotency_keys is append-only (DELETE refused)' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN OLD;
+  END $$;
+  CREATE TRIGGER idempotency_keys_legacy_delete_only BEFORE DELETE ON idempotency_keys FOR EACH ROW EXECUTE FUNCTION allow_legacy_key_delete();
+  CREATE INDEX idempotency_keys_by_index ON idempotency_keys (ledger_id, idx);
+  -- Empty once converted, so that every start finds the rows left to convert without a scan.
+  CREATE INDEX idempotency_keys_legacy ON idempotency_keys (ledger_id, key) WHERE NOT starts_with(key, 'v2:');
+  DO $$
+  DECLARE grantee_role TEXT;
+  BEGIN
+    FOR grantee_role IN
+      SELECT DISTINCT grantee FROM information_schema.role_table_grants
+       WHERE table_schema = current_schema() AND table_name = 'entries' AND privilege_type = 'INSERT' AND grantee <> current_user
+    LOOP
+      EXECUTE format('GRANT DELETE ON idempotency_keys TO %I', grantee_role);
+    END LOOP;
+  END $$;
+  `,
+  // 10: what the running server has verified of each ledger (src/store/integrity.ts): see SQLite
+  // migration 9. The service role reads and writes it (not DELETE); serviceGrants runs only at
+  // db setup, so the roles already granted INSERT on entries are granted here as well.
+  `
+  CREATE TABLE integrity_state (
+    ledger_id     BIGINT PRIMARY KEY,
+    verified_size BIGINT NOT NULL DEFAULT 0,
+    verified_root BYTEA,
+    verified_mac  BYTEA,
+    broken_reason TEXT,
+    broken_at     BIGINT,
+    lease_holder  TEXT,
+    lease_until   BIGINT
+  );
+  DO $$
+  DECLARE grantee_role TEXT;
+  BEGIN
+    FOR grantee_role IN
+      SELECT DISTINCT grantee FROM information_schema.role_table_grants
+       WHERE table_schema = current_schema() AND table_name = 'entries' AND privilege_type = 'INSERT' AND grantee <> current_user
+    LOOP
+      EXECUTE format('GRANT SELECT, INSERT, UPDATE ON integrity_state TO %I', grantee_role);
+    END LOOP;
+  END $$;
+  `,
   // 11: (reserved, being written) API keys and holds checked against their sealed records.
   `SELECT 1;`,
 ];
@@ -278,12 +391,17 @@ export function serviceGrants(schema: string, role: string): string {
   GRANT SELECT, INSERT ON ${s}.search_events, ${s}.search_targets, ${s}.search_metadata TO ${r};
   GRANT UPDATE (revoked_at) ON ${s}.api_keys TO ${r};
   REVOKE UPDATE, DELETE, TRUNCATE ON ${s}.ledgers, ${s}.entries, ${s}.tree_hashes, ${s}.checkpoints, ${s}.idempotency_keys FROM ${r};
+  -- Converting raw idempotency keys written before schema 9 to keyed hashes (its trigger refuses the
+  -- deletion of any hashed row).
+  GRANT DELETE ON ${s}.idempotency_keys TO ${r};
   -- Retention and erasure (Store.forget): entries may lose disclosures (the trigger allows nothing else),
   -- and an event's search rows are deleted and rewritten from what remains.
-  GRANT UPDATE (disclosures, redactions) ON ${s}.entries TO ${r};
+  GRANT UPDATE (disclosures, redactions, forgotten_by) ON ${s}.entries TO ${r};
+  GRANT SELECT, DELETE ON ${s}.legacy_redactions TO ${r};
   GRANT DELETE ON ${s}.search_events, ${s}.search_targets, ${s}.search_metadata TO ${r};
   GRANT SELECT, INSERT ON ${s}.retention_policies, ${s}.legal_holds TO ${r};
-  GRANT UPDATE (released_at, released_by, release_reason) ON ${s}.legal_holds TO ${r};`;
+  GRANT UPDATE (released_at, released_by, release_reason) ON ${s}.legal_holds TO ${r};
+  GRANT SELECT, INSERT, UPDATE ON ${s}.integrity_state TO ${r};`;
 }
 
 export function quoteIdent(name: string): string {

@@ -27,7 +27,7 @@ export class SqliteRetention {
   ) {
     this.s = {
       entry: db.prepare<[number, number], ForgettableRow>('SELECT idx, received_at, leaf, disclosures, redactions FROM entries WHERE ledger_id = ? AND idx = ?'),
-      update: db.prepare('UPDATE entries SET disclosures = ?, redactions = ? WHERE ledger_id = ? AND idx = ?'),
+      update: db.prepare('UPDATE entries SET disclosures = ?, redactions = ?, forgotten_by = ? WHERE ledger_id = ? AND idx = ?'),
       searchId: db.prepare<[number, number], { id: number }>('SELECT id FROM search_events WHERE ledger_id = ? AND idx = ?'),
       deleteEvent: db.prepare('DELETE FROM search_events WHERE id = ?'),
       deleteText: db.prepare('DELETE FROM search_text WHERE rowid = ?'),
@@ -55,7 +55,7 @@ export class SqliteRetention {
       try {
         this.db
           .transaction(() => {
-            this.forgetChunk(ledgerId, ledger, chunk, result);
+            this.forgetChunk(ledgerId, ledger, chunk, result, dryRun);
             if (dryRun) throw ROLL_BACK;
           })
           .immediate();
@@ -66,11 +66,11 @@ export class SqliteRetention {
     return result;
   }
 
-  private forgetChunk(ledgerId: number, ledger: string, chunk: ForgetRequest[], result: ForgetResult): void {
+  private forgetChunk(ledgerId: number, ledger: string, chunk: ForgetRequest[], result: ForgetResult, dryRun: boolean): void {
     const unheld = this.unheld(ledgerId, ledger, chunk.map((r) => r.index));
-    for (const change of planChunk(ledger, chunk, unheld, (index) => this.s.entry.get(ledgerId, index), this.context, result)) {
-      this.apply(ledgerId, change);
-    }
+    const changes = planChunk(ledger, chunk, unheld, (index) => this.s.entry.get(ledgerId, index), this.context, result);
+    // A dry run decides (holds included) but writes nothing: it has no forgetting record to cite.
+    if (!dryRun) for (const change of changes) this.apply(ledgerId, change);
   }
 
   /**
@@ -84,7 +84,7 @@ export class SqliteRetention {
   }
 
   private apply(ledgerId: number, change: ForgetChange): void {
-    this.s.update.run(change.disclosures, change.redactions, ledgerId, change.index);
+    this.s.update.run(change.disclosures, change.redactions, change.authorisedBy, ledgerId, change.index);
     const id = this.unindex(ledgerId, change.before);
     // The rewritten row keeps its id, so that ids (and free-text rowids) keep the ledger's order.
     if (change.after) this.searchIndex.replace(ledgerId, change.after, id);

@@ -198,12 +198,76 @@ export const MIGRATIONS: string[] = [
   CREATE TABLE search_repairs (name TEXT PRIMARY KEY);
   INSERT INTO search_repairs (name) VALUES ('id-order');
   `,
-  // 7: (reserved, being written) every redaction bound to a sealed forgetting record.
-  `SELECT 1;`,
-  // 8: (reserved, being written) idempotency keys as keyed hashes, scoped by writer.
-  `SELECT 1;`,
-  // 9: (reserved, being written) integrity watermarks of the running server.
-  `SELECT 1;`,
+  // 7: every redaction bound to a sealed forgetting record (src/core/forgetting.ts). An update that
+  // adds a redaction must cite, in forgotten_by, a server-written retention.forget entry of the system
+  // ledger whose grant names this ledger, entry, field and reason; forgetting records themselves are
+  // never forgotten. Redactions made before this migration are listed once in legacy_redactions, for
+  // the server to attest in a sealed record at its next start (RetentionService.attestLegacyRedactions);
+  // nothing can be added to that list afterwards.
+  `
+  ALTER TABLE entries ADD COLUMN forgotten_by INTEGER;
+  CREATE TABLE legacy_redactions (
+    ledger_id  INTEGER NOT NULL,
+    idx        INTEGER NOT NULL,
+    redactions TEXT NOT NULL,
+    PRIMARY KEY (ledger_id, idx)
+  ) WITHOUT ROWID;
+  INSERT INTO legacy_redactions (ledger_id, idx, redactions) SELECT ledger_id, idx, redactions FROM entries WHERE redactions IS NOT NULL;
+  CREATE TRIGGER legacy_redactions_closed BEFORE INSERT ON legacy_redactions
+    BEGIN SELECT RAISE(ABORT, 'sealtrail: legacy redactions were listed once, at the upgrade'); END;
+  CREATE TRIGGER legacy_redactions_no_update BEFORE UPDATE ON legacy_redactions
+    BEGIN SELECT RAISE(ABORT, 'sealtrail: legacy redactions were listed once, at the upgrade'); END;
+  CREATE TRIGGER entries_forget_authorised BEFORE UPDATE OF disclosures, redactions ON entries
+    WHEN EXISTS (
+      SELECT 1 FROM json_each(NEW.redactions) n
+       WHERE NOT EXISTS (SELECT 1 FROM json_each(OLD.redactions) o WHERE o.key = n.key)
+         AND NOT EXISTS (
+           SELECT 1 FROM ledgers sl
+             JOIN entries g ON g.ledger_id = sl.ledger_id AND g.idx = NEW.forgotten_by
+             JOIN ledgers tl ON tl.ledger_id = NEW.ledger_id,
+             json_each(json_extract(g.disclosures, '$."metadata.forget"[1].ranges')) r
+            WHERE sl.name = 'sealtrail-system'
+              AND json_extract(CAST(g.leaf AS TEXT), '$.writer') = 'sealtrail'
+              AND json_extract(g.disclosures, '$.action[1]') = 'retention.forget'
+              AND json_extract(g.disclosures, '$."metadata.forget"[1].ledger') = tl.name
+              AND json_extract(g.disclosures, '$."metadata.forget"[1].reason') = n.value
+              AND NEW.idx BETWEEN json_extract(r.value, '$[0]') AND json_extract(r.value, '$[1]')
+              AND (json_extract(r.value, '$[2]') = '*' OR EXISTS (SELECT 1 FROM json_each(r.value, '$[2]') p WHERE p.value = n.key))))
+    BEGIN SELECT RAISE(ABORT, 'sealtrail: a redaction needs a sealed forgetting record that names it'); END;
+  CREATE TRIGGER entries_forget_records_kept BEFORE UPDATE OF disclosures, redactions ON entries
+    WHEN NEW.ledger_id = (SELECT ledger_id FROM ledgers WHERE name = 'sealtrail-system')
+     AND json_extract(CAST(OLD.leaf AS TEXT), '$.writer') = 'sealtrail'
+     AND json_extract(CAST(OLD.leaf AS TEXT), '$.commitments."metadata.forget"') IS NOT NULL
+    BEGIN SELECT RAISE(ABORT, 'sealtrail: forgetting records are never forgotten'); END;
+  `,
+  // 8: idempotency keys stored as keyed hashes scoped by writer (src/store/idempotency.ts): 'v2:' and an
+  // HMAC. Rows written before hold the raw client key (an event id may be an email address); a store
+  // that opens the file with the signing key converts them (SqliteStore.convertLegacyKeys) and may
+  // delete exactly those rows, never a hashed one. Verification reads the keys in index order.
+  `
+  DROP TRIGGER idempotency_keys_no_delete;
+  CREATE TRIGGER idempotency_keys_no_delete BEFORE DELETE ON idempotency_keys WHEN OLD.key GLOB 'v2:*'
+    BEGIN SELECT RAISE(ABORT, 'sealtrail: idempotency_keys is append-only'); END;
+  CREATE INDEX idempotency_keys_by_index ON idempotency_keys (ledger_id, idx);
+  -- Empty once converted, so that every open finds the rows left to convert without a scan.
+  CREATE INDEX idempotency_keys_legacy ON idempotency_keys (ledger_id, key) WHERE key NOT GLOB 'v2:*';
+  `,
+  // 9: what the running server has verified of each ledger (src/store/integrity.ts): the size and root
+  // up to which every entry was checked, with a MAC under a key derived from the signing key so that a
+  // database edit cannot move it past tampered rows; the broken state every process must respect; and
+  // the lease that lets one process at a time run the background verification of a ledger.
+  `
+  CREATE TABLE integrity_state (
+    ledger_id     INTEGER PRIMARY KEY,
+    verified_size INTEGER NOT NULL DEFAULT 0,
+    verified_root BLOB,
+    verified_mac  BLOB,
+    broken_reason TEXT,
+    broken_at     INTEGER,
+    lease_holder  TEXT,
+    lease_until   INTEGER
+  );
+  `,
   // 10: (reserved, being written) API keys and holds checked against their sealed records.
   `SELECT 1;`,
 ];

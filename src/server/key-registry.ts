@@ -178,8 +178,9 @@ export class KeyRegistry {
     if (last !== undefined && now - last < REPORT_EVERY_MS) return;
     if (this.reported.size >= MAX_REPORTED_KEYS) this.reported.clear();
     this.reported.set(id, now);
-    const what = differs.join(', ');
-    this.log.error(`API key ${id} refused: its api_keys row differs from its sealed records in ${what}; the database was changed outside sealtrail — run \`sealtrail verify\``);
+    const unsealed = !this.records.keys.has(id);
+    const what = unsealed ? 'has no sealed record' : `differs from its sealed records in ${differs.join(', ')}`;
+    this.log.error(`API key ${id} refused: its api_keys row ${what}; the database was changed outside sealtrail — run \`sealtrail verify\``);
     try {
       const event = validateEvent({
         actor: { type: 'api_key', id: `claimed:${id}` },
@@ -187,8 +188,8 @@ export class KeyRegistry {
         category: 'auth',
         targets: [{ type: 'api_key', id }],
         outcome: 'failure',
-        outcome_reason: 'the key row differs from its sealed records',
-        metadata: { fields: what },
+        outcome_reason: unsealed ? 'the key row has no sealed record' : 'the key row differs from its sealed records',
+        metadata: { fields: unsealed ? 'all' : differs.join(',') },
       });
       await this.store.append(SYSTEM_LEDGER, [{ event, writer: SERVER_WRITER }]);
     } catch (cause) {

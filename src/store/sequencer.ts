@@ -15,6 +15,7 @@ import { ed25519KeyId, type NoteVerifier } from '../core/note.js';
 import { formatMicros } from '../core/time.js';
 import { Frontier, type StoredHash } from '../core/tree.js';
 import { StoreError, type AppendRequest, type Receipt } from './store.js';
+import { idempotencySecret, storedIdempotencyKey } from './idempotency.js';
 
 /** What a backend knows about a ledger's tree at the start of a batch, read inside its lock. */
 export interface LedgerHead {
@@ -80,6 +81,19 @@ export interface SequencerOptions {
   /** Appends queued beyond this many events are refused with OVERLOADED. */
   maxQueuedEvents?: number;
   clock?: () => number;
+  /** Integrity checks around signing (src/store/integrity.ts); none in tools that never serve. */
+  guard?: SigningGuard;
+}
+
+/**
+ * What the sequencer asks before it signs and tells after it committed, so that a ledger found tampered
+ * is never appended to and a size signed before is never signed again with another root (a fork).
+ */
+export interface SigningGuard {
+  /** Inside the backend's lock, before sealing on this head; throws LEDGER_INTEGRITY to refuse. */
+  beforeSeal(ledger: string, size: number, root: Uint8Array): void;
+  /** Durably records a committed checkpoint; its receipts are released only once this resolves. */
+  signed(ledger: string, size: number, root: Uint8Array): Promise<void>;
 }
 
 /**
@@ -117,6 +131,8 @@ export class Sequencer {
   private readonly maxQueuedEvents: number;
   private readonly clock: () => number;
   private readonly ownVerifier: NoteVerifier;
+  /** HMAC key of stored idempotency keys; derived on the first keyed append (a verifying store never signs). */
+  private keySecret: Uint8Array | undefined;
 
   constructor(
     private readonly backend: BatchBackend,
@@ -167,8 +183,20 @@ export class Sequencer {
     return this.options.suite.sha256(utf8(fields.sort().join(',')));
   }
 
+  /**
+   * The form an idempotency key is stored and looked up in: keyed by the deployment's secret and
+   * scoped by ledger and writer (src/store/idempotency.ts), so that neither the raw key (often personal
+   * data) is stored nor can one writer's key claim another writer's event.
+   */
+  storedKey(ledger: string, writer: string, key: string): string {
+    this.keySecret ??= idempotencySecret(this.options.signer);
+    return storedIdempotencyKey(this.keySecret, ledger, writer, key);
+  }
+
   append(ledger: string, requests: AppendRequest[]): Promise<Receipt[]> {
     if (requests.length === 0) return Promise.resolve([]);
+    // From here on a request's key is its stored form; the raw key goes no further than this line.
+    requests = requests.map((r) => (r.idempotencyKey === undefined ? r : { ...r, idempotencyKey: this.storedKey(ledger, r.writer, r.idempotencyKey) }));
     if (this.queuedEvents + requests.length > this.maxQueuedEvents) {
       return Promise.reject(new StoreError('OVERLOADED', 'too many events are waiting to be sealed; retry shortly'));
     }
@@ -236,6 +264,17 @@ export class Sequencer {
       for (const call of calls) call.reject(error);
       return;
     }
+    if (written.checkpoint && this.options.guard) {
+      try {
+        await this.options.guard.signed(ledger, written.checkpoint.size, written.checkpoint.rootHash);
+      } catch (error) {
+        // Committed but not recorded outside the store: not released, so that no receipt exists for a
+        // head the fork check could not see. Retries with the same idempotency key get the stored entry.
+        const refusal = new StoreError('LEDGER_INTEGRITY', `ledger ${ledger}: the signed checkpoint could not be recorded: ${(error as Error).message}`, { ledger });
+        for (const call of calls) call.reject(refusal);
+        return;
+      }
+    }
     const { accepted, rejected } = outcome!;
     for (const [call, error] of rejected) call.reject(error);
     for (const [call, slots] of accepted) {
@@ -247,6 +286,7 @@ export class Sequencer {
   private build(head: LedgerHead, existing: Map<string, ExistingKey>, calls: PendingCall[]) {
     const frontier = head.frontier.clone();
     const startSize = frontier.size;
+    this.options.guard?.beforeSeal(head.ledger, startSize, frontier.root(this.options.suite));
     const receivedAt = Math.max(this.clock(), head.lastReceivedAtMicros);
     const write: BatchWrite = { entries: [], treeHashes: [], keys: [], checkpoint: null, head };
     const accepted = new Map<PendingCall, Slot[]>();
@@ -309,8 +349,8 @@ function findConflict(
     const hash = call.requestHashes[i]!;
     const earlier = existing.get(key)?.requestHash ?? batchKeys.get(key)?.requestHash ?? seenInCall.get(key);
     if (earlier && !bytesEqual(earlier, hash)) {
-      return new StoreError('IDEMPOTENCY_CONFLICT', `idempotency key ${JSON.stringify(key)} was already used for a different event`, {
-        key,
+      // Neither the key (the client knows it; the stored form is an HMAC) nor the other event is echoed.
+      return new StoreError('IDEMPOTENCY_CONFLICT', `the idempotency key of event ${i} was already used by this writer for a different event`, {
         position: i,
       });
     }

@@ -266,7 +266,8 @@ export interface Store {
 
   /**
    * For verification of what is derived from the entries (src/store/verify-derived.ts), read as stored
-   * and never brought up to date first: search_events rows with from ≤ idx < to, in index order;
+   * (SQLite first writes the records its own process still holds in memory, never re-deriving from the
+   * entries what the index lacks): search_events rows with from ≤ idx < to, in index order;
    * target and metadata rows in that range, in no particular order; idempotency keys in index order.
    */
   indexedEvents(ledger: string, from: number, to: number): AsyncIterable<IndexedEventRow>;

@@ -290,6 +290,8 @@ describe('sealtrail verify: an attacker with the data folder', { concurrency: 4 
       // Level-1 hash 1 (leaves 256..511) was completed by the last batch.
       assert.equal(db.prepare('DELETE FROM tree_hashes WHERE ledger_id = ? AND level = 1 AND idx = 1').run(id).changes, 1);
       db.prepare('DELETE FROM idempotency_keys WHERE ledger_id = ? AND idx >= ?').run(id, from);
+      // A careful attacker cuts the derived search rows too (verify compares them with the entries).
+      for (const table of ['search_events', 'search_targets', 'search_metadata']) db.prepare(`DELETE FROM ${table} WHERE ledger_id = ? AND idx >= ?`).run(id, from);
     });
     // Documented limitation: a store cannot prove that nothing was cut off together with its checkpoints.
     const alone = await runVerify(['--data', dir, '--key', verifierKey]);
@@ -321,6 +323,7 @@ describe('sealtrail verify: an attacker with the data folder', { concurrency: 4 
     const { privateKey } = generateKeyPairSync('ed25519');
     const dir = tampered((db) => {
       recommit(db, 17, 'actor.id', 'u-attacker');
+      db.prepare("UPDATE search_events SET actor_id = 'u-attacker' WHERE ledger_id = ? AND idx = 17").run(ledgerId(db));
       const resign = { name: deploymentName, signer: nodeSigner(privateKey) };
       rebuildTree(db, LEDGER, resign);
       rebuildTree(db, 'other', resign);

@@ -126,9 +126,8 @@ export function runStoreConformance(backend: string, makeHarness: () => Promise<
       assert.equal(theirs!.duplicate, false);
       assert.notEqual(theirs!.index, mine!.index);
       // Nor is the first writer's event answered to the second as a duplicate.
-      const [again] = await store.append(ledger, [{ event, writer: 'key_tenant_b', idempotencyKey: 'id:evt-shared' }]);
-      assert.equal(again!.duplicate, true);
-      assert.notEqual(again!.index, mine!.index, "writer b's key answers with writer b's entry only");
+      const [again] = await store.append(ledger, [{ event: other, writer: 'key_tenant_b', idempotencyKey: 'id:evt-shared' }]);
+      assert.deepEqual(again, { ...theirs!, duplicate: true }, "writer b's key answers with writer b's entry only");
       const [retry] = await store.append(ledger, [{ event, writer: 'key_tenant_a', idempotencyKey: 'id:evt-shared' }]);
       assert.deepEqual(retry, { ...mine!, duplicate: true });
       assert.equal((await store.getLedger(ledger))?.size, 2);
@@ -148,7 +147,7 @@ export function runStoreConformance(backend: string, makeHarness: () => Promise<
       }
       const rows = [];
       for await (const row of store.indexedEvents(ledger, 0, 4)) rows.push(row);
-      assert.deepEqual(rows.map((r) => [r.index, r.actorId, r.writer]), events.concat(sampleEvent(53)).map((e, i) => [i, e.actor!.id, writer]));
+      assert.deepEqual(rows.map((r) => [r.index, r.actorId, r.writer]), [...events, sampleEvent(53)].map((e, i) => [i, e.actor.id, writer]));
       const details = [];
       for await (const row of store.indexedDetails(ledger, 1, 2)) details.push(row);
       assert.deepEqual(
@@ -317,6 +316,31 @@ export function runStoreConformance(backend: string, makeHarness: () => Promise<
         const byHour = await store.stats(ledger, parseQuery('index:<120'), 'hour', 10);
         assert.equal(byHour.reduce((n, b) => n + b.count, 0), 120);
         assert.match(byHour[0]!.key!, /^\d{4}-\d{2}-\d{2}T\d{2}:00:00Z$/);
+      });
+
+      it('answers a 2,000-character list of 498 values as one set, not an expression too deep to plan', async () => {
+        // Issue 19: `target:` with 498 values answered 500 "Expression tree is too large" on SQLite.
+        // `values` first, then fillers that match nothing: 498 values in all, or as many as 2,000 characters hold.
+        const list = (key: string, values: string[]) => {
+          const all = [...values];
+          for (let i = 0; all.length < 498 && `${key}:${all.join(',')},zzz`.length <= 2000; i++) all.push((1296 + i).toString(36));
+          return `${key}:${all.join(',')}`;
+        };
+        // The paging case appended more events after the first 120; compare with the short lists, planned as ORs.
+        const first = (found: number[]) => found.filter((i) => i < 120);
+        const review = list('target', ['f-1', 'f-2', 'f-3', 'f-4']);
+        assert.equal(review.split(',').length, 498);
+        assert.deepEqual(first(await find(review)), [1, 2, 3, 4]);
+        assert.deepEqual(await find(list('target', ['f-1', 'f-2', 'f-3', 'f-4'])), await find('target:f-1,f-2,f-3,f-4'));
+        assert.deepEqual(await find(list('target.id', ['f-5', 'f-6'])), [5, 6]);
+        assert.deepEqual(first(await find(list('actor', ['u-3']))), expected((i) => i % 17 === 3));
+        assert.deepEqual(first(await find(list('-actor.id', ['u-1', 'u-2']))), expected((i) => i % 17 !== 1 && i % 17 !== 2));
+        assert.deepEqual(await find(list('metadata.request_id', ['req-7', 'req-8'])), [7, 8]);
+        // A set and a wildcard in one list.
+        assert.deepEqual(await find(list('target', ['f-9', 'report-11*'])), [9, 11, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119]);
+        const counted = await store.stats(ledger, parseQuery(list('tenant', ['tenant-1', 'tenant-2'])), 'tenant', 10);
+        assert.deepEqual(counted, await store.stats(ledger, parseQuery('tenant:tenant-1,tenant-2'), 'tenant', 10));
+        assert.deepEqual(counted.map((b) => b.key).sort(), ['tenant-1', 'tenant-2']);
       });
     });
 

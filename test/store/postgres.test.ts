@@ -59,7 +59,9 @@ if (unavailable) {
     it('denies the service role UPDATE, DELETE and TRUNCATE on every sealed table', async () => {
       for (const table of tables) {
         for (const sql of [`UPDATE ${table} SET ${column(table)} = ${column(table)}`, `DELETE FROM ${table}`, `TRUNCATE ${table}`]) {
-          await assert.rejects(store.pool.query(sql), /permission denied/, sql);
+          // Since schema 9 the service role may delete raw keys of before (to convert them): the trigger refuses hashed ones.
+          const refusal = table === 'idempotency_keys' && sql.startsWith('DELETE') ? /append-only/ : /permission denied/;
+          await assert.rejects(store.pool.query(sql), refusal, sql);
         }
       }
       await assert.rejects(store.pool.query(`UPDATE api_keys SET role = 'admin'`), /permission denied/);

@@ -13,6 +13,7 @@ import type { AppContext } from '../app.js';
 import { requireLedger, tenantInScope } from '../auth.js';
 import { SYSTEM_LEDGER } from '../access-log.js';
 import { ApiError } from '../errors.js';
+import { eventIdKey } from '../../store/idempotency.js';
 import { LEDGER_PATTERN, Receipt as ReceiptSchema } from '../schemas.js';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
@@ -39,7 +40,8 @@ export async function eventRoutes(app: FastifyInstance, { store, maxBatch }: App
         description:
           'A JSON object appends one event and answers with its receipt; a JSON array appends every event in order ' +
           `(at most ${maxBatch}) and answers with an array of receipts. Answers 201, or 200 when every event was a retry. ` +
-          'An event `id`, or else the Idempotency-Key header (suffixed with the position for arrays), makes retries safe.',
+          'An event `id`, or else the Idempotency-Key header (suffixed with the position for arrays), makes retries safe; ' +
+          'keys are scoped to the API key that writes (another key never collides with them) and stored only as keyed hashes.',
         params: Type.Object({ ledger: Type.String() }),
         headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ maxLength: 128 })) }),
         body: Type.Union([Type.Ref(AuditEventSchema), Type.Array(Type.Ref(AuditEventSchema))]),
@@ -79,12 +81,13 @@ export async function eventRoutes(app: FastifyInstance, { store, maxBatch }: App
 }
 
 /**
- * The stored idempotency key of one event: its own `id`, else the request's header key, qualified by the
+ * The idempotency key of one event: its own `id`, else the request's header key, qualified by the
  * position for arrays. The three forms cannot collide: they differ in their first four characters
- * ("id:", "hdr:", "hdr["), whatever the key that follows.
+ * ("id:", "hdr:", "hdr["), whatever the key that follows. The store keeps only an HMAC of it, scoped by
+ * the writer (this request's key id), so another writer's key never claims or reveals it.
  */
 function idempotencyKey(eventId: string | undefined, headerKey: string | undefined, position: number | undefined): string | undefined {
-  if (eventId !== undefined) return `id:${eventId}`;
+  if (eventId !== undefined) return eventIdKey(eventId);
   if (headerKey === undefined) return undefined;
   return position === undefined ? `hdr:${headerKey}` : `hdr[${position}]:${headerKey}`;
 }

@@ -750,6 +750,8 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
 
   async *indexedEvents(ledger: string, from: number, to: number): AsyncIterable<IndexedEventRow> {
     const ledgerId = this.ledgerId(ledger);
+    // Records of this process still waiting in memory are written first (a verifying, read-only store has none).
+    if (!this.options.readonly) this.ensureIndexed(ledgerId);
     const page = this.db.prepare<[number, number, number, number], IndexedEventColumns<number>>(
       `SELECT ${INDEXED_EVENT_COLUMNS} FROM search_events WHERE ledger_id = ? AND idx >= ? AND idx < ? ORDER BY idx LIMIT ?`,
     );
@@ -763,6 +765,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
 
   async *indexedDetails(ledger: string, from: number, to: number): AsyncIterable<IndexedDetailRow> {
     const ledgerId = this.ledgerId(ledger);
+    if (!this.options.readonly) this.ensureIndexed(ledgerId);
     // Keyset pages in primary-key order: the tables have no index by idx, and need none but this scan.
     const targets = this.db.prepare<[number, string, number, string, number, number, number], { target_id: string; idx: number; target_type: string; target_name: string | null }>(
       `SELECT target_id, idx, target_type, target_name FROM search_targets

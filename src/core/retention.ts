@@ -25,7 +25,10 @@ export interface RetentionRule {
 export interface ErasureSettings {
   /** Actor and origin fields removed when the subject is the event's actor. */
   fields: string[];
-  /** Metadata keys removed wherever their value is the subject; also how a subject is found in metadata. */
+  /**
+   * Metadata keys removed, whatever their value, when the subject is the event's actor. Any metadata
+   * value that holds the subject goes whether listed or not (erasurePlan).
+   */
   metadata: string[];
 }
 
@@ -266,29 +269,98 @@ export function holdCovers(hold: LegalHold, ledger: string): boolean {
 
 // ---- erasure -------------------------------------------------------------------------------------------
 
-/** The fields of one event that concern the subject and must go, given the event's disclosed values. */
-export function erasurePaths(values: ReadonlyMap<string, unknown>, subject: string, settings: ErasureSettings): string[] {
-  const paths = new Set<string>();
-  const is = (v: unknown) => typeof v === 'string' && sameIdentifier(v, subject);
-  const subjectIsActor = ['actor.id', 'actor.name', 'actor.email'].some((p) => is(values.get(p))) || is(values.get('origin.ip'));
-  if (subjectIsActor) for (const field of settings.fields) if (values.has(field)) paths.add(field);
-  for (const [path, value] of values) {
-    if (path.startsWith('targets.')) {
-      // A target that is the subject (a user whose role was granted, say) goes whole: it is committed as one field.
-      const t = value as { id?: unknown; name?: unknown };
-      if (is(t.id) || is(t.name)) paths.add(path);
-    } else if (path.startsWith('metadata.') && settings.metadata.includes(path.slice('metadata.'.length)) && is(value)) {
-      paths.add(path);
-    }
-  }
-  if (subjectIsActor) for (const key of settings.metadata) if (values.has(`metadata.${key}`)) paths.add(`metadata.${key}`);
-  return [...paths].sort();
+/** What erasure does to one event: the fields that go, and those that hold the subject but stay by policy. */
+export interface ErasurePlan {
+  /** Field paths to remove, sorted. */
+  paths: string[];
+  /** Field paths that hold the subject and are kept: `actor.id` equal to it, the pseudonymous key. */
+  kept: string[];
 }
 
-/** Identifiers compare exactly, except e-mail addresses, whose case carries no meaning in practice. */
-function sameIdentifier(value: string, subject: string): boolean {
-  if (value === subject) return true;
-  return value.includes('@') && subject.includes('@') && value.toLowerCase() === subject.toLowerCase();
+/** Fields whose schema cannot hold a name, address or identifier: enumerations and a timestamp. */
+const UNNAMEABLE_FIELDS = new Set(['actor.type', 'category', 'outcome', 'occurred_at']);
+
+/**
+ * The fields of one event that hold the subject and must go, given the event's disclosed values. A
+ * field goes when any text in it (a target's or a metadata value's members and keys included, and its
+ * percent-decoded form, as in recorded query strings) contains the subject, compared without case and
+ * not directly next to a letter or digit: "evt-zed@example.com" holds "zed@example.com",
+ * "jimzed@example.com" does not, "u-50" does not hold "u-5". When the subject is the event's actor,
+ * the policy's `erasure.fields` and `erasure.metadata` go as well, whatever their values. `actor.id`
+ * equal to the subject stays unless `erasure.fields` lists it: it is the pseudonymous key that keeps
+ * the actor's events linked; an actor id that carries the subject inside a longer value
+ * ("user:zed@example.com") is a copy of the value rather than a key standing in for it, and goes.
+ */
+export function erasurePlan(values: ReadonlyMap<string, unknown>, subject: string, settings: ErasureSettings): ErasurePlan {
+  const paths = new Set<string>();
+  const kept: string[] = [];
+  const holds = (value: unknown) => mentionsSubject(value, subject);
+  const subjectIsActor = ['actor.id', 'actor.name', 'actor.email', 'origin.ip'].some((p) => holds(values.get(p)));
+  if (subjectIsActor) {
+    for (const field of settings.fields) if (values.has(field)) paths.add(field);
+    for (const key of settings.metadata) if (values.has(`metadata.${key}`)) paths.add(`metadata.${key}`);
+  }
+  for (const [path, value] of values) {
+    if (paths.has(path) || UNNAMEABLE_FIELDS.has(path) || !holds(value)) continue;
+    if (path === 'actor.id' && typeof value === 'string' && value.toLowerCase() === subject.toLowerCase()) kept.push(path);
+    else paths.add(path);
+  }
+  return { paths: [...paths].sort(), kept };
+}
+
+/** The fields of one event that erasure removes (erasurePlan's `paths`). */
+export function erasurePaths(values: ReadonlyMap<string, unknown>, subject: string, settings: ErasureSettings): string[] {
+  return erasurePlan(values, subject, settings).paths;
+}
+
+/** Whether any text in a disclosed value (strings, object keys, numbers, at any depth) holds the subject. */
+export function mentionsSubject(value: unknown, subject: string): boolean {
+  if (typeof value === 'string') return textHoldsSubject(value, subject);
+  if (typeof value === 'number' || typeof value === 'boolean') return textHoldsSubject(String(value), subject);
+  if (Array.isArray(value)) return value.some((item) => mentionsSubject(item, subject));
+  if (typeof value === 'object' && value !== null) {
+    return Object.entries(value).some(([key, item]) => textHoldsSubject(key, subject) || mentionsSubject(item, subject));
+  }
+  return false;
+}
+
+const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
+
+function textHoldsSubject(text: string, subject: string): boolean {
+  const { pattern, quick } = subjectPattern(subject);
+  if (quick.test(text) && pattern.test(text)) return true;
+  // Query strings are recorded as sent: "zed%40example.com", "Zed+Marker".
+  if (!text.includes('%') && !text.includes('+')) return false;
+  const decoded = percentDecoded(text);
+  return pattern.test(decoded) || pattern.test(decoded.replace(/\+/g, ' '));
+}
+
+/** `pattern` decides; `quick`, the bare text without case, rules out most values several times faster. */
+let lastPattern: { subject: string; pattern: RegExp; quick: RegExp } | undefined;
+
+/**
+ * The subject as a case-insensitive pattern whose letter or digit ends may not run on into further
+ * letters or digits. One erasure tests it against every value of every entry: built once per subject.
+ */
+function subjectPattern(subject: string): { pattern: RegExp; quick: RegExp } {
+  if (lastPattern?.subject === subject) return lastPattern;
+  const literal = subject.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
+  const first = String.fromCodePoint(subject.codePointAt(0)!);
+  const last = [...subject.slice(-2)].pop()!;
+  const source = `${LETTER_OR_DIGIT.test(first) ? '(?<![\\p{L}\\p{N}])' : ''}${literal}${LETTER_OR_DIGIT.test(last) ? '(?![\\p{L}\\p{N}])' : ''}`;
+  lastPattern = { subject, pattern: new RegExp(source, 'iu'), quick: new RegExp(literal, 'iu') };
+  return lastPattern;
+}
+
+/** Percent-decoding that leaves malformed sequences as they are instead of failing. */
+function percentDecoded(text: string): string {
+  return text.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+    try {
+      return decodeURIComponent(run);
+    } catch {
+      return run;
+    }
+  });
 }
 
 /** A subject must be specific enough that erasure cannot sweep up unrelated people by accident. */

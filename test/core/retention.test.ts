@@ -5,6 +5,7 @@ import {
   checkSubject,
   DEFAULT_ERASURE,
   erasurePaths,
+  erasurePlan,
   expiryCutoff,
   governingRule,
   parseLegalHold,
@@ -120,8 +121,8 @@ describe('erasure decisions', () => {
     assert.deepEqual(erasurePaths(event, 'ann@example.com', settings), ['actor.email', 'actor.name', 'metadata.contact', 'origin.ip']);
     assert.deepEqual(erasurePaths(event, 'u-1', settings), ['actor.email', 'actor.name', 'metadata.contact', 'origin.ip']);
     assert.deepEqual(erasurePaths(event, 'u-2', settings), []);
-    // Case only folds for e-mail addresses.
-    assert.deepEqual(erasurePaths(event, 'ANN', settings), []);
+    // Case never matters; a name is the actor too.
+    assert.deepEqual(erasurePaths(event, 'ANN', settings), ['actor.email', 'actor.name', 'metadata.contact', 'origin.ip']);
   });
 
   it('removes targets and configured metadata that are the subject, when someone else acted', () => {
@@ -134,7 +135,45 @@ describe('erasure decisions', () => {
       'metadata.note': 'bo@example.com',
     });
     assert.deepEqual(erasurePaths(event, 'u-9', settings), ['targets.0']);
-    assert.deepEqual(erasurePaths(event, 'bo@example.com', settings), ['metadata.contact']);
+    // Any metadata key holding the subject goes, listed in the policy or not.
+    assert.deepEqual(erasurePaths(event, 'bo@example.com', settings), ['metadata.contact', 'metadata.note']);
+  });
+
+  it('removes every field that contains the subject, wherever it is, and nothing that only looks alike', () => {
+    const subject = 'Zed.Marker@example.com';
+    const event = values({
+      id: 'evt-zed.marker@example.com',
+      'actor.type': 'user',
+      'actor.id': 'u-77',
+      'actor.session_id': 's-1',
+      action: 'mail.send',
+      category: 'update',
+      outcome: 'failure',
+      outcome_reason: 'mailbox ZED.MARKER@EXAMPLE.COM is full',
+      'origin.user_agent': 'curl/8 (zed.marker@example.com)',
+      'origin.device_id': 'dev-1',
+      'targets.0': { type: 'mailbox', id: 'mb-1', name: 'Zed <zed.marker@example.com>' },
+      'targets.1': { type: 'mailbox', id: 'mb-2', name: 'Jim <jimzed.marker@example.com>' },
+      'metadata.note': 'reported by zed.marker@example.com',
+      'metadata.nested': { recipients: [{ 'zed.marker@example.com': true }] },
+      'metadata.query': 'q=%22zed.marker%40example.com%22&limit=10',
+      'metadata.other': 'zed.marker@example.community',
+    });
+    const plan = erasurePlan(event, subject, settings);
+    assert.deepEqual(plan.paths, ['id', 'metadata.nested', 'metadata.note', 'metadata.query', 'origin.user_agent', 'outcome_reason', 'targets.0']);
+    assert.deepEqual(plan.kept, []);
+    // Names in recorded query strings, form-encoded.
+    assert.deepEqual(erasurePaths(values({ 'metadata.query': 'q=%22Zed+Marker%22' }), 'zed marker', settings), ['metadata.query']);
+    // Identifiers do not run on into letters or digits: u-50 is someone else.
+    assert.deepEqual(erasurePaths(values({ 'actor.id': 'admin', 'targets.0': { type: 'user', id: 'u-50' }, 'metadata.ids': 'u-5,u-6' }), 'u-5', settings), ['metadata.ids']);
+  });
+
+  it('keeps actor.id equal to the subject as the pseudonymous key unless the policy lists it', () => {
+    const event = values({ 'actor.id': 'zed@example.com', 'actor.email': 'zed@example.com', 'actor.type': 'user' });
+    assert.deepEqual(erasurePlan(event, 'ZED@example.com', settings), { paths: ['actor.email'], kept: ['actor.id'] });
+    assert.deepEqual(erasurePlan(event, 'zed@example.com', { ...settings, fields: [...settings.fields, 'actor.id'] }), { paths: ['actor.email', 'actor.id'], kept: [] });
+    // An id that carries the address inside a longer value is a copy of it, not a key standing in for it.
+    assert.deepEqual(erasurePlan(values({ 'actor.id': 'user:zed@example.com' }), 'zed@example.com', settings), { paths: ['actor.id'], kept: [] });
   });
 
   it('wants a subject specific enough', () => {

@@ -19,7 +19,7 @@ export interface TestServer {
   cleanup(): Promise<void>;
 }
 
-export interface TestServerOptions extends Partial<Pick<AppOptions, 'bodyLimit' | 'maxBatch' | 'adminToken'>> {
+export interface TestServerOptions extends Partial<Pick<AppOptions, 'bodyLimit' | 'maxBatch' | 'adminToken' | 'logger'>> {
   /** Deployment name (the checkpoint key name and origin prefix); default TEST_DEPLOYMENT. */
   name?: string;
   /** The retention service's clock (µs), to judge expiry as of another day. */
@@ -45,6 +45,7 @@ export async function buildTestServer(options: TestServerOptions = {}): Promise<
       adminToken,
       ...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
       ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
+      ...(options.logger !== undefined ? { logger: options.logger } : {}),
       ...(options.retentionClock ? { retention: new RetentionService(deployment.store, options.retentionClock) } : {}),
     });
     await app.ready();

@@ -130,8 +130,10 @@ export const eraseCommand: Command = {
   details:
     'Removes the fields named in the policy\'s "erasure" settings (by default actor name and e-mail, origin\n' +
     'IP, user agent and device id) from events whose actor is the subject, targets that are the subject,\n' +
-    'and configured metadata keys holding the subject. Each removed field shows as "erased"; proofs still\n' +
-    'verify. Events under a legal hold are left as they are and counted.',
+    'and every other field whose value contains the subject (event id, outcome reason, user agent, any\n' +
+    'metadata, access records in sealtrail-system). Each removed field shows as "erased"; proofs still\n' +
+    'verify. Events under a legal hold are left as they are and counted; what the erasure could not reach\n' +
+    '(held events, actor.id kept as a pseudonym, backups, logs, exports) is listed on stderr.',
   async run(args) {
     if (args.positionals.length > 0) throw new UsageError('the subject goes in --subject');
     const dryRun = Boolean(args.values['dry-run']);
@@ -140,12 +142,20 @@ export const eraseCommand: Command = {
       events: number;
       fieldsRemoved: number;
       held: number;
+      notReached?: Array<{ kind: string; where: string; events?: number; reason: string }>;
     };
     print(summary, Boolean(args.values.json));
     process.stderr.write(
       `${dryRun ? 'would erase' : 'erased'} ${summary.fieldsRemoved} values in ${summary.events} events` +
         (summary.held > 0 ? `; ${summary.held} events under legal hold were left unchanged\n` : '\n'),
     );
+    // What the erasure could not reach is part of its answer, not a detail of the JSON.
+    const gaps = summary.notReached ?? [];
+    if (gaps.length > 0) {
+      process.stderr.write(
+        `not reached:\n${gaps.map((g) => `  ${g.kind.padEnd(7)} ${g.where}${g.events !== undefined ? ` (${g.events} events)` : ''}: ${g.reason}`).join('\n')}\n`,
+      );
+    }
     return 0;
   },
 };

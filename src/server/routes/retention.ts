@@ -118,6 +118,10 @@ export async function retentionRoutes(app: FastifyInstance, { retention }: AppCo
     {
       schema: {
         summary: "Erase a data subject's personal values from every ledger (admin). Held events are left and counted.",
+        description:
+          'Reads every entry of every ledger (the system ledger too) and removes each field whose value contains the subject. ' +
+          'The answer lists, in `notReached` ({kind, where, events?, reason}), what the erasure could not reach: held events, ' +
+          'actor.id kept as the pseudonymous key, legal holds and API keys naming the subject, and copies outside the store (docs/RETENTION.md).',
         body: Type.Object({
           subject: Type.String({ maxLength: 320, description: 'Actor id, name, e-mail address or IP address.' }),
           reference: Type.Optional(Type.String({ maxLength: 200, description: 'Your request reference, kept in the audit record.' })),

@@ -16,7 +16,9 @@ export type ErrorCode =
   /** A disclosure does not match its commitment, or a leaf does not match what it claims. */
   | 'COMMITMENT_MISMATCH'
   /** Verification of a bundle of material failed; `details` says where. */
-  | 'VERIFICATION_FAILED';
+  | 'VERIFICATION_FAILED'
+  /** A search query is valid but over a cost bound (QUERY_LIMITS); `details.limit` is the bound. */
+  | 'QUERY_TOO_COSTLY';
 
 export class SealtrailError extends Error {
   readonly code: ErrorCode;

@@ -21,9 +21,26 @@ import { ACTOR_TYPES, CATEGORIES, METADATA_KEY, OUTCOMES } from './event.js';
 import { formatCidr, parseCidr } from './ipnet.js';
 import { formatMicros, isRfc3339 } from './time.js';
 
+/**
+ * Bounds on what one query may ask of a store (docs/SEARCH.md "Limits"). The length bounds the text;
+ * the others bound the work, which grows with each of them times the events searched: a query over a
+ * bound is refused with QUERY_TOO_COSTLY before any store sees it. Within the bounds, a store still
+ * gives every query a time budget.
+ */
 export const QUERY_LIMITS = {
   /** Longest query string accepted, in UTF-16 code units (JavaScript string length). */
   maxLength: 2000,
+  /** Terms ANDed together; a comma list or an OR group is one term. */
+  maxTerms: 32,
+  /** Free-text values in the whole query, negated or not: each is a scan of the free-text index. */
+  maxTextValues: 8,
+  /** Values of one key in the whole query (exact values are looked up as one set). */
+  maxValuesPerKey: 500,
+  /**
+   * Values that are each their own comparison rather than one member of a set: wildcards, times,
+   * index ranges and IP addresses or blocks, in the whole query.
+   */
+  maxPatternValues: 100,
 } as const;
 
 /** What a clause is about. `metadata` clauses carry the metadata key in `key`; `text` is free text. */
@@ -192,6 +209,8 @@ const isSpace = (c: string | undefined): boolean => c !== undefined && /\s/.test
  * Parses a query string. Throws SealtrailError('INVALID_ARGUMENT') with `details.position` (0-based
  * offset of the offending token, in UTF-16 code units, 0 ≤ position ≤ text.length) and
  * `details.length` (its length, possibly 0), and a message `at <position>: <what was expected>`.
+ * A valid query over a cost bound (QUERY_LIMITS) throws SealtrailError('QUERY_TOO_COSTLY') with the
+ * same details, the first value past the bound, and `details.limit`.
  */
 export function parseQuery(text: string, options: ParseOptions = {}): Query {
   if (typeof text !== 'string') fail(0, 0, 'a query must be a string');
@@ -207,7 +226,57 @@ export function parseQuery(text: string, options: ParseOptions = {}): Query {
   }
   checkCharacters(text);
   const items = lex(text);
-  return { clauses: combine(items, now) };
+  const clauses = combine(items, now);
+  checkCost(items);
+  return { clauses };
+}
+
+function tooCostly(value: RawValue, limit: number, message: string): never {
+  throw new SealtrailError('QUERY_TOO_COSTLY', `at ${value.position}: ${message}`, { position: value.position, length: value.length, limit });
+}
+
+/** A value that compiles to a comparison of its own (see QUERY_LIMITS.maxPatternValues). */
+function isPattern(term: RawTerm, value: RawValue): boolean {
+  const kind = SPECS.get(term.field)!.kind;
+  if (kind === 'ip' || kind === 'time' || kind === 'index') return true;
+  return kind === 'string' && !value.quoted && value.text.endsWith('*');
+}
+
+/**
+ * Refuses a syntactically valid query whose cost is over QUERY_LIMITS, naming the first value past
+ * the bound. Runs after combine, so the OR structure is known to be valid.
+ */
+function checkCost(items: (RawTerm | OrToken)[]): void {
+  let terms = 0;
+  let textValues = 0;
+  let patternValues = 0;
+  const valuesPerKey = new Map<string, number>();
+  for (let k = 0; k < items.length; k++) {
+    const item = items[k]!;
+    if (item.type === 'or') continue;
+    const joined = items[k - 1]?.type === 'or';
+    if (!joined && ++terms > QUERY_LIMITS.maxTerms) {
+      tooCostly(item.values[0]!, QUERY_LIMITS.maxTerms, `a query may have at most ${QUERY_LIMITS.maxTerms} terms (a comma list or an OR group counts once); run several searches`);
+    }
+    const name = keyName(item);
+    for (const value of item.values) {
+      const count = (valuesPerKey.get(name) ?? 0) + 1;
+      valuesPerKey.set(name, count);
+      if (count > QUERY_LIMITS.maxValuesPerKey) {
+        tooCostly(value, QUERY_LIMITS.maxValuesPerKey, `a query may list at most ${QUERY_LIMITS.maxValuesPerKey} values of one key (${name}); run several searches`);
+      }
+      if (item.field === 'text' && ++textValues > QUERY_LIMITS.maxTextValues) {
+        tooCostly(value, QUERY_LIMITS.maxTextValues, `a query may have at most ${QUERY_LIMITS.maxTextValues} free-text values, each a scan of the free-text index; use keys for precise matches`);
+      }
+      if (isPattern(item, value) && ++patternValues > QUERY_LIMITS.maxPatternValues) {
+        tooCostly(
+          value,
+          QUERY_LIMITS.maxPatternValues,
+          `a query may have at most ${QUERY_LIMITS.maxPatternValues} wildcard, time, index or IP values, each compared on its own; run several searches`,
+        );
+      }
+    }
+  }
 }
 
 function checkCharacters(text: string): void {

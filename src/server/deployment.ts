@@ -33,6 +33,8 @@ export interface DeploymentOptions {
   locate?: GeolocationOption['locate'];
   /** Open the embedded store for bulk loading (SqliteStoreOptions.bulkLoad): no index catch-up on open. */
   bulkLoad?: boolean;
+  /** Time budget of one search page or stats read in milliseconds (the stores' queryTimeoutMs). */
+  queryTimeoutMs?: number;
 }
 
 interface DeploymentIdentity {
@@ -104,6 +106,7 @@ export function openDeployment(options: DeploymentOptions): Deployment {
     ...(options.maxBatchEvents !== undefined ? { maxBatchEvents: options.maxBatchEvents } : {}),
     ...(options.locate ? { locate: options.locate } : {}),
     ...(options.bulkLoad ? { bulkLoad: true } : {}),
+    ...(options.queryTimeoutMs !== undefined ? { queryTimeoutMs: options.queryTimeoutMs } : {}),
     signingGuard: identity.guard,
   });
   return { ...identity, databasePath, store };
@@ -122,6 +125,7 @@ export async function openPostgresDeployment(
     name: identity.name,
     ...(options.maxBatchEvents !== undefined ? { maxBatchEvents: options.maxBatchEvents } : {}),
     ...(options.locate ? { locate: options.locate } : {}),
+    ...(options.queryTimeoutMs !== undefined ? { queryTimeoutMs: options.queryTimeoutMs } : {}),
     signingGuard: identity.guard,
   });
   return { ...identity, database: maskPassword(options.databaseUrl), store };

@@ -27,6 +27,7 @@ const CORE_STATUS: Record<string, number> = {
   BAD_SIGNATURE: 400,
   COMMITMENT_MISMATCH: 400,
   VERIFICATION_FAILED: 400,
+  QUERY_TOO_COSTLY: 400,
 };
 
 const STORE_STATUS: Record<string, number> = {
@@ -34,8 +35,10 @@ const STORE_STATUS: Record<string, number> = {
   NOT_FOUND: 404,
   IDEMPOTENCY_CONFLICT: 409,
   OVERLOADED: 503,
+  QUERY_TIMEOUT: 503,
   SCHEMA_TOO_NEW: 500,
   CORRUPT: 500,
+  LEDGER_INTEGRITY: 503,
 };
 
 const FASTIFY_CODES: Record<string, string> = {

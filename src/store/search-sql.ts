@@ -8,6 +8,13 @@ import type { Clause, Match, Query } from '../core/query.js';
 import { LOCATION_COLUMNS } from './search-fields.js';
 import type { StatsDimension } from './store.js';
 
+/**
+ * Time budget of one search page or stats read, in milliseconds, unless the store is given another
+ * (`serve --query-timeout`): SQLite terminates the worker thread running it, PostgreSQL cancels it
+ * through statement_timeout. Either way the read fails with QUERY_TIMEOUT.
+ */
+export const DEFAULT_QUERY_TIMEOUT_MS = 5000;
+
 /** Free text is matched as a case-insensitive substring through trigrams, which need three characters. */
 export const MIN_TEXT_LENGTH = 3;
 
@@ -36,7 +43,19 @@ export interface Dialect {
    * instead of planning a join that can walk the whole ledger.
    */
   inSubquery?(column: string, subquery: string): string;
+  /**
+   * Condition that text `column` equals one of `values`, bound as one parameter (SQLite: a JSON array
+   * read by json_each; PostgreSQL: `= ANY` of a text array). A long OR chain would instead be one
+   * expression node per value, over SQLite's expression depth limit (1000) at a few hundred values.
+   */
+  inSet(column: string, values: string[]): string;
 }
+
+/**
+ * Exact values of one clause up to this many are compared one by one (ORed), which the planners
+ * estimate well; more are looked up as one set (Dialect.inSet).
+ */
+export const SET_LOOKUP_MIN_VALUES = 16;
 
 /** Columns of search_events `e` that a field compares, ORed. */
 const EVENT_COLUMNS: Record<string, string[]> = {
@@ -185,7 +204,17 @@ function compileClause(clause: Clause, dialect: Dialect): string {
 }
 
 function anyOf(columns: string[], matches: Match[], dialect: Dialect): string {
-  return matches.flatMap((match) => columns.map((column) => compileMatch(column, match, dialect))).join(' OR ');
+  const exact = matches.flatMap((m) => (m.kind === 'exact' ? [m.value] : []));
+  if (exact.length < SET_LOOKUP_MIN_VALUES) {
+    return matches.flatMap((match) => columns.map((column) => compileMatch(column, match, dialect))).join(' OR ');
+  }
+  // Many exact values: one set lookup per column, then whatever else the clause lists (bounded by
+  // QUERY_LIMITS.maxPatternValues), so the OR chain stays short whatever the number of values.
+  const others = matches.filter((m) => m.kind !== 'exact');
+  return [
+    ...columns.map((column) => dialect.inSet(column, exact)),
+    ...others.flatMap((match) => columns.map((column) => compileMatch(column, match, dialect))),
+  ].join(' OR ');
 }
 
 function compileMatch(column: string, match: Match, dialect: Dialect): string {

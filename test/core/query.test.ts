@@ -388,6 +388,63 @@ describe('query language: valid queries', () => {
   });
 });
 
+describe('query language: cost bounds', () => {
+  /** Asserts QUERY_TOO_COSTLY naming the bound, at the first value past it. */
+  function tooCostly(query: string, limit: number, position: number, fragment: RegExp): void {
+    assert.throws(
+      () => parse(query),
+      (e: unknown) => {
+        assert.ok(e instanceof SealtrailError, String(e));
+        assert.equal(e.code, 'QUERY_TOO_COSTLY');
+        assert.deepEqual({ position: e.details.position, limit: e.details.limit }, { position, limit });
+        assert.ok(e.message.startsWith(`at ${position}: `), e.message);
+        assert.match(e.message, fragment);
+        assert.ok(e.message.includes(String(limit)), e.message);
+        return true;
+      },
+    );
+  }
+
+  it('refuses the review\'s free-text flood (285 repeats of one word) at the first value past the bound', () => {
+    const query = Array.from({ length: 285 }, () => 'reason').join(' ');
+    assert.ok(query.length <= QUERY_LIMITS.maxLength);
+    tooCostly(query, QUERY_LIMITS.maxTextValues, QUERY_LIMITS.maxTextValues * 'reason '.length, /free-text values/);
+    // Listed or joined by OR, they count the same; negated too.
+    tooCostly(`-${Array.from({ length: 9 }, (_, i) => `word${i}`).join(',')}`, QUERY_LIMITS.maxTextValues, 1 + 8 * 6, /free-text/);
+    assert.equal(parse(Array.from({ length: QUERY_LIMITS.maxTextValues }, () => 'reason').join(' ')).clauses.length, QUERY_LIMITS.maxTextValues);
+  });
+
+  it('counts terms, with a list or an OR group as one', () => {
+    const terms = (n: number) => Array.from({ length: n }, (_, i) => `actor:u${i}`).join(' ');
+    assert.equal(parse(terms(QUERY_LIMITS.maxTerms)).clauses.length, QUERY_LIMITS.maxTerms);
+    const over = terms(QUERY_LIMITS.maxTerms + 1);
+    tooCostly(over, QUERY_LIMITS.maxTerms, over.lastIndexOf('actor:') + 'actor:'.length, /at most 32 terms/);
+    const grouped = `${terms(QUERY_LIMITS.maxTerms - 1)} actor:a OR actor:b OR actor:c`;
+    assert.equal(parse(grouped).clauses.length, QUERY_LIMITS.maxTerms);
+  });
+
+  it('accepts 498 exact values of one key in 2,000 characters, and refuses more than 500', () => {
+    const values = Array.from({ length: 498 }, (_, i) => (1296 + i).toString(36));
+    const query = `target:${values.join(',')}`;
+    assert.ok(query.length <= QUERY_LIMITS.maxLength, String(query.length));
+    assert.equal(parse(query).clauses[0]!.anyOf.length, 498);
+    const many = Array.from({ length: 501 }, (_, i) => i.toString(36));
+    const over = `actor:${many.slice(0, 250).join(',')} actor:${many.slice(250).join(',')}`;
+    tooCostly(over, QUERY_LIMITS.maxValuesPerKey, over.lastIndexOf(',') + 1, /at most 500 values of one key \(actor\)/);
+  });
+
+  it('bounds wildcards, times, index ranges and IP blocks, each its own comparison', () => {
+    const prefixes = Array.from({ length: QUERY_LIMITS.maxPatternValues + 1 }, (_, i) => `${i.toString(36)}*`);
+    const over = `action:${prefixes.join(',')}`;
+    tooCostly(over, QUERY_LIMITS.maxPatternValues, over.lastIndexOf(',') + 1, /wildcard, time, index or IP values/);
+    const indexes = Array.from({ length: QUERY_LIMITS.maxPatternValues + 1 }, (_, i) => String(i));
+    tooCostly(`index:${indexes.join(',')}`, QUERY_LIMITS.maxPatternValues, `index:${indexes.join(',')}`.lastIndexOf(',') + 1, /index/);
+    // Quoted values are exact, not wildcards, and do not count.
+    const quoted = `action:${prefixes.map((p) => `"${p}"`).join(',')}`;
+    assert.equal(parse(quoted).clauses[0]!.anyOf[0]!.kind, 'exact');
+  });
+});
+
 describe('query language: invalid queries', () => {
   for (const [query, position, fragment] of INVALID) {
     it(`rejects ${JSON.stringify(query.length > 60 ? `${query.slice(0, 20)}…` : query)} at ${position}`, () => rejects(query, position, fragment));
@@ -545,7 +602,8 @@ describe('query language: properties', () => {
           ast = parse(query);
         } catch (error) {
           assert.ok(error instanceof SealtrailError, `not a SealtrailError for ${JSON.stringify(query)}: ${String(error)}`);
-          assert.equal(error.code, 'INVALID_ARGUMENT');
+          // Cost bounds (QUERY_TOO_COSTLY) keep the same position contract as syntax errors.
+          assert.ok(error.code === 'INVALID_ARGUMENT' || error.code === 'QUERY_TOO_COSTLY', error.code);
           const { position, length } = error.details as { position: number; length: number };
           assert.ok(Number.isInteger(position) && position >= 0 && position <= query.length, `position ${position} for ${JSON.stringify(query)}`);
           assert.ok(Number.isInteger(length) && length >= 0 && position + length <= query.length, `length ${length} for ${JSON.stringify(query)}`);

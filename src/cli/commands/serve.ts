@@ -27,7 +27,7 @@ export const GEOIP_OPTION: Record<string, OptionSpec> = {
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'Run the sealtrail server with the embedded SQLite store.',
-  usage: 'serve [--data DIR] [--port N] [--host ADDR] [--name NAME] [--signing-key FILE] [--database-url URL] [--geoip PATH|off]',
+  usage: 'serve [--data DIR] [--port N] [--host ADDR] [--name NAME] [--signing-key FILE] [--database-url URL] [--geoip PATH|off] [--query-timeout MS]',
   options: {
     ...DATA_OPTION,
     port: { type: 'string', description: 'TCP port.', env: 'SEALTRAIL_PORT', default: '8470', value: 'N' },
@@ -65,6 +65,13 @@ export const serveCommand: Command = {
       default: '1',
       value: 'SEC',
     },
+    'query-timeout': {
+      type: 'string',
+      description: 'Time budget of one search page or stats read, in milliseconds; past it the request answers 503 QUERY_TIMEOUT.',
+      env: 'SEALTRAIL_QUERY_TIMEOUT',
+      default: '5000',
+      value: 'MS',
+    },
     quiet: { type: 'boolean', description: 'Log only warnings and errors.' },
   },
   details:
@@ -84,6 +91,7 @@ export const serveCommand: Command = {
       name: optionalString(args, 'name'),
       signingKeyPath: optionalString(args, 'signing-key'),
       ...(geo ? { locate: geo.lookup } : {}),
+      queryTimeoutMs: integerOption(args, 'query-timeout', { min: 1, max: 600_000 })!,
     };
     const databaseUrl = optionalString(args, 'database-url');
     const deployment = databaseUrl

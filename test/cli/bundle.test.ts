@@ -95,6 +95,62 @@ describe('export --bundle, then verify-bundle', () => {
     assert.match(junk.stdout, /archive: not a readable zip archive/);
   });
 
+  it('checks the auditor\'s expectations: count, indexes and disclosed fields (exit 1 when unmet, 2 when malformed)', async () => {
+    const out = join(dir, 'evidence.zip');
+    // The export selected action:file.download (index % 3 = 0) and outcome:success (index % 7 ≠ 0) of 240 events.
+    const indexes = Array.from({ length: 240 }, (_, i) => i).filter((i) => i % 3 === 0 && i % 7 !== 0);
+    const met = await runCli(['verify-bundle', out, '--key', key, '--expect-count', String(indexes.length), '--expect-indexes', indexes.join(','), '--expect-disclosed', 'actor.id,outcome']);
+    assert.equal(met.code, 0, show(met));
+    assert.match(met.stdout, new RegExp(`expected: +${indexes.length} events; indexes 3,6,9,.*; disclosed actor\\.id, outcome: met`));
+
+    const plain = await runCli(['verify-bundle', out, '--key', key]);
+    assert.match(plain.stdout, /not checked: whether events or fields were left out/);
+
+    const count = await runCli(['verify-bundle', out, '--key', key, '--expect-count', String(indexes.length + 1)]);
+    assert.equal(count.code, 1, show(count));
+    assert.match(count.stdout, new RegExp(`expected ${indexes.length + 1} events, the bundle proves ${indexes.length}`));
+
+    const missing = await runCli(['verify-bundle', out, '--key', key, '--expect-indexes', `${indexes.join(',')},7`]);
+    assert.equal(missing.code, 1, show(missing));
+    assert.match(missing.stdout, /expected events 7 \(1 event\) are not in the bundle/);
+
+    // The export withheld origin.ip and actor.name.
+    const disclosed = await runCli(['verify-bundle', out, '--key', key, '--expect-disclosed', 'origin.ip', '--json']);
+    assert.equal(disclosed.code, 1, show(disclosed));
+    const report = JSON.parse(disclosed.stdout);
+    assert.ok(report.problems.some((p: { kind: string; message: string }) => p.kind === 'expectation' && /withholds origin\.ip, which you expect disclosed/.test(p.message)));
+    assert.deepEqual(report.expected, { disclosed: ['origin.ip'] });
+
+    for (const bad of [['--expect-indexes', '5-1'], ['--expect-count', 'many'], ['--expect-disclosed', 'actor.nope']]) {
+      const refused = await runCli(['verify-bundle', out, '--key', key, ...bad]);
+      assert.equal(refused.code, 2, `${bad.join(' ')}: ${show(refused)}`);
+    }
+  });
+
+  it('reports a zip bomb as INVALID instead of crashing (a 250 MiB events part, honest or understated size)', async () => {
+    const files = unzipSync(readFileSync(join(dir, 'evidence.zip')));
+    files['events/part-00000.jsonl'] = new Uint8Array(250 * 1024 * 1024).fill(0x0a);
+    const bomb = zipSync(files, { level: 9 });
+    assert.ok(bomb.length < 400 * 1024);
+    writeFileSync(join(dir, 'bomb.zip'), bomb);
+    const honest = await runCli(['verify-bundle', join(dir, 'bomb.zip'), '--key', key]);
+    assert.equal(honest.code, 1, show(honest));
+    assert.match(honest.stdout, /INVALID evidence bundle/);
+    assert.match(honest.stdout, /events\/part-00000\.jsonl claims 262144000 bytes, more than the 134217728 a bundle file may have/);
+
+    // The same archive with the declared size understated in both headers: inflation stops at 1,000 bytes.
+    const name = Buffer.from('events/part-00000.jsonl');
+    const lying = Buffer.from(bomb);
+    for (let at = lying.indexOf(name); at >= 0; at = lying.indexOf(name, at + 1)) {
+      if (lying.readUInt32LE(at - 46) === 0x02014b50) lying.writeUInt32LE(1000, at - 46 + 24);
+      else if (lying.readUInt32LE(at - 30) === 0x04034b50) lying.writeUInt32LE(1000, at - 30 + 22);
+    }
+    writeFileSync(join(dir, 'lying.zip'), lying);
+    const understated = await runCli(['verify-bundle', join(dir, 'lying.zip'), '--key', key]);
+    assert.equal(understated.code, 1, show(understated));
+    assert.match(understated.stdout, /events\/part-00000\.jsonl: inflates to more than the 1000 bytes the directory declares/);
+  });
+
   it('refuses to verify without a key, and says why (exit 2)', async () => {
     const result = await runCli(['verify-bundle', join(dir, 'evidence.zip')]);
     assert.equal(result.code, 2, show(result));

@@ -3,19 +3,21 @@
  * - `sealtrail export --bundle FILE.zip …` (the export command calls runBundleExport): asks the server
  *   for a bundle, streams it to a temporary file beside FILE, verifies it offline exactly as an auditor
  *   would, and only then renames it into place, so a FILE that exists is a bundle that verified;
- * - `sealtrail verify-bundle FILE.zip --key KEY`: the auditor's side, with no server and no database.
+ * - `sealtrail verify-bundle FILE.zip --key KEY`: the auditor's side, with no server and no database;
+ *   `--expect-count`, `--expect-indexes` and `--expect-disclosed` check what a bundle cannot prove by
+ *   itself (that nothing was left out) against what the auditor expected to receive.
  */
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { verifyBundle, type BundleReport } from '../../core/bundle/index.js';
+import { DEFAULT_BUNDLE_LIMITS, parseIndexRanges, verifyBundle, type BundleExpectations, type BundleLimits, type BundleReport } from '../../core/bundle/index.js';
 import { SealtrailError } from '../../core/errors.js';
 import { parseVerifierKey } from '../../core/note.js';
 import { nodeSuite } from '../../platform/node-crypto.js';
-import { optionalString, requireString, serverClient, UsageError, type Command, type ParsedArgs } from '../command.js';
+import { integerOption, optionalString, requireString, serverClient, UsageError, type Command, type ParsedArgs } from '../command.js';
 import { Progress } from '../progress.js';
 
 /** A verifier key given on the command line: the key string itself, or `@FILE` holding it. */
@@ -45,12 +47,56 @@ function readCheckpointFiles(args: ParsedArgs): string[] {
   });
 }
 
-function verifyFile(path: string, key: string, requiredCheckpoints: string[]): BundleReport {
-  return verifyBundle({ files: new Uint8Array(readFileSync(path)), verifierKey: key, requiredCheckpoints, suite: nodeSuite });
+/** A zip without ZIP64 (the only kind of bundle) ends within 4 GiB: anything larger is not read into memory. */
+const MAX_ARCHIVE_BYTES = 0xffffffff;
+
+interface VerifyOptions {
+  expect?: BundleExpectations;
+  limits?: Partial<BundleLimits>;
+}
+
+function verifyFile(path: string, key: string, requiredCheckpoints: string[], options: VerifyOptions = {}): BundleReport {
+  const size = statSync(path).size;
+  if (size > MAX_ARCHIVE_BYTES) {
+    return { ok: false, problems: [{ kind: 'archive', message: `archive: ${size} bytes, more than a zip without ZIP64 can hold: not a bundle` }], omittedProblems: 0, verifiedEvents: 0, consistentWith: [], verifierKey: key };
+  }
+  return verifyBundle({ files: new Uint8Array(readFileSync(path)), verifierKey: key, requiredCheckpoints, suite: nodeSuite, ...options });
+}
+
+/** The auditor's expectations and limits from verify-bundle's options. */
+function verifyOptions(args: ParsedArgs): VerifyOptions {
+  const expect: BundleExpectations = {};
+  const count = integerOption(args, 'expect-count');
+  if (count !== undefined) expect.count = count;
+  const indexes = optionalString(args, 'expect-indexes');
+  if (indexes !== undefined) {
+    try {
+      expect.indexes = parseIndexRanges(indexes);
+    } catch (error) {
+      throw new UsageError(`--expect-indexes: ${(error as Error).message}`);
+    }
+  }
+  const disclosed = listOption(args, 'expect-disclosed');
+  if (disclosed.length > 0) expect.disclosed = disclosed;
+  const maxBytes = integerOption(args, 'max-inflated-bytes', { min: 1 });
+  return {
+    ...(Object.keys(expect).length > 0 ? { expect } : {}),
+    ...(maxBytes !== undefined ? { limits: { maxTotalBytes: maxBytes } } : {}),
+  };
+}
+
+/** What the auditor asked to be checked beyond the bundle itself, in words. */
+function describeExpectations(expect: BundleExpectations): string {
+  const parts: string[] = [];
+  if (expect.count !== undefined) parts.push(`${expect.count} event${expect.count === 1 ? '' : 's'}`);
+  if (expect.indexes) parts.push(`indexes ${expect.indexes.map((r) => (r.first === r.last ? `${r.first}` : `${r.first}-${r.last}`)).join(',')}`);
+  if (expect.disclosed) parts.push(`disclosed ${expect.disclosed.join(', ')}`);
+  return parts.join('; ');
 }
 
 /** The verdict in words: one line, then the problems or the facts an auditor should read. */
-function describe(report: BundleReport, name: string): string {
+/** `unchecked`: say that nothing checked whether events or fields were left out (verify-bundle without --expect-*). */
+function describe(report: BundleReport, name: string, expect?: BundleExpectations | 'unchecked'): string {
   const lines: string[] = [];
   const m = report.manifest;
   if (!report.ok) {
@@ -68,20 +114,23 @@ function describe(report: BundleReport, name: string): string {
   }
   lines.push(`  withheld:    ${m!.withheld.length > 0 ? m!.withheld.join(', ') : 'nothing'}${m!.counts.redacted_fields > 0 ? `; ${m!.counts.redacted_fields} erased or purged field(s)` : ''}`);
   lines.push(`  query:       ${JSON.stringify(m!.query)} (exported ${m!.exported_at}; the query and time are the exporter's statements)`);
+  if (expect === 'unchecked') lines.push('  not checked: whether events or fields were left out (give --expect-count, --expect-indexes or --expect-disclosed)');
+  else if (expect) lines.push(`  expected:    ${describeExpectations(expect)}: met`);
   return `${lines.join('\n')}\n`;
 }
 
-function printReport(report: BundleReport, name: string, json: boolean): void {
+function printReport(report: BundleReport, name: string, json: boolean, expect?: BundleExpectations): void {
   if (json) {
     const { manifest, checkpoint, ...rest } = report;
     const summary = {
       ...rest,
       ...(manifest ? { ledger: manifest.ledger, query: manifest.query, exported_at: manifest.exported_at, withheld: manifest.withheld, counts: manifest.counts } : {}),
       ...(checkpoint ? { checkpoint: { origin: checkpoint.origin, size: checkpoint.size } } : {}),
+      ...(expect ? { expected: expect } : {}),
     };
     process.stdout.write(`${JSON.stringify(summary)}\n`);
   } else {
-    process.stdout.write(describe(report, name));
+    process.stdout.write(describe(report, name, expect ?? 'unchecked'));
   }
 }
 
@@ -153,7 +202,7 @@ export async function runBundleExport(args: ParsedArgs): Promise<number> {
 export const verifyBundleCommand: Command = {
   name: 'verify-bundle',
   summary: 'Verify an evidence bundle offline against a pinned verifier key (no server or database needed).',
-  usage: 'verify-bundle BUNDLE.zip --key KEY|@FILE [--checkpoint FILE]... [--json]',
+  usage: 'verify-bundle BUNDLE.zip --key KEY|@FILE [--checkpoint FILE]... [--expect-count N] [--expect-indexes LIST] [--expect-disclosed PATHS] [--json]',
   options: {
     key: {
       type: 'string',
@@ -167,12 +216,31 @@ export const verifyBundleCommand: Command = {
       description: 'A checkpoint you saved earlier: require the bundle to prove consistency with it.',
       value: 'FILE',
     },
+    'expect-count': { type: 'string', description: 'Require exactly N events (a bundle cannot prove that none was left out).', value: 'N' },
+    'expect-indexes': {
+      type: 'string',
+      description: 'Require exactly these event indexes, e.g. 1-5,9 (the ones your own search returned).',
+      value: 'LIST',
+    },
+    'expect-disclosed': {
+      type: 'string',
+      multiple: true,
+      description: 'Require these field paths or groups (actor.id,outcome) disclosed in every event that has them: not withheld, erased or purged.',
+      value: 'PATHS',
+    },
+    'max-inflated-bytes': {
+      type: 'string',
+      description: `Inflate at most this many bytes in all (default ${DEFAULT_BUNDLE_LIMITS.maxTotalBytes}); each file stays within ${DEFAULT_BUNDLE_LIMITS.maxEntryBytes}.`,
+      value: 'N',
+    },
     json: { type: 'boolean', description: 'Print the report as JSON.' },
   },
   details:
     'Checks every file digest, the checkpoint signature with your key, every event (leaf, inclusion proof,\n' +
     'disclosures), every consistency proof to the checkpoints in auditor/, and the counts. The key in the\n' +
-    'bundle itself is never trusted. Exit status: 0 valid, 1 invalid, 2 usage.',
+    'bundle itself is never trusted. A bundle proves what it holds, not that nothing was left out: the\n' +
+    '--expect-* options check that against what you expected. A bundle that inflates beyond the limits\n' +
+    '(a zip bomb) is invalid. Exit status: 0 valid, 1 invalid, 2 usage.',
   async run(args) {
     const [file, ...extra] = args.positionals;
     if (file === undefined || extra.length > 0) throw new UsageError('expected exactly one bundle file');
@@ -180,14 +248,15 @@ export const verifyBundleCommand: Command = {
     const keyOption = optionalString(args, 'key');
     if (!keyOption) throw new UsageError('--key is required: verification means checking against the key you trust, not one the bundle names');
     const key = readKeyArgument(keyOption);
+    const options = verifyOptions(args);
     let report: BundleReport;
     try {
-      report = verifyFile(file, key, readCheckpointFiles(args));
+      report = verifyFile(file, key, readCheckpointFiles(args), options);
     } catch (error) {
       if (error instanceof SealtrailError) throw new UsageError(error.message);
       throw error;
     }
-    printReport(report, file, Boolean(args.values.json));
+    printReport(report, file, Boolean(args.values.json), options.expect);
     return report.ok ? 0 : 1;
   },
 };

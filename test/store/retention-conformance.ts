@@ -13,6 +13,8 @@ import { decodeLeaf, verifyDisclosures } from '../../src/core/leaf.js';
 import type { Store } from '../../src/store/store.js';
 import { verifyWithSystemLedger } from '../../src/store/verify-ledger.js';
 import { sampleEvent } from '../helpers/events.js';
+import { RetentionService } from '../../src/server/retention.js';
+import { SERVER_WRITER, SYSTEM_LEDGER } from '../../src/core/forgetting.js';
 import type { StoreHarness } from './conformance.js';
 
 const writer = 'key_test';
@@ -172,6 +174,54 @@ export function runRetentionConformance(backend: string, makeHarness: () => Prom
       const ledger = await freshLedger(3);
       // Index 7 has no search row, so it counts as held rather than guessed at.
       assert.deepEqual((await forgetSealed(store, ledger, [{ index: 7, paths: '*', reason: 'purged' }])).held, [7]);
+    });
+
+    it('an erasure reaches fields the search index does not hold and the system ledger, and says what it left', async () => {
+      // Issue 19: the address stayed in its event's id, reason and metadata, and in access records.
+      const subject = `dora.${backend}.x5@example.com`.toLowerCase();
+      const ledger = `r${counter++}`;
+      await store.createLedger(ledger);
+      await store.createLedger(SYSTEM_LEDGER);
+      const [named] = await store.append(ledger, [
+        {
+          event: {
+            ...sampleEvent(1),
+            id: `evt-${subject}`,
+            actor: { type: 'user', id: 'u-dora', session_id: `sess:${subject}` },
+            origin: { device_id: 'dev-1' },
+            outcome: 'failure',
+            outcome_reason: `bounced for ${subject.toUpperCase()}`,
+            metadata: { note: { cc: [subject] }, ticket: 'T-1' },
+          },
+          writer,
+        },
+        { event: sampleEvent(2), writer },
+      ]);
+      const [record] = await store.append(SYSTEM_LEDGER, [
+        {
+          event: {
+            actor: { type: 'api_key', id: 'anonymous' },
+            action: 'auth.token_rejected',
+            category: 'auth',
+            origin: { user_agent: `probe (${subject})` },
+            outcome: 'failure',
+            metadata: { query: `q=${encodeURIComponent(`"${subject}"`)}` },
+          },
+          writer: SERVER_WRITER,
+        },
+      ]);
+      const summary = await new RetentionService(store).erase({ subject }, 'key_admin');
+      assert.deepEqual(Object.keys((await store.getEntry(ledger, named!.index))!.redactions ?? {}).sort(), ['actor.session_id', 'id', 'metadata.note', 'outcome_reason']);
+      assert.deepEqual(Object.keys((await store.getEntry(SYSTEM_LEDGER, record!.index))!.redactions ?? {}).sort(), ['metadata.query', 'origin.user_agent']);
+      assert.equal((await store.getEntry(ledger, 1))!.redactions, undefined);
+      for (const name of [ledger, SYSTEM_LEDGER]) {
+        for await (const entry of store.entries(name, 0, (await store.getLedger(name))!.size)) {
+          assert.equal(JSON.stringify(entry.disclosures).toLowerCase().includes(subject), false, `${name} ${entry.index}`);
+        }
+        assert.deepEqual(await search(name, JSON.stringify(subject)), [], name);
+      }
+      assert.ok(summary.notReached.some((gap) => gap.kind === 'outside' && gap.where === 'database storage'));
+      await verify(ledger);
     });
   });
 }

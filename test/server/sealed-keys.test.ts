@@ -16,7 +16,9 @@ import { buildApp } from '../../src/server/app.js';
 import { SYSTEM_LEDGER } from '../../src/server/access-log.js';
 import { newToken } from '../../src/server/auth.js';
 import { openDeployment, type Deployment } from '../../src/server/deployment.js';
-import { recordKeyCreation } from '../../src/server/key-registry.js';
+import { keyCreationEvent, recordKeyCreation } from '../../src/server/key-registry.js';
+import { SaltSource, type Disclosures } from '../../src/core/commitments.js';
+import { sealEvent } from '../../src/core/leaf.js';
 import type { ApiKeyRecord } from '../../src/store/store.js';
 import { verifySealedRecords } from '../../src/store/verify-records.js';
 import { runVerify } from '../helpers/cli.js';
@@ -250,6 +252,36 @@ describe('API keys checked against their sealed records', () => {
     assert.equal((await systemRecords(running, 'key.records.start')).length, 1);
     assert.equal((await systemRecords(running, 'key.attest')).length, 0);
     assert.ok(running.logs.some((line) => line.includes('hides key records')), running.logs.join('\n'));
+  });
+});
+
+describe('the key registry trusts only records in the signed tree', () => {
+  it('a key record rewritten in place (leaf, hash and disclosures, consistent with each other) is ignored, loudly', async () => {
+    const dir = newFolder();
+    let running = await start(dir);
+    const legit = await createKey(running);
+    await stop(running);
+    const planted = plantedKey();
+    const db = new Database(join(dir, 'sealtrail.db'));
+    try {
+      for (const { name } of db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'").all() as Array<{ name: string }>) db.exec(`DROP TRIGGER "${name}"`);
+      const system = (db.prepare('SELECT ledger_id FROM ledgers WHERE name = ?').get(SYSTEM_LEDGER) as { ledger_id: number }).ledger_id;
+      const rows = db.prepare('SELECT idx, received_at, disclosures FROM entries WHERE ledger_id = ? ORDER BY idx').all(system) as Array<{ idx: number; received_at: number; disclosures: string }>;
+      const row = rows.find((r) => (JSON.parse(r.disclosures) as Disclosures)['metadata.key_id']?.[1] === legit.id)!;
+      // The legitimate key's creation record now describes the planted key: a well-formed entry that
+      // only the Merkle tree under the signed checkpoint contradicts.
+      const forged = sealEvent(
+        nodeSuite,
+        { ledger: SYSTEM_LEDGER, index: row.idx, receivedAtMicros: row.received_at, writer: 'sealtrail', event: keyCreationEvent(planted.key, { type: 'api_key', id: 'admin' }) },
+        new SaltSource(nodeSuite),
+      );
+      db.prepare('UPDATE entries SET leaf = ?, leaf_hash = ?, disclosures = ? WHERE ledger_id = ? AND idx = ?').run(forged.leaf, forged.leafHash, JSON.stringify(forged.disclosures), system, row.idx);
+    } finally {
+      db.close();
+    }
+    running = await start(dir, (deployment) => deployment.store.createApiKey(planted.key));
+    await expectRefused(running, planted.token);
+    assert.ok(running.logs.some((line) => line.includes('not sealed as stored')), running.logs.join('\n'));
   });
 });
 

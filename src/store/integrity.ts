@@ -363,6 +363,8 @@ export class IntegrityMonitor {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  /** Broken marks being written to the store; a round ends only once they are, so other processes see them. */
+  private readonly recording = new Set<Promise<void>>();
 
   constructor(private readonly options: IntegrityMonitorOptions) {
     const { suite, signer, keyName } = options;
@@ -371,9 +373,11 @@ export class IntegrityMonitor {
     this.key = watermarkKey(suite, signer);
     options.guard.onBroken((ledger, reason) => {
       options.log?.error(`ledger ${ledger} failed integrity verification; appends to it are refused`, { ledger, reason });
-      options.store.markIntegrityBroken(ledger, reason, Date.now() * 1000).catch((error: unknown) => {
+      const write = options.store.markIntegrityBroken(ledger, reason, Date.now() * 1000).catch((error: unknown) => {
         options.log?.error(`could not record in the store that ledger ${ledger} is broken`, { ledger, error: (error as Error).message });
       });
+      this.recording.add(write);
+      void write.finally(() => this.recording.delete(write));
     });
   }
 
@@ -384,6 +388,7 @@ export class IntegrityMonitor {
   async start(background = true): Promise<void> {
     await this.refreshBroken();
     for (const ledger of await this.options.store.listLedgers()) await this.catchUp(ledger.name);
+    await Promise.all(this.recording);
     if (background) this.schedule();
   }
 
@@ -391,6 +396,7 @@ export class IntegrityMonitor {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.running;
+    await Promise.all(this.recording);
   }
 
   status(): IntegrityStatus {
@@ -430,6 +436,7 @@ export class IntegrityMonitor {
       await this.catchUp(name);
       await this.sweepSome(name, watch);
     }
+    await Promise.all(this.recording);
   }
 
   private schedule(): void {

@@ -11,7 +11,7 @@
  * file is read only by `verify`. A torn last line (a crash mid-write) is ignored; any other unreadable
  * line is refused, since the journal is written by this code alone.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, truncateSync, writeSync } from 'node:fs';
 import { bytesEqual, fromBase64, toBase64 } from '../core/bytes.js';
 import { SealtrailError } from '../core/errors.js';
 import type { Store } from './store.js';
@@ -77,6 +77,11 @@ export class SignedHeadsJournal {
   private pending: Promise<void> = Promise.resolve();
 
   constructor(readonly path: string) {
+    if (existsSync(path)) {
+      const text = readFileSync(path, 'utf8');
+      // A line torn by a crash is cut off, so that the next line is not appended to its fragment.
+      if (text.length > 0 && !text.endsWith('\n')) truncateSync(path, Buffer.byteLength(text.slice(0, text.lastIndexOf('\n') + 1)));
+    }
     for (const [ledger, list] of readSignedHeads(path) ?? []) this.latest.set(ledger, list.at(-1)!);
     this.fd = openSync(path, 'a', 0o600);
   }

@@ -269,31 +269,42 @@ export function holdCovers(hold: LegalHold, ledger: string): boolean {
 
 // ---- erasure -------------------------------------------------------------------------------------------
 
-/** What erasure does to one event: the fields that go, and those that hold the subject but stay by policy. */
+/** What erasure does to one event: the fields that go, and those that hold the subject but stay. */
 export interface ErasurePlan {
   /** Field paths to remove, sorted. */
   paths: string[];
-  /** Field paths that hold the subject and are kept: `actor.id` equal to it, the pseudonymous key. */
-  kept: string[];
+  /** Field paths that hold the subject and stay, each with why (KEPT_BECAUSE). Sorted by path. */
+  kept: Array<{ path: string; because: ErasureKept }>;
 }
+
+/**
+ * Why a field that holds the subject stays. `pseudonym`: `actor.id` equal to the subject, the key that
+ * keeps the actor's events linked, unless `erasure.fields` lists it. `classifies`: `action`, `tenant`
+ * or a target's `type` — the application's classification of the event, which tenant-scoped keys and
+ * retention rules read; erasing it would change who may read the event and how long it is kept.
+ * `sealed-name`: a metadata key's name, which the leaf commits to (its value goes, the name cannot).
+ */
+export type ErasureKept = 'pseudonym' | 'classifies' | 'sealed-name';
 
 /** Fields whose schema cannot hold a name, address or identifier: enumerations and a timestamp. */
 const UNNAMEABLE_FIELDS = new Set(['actor.type', 'category', 'outcome', 'occurred_at']);
+const CLASSIFYING_FIELDS = new Set(['action', 'tenant']);
 
 /**
  * The fields of one event that hold the subject and must go, given the event's disclosed values. A
- * field goes when any text in it (a target's or a metadata value's members and keys included, and its
- * percent-decoded form, as in recorded query strings) contains the subject, compared without case and
- * not directly next to a letter or digit: "evt-zed@example.com" holds "zed@example.com",
- * "jimzed@example.com" does not, "u-50" does not hold "u-5". When the subject is the event's actor,
- * the policy's `erasure.fields` and `erasure.metadata` go as well, whatever their values. `actor.id`
- * equal to the subject stays unless `erasure.fields` lists it: it is the pseudonymous key that keeps
- * the actor's events linked; an actor id that carries the subject inside a longer value
- * ("user:zed@example.com") is a copy of the value rather than a key standing in for it, and goes.
+ * field goes when any text in it (a target's id and name, a metadata value's members and keys at any
+ * depth, and their percent-decoded form, as in recorded query strings) contains the subject, compared
+ * without case and not directly next to a letter or digit: "evt-zed@example.com" holds
+ * "zed@example.com", "jimzed@example.com" does not, "u-50" does not hold "u-5". When the subject is the
+ * event's actor, the policy's `erasure.fields` and `erasure.metadata` go as well, whatever their
+ * values. `actor.id` equal to the subject stays unless `erasure.fields` lists it: it is the
+ * pseudonymous key that keeps the actor's events linked; an actor id that carries the subject inside a
+ * longer value ("user:zed@example.com") is a copy of the value rather than a key standing in for it,
+ * and goes. What stays although it holds the subject is in `kept` (ErasureKept says why).
  */
 export function erasurePlan(values: ReadonlyMap<string, unknown>, subject: string, settings: ErasureSettings): ErasurePlan {
   const paths = new Set<string>();
-  const kept: string[] = [];
+  const kept = new Map<string, ErasureKept>();
   const holds = (value: unknown) => mentionsSubject(value, subject);
   const subjectIsActor = ['actor.id', 'actor.name', 'actor.email', 'origin.ip'].some((p) => holds(values.get(p)));
   if (subjectIsActor) {
@@ -301,11 +312,25 @@ export function erasurePlan(values: ReadonlyMap<string, unknown>, subject: strin
     for (const key of settings.metadata) if (values.has(`metadata.${key}`)) paths.add(`metadata.${key}`);
   }
   for (const [path, value] of values) {
-    if (paths.has(path) || UNNAMEABLE_FIELDS.has(path) || !holds(value)) continue;
-    if (path === 'actor.id' && typeof value === 'string' && value.toLowerCase() === subject.toLowerCase()) kept.push(path);
-    else paths.add(path);
+    // A key named after the subject: what it says is about them, so the value goes; the name stays sealed.
+    if (path.startsWith('metadata.') && holds(path.slice('metadata.'.length))) {
+      kept.set(path, 'sealed-name');
+      paths.add(path);
+    }
+    if (paths.has(path) || UNNAMEABLE_FIELDS.has(path)) continue;
+    if (CLASSIFYING_FIELDS.has(path)) {
+      if (holds(value)) kept.set(path, 'classifies');
+    } else if (path.startsWith('targets.')) {
+      const { type, ...named } = (value ?? {}) as { type?: unknown };
+      if (holds(named)) paths.add(path);
+      else if (holds(type)) kept.set(path, 'classifies');
+    } else if (holds(value)) {
+      if (path === 'actor.id' && typeof value === 'string' && value.toLowerCase() === subject.toLowerCase()) kept.set(path, 'pseudonym');
+      else paths.add(path);
+    }
   }
-  return { paths: [...paths].sort(), kept };
+  const keptList = [...kept].map(([path, because]) => ({ path, because })).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { paths: [...paths].sort(), kept: keptList };
 }
 
 /** The fields of one event that erasure removes (erasurePlan's `paths`). */

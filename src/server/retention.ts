@@ -19,6 +19,7 @@ import {
   shortRules,
   holdCovers,
   mentionsSubject,
+  type ErasureKept,
   type LegalHold,
   type RetentionPolicy,
 } from '../core/retention.js';
@@ -72,7 +73,8 @@ export interface ErasureSummary {
 
 /**
  * Something an erasure could not reach. `held`: events under a legal hold (counted per ledger);
- * `kept`: fields the policy keeps (actor.id as the pseudonymous key); `store`: other copies in the
+ * `kept`: fields that hold the subject and stay, counted per ledger and field (actor.id as the
+ * pseudonymous key, an event's classification, a metadata key's sealed name); `store`: other copies in the
  * store that erasure does not rewrite (a legal hold's or an API key's own text); `outside`: copies
  * beyond the store's control, listed every time because the server cannot see them.
  */
@@ -84,6 +86,13 @@ export interface ErasureGap {
   events?: number;
   reason: string;
 }
+
+/** Why erasure keeps a field that holds the subject (ErasureKept in src/core/retention.ts). */
+const KEPT_BECAUSE: Record<ErasureKept, string> = {
+  pseudonym: 'actor.id equal to the subject is kept as the pseudonymous actor key; list actor.id in erasure.fields to remove it',
+  classifies: "the event's action, tenant or target type: tenant-scoped keys and retention rules read them, so erasure does not change them",
+  'sealed-name': "a metadata key's name is committed in the leaf: its value is erased, the name cannot be",
+};
 
 /** Copies of values outside what the store controls; every erasure report names them. */
 const OUTSIDE_THE_STORE: ErasureGap[] = [
@@ -342,7 +351,8 @@ export class RetentionService {
     const dryRun = input.dryRun === true;
     const { policy } = await this.policy();
     const summary: ErasureSummary = { erasure: newId('erasure'), dryRun, events: 0, fieldsRemoved: 0, held: 0, ledgers: [], notReached: [] };
-    const keptActorIds = new Map<string, number>();
+    /** "ledger path" → events whose field there holds the subject and stays, with why. */
+    const kept = new Map<string, { ledger: string; path: string; because: ErasureKept; events: number }>();
     // Every sealed entry is read, not the search index's candidates: the index leaves out fields (event
     // ids, sessions, devices), folds metadata into text, and an erasure must not silently miss any.
     for (const { name: ledger, size } of await this.store.listLedgers()) {
@@ -350,8 +360,14 @@ export class RetentionService {
       const fields = new Set<string>();
       for await (const entry of sealedEntries(this.store, ledger, size)) {
         const values = new Map(Object.entries(entry.disclosures).map(([path, [, v]]) => [path, v] as const));
-        const { paths, kept } = erasurePlan(values, subject, policy.erasure);
-        if (kept.length > 0) keptActorIds.set(ledger, (keptActorIds.get(ledger) ?? 0) + 1);
+        const plan = erasurePlan(values, subject, policy.erasure);
+        for (const { path, because } of plan.kept) {
+          const field = path.replace(/^targets\.\d+$/, 'targets.N');
+          const line = kept.get(`${ledger} ${field}`) ?? { ledger, path: field, because, events: 0 };
+          line.events++;
+          kept.set(`${ledger} ${field}`, line);
+        }
+        const { paths } = plan;
         if (paths.length === 0) continue;
         paths.forEach((p) => fields.add(p.replace(/^targets\.\d+$/, 'targets.N')));
         requests.push({ index: entry.index, paths, reason: 'erased' });
@@ -365,7 +381,7 @@ export class RetentionService {
       summary.ledgers.push({ ledger, events: result.changed.length, held: result.held.length, fields: [...fields].sort() });
     }
     if (summary.events > 0 && !dryRun) await this.store.scrubFiles();
-    summary.notReached = await this.erasureGaps(subject, summary, keptActorIds);
+    summary.notReached = await this.erasureGaps(subject, summary, [...kept.values()]);
     if (!dryRun) {
       await this.record(by, {
         action: 'subject.erase',
@@ -385,14 +401,16 @@ export class RetentionService {
   }
 
   /** What the erasure left, with why: held events, fields kept by policy, the store's other copies, and the rest. */
-  private async erasureGaps(subject: string, summary: ErasureSummary, keptActorIds: ReadonlyMap<string, number>): Promise<ErasureGap[]> {
+  private async erasureGaps(
+    subject: string,
+    summary: ErasureSummary,
+    kept: Array<{ ledger: string; path: string; because: ErasureKept; events: number }>,
+  ): Promise<ErasureGap[]> {
     const gaps: ErasureGap[] = [];
     for (const line of summary.ledgers) {
       if (line.held > 0) gaps.push({ kind: 'held', where: line.ledger, events: line.held, reason: 'under a legal hold (GDPR Art. 17(3)(e)); erase again once it is released' });
     }
-    for (const [ledger, events] of keptActorIds) {
-      gaps.push({ kind: 'kept', where: `${ledger} actor.id`, events, reason: 'actor.id equal to the subject is kept as the pseudonymous actor key; list actor.id in erasure.fields to remove it' });
-    }
+    for (const { ledger, path, because, events } of kept) gaps.push({ kind: 'kept', where: `${ledger} ${path}`, events, reason: KEPT_BECAUSE[because] });
     for (const hold of await this.store.legalHolds()) {
       if ([hold.query, hold.reason, hold.owner].some((text) => mentionsSubject(text, subject))) {
         gaps.push({ kind: 'store', where: `legal hold ${hold.id}`, reason: "a legal hold's query, reason and owner are kept for good, released or not, as the record of what was held" });

@@ -170,10 +170,31 @@ describe('erasure decisions', () => {
 
   it('keeps actor.id equal to the subject as the pseudonymous key unless the policy lists it', () => {
     const event = values({ 'actor.id': 'zed@example.com', 'actor.email': 'zed@example.com', 'actor.type': 'user' });
-    assert.deepEqual(erasurePlan(event, 'ZED@example.com', settings), { paths: ['actor.email'], kept: ['actor.id'] });
+    assert.deepEqual(erasurePlan(event, 'ZED@example.com', settings), { paths: ['actor.email'], kept: [{ path: 'actor.id', because: 'pseudonym' }] });
     assert.deepEqual(erasurePlan(event, 'zed@example.com', { ...settings, fields: [...settings.fields, 'actor.id'] }), { paths: ['actor.email', 'actor.id'], kept: [] });
     // An id that carries the address inside a longer value is a copy of it, not a key standing in for it.
     assert.deepEqual(erasurePlan(values({ 'actor.id': 'user:zed@example.com' }), 'zed@example.com', settings), { paths: ['actor.id'], kept: [] });
+  });
+
+  it("keeps, and says so, an event's classification and a metadata key's sealed name", () => {
+    const event = values({
+      'actor.id': 'admin',
+      action: 'u-77.export',
+      tenant: 'u-77',
+      'targets.0': { type: 'u-77', id: 'f-1' },
+      'targets.1': { type: 'user', id: 'u-77' },
+      'metadata.u-77': 'seen',
+      'metadata.ok': 'fine',
+    });
+    assert.deepEqual(erasurePlan(event, 'u-77', settings), {
+      paths: ['metadata.u-77', 'targets.1'],
+      kept: [
+        { path: 'action', because: 'classifies' },
+        { path: 'metadata.u-77', because: 'sealed-name' },
+        { path: 'targets.0', because: 'classifies' },
+        { path: 'tenant', because: 'classifies' },
+      ],
+    });
   });
 
   it('wants a subject specific enough', () => {

@@ -13,6 +13,7 @@ import { parseQuery, quoteValue } from '../../src/core/query.js';
 import { nodeSuite } from '../../src/platform/node-crypto.js';
 import { SYSTEM_LEDGER } from '../../src/server/access-log.js';
 import { verifyWithSystemLedger } from '../../src/store/verify-ledger.js';
+import { verifySealedRecords } from '../../src/store/verify-records.js';
 import { buildTestServer, type TestServer } from '../helpers/server.js';
 import { sampleEvent } from '../helpers/events.js';
 
@@ -53,6 +54,7 @@ const latestRecord = async (action: string): Promise<number> => {
 
 const indexes: Record<string, number> = {};
 let keyId: string;
+let holdId: string;
 
 before(async () => {
   const stream = new Writable({
@@ -85,7 +87,8 @@ before(async () => {
   const receipts = (await call('POST', '/v1/ledgers/crm/events', events)).body;
   assert.equal(receipts.receipts?.length ?? receipts.length, 4);
   await call('POST', '/v1/ledgers/hr/events', [{ ...sampleEvent(5), actor: { type: 'user', id: 'u-pat', email: KEPT }, metadata: { case: 'C-1' } }]);
-  await call('POST', '/v1/holds', { ledgers: ['hr'], query: 'metadata.case:C-1', reason: 'case C-1', owner: 'legal@example.com' });
+  // The hold's owner is the second subject: the hold keeps it, its sealed record does not.
+  holdId = (await call('POST', '/v1/holds', { ledgers: ['hr'], query: 'metadata.case:C-1', reason: 'case C-1', owner: KEPT })).body.id;
   keyId = (await call('POST', '/v1/keys', { role: 'auditor', ledgers: ['*'], description: `asked for by ${KEPT}` })).body.id;
 
   // The system ledger records the subject three ways: a rejected token's user agent, searches, a bundle.
@@ -169,6 +172,7 @@ describe('erasure reaches every copy', () => {
       [
         ['held', 'hr', 1],
         ['kept', 'crm actor.id', 1],
+        ['store', `legal hold ${holdId}`, undefined],
         ['store', `API key ${keyId}`, undefined],
       ],
     );
@@ -180,5 +184,10 @@ describe('erasure reaches every copy', () => {
     const kept = await entry('crm', 3);
     assert.equal(kept.event.actor.id, KEPT);
     assert.equal(kept.redacted['actor.email'], 'erased');
+    // The hold's sealed record lost the owner's address and still vouches for the hold.
+    const holdRecord = await entry(SYSTEM_LEDGER, await latestRecord('legal_hold.create'));
+    assert.equal(holdRecord.redacted['metadata.owner'], 'erased');
+    await verifySealedRecords(server.deployment.store, SYSTEM_LEDGER, nodeSuite);
+    await verify('hr');
   });
 });

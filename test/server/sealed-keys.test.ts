@@ -232,6 +232,16 @@ describe('API keys checked against their sealed records', () => {
     await verifyFails(running, new RegExp(`API key ${planted.key.id}: no sealed record`));
   });
 
+  it('verify does not judge the keys of a store no server with the check has started on, and says so', async () => {
+    const deployment = openDeployment({ dataDir: newFolder(), name: NAME });
+    try {
+      await deployment.store.createApiKey(plantedKey().key);
+      assert.deepEqual(await verifySealedRecords(deployment.store, SYSTEM_LEDGER, nodeSuite), { keys: 1, holds: 0, keysChecked: false });
+    } finally {
+      await deployment.store.close();
+    }
+  });
+
   it('a search index that hides the start record does not make the server attest a planted key', async () => {
     const dir = newFolder();
     let running = await start(dir);

@@ -56,7 +56,9 @@ export const verifyCommand: Command = {
     'The database cannot prove by itself that it was not rolled back to an earlier copy, or that its newest\n' +
     'entries were not cut off together with their checkpoints: pass checkpoints you saved outside the server\n' +
     'with --checkpoint. Pass --key with the verifier key you obtained when the deployment was set up, so that\n' +
-    'a replaced signing key in the folder is caught too. Exit status: 0 verified, 1 verification failed, 2 usage.',
+    'a replaced signing key in the folder is caught too. API keys and legal holds are compared with their\n' +
+    'sealed records in sealtrail-system unless --ledger names another ledger.\n' +
+    'Exit status: 0 verified, 1 verification failed, 2 usage.',
   async run(args) {
     const dataDir = requireString(args, 'data');
     const databaseUrl = optionalString(args, 'database-url');

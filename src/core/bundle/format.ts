@@ -12,17 +12,28 @@
  *     auditor/checkpoint-K.txt         K = 0, 1, …: checkpoints the requester supplied, as given
  *     auditor/consistency-K.json       {"from","to","hashes"}: RFC 9162 proof between K and checkpoint.txt
  *     events/part-NNNNN.jsonl          N = 00000, 00001, …: one event per line, in increasing index order
+ *     forgetting/checkpoint.txt        when events have redactions: the system ledger's signed note
+ *     forgetting/records.jsonl         the system ledger's forgetting records that authorise them
  *     manifest.json                    what was exported, counts, and the SHA-256 of every other file
  */
 import { isFieldPath, type Redaction } from '../commitments.js';
 
 export const BUNDLE_FORMAT = 'sealtrail-evidence-bundle';
-export const BUNDLE_VERSION = 1;
+/** 2 added the forgetting records; a verifier still reads version 1 bundles, whose redactions no record backs. */
+export const BUNDLE_VERSION = 2;
+export const SUPPORTED_BUNDLE_VERSIONS: readonly number[] = [1, 2];
 
 export const MANIFEST_FILE = 'manifest.json';
 export const README_FILE = 'README.txt';
 export const VERIFIER_KEY_FILE = 'verifier-key.txt';
 export const CHECKPOINT_FILE = 'checkpoint.txt';
+export const FORGETTING_CHECKPOINT_FILE = 'forgetting/checkpoint.txt';
+export const FORGETTING_RECORDS_FILE = 'forgetting/records.jsonl';
+/**
+ * The fields of a forgetting record a bundle discloses: what it authorises. The rest (who asked, the
+ * target ledger as a target) stays withheld; verification needs only these two.
+ */
+export const FORGETTING_RECORD_FIELDS: readonly string[] = ['action', 'metadata.forget'];
 
 /** Events per part: bounds what a writer or a verifier holds in memory at once (a few MiB). */
 export const DEFAULT_EVENTS_PER_FILE = 1000;
@@ -61,9 +72,18 @@ export interface ManifestAuditorCheckpoint {
   relation: CheckpointRelation;
 }
 
+/** Where the forgetting records are, and the system-ledger checkpoint they are proven in. */
+export interface ManifestForgetting {
+  checkpoint_file: typeof FORGETTING_CHECKPOINT_FILE;
+  records_file: typeof FORGETTING_RECORDS_FILE;
+  size: number;
+  root_hash: string;
+  records: number;
+}
+
 export interface BundleManifest {
   format: typeof BUNDLE_FORMAT;
-  version: typeof BUNDLE_VERSION;
+  version: number;
   ledger: string;
   /** The checkpoint origin: `<deployment name>/<ledger>`. */
   origin: string;
@@ -78,6 +98,8 @@ export interface BundleManifest {
   counts: { events: number; event_files: number; auditor_checkpoints: number; redacted_fields: number };
   events: ManifestEventFile[];
   auditor_checkpoints: ManifestAuditorCheckpoint[];
+  /** Version 2: null when no event has a redaction; absent in version 1. */
+  forgetting?: ManifestForgetting | null;
   /** Every file of the archive except manifest.json, sorted by name. */
   files: ManifestFile[];
 }
@@ -95,6 +117,14 @@ export interface BundleEventLine {
   inclusion_proof: string[];
   /** Present when fields were erased or purged in the store: path → why it has no disclosure. */
   redactions?: Record<string, Redaction>;
+}
+
+/** One line of forgetting/records.jsonl: a system-ledger entry, partly disclosed, with its proof. */
+export interface BundleRecordLine {
+  index: number;
+  leaf: string;
+  disclosures: Record<string, [string, unknown]>;
+  inclusion_proof: string[];
 }
 
 /** The consistency proof file of an auditor checkpoint. */
@@ -201,19 +231,31 @@ What this bundle proves
   Fields listed under "withheld" in manifest.json were left out on purpose by the exporter; fields
   listed under "redactions" of an event were erased or purged in the ledger. Their commitments
   remain in the leaf, so the rest still verifies.
+- Each redaction was authorised before it was made: forgetting/records.jsonl holds the system
+  ledger's forgetting records (action "retention.forget"), each proven in the signed system-ledger
+  checkpoint forgetting/checkpoint.txt, and each redacted field is named by one of them (ledger,
+  entry range, field, reason). A value removed without such a record makes the bundle invalid.
 - Each checkpoint in auditor/ (one you supplied when the bundle was made) is consistent with
   checkpoint.txt: one tree is a prefix of the other (RFC 9162 consistency proof), so the ledger
   you were shown then and the one proven here are the same history.
 
-What it does not prove: that no other event matches the query. The query, the export time and the
-list of withheld fields above are the exporter's statements; nothing signs them.
+What it does not prove
+----------------------
+- That nothing was left out. Whoever made or edited this archive (manifest.json is not signed) can
+  drop an event and fix the counts, or withhold more fields, and the rest still verifies. Only you
+  know what you expected to receive: check it (below, --expect-*).
+- That no other event matches the query. The query, the export time and the list of withheld fields
+  above are the exporter's statements; nothing signs them.
 
 Verifying with sealtrail (no server or database needed)
 -------------------------------------------------------
     sealtrail verify-bundle THIS.zip --key '<the verifier key you trust>'
 
 Add --checkpoint FILE for each checkpoint you saved earlier, to require that the bundle proves
-consistency with it. Exit status 0 means every check passed.
+consistency with it. Add --expect-count N, --expect-indexes 1-5,9 (the events you expect, e.g.
+the ones your own search returned) and --expect-disclosed actor.id,outcome (fields that must not be
+withheld, erased or purged in any event that has them) to check what the bundle cannot prove by
+itself. Exit status 0 means every check passed.
 
 Verifying without sealtrail
 ---------------------------
@@ -239,5 +281,10 @@ docs/FORMAT.md of sealtrail ("Evidence bundles" and sections 2-7) gives every by
    and compare with leaf.commitments[path].
 5. Auditor checkpoints. Check each signature as in step 2, then the RFC 9162 section 2.1.4.2
    consistency proof in auditor/consistency-K.json from the smaller tree size to the larger one.
+6. Redactions. Check forgetting/checkpoint.txt as in step 2 (origin <name>/sealtrail-system) and each
+   line of forgetting/records.jsonl as in steps 3 and 4 against it (its leaf's "writer" must be
+   "sealtrail", its disclosed "action" "retention.forget"). The disclosed "metadata.forget" value is
+   {"ledger","reason","run","ranges":[[from,to,paths or "*"],…]}: every redacted field of every event
+   must fall in a range of a record with this ledger and the same reason.
 `;
 }

@@ -24,9 +24,12 @@ import {
   auditorCheckpointName,
   auditorProofName,
   BUNDLE_FORMAT,
-  BUNDLE_VERSION,
   CHECKPOINT_FILE,
   eventFileName,
+  FORGETTING_CHECKPOINT_FILE,
+  FORGETTING_RECORD_FIELDS,
+  FORGETTING_RECORDS_FILE,
+  SUPPORTED_BUNDLE_VERSIONS,
   isWithheld,
   isWithholdSpec,
   MANIFEST_FILE,
@@ -41,6 +44,7 @@ import {
   type Redaction,
 } from './format.js';
 import { ExpectationCheck, type BundleExpectations } from './expect.js';
+import { ForgetAuthorisations, grantOf, SYSTEM_LEDGER } from '../forgetting.js';
 import { DEFAULT_ZIP_LIMITS, filesFromMap, openZip, type BundleFiles, type ZipLimits } from './zip.js';
 
 export type BundleProblemKind =
@@ -61,7 +65,9 @@ export type BundleProblemKind =
   | 'order'
   | 'duplicate'
   | 'count'
-  | 'expectation';
+  | 'expectation'
+  | 'forgetting record'
+  | 'redaction';
 
 /** One thing wrong with a bundle, located as precisely as the check allows. */
 export interface BundleProblem {
@@ -189,10 +195,25 @@ function sameMembers(value: Record<string, unknown>, required: string[], optiona
 /** Strict structural check of the manifest; returns the first rule broken. */
 function checkManifestShape(m: unknown): string | undefined {
   if (!isObject(m)) return 'not a JSON object';
-  const members = sameMembers(m, ['format', 'version', 'ledger', 'origin', 'query', 'exported_at', 'checkpoint', 'verifier_key_file', 'withheld', 'counts', 'events', 'auditor_checkpoints', 'files']);
+  if (!SUPPORTED_BUNDLE_VERSIONS.includes(m.version as number)) return `version ${JSON.stringify(m.version)} is not supported (only ${SUPPORTED_BUNDLE_VERSIONS.join(', ')})`;
+  const v1 = ['format', 'version', 'ledger', 'origin', 'query', 'exported_at', 'checkpoint', 'verifier_key_file', 'withheld', 'counts', 'events', 'auditor_checkpoints', 'files'];
+  const members = sameMembers(m, m.version === 1 ? v1 : [...v1, 'forgetting']);
   if (members) return members;
   if (m.format !== BUNDLE_FORMAT) return `format is ${JSON.stringify(m.format)}, not ${BUNDLE_FORMAT}`;
-  if (m.version !== BUNDLE_VERSION) return `version ${JSON.stringify(m.version)} is not supported (only ${BUNDLE_VERSION})`;
+  const f = m.forgetting;
+  if (
+    f !== undefined &&
+    f !== null &&
+    (!isObject(f) ||
+      sameMembers(f, ['checkpoint_file', 'records_file', 'size', 'root_hash', 'records']) ||
+      f.checkpoint_file !== FORGETTING_CHECKPOINT_FILE ||
+      f.records_file !== FORGETTING_RECORDS_FILE ||
+      !isCount(f.size) ||
+      typeof f.root_hash !== 'string' ||
+      !isCount(f.records))
+  ) {
+    return `forgetting must be null or {"checkpoint_file":"${FORGETTING_CHECKPOINT_FILE}","records_file":"${FORGETTING_RECORDS_FILE}","size","root_hash","records"}`;
+  }
   if (typeof m.ledger !== 'string' || !LEDGER_NAME.test(m.ledger)) return 'ledger is not a ledger name';
   if (typeof m.origin !== 'string') return 'origin is not a string';
   if (typeof m.query !== 'string') return 'query is not a string';
@@ -297,6 +318,10 @@ export function verifyBundle(input: VerifyBundleInput): BundleReport {
     expected.add(auditorCheckpointName(k));
     expected.add(auditorProofName(k));
   });
+  if (manifest.forgetting) {
+    expected.add(FORGETTING_CHECKPOINT_FILE);
+    expected.add(FORGETTING_RECORDS_FILE);
+  }
   const digests = new Map<string, { bytes: number; sha256: string }>();
   for (const entry of manifest.files) {
     if (digests.has(entry.name)) manifestProblem(`files lists ${entry.name} twice`);
@@ -463,6 +488,9 @@ export function verifyBundle(input: VerifyBundleInput): BundleReport {
   if (normalizeWithheld(manifest.withheld).join('\n') !== manifest.withheld.join('\n')) manifestProblem('withheld must be sorted and without duplicates');
   const withheld = new Set(manifest.withheld);
 
+  // --- forgetting records: the authority for each redaction ---------------------------------------------
+  const authorisations = verifyForgettingRecords(suite, verifier, manifest, readText, problems);
+
   // --- events --------------------------------------------------------------------------------------
   let verifiedEvents = 0;
   let totalEvents = 0;
@@ -498,6 +526,8 @@ export function verifyBundle(input: VerifyBundleInput): BundleReport {
         withheld,
         problems,
         previous,
+        authorisations,
+        version: manifest.version,
       });
       if (outcome.index !== undefined) {
         first ??= outcome.index;
@@ -538,6 +568,71 @@ interface LineContext {
   problems: Problems;
   /** Index of the previous event (−1 before the first). */
   previous: number;
+  /** The forgetting records that verified; every redaction must be named by one. */
+  authorisations: ForgetAuthorisations;
+  version: number;
+}
+
+/**
+ * Checks forgetting/checkpoint.txt (signed by the pinned key, for the system ledger) and each record in
+ * forgetting/records.jsonl (leaf, proof, disclosed grant); returns the grants of those that verified.
+ */
+function verifyForgettingRecords(
+  suite: CryptoSuite,
+  verifier: NoteVerifier,
+  manifest: BundleManifest,
+  readText: (name: string) => string | undefined,
+  problems: Problems,
+): ForgetAuthorisations {
+  const authorisations = new ForgetAuthorisations();
+  const listed = manifest.forgetting;
+  if (!listed) return authorisations;
+  const note = readText(FORGETTING_CHECKPOINT_FILE);
+  const text = readText(FORGETTING_RECORDS_FILE);
+  if (note === undefined || text === undefined) return authorisations;
+  let checkpoint: Checkpoint;
+  try {
+    checkpoint = openCheckpoint(suite, note, [verifier], `${verifier.name}/${SYSTEM_LEDGER}`).checkpoint;
+  } catch (cause) {
+    problems.add({ kind: 'checkpoint', file: FORGETTING_CHECKPOINT_FILE, message: `${FORGETTING_CHECKPOINT_FILE}: ${reasonOf(cause)}` });
+    return authorisations;
+  }
+  const manifestProblem = (message: string) => problems.add({ kind: 'manifest', file: MANIFEST_FILE, message: `${MANIFEST_FILE}: ${message}` });
+  if (listed.size !== checkpoint.size || listed.root_hash !== toBase64(checkpoint.rootHash)) manifestProblem('forgetting.size and root_hash differ from the signed system checkpoint');
+  let line = 0;
+  for (const lineText of linesOf(text)) {
+    line++;
+    const where = `${FORGETTING_RECORDS_FILE} line ${line}`;
+    const add = (message: string, index?: number) =>
+      problems.add({ kind: 'forgetting record', file: FORGETTING_RECORDS_FILE, line, ...(index !== undefined ? { index } : {}), message: `${where}${index !== undefined ? ` (record ${index})` : ''}: ${message}` });
+    try {
+      const value: unknown = JSON.parse(lineText);
+      if (!isObject(value) || sameMembers(value, ['index', 'leaf', 'disclosures', 'inclusion_proof'])) throw new SealtrailError('MALFORMED', 'not a record line {"index","leaf","disclosures","inclusion_proof"}');
+      const { index, leaf, disclosures, inclusion_proof: proof } = value;
+      if (!isCount(index) || typeof leaf !== 'string' || !isObject(disclosures) || !Array.isArray(proof) || !proof.every((h) => typeof h === 'string')) {
+        throw new SealtrailError('MALFORMED', 'index, leaf, disclosures or inclusion_proof has the wrong type');
+      }
+      try {
+        const leafBytes = fromBase64(leaf);
+        const envelope = decodeLeaf(leafBytes);
+        if (envelope.ledger !== SYSTEM_LEDGER || envelope.index !== index) throw new SealtrailError('MALFORMED', `the leaf is entry ${envelope.index} of ${envelope.ledger}`);
+        verifyInclusion(suite, index, checkpoint.size, hashLeaf(suite, leafBytes), proof.map((h: string) => fromBase64(h)), checkpoint.rootHash);
+        for (const path of Object.keys(disclosures)) {
+          if (!FORGETTING_RECORD_FIELDS.includes(path)) throw new SealtrailError('MALFORMED', `discloses ${path}, which a record line does not carry`);
+        }
+        verifyDisclosures(suite, envelope, disclosures as Disclosures);
+        const grant = grantOf(envelope.writer, envelope.commitments, disclosures as Disclosures);
+        if (!grant) throw new SealtrailError('MALFORMED', 'not a forgetting record written by the server');
+        authorisations.add(grant, { record: index, legacy: grant.legacy === true });
+      } catch (cause) {
+        add(reasonOf(cause), index);
+      }
+    } catch (cause) {
+      add(reasonOf(cause));
+    }
+  }
+  if (line !== listed.records) problems.add({ kind: 'count', file: FORGETTING_RECORDS_FILE, message: `${FORGETTING_RECORDS_FILE}: ${line} records, the manifest says ${listed.records}` });
+  return authorisations;
 }
 
 /** Checks one line; records its problems; returns what later lines need. */
@@ -613,7 +708,17 @@ function verifyEventLine(
     if (why !== 'erased' && why !== 'purged') add('event', `redaction must be "erased" or "purged", not ${JSON.stringify(why)}`, { ...at, field: path });
     else if (!Object.hasOwn(envelope.commitments, path)) add('event', 'listed as redacted, but the leaf has no commitment for it', { ...at, field: path });
     else if (Object.hasOwn(disclosures, path)) add('event', 'listed as redacted, but disclosed', { ...at, field: path });
-    else redacted[path] = why;
+    else {
+      redacted[path] = why;
+      if (ctx.authorisations.find(ctx.ledger, index, path, why)) continue;
+      add(
+        'redaction',
+        ctx.version === 1
+          ? `recorded as ${why}, but a version 1 bundle carries no forgetting records: nothing shows the removal was authorised (export it again)`
+          : `recorded as ${why}, but no forgetting record in the bundle authorises it (an unexplained removal)`,
+        { ...at, field: path },
+      );
+    }
   }
   const withheldPaths: string[] = [];
   for (const path of Object.keys(envelope.commitments)) {

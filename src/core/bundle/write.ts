@@ -22,6 +22,9 @@ import {
   CHECKPOINT_FILE,
   DEFAULT_EVENTS_PER_FILE,
   eventFileName,
+  FORGETTING_CHECKPOINT_FILE,
+  FORGETTING_RECORD_FIELDS,
+  FORGETTING_RECORDS_FILE,
   isWithheld,
   isWithholdSpec,
   MANIFEST_FILE,
@@ -32,6 +35,8 @@ import {
   type BundleConsistencyProof,
   type BundleEventLine,
   type BundleManifest,
+  type BundleRecordLine,
+  type ManifestForgetting,
   type ManifestAuditorCheckpoint,
   type ManifestEventFile,
   type ManifestFile,
@@ -47,6 +52,25 @@ export interface BundleEventInput {
   inclusionProof: Uint8Array[];
   /** Fields erased or purged in the store (they have no disclosure). */
   redactions?: Record<string, Redaction> | undefined;
+}
+
+/** A system-ledger forgetting record, with its inclusion proof in the forgetting checkpoint's tree. */
+export interface BundleRecordInput {
+  index: number;
+  leaf: Uint8Array;
+  disclosures: Disclosures;
+  inclusionProof: Uint8Array[];
+}
+
+/**
+ * Where the writer finds the forgetting records that authorise the events' redactions (the server reads
+ * them from the system ledger). Records are asked for once, after the last event, by index.
+ */
+export interface BundleForgetting {
+  /** The system-ledger index of a record authorising removal of `path` of entry `index` for `reason`. */
+  recordFor(index: number, path: string, reason: Redaction): Promise<number | undefined>;
+  /** The system ledger's signed checkpoint, and those records with their proofs in its tree. */
+  records(indexes: number[]): Promise<{ checkpoint: string; records: BundleRecordInput[] }>;
 }
 
 export interface AuditorCheckpointInput {
@@ -70,6 +94,8 @@ export interface WriteBundleInput {
   /** The selected events in strictly increasing index order, each below the checkpoint's size. */
   events: AsyncIterable<BundleEventInput> | Iterable<BundleEventInput>;
   eventsPerFile?: number;
+  /** Needed when events have redactions: without their records the bundle cannot verify. */
+  forgetting?: BundleForgetting;
   /** Deflate level 0–9 (default 6). */
   level?: number;
 }
@@ -149,6 +175,7 @@ export async function* writeBundle(input: WriteBundleInput, onDone?: (written: W
   let last = -1;
   let total = 0;
   let redactedFields = 0;
+  const neededRecords = new Set<number>();
   const flushPart = (): void => {
     if (lines.length === 0) return;
     const name = eventFileName(eventFiles.length);
@@ -176,6 +203,10 @@ export async function* writeBundle(input: WriteBundleInput, onDone?: (written: W
     if (redactions) {
       line.redactions = redactions;
       redactedFields += Object.keys(redactions).length;
+      for (const [path, reason] of Object.entries(redactions)) {
+        const record = await input.forgetting?.recordFor(event.index, path, reason);
+        if (record !== undefined) neededRecords.add(record);
+      }
     }
     if (lines.length === 0) first = event.index;
     last = event.index;
@@ -187,6 +218,8 @@ export async function* writeBundle(input: WriteBundleInput, onDone?: (written: W
     }
   }
   flushPart();
+  const forgetting = neededRecords.size > 0 ? await addForgetting(input.forgetting!, [...neededRecords].sort((a, b) => a - b), addFile) : null;
+  yield* drain();
 
   const manifest: BundleManifest = {
     format: BUNDLE_FORMAT,
@@ -201,6 +234,7 @@ export async function* writeBundle(input: WriteBundleInput, onDone?: (written: W
     counts: { events: total, event_files: eventFiles.length, auditor_checkpoints: auditor.length, redacted_fields: redactedFields },
     events: eventFiles,
     auditor_checkpoints: auditor,
+    forgetting,
     files: [...files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
   };
   const manifestFile = zipEntry(MANIFEST_FILE);
@@ -210,4 +244,31 @@ export async function* writeBundle(input: WriteBundleInput, onDone?: (written: W
   if (zipError) throw zipError;
   yield* drain();
   onDone?.({ manifest });
+}
+
+/** Writes forgetting/checkpoint.txt and forgetting/records.jsonl; returns their manifest entry. */
+async function addForgetting(
+  source: BundleForgetting,
+  indexes: number[],
+  addFile: (name: string, bytes: Uint8Array) => void,
+): Promise<ManifestForgetting> {
+  const { checkpoint: note, records } = await source.records(indexes);
+  const checkpoint = parseCheckpoint(parseNote(note).text);
+  const lines = [...records]
+    .sort((a, b) => a.index - b.index)
+    .map((record) => {
+      if (record.index >= checkpoint.size) fail('INVALID_ARGUMENT', `forgetting record ${record.index} is not below the system checkpoint size ${checkpoint.size}`);
+      const disclosures = Object.fromEntries(FORGETTING_RECORD_FIELDS.filter((path) => Object.hasOwn(record.disclosures, path)).map((path) => [path, record.disclosures[path]!]));
+      const line: BundleRecordLine = { index: record.index, leaf: toBase64(record.leaf), disclosures, inclusion_proof: record.inclusionProof.map(toBase64) };
+      return `${JSON.stringify(line)}\n`;
+    });
+  addFile(FORGETTING_CHECKPOINT_FILE, utf8(note));
+  addFile(FORGETTING_RECORDS_FILE, utf8(lines.join('')));
+  return {
+    checkpoint_file: FORGETTING_CHECKPOINT_FILE,
+    records_file: FORGETTING_RECORDS_FILE,
+    size: checkpoint.size,
+    root_hash: toBase64(checkpoint.rootHash),
+    records: lines.length,
+  };
 }

@@ -11,15 +11,23 @@
  * the withhold paths, and each checkpoint the requester supplied — it must carry this deployment's
  * signature for this ledger, lie within this ledger's history, and match that history's root at its
  * size. A signed checkpoint that does not is evidence of a rollback or a fork: it is refused with 409
- * rather than packed into a bundle that could only fail verification.
+ * rather than packed into a bundle that could only fail verification. The first page of the selection
+ * and its proofs are read before the first byte too, so that a query the store refuses (free text too
+ * short, over its cost budget) is a JSON error and its access record a failure, not a 200 with a cut zip.
+ *
+ * A failure after the first byte (a later page, the client going away) cannot change the status any
+ * more: the archive stops where it is, without its central directory (written last), so no zip reader
+ * and no verifier accepts it, and a second access record says the export failed (recordIncompleteBundle).
  *
  * Read access is as for search: reader, auditor or admin, in scope; a tenant-scoped key bundles only its
  * tenants' events (scopedQuery), and every entry is checked against that scope again before it is packed.
  */
 import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bytesEqual } from '../../core/bytes.js';
+import { validateEvent, type AuditEvent } from '../../core/event.js';
+import { isIPv4, isIPv6 } from '../../core/ip.js';
 import { openCheckpoint, type Checkpoint } from '../../core/checkpoint.js';
 import { parseVerifierKey } from '../../core/note.js';
 import type { Query } from '../../core/query.js';
@@ -27,12 +35,13 @@ import { formatMicros } from '../../core/time.js';
 import { planConsistencyProof, planInclusionProof, planRootHash, type HashRange } from '../../core/tree.js';
 import { isWithholdSpec, MAX_AUDITOR_CHECKPOINTS, writeBundle, type BundleEventInput } from '../../core/bundle/index.js';
 import type { Store, StoredCheckpoint } from '../../store/store.js';
-import { clean } from '../access-log.js';
+import { clean, SERVER_WRITER, SYSTEM_LEDGER } from '../access-log.js';
 import type { AppContext } from '../app.js';
 import { ledgerNotFound, requireLedger, tenantInScope, type Principal } from '../auth.js';
 import { ApiError } from '../errors.js';
 import { LedgerParams } from '../schemas.js';
 import { scopedQuery } from './search.js';
+import { bundleForgetting } from '../forgetting-records.js';
 
 /** Entries read per store.search call (its maximum). */
 const PAGE = 1000;
@@ -76,7 +85,8 @@ export async function bundleRoutes(app: FastifyInstance, { store, suite, verifie
       schema: {
         summary: 'An evidence bundle: the selected events with disclosures and proofs, as a zip an auditor verifies offline.',
         description:
-          'Streams application/zip (layout in docs/FORMAT.md, "Evidence bundles"). Verify it with `sealtrail verify-bundle FILE --key KEY`.',
+          'Streams application/zip (layout in docs/FORMAT.md, "Evidence bundles"). Verify it with `sealtrail verify-bundle FILE --key KEY`. ' +
+          'Every refusal, including a query the store refuses when it runs, is a JSON error before the first byte; a failure after it cuts the archive short, which no verifier accepts.',
         params: LedgerParams,
         body: BundleRequest,
         produces: ['application/zip'],
@@ -101,6 +111,7 @@ export async function bundleRoutes(app: FastifyInstance, { store, suite, verifie
       for (const [k, note] of (body.checkpoints ?? []).entries()) {
         auditorCheckpoints.push({ note, proof: await proofFor(store, suite, verifier, ledger, origin, head, note, k) });
       }
+      const firstPage = await selectedPage(store, suite, ledger, query, head.size, request.principal, undefined);
       const exportedAt = formatMicros(Date.now() * 1000);
       const stream = Readable.from(
         writeBundle({
@@ -112,10 +123,12 @@ export async function bundleRoutes(app: FastifyInstance, { store, suite, verifie
           checkpoint: head.note,
           withhold,
           auditorCheckpoints,
-          events: selectedEvents(store, suite, ledger, query, head.size, request.principal),
+          events: selectedEvents(store, suite, ledger, query, head.size, request.principal, firstPage),
+          forgetting: bundleForgetting(store, ledger, (l, indexes, size) => inclusionProofs(store, suite, l, indexes, size)),
         }),
         { objectMode: false },
       );
+      recordIncompleteBundle(stream, request, reply, store, ledger);
       const filename = `${ledger}-${head.size}-${exportedAt.slice(0, 10)}.zip`;
       return reply.type('application/zip').header('content-disposition', `attachment; filename="${filename}"`).send(stream);
     },
@@ -185,25 +198,78 @@ async function* selectedEvents(
   query: Query,
   size: number,
   principal: Principal,
+  first: SelectedPage,
 ): AsyncGenerator<BundleEventInput> {
-  let after: number | undefined;
-  for (;;) {
-    const page = await store.search(ledger, { query, limit: PAGE, order: 'asc', ...(after !== undefined ? { after } : {}) });
-    // Entries appended after the checkpoint was read are not in its tree: the snapshot ends there.
-    const entries = page.entries.filter((e) => e.index < size && tenantInScope(principal, e.disclosures.tenant?.[1]));
-    const proofs = await inclusionProofs(store, suite, ledger, entries.map((e) => e.index), size);
-    for (const [i, entry] of entries.entries()) {
-      yield {
-        index: entry.index,
-        leaf: entry.leaf,
-        disclosures: entry.disclosures,
-        inclusionProof: proofs[i]!,
-        ...(entry.redactions ? { redactions: entry.redactions } : {}),
-      };
-    }
-    if (page.next === null || page.entries.some((e) => e.index >= size)) return;
-    after = page.next;
+  for (let page = first; ; page = await selectedPage(store, suite, ledger, query, size, principal, page.next)) {
+    yield* page.events;
+    if (page.next === undefined) return;
   }
+}
+
+interface SelectedPage {
+  events: BundleEventInput[];
+  /** `after` of the next page; undefined when this was the last. */
+  next: number | undefined;
+}
+
+/** One page of the selection with its inclusion proofs (read before the first byte for the first page). */
+async function selectedPage(
+  store: Store,
+  suite: AppContext['suite'],
+  ledger: string,
+  query: Query,
+  size: number,
+  principal: Principal,
+  after: number | undefined,
+): Promise<SelectedPage> {
+  const page = await store.search(ledger, { query, limit: PAGE, order: 'asc', ...(after !== undefined ? { after } : {}) });
+  // Entries appended after the checkpoint was read are not in its tree: the snapshot ends there.
+  const entries = page.entries.filter((e) => e.index < size && tenantInScope(principal, e.disclosures.tenant?.[1]));
+  const proofs = await inclusionProofs(store, suite, ledger, entries.map((e) => e.index), size);
+  const events = entries.map((entry, i) => ({
+    index: entry.index,
+    leaf: entry.leaf,
+    disclosures: entry.disclosures,
+    inclusionProof: proofs[i]!,
+    ...(entry.redactions ? { redactions: entry.redactions } : {}),
+  }));
+  const last = page.next === null || page.entries.some((e) => e.index >= size);
+  return { events, next: last ? undefined : (page.next as number) };
+}
+
+/**
+ * The access record of a bundle request is sealed before the first byte (access-log.ts, fail closed)
+ * and can only say what was known then: that the export started. If the stream then fails, or the
+ * client leaves before the end, a second bundle.export record with outcome failure says the archive
+ * was cut short. The reason names the error code only: a message could carry the query's text.
+ */
+function recordIncompleteBundle(stream: Readable, request: FastifyRequest, reply: FastifyReply, store: Store, ledger: string): void {
+  let recorded = false;
+  const record = (reason: string) => {
+    if (recorded) return;
+    recorded = true;
+    const ip = isIPv4(request.ip) || isIPv6(request.ip) ? request.ip : undefined;
+    const event: AuditEvent = {
+      actor: { type: 'api_key', id: request.principal.id },
+      action: 'bundle.export',
+      category: 'export',
+      targets: [{ type: 'ledger', id: clean(ledger, 256) }],
+      ...(ip ? { origin: { ip } } : {}),
+      outcome: 'failure',
+      outcome_reason: reason,
+      metadata: { route: 'POST /v1/ledgers/:ledger/bundle', status: reply.statusCode, stage: 'streaming', ...bundleSelection(request) },
+    };
+    Promise.resolve()
+      .then(() => store.append(SYSTEM_LEDGER, [{ event: validateEvent(event), writer: SERVER_WRITER }]))
+      .catch((error: unknown) => request.log.error({ err: error }, 'could not record that a bundle export was cut short'));
+  };
+  stream.once('error', (error: Error & { code?: unknown }) => {
+    const code = typeof error.code === 'string' && /^[A-Z_]{1,64}$/.test(error.code) ? error.code : 'INTERNAL';
+    record(`failed while streaming (${code}): the client received a truncated archive`);
+  });
+  reply.raw.once('close', () => {
+    if (!stream.readableEnded) record('the connection closed before the bundle ended: the client received a truncated archive');
+  });
 }
 
 /**

@@ -13,7 +13,8 @@ import type { AuditEvent } from '../../../src/core/event.js';
 import { sealEvent, type SealedEntry } from '../../../src/core/leaf.js';
 import { formatVerifierKey } from '../../../src/core/note.js';
 import { Frontier, planConsistencyProof, planInclusionProof, type HashRange } from '../../../src/core/tree.js';
-import { writeBundle, type BundleEventInput, type Redaction } from '../../../src/core/bundle/index.js';
+import { writeBundle, type BundleEventInput, type BundleForgetting, type Redaction } from '../../../src/core/bundle/index.js';
+import { forgetRecordEvent, ForgetAuthorisations, grantOf, planGrants, SERVER_WRITER, SYSTEM_LEDGER } from '../../../src/core/forgetting.js';
 import { nodeSuite } from '../../../src/platform/node-crypto.js';
 
 export const DEPLOYMENT = 'bundle.test';
@@ -28,6 +29,8 @@ export class MemoryLedger {
   readonly tiles = new Map<number, Uint8Array[]>();
   readonly checkpoints = new Map<number, string>();
   private readonly salts = new SaltSource(nodeSuite);
+  /** The deployment's system ledger, where erase() seals the forgetting records. */
+  system?: MemoryLedger;
 
   constructor(
     readonly ledger: string,
@@ -39,10 +42,10 @@ export class MemoryLedger {
   }
 
   /** Appends one batch and signs its checkpoint; returns the note. */
-  append(events: AuditEvent[]): string {
+  append(events: AuditEvent[], writer = 'k_test'): string {
     for (const event of events) {
       const index = this.entries.length;
-      const sealed = sealEvent(nodeSuite, { ledger: this.ledger, index, receivedAtMicros: 1_795_680_000_000_000 + index, writer: 'k_test', event }, this.salts);
+      const sealed = sealEvent(nodeSuite, { ledger: this.ledger, index, receivedAtMicros: 1_795_680_000_000_000 + index, writer, event }, this.salts);
       this.entries.push(sealed);
       for (const stored of this.frontier.append(nodeSuite, sealed.leafHash)) {
         const level = this.tiles.get(stored.level) ?? [];
@@ -59,11 +62,37 @@ export class MemoryLedger {
     return note;
   }
 
-  /** Simulates erasure: the disclosure is gone, the entry records why. */
-  erase(index: number, path: string, why: Redaction = 'erased'): void {
+  /**
+   * Simulates erasure as the server does it: a forgetting record naming the field is sealed in the
+   * system ledger, then the disclosure is gone and the entry records why. `sealRecord: false` forges it.
+   */
+  erase(index: number, path: string, why: Redaction = 'erased', sealRecord = true): void {
+    if (sealRecord) {
+      this.system ??= new MemoryLedger(SYSTEM_LEDGER, this.key);
+      const [grant] = planGrants(this.ledger, why, 'erasure_test', [{ index, paths: [path] }]);
+      this.system.append([forgetRecordEvent(grant!, { type: 'system', id: 'test' })], SERVER_WRITER);
+    }
     const entry = this.entries[index]!;
     delete entry.disclosures[path];
     entry.redactions = { ...entry.redactions, [path]: why };
+  }
+
+  /** The writer's view of the system ledger's forgetting records. */
+  forgetting(): BundleForgetting | undefined {
+    const system = this.system;
+    if (!system) return undefined;
+    const authority = new ForgetAuthorisations();
+    system.entries.forEach((entry, index) => {
+      const grant = grantOf(SERVER_WRITER, JSON.parse(fromUtf8(entry.leaf)).commitments, entry.disclosures);
+      if (grant) authority.add(grant, { record: index, legacy: false });
+    });
+    return {
+      recordFor: async (index, path, reason) => authority.find(this.ledger, index, path, reason)?.record,
+      records: async (indexes) => ({
+        checkpoint: system.checkpoints.get(system.size)!,
+        records: indexes.map((index) => ({ index, leaf: system.entries[index]!.leaf, disclosures: system.entries[index]!.disclosures, inclusionProof: system.inclusion(index, system.size) })),
+      }),
+    };
   }
 
   private read(ranges: HashRange[]): Uint8Array[][] {
@@ -104,6 +133,7 @@ export class MemoryLedger {
         return { note, proof: this.consistency(Math.min(auditorSize, size), Math.max(auditorSize, size)) };
       }),
       events: selected,
+      ...(this.forgetting() ? { forgetting: this.forgetting()! } : {}),
       ...(options.eventsPerFile ? { eventsPerFile: options.eventsPerFile } : {}),
     })) {
       chunks.push(chunk);

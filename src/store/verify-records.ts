@@ -118,7 +118,11 @@ export function holdReleaseMetadata(reason: string, releasedAtMicros: number): R
   return { reason, released_at: releasedAtMicros };
 }
 
-/** Names of the fields in which a key row differs from its sealed state ([] when it equals it). */
+/**
+ * Names of the fields in which a key row differs from its sealed state ([] when it equals it). Plain
+ * comparison is fine: both sides are server-side digests, and the presented token was already checked
+ * against the row in constant time.
+ */
 export function keyDifferences(row: ApiKeyRecord, sealed: SealedKeyState | undefined): string[] {
   if (!sealed) return ['sealed record'];
   const actual = keyStateOf(row);

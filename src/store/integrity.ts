@@ -163,6 +163,8 @@ export interface SliceVerifierOptions {
 }
 
 const TILE_LEVELS = 7;
+/** Entries read from the store at a time while verifying. */
+const READ_PIECE = 200;
 
 /**
  * Verifies a stored ledger one slice at a time, each slice running from a verified checkpoint to a later
@@ -240,7 +242,7 @@ export class SliceVerifier {
     const completed: StoredHash[] = [];
     const yieldEvery = this.options.yieldEveryMs ?? 10;
     let sliceStarted = performance.now();
-    for await (const entry of this.store.entries(ledger, start.size, end)) {
+    for await (const entry of this.entriesInPieces(ledger, start.size, end)) {
       const index = frontier.size;
       if (entry.index !== index) throw new IntegrityFailure(ledger, `entry ${index} is missing (next stored entry is ${entry.index})`);
       if (index > start.size && entry.receivedAtMicros !== last && !roots.has(index)) {
@@ -268,6 +270,14 @@ export class SliceVerifier {
     if (frontier.size !== end) throw new IntegrityFailure(ledger, `the checkpoint of size ${end} covers entries that are not stored (the store ends at ${frontier.size})`);
     await this.compareTreeHashes(ledger, completed);
     return { size: end, frontier, lastReceivedAtMicros: last };
+  }
+
+  /**
+   * Entries [from, to), read in small ranges: SQLite reads a range synchronously, so the range bounds how
+   * long one read holds the event loop.
+   */
+  private async *entriesInPieces(ledger: string, from: number, to: number): AsyncIterable<StoredEntry> {
+    for (let low = from; low < to; low += READ_PIECE) yield* this.store.entries(ledger, low, Math.min(to, low + READ_PIECE));
   }
 
   /** The upper tree hashes the slice completed must be stored as computed (proofs are built from them). */

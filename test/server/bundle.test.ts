@@ -3,7 +3,8 @@
  * withheld fields, tenant scope and roles, proves consistency with supplied checkpoints in both
  * directions, refuses checkpoints that contradict the ledger (409), and is recorded in the system ledger.
  *
- * Ledger "audit": two requests of 150 events (checkpoints at 150 and 300).
+ * Ledger "audit": two requests of 150 events (checkpoints at 150 and 300). A query the store refuses
+ * and a failure after the first byte are checked on both stores.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +13,12 @@ import { portableSigner } from '../../src/core/crypto.js';
 import { verifyBundle, type VerifiedBundleEvent } from '../../src/core/bundle/index.js';
 import { nodeSuite } from '../../src/platform/node-crypto.js';
 import { SYSTEM_LEDGER } from '../../src/server/access-log.js';
-import { buildTestServer, type TestServer } from '../helpers/server.js';
+import type { Store } from '../../src/store/store.js';
+import { buildApp } from '../../src/server/app.js';
+import { formatVerifierKey } from '../../src/core/note.js';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { createPostgresFixture, postgresUnavailable, type PostgresFixture } from '../helpers/postgres.js';
+import { buildTestServer, TEST_ADMIN_TOKEN, type TestServer } from '../helpers/server.js';
 import { sampleEvent } from '../helpers/events.js';
 
 let server: TestServer;
@@ -28,6 +34,61 @@ function verified(archive: Buffer, options: { requiredCheckpoints?: string[] } =
   const report = verifyBundle({ files: new Uint8Array(archive), verifierKey: server.deployment.verifierKey, suite: nodeSuite, onEvent: (e) => events.push(e), ...options });
   assert.deepEqual(report.problems, []);
   return { report, events };
+}
+
+/** The newest system-ledger records matching `q`, newest first. */
+async function systemRecords(q: string, target = server): Promise<any[]> {
+  const res = await target.app.inject({ method: 'GET', url: `/v1/ledgers/${SYSTEM_LEDGER}/events?q=${encodeURIComponent(q)}&limit=5`, headers: { authorization: `Bearer ${target.adminToken}` } });
+  assert.equal(res.statusCode, 200, res.body);
+  return res.json().events.map((e: { event: unknown }) => e.event);
+}
+
+/**
+ * Ledger "big" of 1,100 events (two store pages); the store's second page fails, as a disk or a time
+ * budget could: the response has started (200), so the archive must be cut short (no central directory)
+ * and a second access record must say the export failed.
+ */
+async function failMidStream(target: { app: TestServer['app']; adminToken: string; store: Store; verifierKey: string }): Promise<void> {
+  const headers = { authorization: `Bearer ${target.adminToken}` };
+  await target.app.inject({ method: 'PUT', url: '/v1/ledgers/big', headers });
+  for (const offset of [0, 1000]) {
+    const res = await target.app.inject({ method: 'POST', url: '/v1/ledgers/big/events', headers, payload: Array.from({ length: offset === 0 ? 1000 : 100 }, (_, i) => sampleEvent(offset + i)) });
+    assert.equal(res.statusCode, 201, res.body);
+  }
+  const original = target.store.search;
+  let pages = 0;
+  target.store.search = async function (this: Store, ledger, request) {
+    if (ledger === 'big' && ++pages === 2) throw Object.assign(new Error('I/O error'), { code: 'EIO' });
+    return original.call(this, ledger, request);
+  };
+  try {
+    const res = await target.app.inject({ method: 'POST', url: '/v1/ledgers/big/bundle', headers, payload: {}, payloadAsStream: true });
+    assert.equal(res.statusCode, 200);
+    // What a client holds when the connection drops: every byte that arrived.
+    const received: Buffer[] = [];
+    let cut = false;
+    try {
+      for await (const chunk of res.stream()) received.push(chunk as Buffer);
+    } catch {
+      cut = true;
+    }
+    assert.equal(pages, 2, 'the second page was asked for');
+    const archive = Buffer.concat(received);
+    assert.ok(cut && archive.length > 0, 'the client got the first part (events of the first page), then the connection broke');
+    const report = verifyBundle({ files: new Uint8Array(archive), verifierKey: target.verifierKey, suite: nodeSuite });
+    assert.equal(report.ok, false);
+    assert.match(report.problems[0]!.message, /archive: not a readable zip archive \(no end of central directory record/);
+  } finally {
+    target.store.search = original;
+  }
+  const reasons: string[] = [];
+  for (let wait = 0; wait < 50 && reasons.length === 0; wait++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    for (const record of await systemRecords('action:bundle.export outcome:failure', { app: target.app, adminToken: target.adminToken } as TestServer)) {
+      if (record.targets?.[0]?.id === 'big' && record.metadata.stage === 'streaming') reasons.push(record.outcome_reason);
+    }
+  }
+  assert.deepEqual(reasons, ['failed while streaming (EIO): the client received a truncated archive']);
 }
 
 before(async () => {
@@ -90,6 +151,8 @@ describe('POST /v1/ledgers/{ledger}/bundle', () => {
     const cases: Array<[unknown, number, string, RegExp]> = [
       [{ withhold: ['origin.nope'] }, 400, 'INVALID_ARGUMENT', /cannot withhold "origin\.nope"/],
       [{ q: 'actr:bob' }, 400, 'INVALID_ARGUMENT', /actr/],
+      // Parsed fine, refused by the store: must still be refused before the first byte (it was a 200 with a cut zip).
+      [{ q: 'ab' }, 400, 'INVALID_ARGUMENT', /free text "ab" is too short/],
       [{ extra: 1 }, 400, 'INVALID_ARGUMENT', /additional/],
       [{ size: 151 }, 404, 'NOT_FOUND', /no checkpoint of size 151/],
       [{ checkpoints: ['not a note'] }, 400, 'BAD_SIGNATURE', /checkpoints\[0\]/],
@@ -132,6 +195,19 @@ describe('POST /v1/ledgers/{ledger}/bundle', () => {
     assert.ok(route.responses['200'].content['application/zip']);
   });
 
+  it('records a bundle whose query the store refuses as a failure, with no archive sent', async () => {
+    const res = await bundle({ q: 'ab' });
+    assert.equal(res.statusCode, 400);
+    assert.equal(res.headers['content-type']?.toString().startsWith('application/json'), true);
+    const record = (await systemRecords('action:bundle.export'))[0];
+    assert.equal(record.outcome, 'failure');
+    assert.equal(record.metadata.status, 400);
+  });
+
+  it('a failure after the first byte leaves an archive no verifier accepts, and a failure record', async () => {
+    await failMidStream({ app: server.app, adminToken: server.adminToken, store: server.deployment.store, verifierKey: server.deployment.verifierKey });
+  });
+
   it('records each bundle request in the system ledger', async () => {
     await bundle({ q: 'actor:u-7', withhold: ['origin'] });
     const res = await server.app.inject({ method: 'GET', url: `/v1/ledgers/${SYSTEM_LEDGER}/events?q=${encodeURIComponent('action:bundle.export')}&limit=1`, headers: auth() });
@@ -140,5 +216,44 @@ describe('POST /v1/ledgers/{ledger}/bundle', () => {
     assert.equal(record.metadata.query, 'actor:u-7');
     assert.equal(record.metadata.withheld, 'origin');
     assert.deepEqual(record.targets, [{ type: 'ledger', id: 'audit' }]);
+  });
+});
+
+describe('POST /v1/ledgers/{ledger}/bundle on PostgreSQL', async () => {
+  const unavailable = await postgresUnavailable();
+  let fixture: PostgresFixture;
+  let store: PostgresStore;
+  let app: TestServer['app'];
+  const name = 'bundle.pg.test';
+  const signer = portableSigner(nodeSuite.randomBytes(32));
+  const pgKey = formatVerifierKey(nodeSuite, name, signer.publicKey);
+  before(async () => {
+    if (unavailable) return;
+    fixture = await createPostgresFixture(name);
+    store = await PostgresStore.open({ url: fixture.serviceUrl, schema: fixture.schema, suite: nodeSuite, signer, name });
+    app = await buildApp({ store, suite: nodeSuite, verifierKey: pgKey, adminToken: TEST_ADMIN_TOKEN });
+    await app.ready();
+  });
+  after(async () => {
+    if (unavailable) return;
+    await app?.close();
+    await store?.close();
+    await fixture?.drop();
+  });
+
+  it('refuses a query the store refuses before the first byte, and records the failure', { skip: unavailable }, async () => {
+    const headers = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
+    await app.inject({ method: 'PUT', url: '/v1/ledgers/audit', headers });
+    await app.inject({ method: 'POST', url: '/v1/ledgers/audit/events', headers, payload: [sampleEvent(1), sampleEvent(2)] });
+    const res = await app.inject({ method: 'POST', url: '/v1/ledgers/audit/bundle', headers, payload: { q: 'ab' } });
+    assert.equal(res.statusCode, 400, res.body);
+    assert.equal(res.json().error, 'INVALID_ARGUMENT');
+    assert.match(res.json().message, /free text "ab" is too short/);
+    const record = (await systemRecords('action:bundle.export', { app, adminToken: TEST_ADMIN_TOKEN } as TestServer))[0];
+    assert.equal(record.outcome, 'failure');
+  });
+
+  it('a failure after the first byte leaves an archive no verifier accepts, and a failure record', { skip: unavailable }, async () => {
+    await failMidStream({ app, adminToken: TEST_ADMIN_TOKEN, store, verifierKey: pgKey });
   });
 });

@@ -9,7 +9,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { fromBase64Url, toBase64, toBase64Url, utf8, fromUtf8 } from '../../core/bytes.js';
 import { eventFromDisclosures } from '../../core/commitments.js';
-import { parseQuery, type Query } from '../../core/query.js';
+import { parseQuery, QUERY_LIMITS, type Query } from '../../core/query.js';
 import { planInclusionProof } from '../../core/tree.js';
 import { formatMicros } from '../../core/time.js';
 import { STATS_DIMENSIONS, type SearchHit, type StatsDimension, type Store } from '../../store/store.js';
@@ -21,8 +21,21 @@ import { LedgerParams, Redacted } from '../schemas.js';
 const MAX_LIMIT = 1000;
 const MAX_LIMIT_WITH_PROOFS = 100;
 
+/**
+ * The query parameter's schema. Beyond its length, the parser bounds its cost (terms, free-text values,
+ * values per key, wildcard and range values): over a bound it answers 400 QUERY_TOO_COSTLY; a read past
+ * the store's time budget answers 503 QUERY_TIMEOUT (docs/SEARCH.md "Limits").
+ */
+const QueryText = (description: string) =>
+  Type.String({
+    maxLength: QUERY_LIMITS.maxLength,
+    description:
+      `${description} At most ${QUERY_LIMITS.maxTerms} terms, ${QUERY_LIMITS.maxTextValues} free-text values, ${QUERY_LIMITS.maxValuesPerKey} values of one key ` +
+      `and ${QUERY_LIMITS.maxPatternValues} wildcard, time, index or IP values (else 400 QUERY_TOO_COSTLY); a read past the time budget answers 503 QUERY_TIMEOUT.`,
+  });
+
 const SearchQuery = Type.Object({
-  q: Type.Optional(Type.String({ maxLength: 2000, description: 'Query (docs/SEARCH.md); empty matches everything.' })),
+  q: Type.Optional(QueryText('Query (docs/SEARCH.md); empty matches everything.')),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: 100 })),
   cursor: Type.Optional(Type.String({ maxLength: 4096, description: 'The `next` of the previous page.' })),
   order: Type.Optional(Type.Union([Type.Literal('desc'), Type.Literal('asc')], { default: 'desc' })),
@@ -203,7 +216,7 @@ export async function searchRoutes(app: FastifyInstance, { store, suite }: AppCo
         summary: 'Counts of matching events by actor, action, hour, country, outcome, tenant or category.',
         params: LedgerParams,
         querystring: Type.Object({
-          q: Type.Optional(Type.String({ maxLength: 2000 })),
+          q: Type.Optional(QueryText('Query selecting the events counted (docs/SEARCH.md); empty counts every event.')),
           by: Type.Union(STATS_DIMENSIONS.map((d) => Type.Literal(d))),
           limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 100 })),
         }),

@@ -144,6 +144,20 @@ function run(label: string, open: () => Promise<Harness>, skip?: string) {
       const tenants = (await call('GET', `/v1/ledgers/${LEDGER}/stats?by=tenant`)).json() as { buckets: Array<{ key: string; count: number }> };
       assert.deepEqual(tenants.buckets.map((b) => b.key).sort(), [...PROTOTYPE_NAMES].sort());
       for (const name of PROTOTYPE_NAMES) expectStatus(await call('GET', `/v1/ledgers/${LEDGER}/stats?by=${encodeURIComponent(name)}`), 400, `stats by ${name}`);
+      // As query keys they are unknown keys: a 400 that says so.
+      for (const name of PROTOTYPE_NAMES) {
+        const res = await call('GET', `/v1/events?q=${encodeURIComponent(`${name}:x`)}`);
+        expectStatus(res, 400, `query key ${name}`);
+      }
+    });
+
+    it('answers key and hold ids named after prototype members as unknown ids', async () => {
+      for (const name of PROTOTYPE_NAMES) {
+        const revoke = await call('DELETE', `/v1/keys/${encodeURIComponent(name)}`);
+        assert.ok(revoke.statusCode === 404 || revoke.statusCode === 400, `DELETE /v1/keys/${name}: ${revoke.statusCode} ${revoke.body}`);
+        const release = await call('POST', `/v1/holds/${encodeURIComponent(name)}/release`, { reason: 'x' });
+        assert.ok(release.statusCode === 404 || release.statusCode === 400, `release hold ${name}: ${release.statusCode} ${release.body}`);
+      }
     });
 
     it('refuses metadata keys constructor and __proto__ and keeps toString, hasOwnProperty and valueOf as data', async () => {

@@ -153,7 +153,7 @@ export const eraseCommand: Command = {
     const gaps = summary.notReached ?? [];
     if (gaps.length > 0) {
       process.stderr.write(
-        `not reached:\n${gaps.map((g) => `  ${g.kind.padEnd(7)} ${g.where}${g.events !== undefined ? ` (${g.events} events)` : ''}: ${g.reason}`).join('\n')}\n`,
+        `not reached:\n${gaps.map((g) => `  ${g.kind.padEnd(7)} ${g.where}${g.events !== undefined ? ` (${g.events} event${g.events === 1 ? '' : 's'})` : ''}: ${g.reason}`).join('\n')}\n`,
       );
     }
     return 0;

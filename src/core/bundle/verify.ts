@@ -489,7 +489,7 @@ export function verifyBundle(input: VerifyBundleInput): BundleReport {
   const withheld = new Set(manifest.withheld);
 
   // --- forgetting records: the authority for each redaction ---------------------------------------------
-  const authorisations = verifyForgettingRecords(suite, verifier, manifest, readText, problems);
+  const authorisations = verifyForgettingRecords(suite, verifier, manifest, readText, problems, limits);
 
   // --- events --------------------------------------------------------------------------------------
   let verifiedEvents = 0;
@@ -583,6 +583,7 @@ function verifyForgettingRecords(
   manifest: BundleManifest,
   readText: (name: string) => string | undefined,
   problems: Problems,
+  limits: BundleLimits,
 ): ForgetAuthorisations {
   const authorisations = new ForgetAuthorisations();
   const listed = manifest.forgetting;
@@ -599,10 +600,19 @@ function verifyForgettingRecords(
   }
   const manifestProblem = (message: string) => problems.add({ kind: 'manifest', file: MANIFEST_FILE, message: `${MANIFEST_FILE}: ${message}` });
   if (listed.size !== checkpoint.size || listed.root_hash !== toBase64(checkpoint.rootHash)) manifestProblem('forgetting.size and root_hash differ from the signed system checkpoint');
+  // The same bounds as an events part: the file is as hostile as the rest of the archive.
+  if (moreLinesThan(text, limits.maxLinesPerPart)) {
+    problems.add({ kind: 'forgetting record', file: FORGETTING_RECORDS_FILE, message: `${FORGETTING_RECORDS_FILE}: more than ${limits.maxLinesPerPart} lines; the file was not read` });
+    return authorisations;
+  }
   let line = 0;
   for (const lineText of linesOf(text)) {
     line++;
     const where = `${FORGETTING_RECORDS_FILE} line ${line}`;
+    if (lineText.length > limits.maxLineChars) {
+      problems.add({ kind: 'forgetting record', file: FORGETTING_RECORDS_FILE, line, message: `${where}: ${lineText.length} characters, more than the ${limits.maxLineChars} a line may have` });
+      continue;
+    }
     const add = (message: string, index?: number) =>
       problems.add({ kind: 'forgetting record', file: FORGETTING_RECORDS_FILE, line, ...(index !== undefined ? { index } : {}), message: `${where}${index !== undefined ? ` (record ${index})` : ''}: ${message}` });
     try {

@@ -115,6 +115,17 @@ describe('events parts', () => {
     assert.ok(performance.now() - started < 10_000);
   });
 
+  it('bounds the forgetting records file like an events part', async () => {
+    const ledger = new MemoryLedger('erased');
+    ledger.append(Array.from({ length: 3 }, (_, i) => sampleEvent(i)));
+    ledger.erase(1, 'actor.email');
+    const files = unzipFiles(await ledger.bundle());
+    assert.ok(files.has('forgetting/records.jsonl'));
+    files.set('forgetting/records.jsonl', new Uint8Array(3_000_000).fill(0x0a));
+    redigest(files);
+    assertProblem(verify(rezip(files)), 'forgetting record', new RegExp(`forgetting/records\\.jsonl: more than ${DEFAULT_BUNDLE_LIMITS.maxLinesPerPart} lines; the file was not read`));
+  });
+
   it('refuses a line longer than maxLineChars before parsing it', () => {
     const files = unzipFiles(genuine);
     const lines = Buffer.from(files.get(PART)!).toString('utf8').split('\n');

@@ -708,13 +708,15 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   }
 
   /**
-   * Runs a heavy read: on a worker thread under the time budget, or here for a ":memory:" database.
+   * Runs a heavy read: on a worker thread under the time budget, or here for a database no other
+   * connection can open (":memory:", "" for a private temporary one, or a "file:" URI).
    * The caller has brought the index up to date (ensureIndexed) and committed it, so the worker's own
    * read transaction, started after that, sees every acknowledged entry.
    */
   private heavyRead<T>(sql: string, params: unknown[]): Promise<T[]> {
-    if (this.options.path === ':memory:') return Promise.resolve(this.db.prepare<unknown[], T>(sql).all(...params));
-    this.readPool ??= new SqliteReadPool({ path: this.options.path, budgetMs: this.options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS });
+    const { path } = this.options;
+    if (path === ':memory:' || path === '' || path.startsWith('file:')) return Promise.resolve(this.db.prepare<unknown[], T>(sql).all(...params));
+    this.readPool ??= new SqliteReadPool({ path, budgetMs: this.options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS });
     return this.readPool.all<T>(sql, params);
   }
 

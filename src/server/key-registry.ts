@@ -18,7 +18,15 @@ import type { NoteVerifier } from '../core/note.js';
 import { parseQuery } from '../core/query.js';
 import { hashLeaf, planInclusionProof, verifyInclusion } from '../core/tree.js';
 import type { ApiKeyRecord, AppendRequest, Store, StoredEntry } from '../store/store.js';
-import { KEY_RECORD, KEY_RECORD_ACTIONS, keyDifferences, keyRecordMetadata, SealedRecords } from '../store/verify-records.js';
+import {
+  isKeyRecordsStart,
+  KEY_RECORD,
+  KEY_RECORD_ACTIONS,
+  KEY_RECORDS_START_FIELD,
+  keyDifferences,
+  keyRecordMetadata,
+  SealedRecords,
+} from '../store/verify-records.js';
 import { SERVER_WRITER, SYSTEM_LEDGER } from './access-log.js';
 
 export interface SecurityLog {
@@ -43,6 +51,20 @@ export function keyCreationEvent(key: ApiKeyRecord, actor: AuditEvent['actor'], 
     outcome: 'success',
     metadata: keyRecordMetadata(key),
   });
+}
+
+/** A malformed leaf is not a start record (the inclusion check would refuse it anyway). */
+function isKeyRecordsStartSafe(leaf: Uint8Array): boolean {
+  try {
+    return isKeyRecordsStart(leaf);
+  } catch {
+    return false;
+  }
+}
+
+function startEvent(attested: number): AuditEvent {
+  const field = KEY_RECORDS_START_FIELD.slice('metadata.'.length);
+  return validateEvent({ actor: SYSTEM_ACTOR, action: KEY_RECORD.start, category: 'admin', outcome: 'success', metadata: { [field]: attested } });
 }
 
 /** Seals the creation of a key made outside the keys route (the admin key generated at first start). */
@@ -85,16 +107,21 @@ export class KeyRegistry {
     for await (const entry of this.store.entries(SYSTEM_LEDGER, 0, size)) await this.take(scanned, entry, size, root);
     this.records = scanned;
     this.readTo = size;
+    if (this.records.keysSealed && this.records.startPurged) {
+      // A retention purge took its values (and search rows): seal it again, so later starts find it
+      // through the index instead of reading the whole ledger. Nothing is attested.
+      await this.store.append(SYSTEM_LEDGER, [{ event: startEvent(0), writer: SERVER_WRITER }]);
+      this.log.warn('the key.records.start record of the system ledger was purged; sealed it again (no key attested)');
+      await this.refresh();
+      return;
+    }
     if (this.records.keysSealed) {
       this.log.error('the search index of the system ledger hides key records (found by reading the entries); run `sealtrail verify` and `sealtrail reindex`');
       return;
     }
     const unsealed = (await this.store.listApiKeys()).filter((key) => !this.records.keys.has(key.id));
     const requests: AppendRequest[] = unsealed.map((key) => ({ event: keyCreationEvent(key, SYSTEM_ACTOR, KEY_RECORD.attest), writer: SERVER_WRITER }));
-    requests.push({
-      event: validateEvent({ actor: SYSTEM_ACTOR, action: KEY_RECORD.start, category: 'admin', outcome: 'success', metadata: { attested: unsealed.length } }),
-      writer: SERVER_WRITER,
-    });
+    requests.push({ event: startEvent(unsealed.length), writer: SERVER_WRITER });
     await this.store.append(SYSTEM_LEDGER, requests);
     if (unsealed.length > 0) {
       this.log.warn(
@@ -162,7 +189,9 @@ export class KeyRegistry {
   /** Folds a key record into `records` if its leaf is in the signed tree; anything else is ignored, loudly. */
   private async take(records: SealedRecords, entry: StoredEntry, size: number, root: Uint8Array): Promise<void> {
     const action = Object.hasOwn(entry.disclosures, 'action') ? entry.disclosures.action![1] : undefined;
-    if (typeof action !== 'string' || !KEY_RECORD_ACTIONS.includes(action)) return;
+    const keyRecord = typeof action === 'string' && KEY_RECORD_ACTIONS.includes(action);
+    // A start record whose values were purged is still one (its leaf names its fields).
+    if (!keyRecord && !(action === undefined && isKeyRecordsStartSafe(entry.leaf))) return;
     try {
       const plan = planInclusionProof(this.suite, entry.index, size);
       verifyInclusion(this.suite, entry.index, size, hashLeaf(this.suite, entry.leaf), plan.finish(await this.store.readHashes(SYSTEM_LEDGER, plan.reads)), root);

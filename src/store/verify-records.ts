@@ -26,6 +26,16 @@ export const KEY_RECORD = {
   start: 'key.records.start',
 } as const;
 export const HOLD_RECORD = { create: 'legal_hold.create', release: 'legal_hold.release' } as const;
+/**
+ * The metadata field only the start record has. Field names stay in the leaf when a purge removes the
+ * values, so the start record is still recognised then: a purge must not make the server attest again.
+ */
+export const KEY_RECORDS_START_FIELD = 'metadata.keys_attested';
+/** Whether a leaf is that of the start record, whatever was forgotten of it since. */
+export function isKeyRecordsStart(leaf: Uint8Array): boolean {
+  const envelope = decodeLeaf(leaf);
+  return envelope.writer === SERVER_WRITER && Object.hasOwn(envelope.commitments, KEY_RECORDS_START_FIELD);
+}
 /** The actions the key registry reads; an index search for them finds every key record. */
 export const KEY_RECORD_ACTIONS: readonly string[] = Object.values(KEY_RECORD);
 
@@ -168,6 +178,8 @@ export class SealedRecords {
   readonly holds = new Map<string, SealedHold>();
   /** Whether the key.records.start record was seen: from then on every key must have a sealed state. */
   keysSealed = false;
+  /** Whether it was seen only with its values purged (so the search index no longer finds it). */
+  startPurged = false;
   /** System-ledger records that may have been of keys or holds but whose fields were forgotten (purged). */
   unreadable = 0;
   /** The first few of their indexes, for the message. */
@@ -183,12 +195,22 @@ export class SealedRecords {
     const action = field('action');
     const recordsKeys = typeof action === 'string' && KEY_RECORD_ACTIONS.includes(action);
     const recordsHolds = action === HOLD_RECORD.create || action === HOLD_RECORD.release;
-    if (action === undefined && Object.hasOwn(envelope.commitments, 'action')) this.markUnreadable(entry.index);
+    if (action === undefined && Object.hasOwn(envelope.commitments, 'action')) {
+      if (Object.hasOwn(envelope.commitments, KEY_RECORDS_START_FIELD)) {
+        if (!this.keysSealed) this.startPurged = true;
+        this.keysSealed = true;
+        return true;
+      }
+      this.markUnreadable(entry.index);
+    }
     if (!recordsKeys && !recordsHolds) return false;
     // Only records that count are opened: the rest of the ledger is verifyStoredLedger's to check.
     verifyDisclosures(this.suite, envelope, entry.disclosures);
     if (field('outcome') !== 'success') return true;
-    if (action === KEY_RECORD.start) this.keysSealed = true;
+    if (action === KEY_RECORD.start) {
+      this.startPurged = false;
+      this.keysSealed = true;
+    }
     else if (action === KEY_RECORD.create || action === KEY_RECORD.attest) this.addKeyState(entry.index, field);
     else if (action === KEY_RECORD.revoke) {
       const id = field('metadata.key_id');

@@ -242,6 +242,32 @@ describe('API keys checked against their sealed records', () => {
     }
   });
 
+  it('a purged start record still counts: the next start seals it again and attests nothing', async () => {
+    const dir = newFolder();
+    let running = await start(dir);
+    assert.equal((await call(running, 'GET', '/v1/ledgers')).statusCode, 200);
+    await stop(running);
+    const db = new Database(join(dir, 'sealtrail.db'));
+    try {
+      for (const { name } of db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'").all() as Array<{ name: string }>) db.exec(`DROP TRIGGER "${name}"`);
+      const system = (db.prepare('SELECT ledger_id FROM ledgers WHERE name = ?').get(SYSTEM_LEDGER) as { ledger_id: number }).ledger_id;
+      const rows = db.prepare('SELECT idx, disclosures FROM entries WHERE ledger_id = ?').all(system) as Array<{ idx: number; disclosures: string }>;
+      const row = rows.find((r) => (JSON.parse(r.disclosures) as Disclosures).action?.[1] === 'key.records.start')!;
+      // What a retention purge leaves: no values, every field marked purged, no search rows.
+      const purged = Object.fromEntries(Object.keys(JSON.parse(row.disclosures) as Disclosures).map((path) => [path, 'purged']));
+      db.prepare("UPDATE entries SET disclosures = '{}', redactions = ? WHERE ledger_id = ? AND idx = ?").run(JSON.stringify(purged), system, row.idx);
+      db.prepare('DELETE FROM search_events WHERE ledger_id = ? AND idx = ?').run(system, row.idx);
+    } finally {
+      db.close();
+    }
+    const planted = plantedKey();
+    running = await start(dir, (deployment) => deployment.store.createApiKey(planted.key));
+    await expectRefused(running, planted.token);
+    assert.equal((await systemRecords(running, 'key.attest')).length, 0);
+    assert.equal((await systemRecords(running, 'key.records.start')).length, 1, 'sealed again');
+    assert.ok(running.logs.some((line) => line.includes('was purged')), running.logs.join('\n'));
+  });
+
   it('a search index that hides the start record does not make the server attest a planted key', async () => {
     const dir = newFolder();
     let running = await start(dir);

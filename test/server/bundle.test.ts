@@ -6,6 +6,8 @@
  * Ledger "audit": two requests of 150 events (checkpoints at 150 and 300). A query the store refuses
  * and a failure after the first byte are checked on both stores.
  */
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { signCheckpoint } from '../../src/core/checkpoint.js';
@@ -206,6 +208,49 @@ describe('POST /v1/ledgers/{ledger}/bundle', () => {
 
   it('a failure after the first byte leaves an archive no verifier accepts, and a failure record', async () => {
     await failMidStream({ app: server.app, adminToken: server.adminToken, store: server.deployment.store, verifierKey: server.deployment.verifierKey });
+  });
+
+  it('a client that leaves before the end is recorded as a failure', async () => {
+    const headers = auth();
+    await server.app.inject({ method: 'PUT', url: '/v1/ledgers/left', headers });
+    for (const offset of [0, 1000]) {
+      await server.app.inject({ method: 'POST', url: '/v1/ledgers/left/events', headers, payload: Array.from({ length: offset === 0 ? 1000 : 100 }, (_, i) => sampleEvent(offset + i)) });
+    }
+    await server.app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = server.app.server.address() as AddressInfo;
+    // The second page waits until the client has gone, so that the bundle cannot have ended before.
+    const store = server.deployment.store;
+    const original = store.search;
+    let release!: () => void;
+    const gone = new Promise<void>((resolve) => (release = resolve));
+    store.search = async function (this: Store, ledger, request) {
+      if (ledger === 'left' && request.after !== undefined) await gone;
+      return original.call(this, ledger, request);
+    };
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/v1/ledgers/left/bundle', headers: { ...headers, 'content-type': 'application/json' } }, (res) => {
+          if (res.statusCode !== 200) reject(new Error(`status ${res.statusCode}`));
+          res.once('data', () => {
+            req.destroy();
+            resolve();
+          });
+        });
+        req.on('error', () => {});
+        req.end('{}');
+      });
+      const reasons: string[] = [];
+      for (let wait = 0; wait < 50 && reasons.length === 0; wait++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        for (const record of await systemRecords('action:bundle.export outcome:failure')) {
+          if (record.targets?.[0]?.id === 'left') reasons.push(record.outcome_reason);
+        }
+      }
+      assert.deepEqual(reasons, ['the connection closed before the bundle ended: the client received a truncated archive']);
+    } finally {
+      release();
+      store.search = original;
+    }
   });
 
   it('records each bundle request in the system ledger', async () => {

@@ -341,6 +341,17 @@ export function runStoreConformance(backend: string, makeHarness: () => Promise<
         const counted = await store.stats(ledger, parseQuery(list('tenant', ['tenant-1', 'tenant-2'])), 'tenant', 10);
         assert.deepEqual(counted, await store.stats(ledger, parseQuery('tenant:tenant-1,tenant-2'), 'tenant', 10));
         assert.deepEqual(counted.map((b) => b.key).sort(), ['tenant-1', 'tenant-2']);
+        // The deepest query the bounds allow: 100 wildcards over two columns, 15 exact values, 23 more
+        // terms and 8 free-text values in one; it plans and runs.
+        const prefixes = Array.from({ length: 100 }, (_, i) => `${i.toString(36)}*`);
+        const exact = Array.from({ length: 15 }, (_, i) => `u-${i}`);
+        const deepest = [
+          `actor:${[...exact, ...prefixes].join(',')}`,
+          ...Array.from({ length: 23 }, (_, i) => `-target:t${i}`),
+          Array.from({ length: 8 }, (_, i) => `-"zz${i}"`).join(' '),
+        ].join(' ');
+        assert.ok(deepest.length <= 2000, String(deepest.length));
+        assert.ok(first(await find(deepest)).length > 0);
       });
     });
 

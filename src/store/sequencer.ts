@@ -264,22 +264,26 @@ export class Sequencer {
       for (const call of calls) call.reject(error);
       return;
     }
-    if (written.checkpoint && this.options.guard) {
-      try {
-        await this.options.guard.signed(ledger, written.checkpoint.size, written.checkpoint.rootHash);
-      } catch (error) {
-        // Committed but not recorded outside the store: not released, so that no receipt exists for a
-        // head the fork check could not see. Retries with the same idempotency key get the stored entry.
-        const refusal = new StoreError('LEDGER_INTEGRITY', `ledger ${ledger}: the signed checkpoint could not be recorded: ${(error as Error).message}`, { ledger });
-        for (const call of calls) call.reject(refusal);
-        return;
-      }
-    }
     const { accepted, rejected } = outcome!;
-    for (const [call, error] of rejected) call.reject(error);
-    for (const [call, slots] of accepted) {
-      call.resolve(slots.map((slot) => receiptForSlot(ledger, written, slot)));
+    const release = () => {
+      for (const [call, error] of rejected) call.reject(error);
+      for (const [call, slots] of accepted) {
+        call.resolve(slots.map((slot) => receiptForSlot(ledger, written, slot)));
+      }
+    };
+    if (!written.checkpoint || !this.options.guard) {
+      release();
+      return;
     }
+    // The receipts wait for the signed head to be on disk outside the store; the next batch need not
+    // (the fork check only needs the heads recorded so far, which never exceed the store's).
+    this.options.guard.signed(ledger, written.checkpoint.size, written.checkpoint.rootHash).then(release, (error: unknown) => {
+      // Committed but not recorded outside the store: not released, so that no receipt exists for a
+      // head the fork check could not see. Retries with the same idempotency key get the stored entry.
+      const refusal = new StoreError('LEDGER_INTEGRITY', `ledger ${ledger}: the signed checkpoint could not be recorded: ${(error as Error).message}`, { ledger });
+      for (const [call, conflict] of rejected) call.reject(conflict);
+      for (const [call] of accepted) call.reject(refusal);
+    });
   }
 
   /** Pure sealing of one batch against the head read inside the backend's lock. */

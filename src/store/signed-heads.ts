@@ -11,10 +11,14 @@
  * file is read only by `verify`. A torn last line (a crash mid-write) is ignored; any other unreadable
  * line is refused, since the journal is written by this code alone.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, truncateSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, openSync, readFileSync, truncateSync, write as writeFd } from 'node:fs';
+import { promisify } from 'node:util';
 import { bytesEqual, fromBase64, toBase64 } from '../core/bytes.js';
 import { SealtrailError } from '../core/errors.js';
 import type { Store } from './store.js';
+
+const writeAsync = promisify((fd: number, text: string, done: (error: NodeJS.ErrnoException | null) => void) => writeFd(fd, text, (error) => done(error)));
+const fdatasyncAsync = promisify(fdatasync);
 
 export interface SignedHead {
   size: number;
@@ -75,6 +79,7 @@ export class SignedHeadsJournal {
   private readonly fd: number;
   /** Writes are serialized: batches of different ledgers commit concurrently. */
   private pending: Promise<void> = Promise.resolve();
+  private closed = false;
 
   constructor(readonly path: string) {
     if (existsSync(path)) {
@@ -94,9 +99,10 @@ export class SignedHeadsJournal {
   /** Appends and fsyncs one signed head; resolves once it is on disk. */
   record(ledger: string, size: number, root: Uint8Array): Promise<void> {
     const line = `${JSON.stringify({ l: ledger, s: size, r: toBase64(root) })}\n`;
-    const write = this.pending.then(() => {
-      writeSync(this.fd, line);
-      fsyncSync(this.fd);
+    // On the thread pool, so that the fsync does not hold the event loop.
+    const write = this.pending.then(async () => {
+      await writeAsync(this.fd, line);
+      await fdatasyncAsync(this.fd);
       const known = this.latest.get(ledger);
       if (!known || known.size < size) this.latest.set(ledger, { size, root });
     });
@@ -105,8 +111,17 @@ export class SignedHeadsJournal {
     return write;
   }
 
+  /** Closes the file once the writes already asked for are done. */
   close(): void {
-    closeSync(this.fd);
+    if (this.closed) return;
+    this.closed = true;
+    void this.pending.then(() => {
+      try {
+        closeSync(this.fd);
+      } catch {
+        // Already gone with the process's descriptors; nothing is left to write.
+      }
+    });
   }
 }
 

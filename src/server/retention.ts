@@ -416,6 +416,10 @@ export class RetentionService {
         gaps.push({ kind: 'store', where: `legal hold ${hold.id}`, reason: "a legal hold's query, reason and owner are kept for good, released or not, as the record of what was held" });
       }
     }
+    const policy = await this.store.retentionPolicy();
+    if (policy && mentionsSubject(policy.policy, subject)) {
+      gaps.push({ kind: 'store', where: `retention policy version ${policy.version}`, reason: 'policy versions are append-only and never rewritten (earlier versions were not searched)' });
+    }
     for (const key of await this.store.listApiKeys()) {
       if (mentionsSubject(key.description, subject)) {
         gaps.push({ kind: 'store', where: `API key ${key.id}`, reason: "an API key's description is not erased; revoke the key and issue a new one without it" });

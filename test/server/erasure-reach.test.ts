@@ -165,6 +165,8 @@ describe('erasure reaches every copy', () => {
   });
 
   it('lists what it could not reach: held events, actor ids kept as pseudonyms, the store’s other copies and the rest', async () => {
+    const policy = await call('PUT', '/v1/retention/policy', { rules: [{ id: 'default', retain: '7y', description: `agreed with ${KEPT}` }] });
+    assert.equal(policy.status, 200);
     const { body } = await call('POST', '/v1/erasures', { subject: KEPT });
     const gaps = body.notReached as Array<{ kind: string; where: string; events?: number }>;
     assert.deepEqual(
@@ -173,6 +175,7 @@ describe('erasure reaches every copy', () => {
         ['held', 'hr', 1],
         ['kept', 'crm actor.id', 1],
         ['store', `legal hold ${holdId}`, undefined],
+        ['store', `retention policy version ${policy.body.version}`, undefined],
         ['store', `API key ${keyId}`, undefined],
       ],
     );

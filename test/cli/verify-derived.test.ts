@@ -248,6 +248,20 @@ describe('sealtrail verify: derived rows against the entries (PostgreSQL)', asyn
     assert.equal(restored.code, 0, show(restored));
   });
 
+  it('converts raw keys written before schema 9 to keyed hashes when a server opens the store; retries still dedupe', { skip }, async () => {
+    // What an older version stored: the route's raw key instead of its HMAC (put there as the owner).
+    await query(fixture.adminUrl, 'ALTER TABLE idempotency_keys DISABLE TRIGGER USER');
+    assert.equal(await query(fixture.adminUrl, `UPDATE idempotency_keys SET key = 'id:evt-5' WHERE idx = 5`), 1);
+    await query(fixture.adminUrl, 'ALTER TABLE idempotency_keys ENABLE TRIGGER USER');
+    const deployment = await openPostgresDeployment({ dataDir: dir, name: NAME, databaseUrl: fixture.serviceUrl, schema: fixture.schema });
+    const [retry] = await deployment.store.append(LEDGER, [keyed(5)]);
+    await deployment.store.close();
+    assert.deepEqual([retry!.duplicate, retry!.index], [true, 5]);
+    assert.equal(await query(fixture.adminUrl, `SELECT 1 FROM idempotency_keys WHERE NOT starts_with(key, 'v2:')`), 0, 'no raw key left');
+    const result = await verify();
+    assert.equal(result.code, 0, show(result));
+  });
+
   it('catches a deleted idempotency key (deleted as the owner, triggers disabled) whose retry stored a duplicate', { skip }, async () => {
     // The service role cannot delete a hashed key: the trigger refuses.
     await assert.rejects(query(fixture.serviceUrl, 'DELETE FROM idempotency_keys WHERE idx = 30'), /append-only/);

@@ -141,6 +141,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     error: (message) => app.log.error(message),
   });
   await registry.start();
+  app.addHook('onClose', async () => registry.stop());
   const authenticator = new Authenticator(options.store, options.adminToken, { registry });
 
   app.setErrorHandler(errorHandler);

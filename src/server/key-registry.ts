@@ -26,6 +26,7 @@ import {
   keyDifferences,
   keyRecordMetadata,
   SealedRecords,
+  sealedStateMetadata,
 } from '../store/verify-records.js';
 import { SERVER_WRITER, SYSTEM_LEDGER } from './access-log.js';
 
@@ -38,6 +39,9 @@ export interface SecurityLog {
 const REPORT_EVERY_MS = 60_000;
 const MAX_REPORTED_KEYS = 10_000;
 const PAGE = 1000;
+/** A key's state is sealed again once its newest record is this old, checked this often. */
+const RESEAL_AFTER_MS = 7 * 24 * 3600_000;
+const RESEAL_CHECK_MS = 24 * 3600_000;
 
 const SYSTEM_ACTOR: AuditEvent['actor'] = { type: 'system', id: SERVER_WRITER };
 
@@ -62,9 +66,16 @@ function isKeyRecordsStartSafe(leaf: Uint8Array): boolean {
   }
 }
 
-function startEvent(attested: number): AuditEvent {
+/** The start record; `resealed` for a copy sealed again because the last one was old or purged. */
+function startEvent(attested: number, resealed = false): AuditEvent {
   const field = KEY_RECORDS_START_FIELD.slice('metadata.'.length);
-  return validateEvent({ actor: SYSTEM_ACTOR, action: KEY_RECORD.start, category: 'admin', outcome: 'success', metadata: { [field]: attested } });
+  return validateEvent({
+    actor: SYSTEM_ACTOR,
+    action: KEY_RECORD.start,
+    category: 'admin',
+    outcome: 'success',
+    metadata: { [field]: attested, ...(resealed ? { resealed: true } : {}) },
+  });
 }
 
 /** Seals the creation of a key made outside the keys route (the admin key generated at first start). */
@@ -80,6 +91,7 @@ export class KeyRegistry {
   private tail: Promise<void> = Promise.resolve();
   private waiting: Promise<void> | undefined;
   private readonly reported = new Map<string, number>();
+  private resealTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly store: Store,
@@ -97,6 +109,38 @@ export class KeyRegistry {
    * in one batch: that once, the database is trusted as it is.
    */
   async start(): Promise<void> {
+    await this.load();
+    await this.resealStale();
+    this.resealTimer = setInterval(() => {
+      this.resealStale().catch((cause: Error) => this.log.error(`could not seal key states again: ${cause.message}`));
+    }, RESEAL_CHECK_MS).unref();
+  }
+
+  stop(): void {
+    clearInterval(this.resealTimer);
+  }
+
+  /**
+   * Seals again, as copies of what the records already say (never of the rows), the state of every key
+   * and the start record when their newest record is over a week old, so that a retention purge of
+   * old system-ledger records (12 months unless forced) never takes the only record of a key.
+   */
+  async resealStale(): Promise<void> {
+    const cutoff = (this.clockMs() - RESEAL_AFTER_MS) * 1000;
+    const events: AuditEvent[] = [];
+    for (const state of this.records.keys.values()) {
+      if ((this.records.sealedAtMicros.get(state.id) ?? 0) < cutoff) {
+        events.push(validateEvent({ actor: SYSTEM_ACTOR, action: KEY_RECORD.attest, category: 'admin', targets: [{ type: 'api_key', id: state.id }], outcome: 'success', metadata: sealedStateMetadata(state) }));
+      }
+    }
+    if (this.records.keysSealed && this.records.startSealedAtMicros < cutoff) events.push(startEvent(0, true));
+    for (let at = 0; at < events.length; at += PAGE) {
+      await this.store.append(SYSTEM_LEDGER, events.slice(at, at + PAGE).map((event) => ({ event, writer: SERVER_WRITER })));
+    }
+    if (events.length > 0) await this.refresh();
+  }
+
+  private async load(): Promise<void> {
     await this.store.createLedger(SYSTEM_LEDGER);
     await this.refresh();
     if (this.records.keysSealed) return;
@@ -110,7 +154,7 @@ export class KeyRegistry {
     if (this.records.keysSealed && this.records.startPurged) {
       // A retention purge took its values (and search rows): seal it again, so later starts find it
       // through the index instead of reading the whole ledger. Nothing is attested.
-      await this.store.append(SYSTEM_LEDGER, [{ event: startEvent(0), writer: SERVER_WRITER }]);
+      await this.store.append(SYSTEM_LEDGER, [{ event: startEvent(0, true), writer: SERVER_WRITER }]);
       this.log.warn('the key.records.start record of the system ledger was purged; sealed it again (no key attested)');
       await this.refresh();
       return;

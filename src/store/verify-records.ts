@@ -101,6 +101,20 @@ export function keyRecordMetadata(key: ApiKeyRecord): Record<string, unknown> {
   };
 }
 
+/** The same metadata from a sealed state alone (a reseal: a copy of what was sealed, not of the row). */
+export function sealedStateMetadata(state: SealedKeyState): Record<string, unknown> {
+  return {
+    key_id: state.id,
+    key_role: state.role,
+    key_scope: state.scope,
+    key_created_at: state.createdAtMicros,
+    key_expires_at: state.expiresAtMicros,
+    key_secret_digest: state.secretDigest,
+    key_revoked_at: state.revokedAtMicros,
+    resealed: true,
+  };
+}
+
 export function keyRevocationMetadata(id: string, revokedAtMicros: number): Record<string, unknown> {
   return { key_id: id, key_revoked_at: revokedAtMicros };
 }
@@ -178,6 +192,10 @@ export class SealedRecords {
   readonly holds = new Map<string, SealedHold>();
   /** Whether the key.records.start record was seen: from then on every key must have a sealed state. */
   keysSealed = false;
+  /** When the newest readable start record was sealed. */
+  startSealedAtMicros = 0;
+  /** When each key's state was last sealed (received_at of its newest record). */
+  readonly sealedAtMicros = new Map<string, number>();
   /** Whether it was seen only with its values purged (so the search index no longer finds it). */
   startPurged = false;
   /** System-ledger records that may have been of keys or holds but whose fields were forgotten (purged). */
@@ -210,14 +228,18 @@ export class SealedRecords {
     if (action === KEY_RECORD.start) {
       this.startPurged = false;
       this.keysSealed = true;
+      this.startSealedAtMicros = entry.receivedAtMicros;
     }
-    else if (action === KEY_RECORD.create || action === KEY_RECORD.attest) this.addKeyState(entry.index, field);
+    else if (action === KEY_RECORD.create || action === KEY_RECORD.attest) this.addKeyState(entry, field);
     else if (action === KEY_RECORD.revoke) {
       const id = field('metadata.key_id');
       const at = field('metadata.key_revoked_at');
       const state = typeof id === 'string' ? this.keys.get(id) : undefined;
       // A revocation is final: a later record cannot move its time (the row's revoked_at is set once too).
-      if (state && typeof at === 'number' && state.revokedAtMicros === null) state.revokedAtMicros = at;
+      if (state && typeof at === 'number' && state.revokedAtMicros === null) {
+        state.revokedAtMicros = at;
+        this.sealedAtMicros.set(state.id, entry.receivedAtMicros);
+      }
     } else this.addHoldRecord(entry.index, action as string, field);
     return true;
   }
@@ -227,7 +249,8 @@ export class SealedRecords {
     if (this.unreadableIndexes.length < 5) this.unreadableIndexes.push(index);
   }
 
-  private addKeyState(index: number, field: (path: string) => unknown): void {
+  private addKeyState(entry: StoredEntry, field: (path: string) => unknown): void {
+    const index = entry.index;
     const id = field('metadata.key_id');
     // Records from before keys were sealed (no key_id) carry nothing to check: their keys were attested.
     if (id === undefined) return;
@@ -252,7 +275,12 @@ export class SealedRecords {
       this.markUnreadable(index);
       return;
     }
-    this.keys.set(state.id as string, state as SealedKeyState);
+    const sealed = state as SealedKeyState;
+    // A revocation is final: a later copy of the key's state (a reseal racing it) cannot undo it.
+    const earlier = this.keys.get(sealed.id);
+    if (earlier?.revokedAtMicros != null && sealed.revokedAtMicros === null) sealed.revokedAtMicros = earlier.revokedAtMicros;
+    this.keys.set(sealed.id, sealed);
+    this.sealedAtMicros.set(sealed.id, entry.receivedAtMicros);
   }
 
   private addHoldRecord(index: number, action: string, field: (path: string) => unknown): void {

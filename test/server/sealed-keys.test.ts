@@ -16,7 +16,8 @@ import { buildApp } from '../../src/server/app.js';
 import { SYSTEM_LEDGER } from '../../src/server/access-log.js';
 import { newToken } from '../../src/server/auth.js';
 import { openDeployment, type Deployment } from '../../src/server/deployment.js';
-import { keyCreationEvent, recordKeyCreation } from '../../src/server/key-registry.js';
+import { KeyRegistry, keyCreationEvent, recordKeyCreation } from '../../src/server/key-registry.js';
+import { parseVerifierKey } from '../../src/core/note.js';
 import { SaltSource, type Disclosures } from '../../src/core/commitments.js';
 import { sealEvent } from '../../src/core/leaf.js';
 import type { ApiKeyRecord } from '../../src/store/store.js';
@@ -266,6 +267,40 @@ describe('API keys checked against their sealed records', () => {
     assert.equal((await systemRecords(running, 'key.attest')).length, 0);
     assert.equal((await systemRecords(running, 'key.records.start')).length, 1, 'sealed again');
     assert.ok(running.logs.some((line) => line.includes('was purged')), running.logs.join('\n'));
+  });
+
+  it('key states are sealed again after a week, so purging the old records loses no key', async () => {
+    const dir = newFolder();
+    let running = await start(dir);
+    const key = await createKey(running);
+    const revoked = await createKey(running);
+    assert.equal((await call(running, 'DELETE', `/v1/keys/${revoked.id}`)).statusCode, 200);
+    await stop(running);
+    const weekLater = openDeployment({ dataDir: dir, name: NAME });
+    const registry = new KeyRegistry(weekLater.store, nodeSuite, [parseVerifierKey(nodeSuite, weekLater.verifierKey)], { warn() {}, error() {} }, () => Date.now() + 8 * 24 * 3600_000);
+    await registry.start();
+    registry.stop();
+    await weekLater.store.close();
+    // What a purge of everything older than the reseal leaves of the original records.
+    const db = new Database(join(dir, 'sealtrail.db'));
+    try {
+      for (const { name } of db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'").all() as Array<{ name: string }>) db.exec(`DROP TRIGGER "${name}"`);
+      const system = (db.prepare('SELECT ledger_id FROM ledgers WHERE name = ?').get(SYSTEM_LEDGER) as { ledger_id: number }).ledger_id;
+      for (const row of db.prepare('SELECT idx, disclosures FROM entries WHERE ledger_id = ?').all(system) as Array<{ idx: number; disclosures: string }>) {
+        const fields = JSON.parse(row.disclosures) as Disclosures;
+        if (fields['metadata.resealed'] || !['key.create', 'key.revoke', 'key.records.start'].includes(fields.action?.[1] as string)) continue;
+        const purged = Object.fromEntries(Object.keys(fields).map((path) => [path, 'purged']));
+        db.prepare("UPDATE entries SET disclosures = '{}', redactions = ? WHERE ledger_id = ? AND idx = ?").run(JSON.stringify(purged), system, row.idx);
+        db.prepare('DELETE FROM search_events WHERE ledger_id = ? AND idx = ?').run(system, row.idx);
+      }
+    } finally {
+      db.close();
+    }
+    running = await start(dir);
+    assert.equal((await call(running, 'GET', '/v1/ledgers', key.token)).statusCode, 200);
+    await expectRefused(running, revoked.token);
+    assert.deepEqual(await verifySealedRecords(running.deployment.store, SYSTEM_LEDGER, nodeSuite), { keys: 2, holds: 0, keysChecked: true });
+    assert.ok(!running.logs.some((line) => line.includes('was purged')), 'the start record was sealed again too');
   });
 
   it('a search index that hides the start record does not make the server attest a planted key', async () => {

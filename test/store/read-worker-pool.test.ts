@@ -83,6 +83,23 @@ describe('SqliteReadPool', { timeout: 120_000 }, () => {
     }
   });
 
+  it('refuses, without running it, a read that found no free thread for a whole budget', async () => {
+    const pool = new SqliteReadPool({ path, budgetMs: 1000, threads: 1 });
+    try {
+      await pool.all('SELECT 1', []);
+      const first = pool.all(SLOW, []);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      // Behind two costly reads on the only thread: the second takes the thread once the first is
+      // stopped, and the cheap one is still waiting a budget later.
+      const results = await Promise.allSettled([first, pool.all(SLOW, []), pool.all('SELECT 1', [])]);
+      const reasons = results.map((r) => (r.status === 'rejected' ? (r.reason as StoreError) : undefined));
+      assert.deepEqual(reasons.map((e) => e?.code), ['QUERY_TIMEOUT', 'QUERY_TIMEOUT', 'OVERLOADED']);
+      assert.match(reasons[2]!.message, /no search thread was free within the 1000 ms budget/);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('fails the reads of a file it cannot open instead of restarting threads forever', async () => {
     const pool = new SqliteReadPool({ path: join(dir, 'missing.db'), budgetMs: 30_000, threads: 2 });
     try {

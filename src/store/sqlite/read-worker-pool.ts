@@ -18,10 +18,10 @@ import type { ReadRequest, ReadResponse, ReadWorkerData } from './read-worker.js
 /** Terminated threads still finishing their statement, beyond which reads are refused. */
 const MAX_ABANDONED = 2;
 /**
- * Reads waiting for a thread per thread, beyond which they are refused: a read waits at most about
- * this many budgets before it starts.
+ * Reads waiting for a thread, beyond which they are refused. Generous, because one cross-ledger search
+ * asks for a page of every ledger at once; how long a read may wait is bounded by the budget instead.
  */
-const MAX_QUEUED_PER_THREAD = 4;
+const MAX_QUEUED = 1024;
 
 export interface ReadPoolOptions {
   /** The database file (not ":memory:"). */
@@ -82,11 +82,13 @@ export class SqliteReadPool {
   /** The rows of one read-only statement, or QUERY_TIMEOUT once it has run for its budget. */
   all<T>(sql: string, params: unknown[]): Promise<T[]> {
     if (this.closed) return Promise.reject(new StoreError('OVERLOADED', 'the store is closing'));
-    if (this.abandoned >= MAX_ABANDONED || this.queue.length >= MAX_QUEUED_PER_THREAD * this.threads) {
+    if (this.abandoned >= MAX_ABANDONED || this.queue.length >= MAX_QUEUED) {
       return Promise.reject(new StoreError('OVERLOADED', 'too many costly searches are running; retry shortly', { budgetMs: this.options.budgetMs }));
     }
     return new Promise<T[]>((resolve, reject) => {
       const job: Job = { id: this.nextId++, sql, params, resolve: (rows) => resolve(rows as T[]), reject, done: false, timer: undefined };
+      // Waiting for a thread is bounded too: busy threads are load, not this query's cost.
+      job.timer = setTimeout(() => this.expireWaiting(job), this.options.budgetMs);
       this.queue.push(job);
       this.dispatch();
     });
@@ -117,6 +119,7 @@ export class SqliteReadPool {
       }
       const job = this.queue.shift()!;
       reader.job = job;
+      clearTimeout(job.timer);
       job.timer = setTimeout(() => this.expire(reader, job), this.options.budgetMs);
       const request: ReadRequest = { id: job.id, sql: job.sql, params: job.params };
       reader.worker.postMessage(request);
@@ -161,6 +164,24 @@ export class SqliteReadPool {
     reader.job = undefined;
     if (!reader.ready) for (const job of this.queue.splice(0)) this.finish(job, error);
     if (!this.closed) this.dispatch();
+  }
+
+  /**
+   * No thread was free for a whole budget: the read is refused as load, and never runs. A thread
+   * still starting (opening its connection) is not load: the read waits on for it.
+   */
+  private expireWaiting(job: Job): void {
+    const at = this.queue.indexOf(job);
+    if (at < 0) return;
+    if ([...this.readers].some((reader) => !reader.ready)) {
+      job.timer = setTimeout(() => this.expireWaiting(job), this.options.budgetMs);
+      return;
+    }
+    this.queue.splice(at, 1);
+    this.finish(
+      job,
+      new StoreError('OVERLOADED', `no search thread was free within the ${this.options.budgetMs} ms budget; retry shortly`, { budgetMs: this.options.budgetMs }),
+    );
   }
 
   /** The read ran out of budget: answer now, and terminate its thread, which leaves the pool. */

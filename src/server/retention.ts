@@ -394,6 +394,13 @@ export class RetentionService {
           fields_removed: summary.fieldsRemoved,
           held: summary.held,
           ledgers: summary.ledgers.map((l) => `${l.ledger}:${l.events}`).join(',').slice(0, 4000),
+          // Where the subject's values remain in the store (ledger and field, hold or key ids: never a value).
+          not_reached:
+            summary.notReached
+              .filter((gap) => gap.kind !== 'outside')
+              .map((gap) => `${gap.kind} ${gap.where}${gap.events !== undefined ? ` (${gap.events})` : ''}`)
+              .join('; ')
+              .slice(0, 4000) || 'none in the store',
         },
       });
     }

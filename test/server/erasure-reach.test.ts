@@ -183,6 +183,10 @@ describe('erasure reaches every copy', () => {
     for (const where of ['database storage', 'backups and snapshots', 'exports, bundles and SIEM feeds', 'server logs', 'events sealed after the erasure began']) {
       assert.ok(outside.includes(where), where);
     }
+    // The sealed record of the erasure says where, never what.
+    const record = await entry(SYSTEM_LEDGER, await latestRecord('subject.erase'));
+    assert.equal(record.event.metadata.not_reached, `held hr (1); kept crm actor.id (1); store legal hold ${holdId}; store retention policy version ${policy.body.version}; store API key ${keyId}`);
+    assert.equal(JSON.stringify(record.event).includes(KEPT), false);
     // The kept id is still there, as the report says; the rest of that actor's address is gone.
     const kept = await entry('crm', 3);
     assert.equal(kept.event.actor.id, KEPT);

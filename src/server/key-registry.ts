@@ -126,6 +126,8 @@ export class KeyRegistry {
    * old system-ledger records (12 months unless forced) never takes the only record of a key.
    */
   async resealStale(): Promise<void> {
+    // Another process may have sealed them again already.
+    await this.refresh();
     const cutoff = (this.clockMs() - RESEAL_AFTER_MS) * 1000;
     const events: AuditEvent[] = [];
     for (const state of this.records.keys.values()) {

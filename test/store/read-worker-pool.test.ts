@@ -114,7 +114,10 @@ describe('SqliteReadPool', { timeout: 120_000 }, () => {
     const pool = new SqliteReadPool({ path, budgetMs: 30_000, threads: 1 });
     await pool.all('SELECT 1', []);
     const pending = Promise.allSettled([pool.all(SLOW, []), pool.all('SELECT 1', [])]);
+    const started = performance.now();
     await pool.close();
+    // Closing does not wait for the running statement (seconds) to finish.
+    assert.ok(performance.now() - started < 2000, `close took ${performance.now() - started} ms`);
     for (const result of await pending) {
       assert.equal(result.status, 'rejected');
       code('OVERLOADED')((result as PromiseRejectedResult).reason);

@@ -94,16 +94,23 @@ export class SqliteReadPool {
     });
   }
 
-  /** Terminates every thread; pending reads are refused. */
+  /**
+   * Terminates every thread; pending reads are refused. Waits for the idle threads only: a busy one
+   * exits when SQLite finishes its statement, which closing must not wait for.
+   */
   async close(): Promise<void> {
     this.closed = true;
     const closing = () => new StoreError('OVERLOADED', 'the store is closing');
     for (const job of this.queue.splice(0)) this.finish(job, closing());
-    const exits = [...this.readers].map((reader) => {
+    const exits: Promise<number>[] = [];
+    for (const reader of this.readers) {
+      const busy = reader.job !== undefined;
       if (reader.job) this.finish(reader.job, closing());
       reader.worker.removeAllListeners();
-      return reader.worker.terminate();
-    });
+      reader.worker.on('error', () => {});
+      const exited = reader.worker.terminate();
+      if (!busy) exits.push(exited);
+    }
     this.readers.clear();
     this.idle.length = 0;
     await Promise.all(exits);

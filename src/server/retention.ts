@@ -423,6 +423,14 @@ export class RetentionService {
         gaps.push({ kind: 'store', where: `legal hold ${hold.id}`, reason: "a legal hold's query, reason and owner are kept for good, released or not, as the record of what was held" });
       }
     }
+    const idsErased = summary.ledgers.filter((line) => line.fields.includes('id')).map((line) => line.ledger);
+    if (idsErased.length > 0) {
+      gaps.push({
+        kind: 'store',
+        where: `idempotency keys of ${idsErased.join(', ')}`,
+        reason: "an erased event id stays as its keyed hash, so that a retry still answers duplicate; whoever holds the signing key can test a guessed id against it",
+      });
+    }
     const policy = await this.store.retentionPolicy();
     if (policy && mentionsSubject(policy.policy, subject)) {
       gaps.push({ kind: 'store', where: `retention policy version ${policy.version}`, reason: 'policy versions are append-only and never rewritten (earlier versions were not searched)' });

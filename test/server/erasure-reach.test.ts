@@ -135,6 +135,10 @@ describe('erasure reaches every copy', () => {
     const perLedger = body.ledgers.map((l: { ledger: string; events: number }) => [l.ledger, l.events]).sort();
     assert.deepEqual(perLedger, [['crm', 2], [SYSTEM_LEDGER, 3]]);
     assert.equal(body.held, 0);
+    assert.deepEqual(
+      body.notReached.filter((g: { kind: string }) => g.kind !== 'outside').map((g: { kind: string; where: string }) => [g.kind, g.where]),
+      [['store', 'idempotency keys of crm']],
+    );
 
     const acted = await entry('crm', 0);
     for (const path of ['id', 'actor.name', 'actor.email', 'origin.ip', 'origin.user_agent', 'outcome_reason', 'metadata.note']) assert.equal(acted.redacted[path], 'erased', path);

@@ -233,6 +233,8 @@ export class SliceVerifier {
       window *= 4;
     }
     if (rows.length === 0) throw new IntegrityFailure(ledger, `no checkpoint is stored between sizes ${start.size} and ${headSize}`);
+    // A batch larger than the slice: end at its checkpoint, the first found, not at the wider window's last.
+    if (window > maxEntries) rows = rows.slice(0, 1);
     const roots = new Map<number, { row: StoredCheckpoint; root: Uint8Array }>();
     for (const row of rows) roots.set(row.size, { row, root: this.openRow(ledger, row) });
     const end = rows.at(-1)!.size;
@@ -354,8 +356,10 @@ export interface IntegrityMonitorOptions {
   intervalMs?: number;
   /** Entries verified in one slice (a slice ends at a checkpoint). Default 2000. */
   sliceEntries?: number;
-  /** Entries of already-verified history the sweep re-checks per ledger per round. Default 2000. */
+  /** Entries of already-verified history the sweep re-checks per background round, over all ledgers. Default 2000. */
   sweepEntries?: number;
+  /** Least time between the end of a ledger's sweep and the start of its next one. Default 60 s. */
+  sweepPauseMs?: number;
   /** How long a lease holds without renewal. Default 30 s. */
   leaseMs?: number;
 }
@@ -364,6 +368,8 @@ interface Watch {
   verified: TreeState | undefined;
   sweep: TreeState | undefined;
   rounds: number;
+  /** When the last complete sweep round ended (µs). */
+  roundEndedAt?: number;
 }
 
 export class IntegrityMonitor {
@@ -373,6 +379,7 @@ export class IntegrityMonitor {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  private roundsRun = 0;
   /** Broken marks being written to the store; a round ends only once they are, so other processes see them. */
   private readonly recording = new Set<Promise<void>>();
 
@@ -429,7 +436,12 @@ export class IntegrityMonitor {
   async runOnce(): Promise<void> {
     await this.refreshBroken();
     const now = Date.now() * 1000;
-    for (const { name } of await this.options.store.listLedgers()) {
+    const ledgers = await this.options.store.listLedgers();
+    // The sweep's budget is shared by all ledgers; each round starts with the next one, so that a big
+    // ledger cannot keep the others' sweeps waiting.
+    let sweepBudget = this.options.sweepEntries ?? 2000;
+    const first = ledgers.length === 0 ? 0 : this.roundsRun++ % ledgers.length;
+    for (const { name } of [...ledgers.slice(first), ...ledgers.slice(0, first)]) {
       if (this.stopped) return;
       const watch = this.watches.get(name);
       // A ledger created since start is verified here first, by whichever process sees it.
@@ -444,7 +456,7 @@ export class IntegrityMonitor {
         continue;
       }
       await this.catchUp(name);
-      await this.sweepSome(name, watch);
+      sweepBudget -= await this.sweepSome(name, watch, sweepBudget);
     }
     await Promise.all(this.recording);
   }
@@ -530,24 +542,33 @@ export class IntegrityMonitor {
     }
   }
 
-  /** Re-checks some already-verified history, from the start round and round. */
-  private async sweepSome(ledger: string, watch: Watch): Promise<void> {
-    if (!watch.verified || this.options.guard.brokenReason(ledger)) return;
+  /**
+   * Re-checks up to `budget` entries of already-verified history, from the start round and round, a
+   * new round no sooner than sweepPauseMs after the last ended. Returns the entries it checked.
+   */
+  private async sweepSome(ledger: string, watch: Watch, budget: number): Promise<number> {
+    if (!watch.verified || budget <= 0 || this.options.guard.brokenReason(ledger)) return 0;
+    const before = this.verifier.entriesChecked;
     try {
-      let state = watch.sweep ?? (await this.verifier.stateAt(ledger, 0));
-      if (state.size >= watch.verified.size) {
-        if (state.size > 0) watch.rounds++;
+      let state = watch.sweep;
+      if (!state || state.size >= watch.verified.size) {
+        const pause = (this.options.sweepPauseMs ?? 60_000) * 1000;
+        if (state && watch.roundEndedAt !== undefined && Date.now() * 1000 - watch.roundEndedAt < pause) return 0;
         state = await this.verifier.stateAt(ledger, 0);
       }
-      const budget = this.options.sweepEntries ?? 2000;
       const target = state.size + budget;
       while (state.size < Math.min(target, watch.verified.size) && !this.stopped) {
         state = await this.verifier.verifySlice(ledger, state, watch.verified.size, Math.min(budget, this.options.sliceEntries ?? 2000));
       }
       watch.sweep = state;
+      if (state.size >= watch.verified.size) {
+        watch.rounds++;
+        watch.roundEndedAt = Date.now() * 1000;
+      }
     } catch (error) {
       this.fail(ledger, error);
     }
+    return this.verifier.entriesChecked - before;
   }
 
   private fail(ledger: string, error: unknown): void {

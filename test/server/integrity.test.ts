@@ -78,12 +78,12 @@ function post(app: FastifyInstance, ledger: string) {
 }
 
 /** Edits the (closed or live) SQLite file of DIR with every trigger dropped, as an attacker with the file would. */
-function tamper(dir: string, change: (db: Database.Database, ledgerId: number) => void): void {
+function tamper(dir: string, change: (db: Database.Database, ledgerId: number) => void, ledger = LEDGER): void {
   const db = new Database(join(dir, 'sealtrail.db'));
   try {
     db.transaction(() => {
       for (const name of db.prepare<[], string>(`SELECT name FROM sqlite_master WHERE type = 'trigger'`).pluck().all()) db.exec(`DROP TRIGGER "${name}"`);
-      change(db, db.prepare<[string], number>('SELECT ledger_id FROM ledgers WHERE name = ?').pluck().get(LEDGER)!);
+      change(db, db.prepare<[string], number>('SELECT ledger_id FROM ledgers WHERE name = ?').pluck().get(ledger)!);
     })();
   } finally {
     db.close();
@@ -271,6 +271,35 @@ describe('integrity of the running server (SQLite)', () => {
     server = await start(dir);
     assert.ok(server.monitor.verifier.entriesChecked >= 5120, `${server.monitor.verifier.entriesChecked}`);
     assert.equal(server.monitor.status().ok, true);
+  });
+
+  it('refuses the reads it must record while the system ledger is broken, and still reports', async () => {
+    const dir = newFolder();
+    let server = await start(dir);
+    await server.deployment.store.createLedger(LEDGER);
+    const read = () => server.app.inject({ method: 'GET', url: `/v1/ledgers/${LEDGER}`, headers: { authorization: `Bearer ${ADMIN}` } });
+    for (let i = 0; i < 3; i++) assert.equal((await read()).statusCode, 200);
+    await server.close();
+    tamper(
+      dir,
+      (db, id) => {
+        const text = db.prepare<[number], string>('SELECT disclosures FROM entries WHERE ledger_id = ? AND idx = 1').pluck().get(id)!;
+        const disclosures = JSON.parse(text) as Record<string, [string, unknown]>;
+        disclosures['action']![1] = 'nothing.happened';
+        db.prepare('UPDATE entries SET disclosures = ? WHERE ledger_id = ? AND idx = 1').run(JSON.stringify(disclosures), id);
+      },
+      'sealtrail-system',
+    );
+    server = await start(dir);
+    const refused = await read();
+    // Refused as the access record's append fails in onSend, after the route ran: Fastify answers with
+    // its own 503 body there, without the ledger's description.
+    assert.equal(refused.statusCode, 503, refused.body);
+    assert.doesNotMatch(refused.body, /"origin"/);
+    const status = await server.app.inject({ method: 'GET', url: '/v1/integrity', headers: { authorization: `Bearer ${ADMIN}` } });
+    assert.equal(status.statusCode, 200);
+    assert.equal(status.json().ledgers.find((l: { ledger: string }) => l.ledger === 'sealtrail-system').state, 'broken');
+    assert.equal((await server.app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503);
   });
 
   it('lets verify catch a deleted intermediate checkpoint, by the batch times and by the signed-heads journal', async () => {

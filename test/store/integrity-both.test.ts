@@ -135,6 +135,8 @@ async function process_(harness: Harness, holder: string) {
     guard,
     holder,
     log: { error: (message) => errors.push(message), warn: () => {} },
+    // Sweep again at once after a round, so the test need not wait a minute.
+    sweepPauseMs: 0,
   });
   return {
     store,
@@ -220,6 +222,37 @@ function runIntegrityBoth(kind: string, makeHarness: () => Promise<Harness>): vo
       } finally {
         await a.close();
         await b.close();
+        await harness.destroy();
+      }
+    });
+
+    it('bounds the sweep per round over all ledgers, and pauses between a ledger\'s rounds', async () => {
+      const harness = await makeHarness();
+      const store = await harness.open();
+      const monitor = new IntegrityMonitor({ store, suite: nodeSuite, signer: harness.signer, keyName: NAME, guard: new IntegrityGuard(), holder: 'solo', sweepEntries: 100 });
+      try {
+        for (const ledger of ['l1', 'l2', 'l3', 'l4']) {
+          await store.createLedger(ledger);
+          for (let b = 0; b < 2; b++) await store.append(ledger, Array.from({ length: BATCH }, (_, i) => ({ event: sampleEvent(b * BATCH + i), writer: 'key_w' })));
+        }
+        await monitor.start(false);
+        assert.equal(monitor.verifier.entriesChecked, 4 * 2 * BATCH);
+        let total = 0;
+        for (let round = 0; round < 4; round++) {
+          const before = monitor.verifier.entriesChecked;
+          await monitor.runOnce();
+          const swept = monitor.verifier.entriesChecked - before;
+          assert.ok(swept <= 100 + BATCH, `round ${round} swept ${swept}: the budget (100) and at most one batch past it`);
+          total += swept;
+        }
+        assert.equal(total, 4 * 2 * BATCH, 'every ledger was swept once, by rotation');
+        const before = monitor.verifier.entriesChecked;
+        await monitor.runOnce();
+        assert.equal(monitor.verifier.entriesChecked, before, 'swept ledgers wait sweepPauseMs before their next round');
+        assert.ok(monitor.status().ledgers.every((l) => l.sweep.rounds === 1));
+      } finally {
+        await monitor.stop();
+        await store.close();
         await harness.destroy();
       }
     });

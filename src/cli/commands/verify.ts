@@ -109,7 +109,7 @@ export const verifyCommand: Command = {
           results.push(result);
           const journalled = await verifySignedHeads(store, ledger, signedHeads?.get(ledger));
           if (journalled && !args.values.json) process.stdout.write(`    ${ledger}: ${journalled} signed heads of the journal are stored as signed\n`);
-          const derived = await verifyDerived(store, ledger, derivedOptions);
+          const derived = await verifyDerived(store, ledger, { ...derivedOptions, size: result.entries });
           Object.assign(result, { derived });
           if (!args.values.json) process.stdout.write(`    ${ledger}: ${describeDerived(derived)}\n`);
           if (!args.values.json) {

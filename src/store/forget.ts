@@ -46,14 +46,19 @@ export function isPurged(row: { disclosures: string; redactions: string | null }
 /**
  * The entry's reduced state, or undefined when none of the requested fields is still disclosed, or when
  * the entry is a forgetting record: those hold no personal data and are the authority for every other
- * removal, so they are never forgotten.
+ * removal, so they are never forgotten. Legal-hold records are never purged either: verification
+ * compares every hold row, which is never deleted, with them (an erasure may still reach their values).
  */
 export function planForget(ledger: string, row: ForgettableRow, request: ForgetRequest, context: SearchContext): ForgetChange | undefined {
   const disclosures = JSON.parse(row.disclosures) as Disclosures;
   const redactions = (row.redactions ? JSON.parse(row.redactions) : {}) as Redactions;
   const leaf = JSON.parse(row.leaf.toString('utf8')) as { writer: string; commitments: Record<string, string> };
   const writer = leaf.writer;
-  if (ledger === SYSTEM_LEDGER && writer === SERVER_WRITER && Object.hasOwn(leaf.commitments, FORGET_PATH)) return undefined;
+  if (ledger === SYSTEM_LEDGER && writer === SERVER_WRITER) {
+    if (Object.hasOwn(leaf.commitments, FORGET_PATH)) return undefined;
+    const action = disclosures.action?.[1];
+    if (request.reason === 'purged' && typeof action === 'string' && action.startsWith('legal_hold.')) return undefined;
+  }
   const index = Number(row.idx);
   const receivedAt = Number(row.received_at);
   const before = searchRecord(index, receivedAt, writer, disclosures, context);

@@ -162,3 +162,23 @@ describe('forged erasures (postgres)', { skip: unavailable }, () => {
     }
   });
 });
+
+describe('records verification depends on are never purged', () => {
+  it('passes over legal-hold and forgetting records in a purge of the system ledger', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sealtrail-forged-'));
+    const store = new SqliteStore({ path: join(dir, 'db'), suite: nodeSuite, signer, name });
+    try {
+      await store.createLedger(SYSTEM_LEDGER);
+      const record = (action: string) => ({ event: { ...sampleEvent(1), action, category: 'admin' as const }, writer: 'sealtrail' });
+      await store.append(SYSTEM_LEDGER, [record('legal_hold.create'), record('legal_hold.release'), record('event.search')]);
+      const all = [0, 1, 2].map((index) => ({ index, paths: '*' as const, reason: 'purged' as const }));
+      const result = await forgetSealed(store, SYSTEM_LEDGER, all);
+      assert.deepEqual(result.changed, [2], 'only the access record went');
+      assert.deepEqual((await store.getEntry(SYSTEM_LEDGER, 0))?.redactions, undefined);
+      await verify(store, SYSTEM_LEDGER);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

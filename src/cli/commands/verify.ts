@@ -22,7 +22,7 @@ import { Progress } from '../progress.js';
 export const verifyCommand: Command = {
   name: 'verify',
   summary: 'Verify every ledger (or one) in a data folder: leaves, disclosures, tree, checkpoints and their signatures.',
-  usage: 'verify [--data DIR | --database-url URL] [--ledger L] [--key VERIFIER_KEY] [--checkpoint FILE]... [--signed-heads FILE]',
+  usage: 'verify [--data DIR | --database-url URL] [--ledger L] [--key VERIFIER_KEY] [--checkpoint FILE]... [--signed-heads FILE] [--signing-key FILE]',
   options: {
     ...DATA_OPTION,
     ledger: { type: 'string', short: 'l', description: 'Only this ledger.', value: 'L' },

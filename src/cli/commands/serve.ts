@@ -151,6 +151,10 @@ export const serveCommand: Command = {
       lines.push('authenticate with the admin token from SEALTRAIL_ADMIN_TOKEN (Authorization: Bearer <token>)');
     }
     lines.push(`retention:    ${retentionMinutes === 0 ? 'scheduled purges off' : `purge runs every ${retentionMinutes} min (policy: sealtrail retention show)`}`);
+    const checked = integrity.status().ledgers;
+    lines.push(
+      `integrity:    ${checked.length - unready.length} of ${checked.length} ledgers verified${unready.length ? ` — NOT TRUSTED: ${unready.map((l) => l.ledger).join(', ')} (GET /v1/integrity)` : ''}; signed heads in ${deployment.guard.journal?.path ?? '(none)'}`,
+    );
     process.stdout.write(`${lines.join('\n')}\n`);
     const stopRetention =
       retentionMinutes === 0 ? async () => {} : retention.schedule(retentionMinutes * 60_000, (message) => app.log.warn(message), Math.min(60_000, retentionMinutes * 60_000));

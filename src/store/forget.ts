@@ -4,7 +4,8 @@
  */
 import type { Disclosures, Redaction } from '../core/commitments.js';
 import { validateEvent, type AuditEvent } from '../core/event.js';
-import { FORGET_PATH, forgetRecordEvent, planGrants, SERVER_WRITER, SYSTEM_LEDGER } from '../core/forgetting.js';
+import { decodeLeaf } from '../core/leaf.js';
+import { FORGET_ACTION, FORGET_PATH, ForgetAuthorisations, forgetRecordEvent, grantOf, planGrants, SERVER_WRITER, SYSTEM_LEDGER, type GrantSource } from '../core/forgetting.js';
 import { parseQuery } from '../core/query.js';
 import { holdCovers, type LegalHold } from '../core/retention.js';
 import { searchRecord, type SearchContext, type SearchRecord } from './search-fields.js';
@@ -186,3 +187,51 @@ export async function authoriseForget(
 }
 
 const grantKey = (index: number, paths: string[] | '*') => `${index} ${paths === '*' ? '*' : JSON.stringify([...new Set(paths)].sort())}`;
+
+const FORGET_RECORDS = parseQuery(`action:${FORGET_ACTION}`);
+
+/**
+ * The grants of the system ledger's forgetting records as the store holds them, read through the search
+ * index (the action column) and read again only when a lookup misses and the system ledger has grown
+ * since. For the running server and exports; offline verification collects grants from the entries it
+ * verified instead (verify-ledger.ts).
+ */
+export class SealedGrants {
+  private authority: ForgetAuthorisations | undefined;
+  private loadedAt = -1;
+
+  constructor(private readonly store: Store) {}
+
+  async find(ledger: string, index: number, path: string, reason: Redaction): Promise<GrantSource | undefined> {
+    if (!this.authority) await this.load();
+    const found = this.authority!.find(ledger, index, path, reason);
+    if (found || (await this.systemSize()) <= this.loadedAt) return found;
+    await this.load();
+    return this.authority!.find(ledger, index, path, reason);
+  }
+
+  private async systemSize(): Promise<number> {
+    return (await this.store.getLedger(SYSTEM_LEDGER))?.size ?? 0;
+  }
+
+  private async load(): Promise<void> {
+    this.loadedAt = await this.systemSize();
+    const next = new ForgetAuthorisations();
+    let after: number | undefined;
+    while (this.loadedAt > 0) {
+      const page = await this.store.search(SYSTEM_LEDGER, { query: FORGET_RECORDS, limit: 1000, order: 'asc', ...(after !== undefined ? { after } : {}) });
+      for (const entry of page.entries) {
+        const envelope = decodeLeaf(entry.leaf);
+        try {
+          const grant = grantOf(envelope.writer, envelope.commitments, entry.disclosures);
+          if (grant) next.add(grant, { record: entry.index, legacy: grant.legacy === true });
+        } catch {
+          // A damaged record grants nothing; verifying the system ledger reports it.
+        }
+      }
+      if (page.next === null) break;
+      after = page.next;
+    }
+    this.authority = next;
+  }
+}

@@ -26,6 +26,8 @@ import { decodeLeaf, verifyDisclosures } from '../core/leaf.js';
 import { ed25519KeyId, type NoteVerifier } from '../core/note.js';
 import { formatMicros, parseMicros } from '../core/time.js';
 import { Frontier, hashLeaf, type StoredHash } from '../core/tree.js';
+import { SYSTEM_LEDGER } from '../core/forgetting.js';
+import { SealedGrants } from './forget.js';
 import type { SigningGuard } from './sequencer.js';
 import type { SignedHeadsJournal } from './signed-heads.js';
 import { StoreError, type Store, type StoredCheckpoint, type StoredEntry } from './store.js';
@@ -174,10 +176,15 @@ const READ_PIECE = 200;
  * be stored: a deleted checkpoint is caught unless two batches had the same time).
  */
 export class SliceVerifier {
+  /** Every redaction must be named by a sealed forgetting record (docs/FORMAT.md §11). */
+  private readonly grants: SealedGrants;
+
   constructor(
     private readonly store: Store,
     private readonly options: SliceVerifierOptions,
-  ) {}
+  ) {
+    this.grants = new SealedGrants(store);
+  }
 
   /** Entries checked since this verifier was made (tests use it to see that start verified only what was new). */
   entriesChecked = 0;
@@ -251,6 +258,7 @@ export class SliceVerifier {
         throw new IntegrityFailure(ledger, `no checkpoint is stored at size ${index}, where a batch ended (received_at changes): a checkpoint was deleted`);
       }
       checkEntry(suite, ledger, entry, last);
+      if (entry.redactions) await this.checkRedactionsNamed(ledger, entry);
       const leafHash = hashLeaf(suite, entry.leaf);
       if (!bytesEqual(leafHash, entry.leafHash)) throw new IntegrityFailure(ledger, `entry ${index}: the stored leaf hash is not the hash of its leaf`);
       last = entry.receivedAtMicros;
@@ -272,6 +280,13 @@ export class SliceVerifier {
     if (frontier.size !== end) throw new IntegrityFailure(ledger, `the checkpoint of size ${end} covers entries that are not stored (the store ends at ${frontier.size})`);
     await this.compareTreeHashes(ledger, completed);
     return { size: end, frontier, lastReceivedAtMicros: last };
+  }
+
+  private async checkRedactionsNamed(ledger: string, entry: StoredEntry): Promise<void> {
+    for (const [path, reason] of Object.entries(entry.redactions ?? {})) {
+      if (await this.grants.find(ledger, entry.index, path, reason)) continue;
+      throw new IntegrityFailure(ledger, `entry ${entry.index}, field ${path}: recorded as ${reason}, but no sealed forgetting record in ${SYSTEM_LEDGER} authorises it`);
+    }
   }
 
   /**

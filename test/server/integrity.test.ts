@@ -168,6 +168,20 @@ describe('integrity of the running server (SQLite)', () => {
     assert.equal((await post(server.app, LEDGER)).statusCode, 503);
   });
 
+  it('refuses appends after a forged erasure (a value removed, recorded as erased, no sealed record)', async () => {
+    const dir = newFolder();
+    let server = await start(dir);
+    await server.deployment.store.createLedger(LEDGER);
+    await server.deployment.store.createLedger(OTHER);
+    await appendBatches(server.deployment, LEDGER, 2);
+    await server.close();
+    tamper(dir, (db, id) =>
+      db.prepare(`UPDATE entries SET disclosures = json_remove(disclosures, '$."actor.id"'), redactions = '{"actor.id":"erased"}' WHERE ledger_id = ? AND idx = 12`).run(id),
+    );
+    server = await start(dir);
+    await assertRefusedAndUnready(server, /entry 12, field actor\.id: recorded as erased, but no sealed forgetting record/);
+  });
+
   it('finds an edit to already-verified history with the background sweep while running', async () => {
     const dir = newFolder();
     const server = await start(dir);

@@ -74,6 +74,8 @@ export interface ExportParams {
   /** Query (docs/SEARCH.md); empty exports every event. */
   q?: string;
   format?: 'jsonl' | 'csv' | 'ocsf' | 'cef' | 'syslog';
+  /** syslog only: the IANA private enterprise number in the SD-IDs (default: the server's). */
+  enterpriseNumber?: number;
 }
 
 export interface ExportResponse {
@@ -228,7 +230,7 @@ export class SealtrailClient {
    * accepted the request (errors before the first byte reject as SealtrailApiError); read `body` for the data.
    */
   async exportEvents(ledger: string, params: ExportParams = {}): Promise<ExportResponse> {
-    const response = await this.request('GET', `/v1/ledgers/${encodeURIComponent(ledger)}/export${queryString({ q: params.q, format: params.format })}`);
+    const response = await this.request('GET', `/v1/ledgers/${encodeURIComponent(ledger)}/export${queryString({ q: params.q, format: params.format, enterprise_number: params.enterpriseNumber })}`);
     if (!response.body) throw new SealtrailApiError(response.status, 'EMPTY_RESPONSE', 'the export response has no body', null);
     const count = (name: string) => {
       const value = response.headers.get(name);

@@ -31,9 +31,11 @@ import { searchRoutes } from './routes/search.js';
 import { retentionRoutes } from './routes/retention.js';
 import { RetentionService } from './retention.js';
 import { exportRoutes } from './routes/export.js';
+import { DOCUMENTATION_PEN } from '../core/export/syslog.js';
 import { bundleRoutes } from './routes/bundle.js';
 import { integrityRoutes, readinessRoute, type IntegritySource } from './routes/integrity.js';
 import { ErrorBody } from './schemas.js';
+import { registerMetrics } from './metrics.js';
 
 export interface AppOptions {
   store: Store;
@@ -58,6 +60,10 @@ export interface AppOptions {
   retention?: RetentionService;
   /** The integrity monitor (src/store/integrity.ts), for /readyz and /v1/integrity; absent in tools and tests. */
   integrity?: IntegritySource;
+  /** Serve /metrics without a token (`serve --metrics-public`); by default it needs an admin or all-ledger auditor key. */
+  metricsPublic?: boolean;
+  /** Syslog exports' default private enterprise number in SD-IDs (docs/EXPORT.md); default 32473, the documentation PEN. */
+  syslogEnterpriseNumber?: number;
 }
 
 /** Per key: 2,000 requests a second (a batch request carries up to 1,000 events). */
@@ -96,6 +102,8 @@ export interface AppContext {
   verifierKey: string;
   maxBatch: number;
   retention: RetentionService;
+  /** Syslog exports' SD-ID enterprise number when the request names none. */
+  syslogEnterpriseNumber: number;
 }
 
 declare module 'fastify' {
@@ -134,6 +142,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     verifierKey: options.verifierKey,
     maxBatch: options.maxBatch ?? 1000,
     retention: options.retention ?? new RetentionService(options.store),
+    syslogEnterpriseNumber: options.syslogEnterpriseNumber ?? DOCUMENTATION_PEN,
   };
   // API keys are accepted only as their sealed records describe them (key-registry.ts).
   const registry = new KeyRegistry(options.store, options.suite, [parseVerifierKey(options.suite, options.verifierKey)], {
@@ -174,6 +183,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   await readinessRoute(app, options.store, options.integrity);
+  // Before /v1 is registered: the metrics hooks see every route's requests.
+  await registerMetrics(app, { store: options.store, authenticator, integrity: options.integrity, metricsPublic: options.metricsPublic });
 
   // Everything under /v1 needs a token, except the verifier key, which is public by design.
   await app.register(async (v1) => {

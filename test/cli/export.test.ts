@@ -93,5 +93,15 @@ describe('sealtrail export', () => {
     const withhold = await runExport(['--ledger', 'alpha', '--withhold', 'actor.email']);
     assert.equal(withhold.code, 2);
     assert.match(withhold.stderr, /--withhold applies only with --bundle/);
+    const pen = await runExport(['--ledger', 'alpha', '--format', 'csv', '--enterprise-number', '12345']);
+    assert.equal(pen.code, 2);
+    assert.match(pen.stderr, /--enterprise-number applies only with --format syslog/);
+  });
+
+  it("writes syslog SD-IDs with the organisation's enterprise number (issue 18)", async () => {
+    const result = await runExport(['--ledger', 'alpha', '--format', 'syslog', '--enterprise-number', '12345', 'index:1']);
+    assert.equal(result.code, 0, show(result));
+    assert.match(result.stdout, /^<\d+>1 \S+ \S+ sealtrail - \S+ \[seal@12345 [^\n]*\]\[event@12345 /);
+    assert.doesNotMatch(result.stdout, /@32473/);
   });
 });

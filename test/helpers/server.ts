@@ -19,7 +19,7 @@ export interface TestServer {
   cleanup(): Promise<void>;
 }
 
-export interface TestServerOptions extends Partial<Pick<AppOptions, 'bodyLimit' | 'maxBatch' | 'adminToken' | 'logger'>> {
+export interface TestServerOptions extends Partial<Pick<AppOptions, 'bodyLimit' | 'maxBatch' | 'adminToken' | 'logger' | 'syslogEnterpriseNumber'>> {
   /** Deployment name (the checkpoint key name and origin prefix); default TEST_DEPLOYMENT. */
   name?: string;
   /** The retention service's clock (µs), to judge expiry as of another day. */
@@ -46,6 +46,7 @@ export async function buildTestServer(options: TestServerOptions = {}): Promise<
       ...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
       ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
       ...(options.logger !== undefined ? { logger: options.logger } : {}),
+      ...(options.syslogEnterpriseNumber !== undefined ? { syslogEnterpriseNumber: options.syslogEnterpriseNumber } : {}),
       ...(options.retentionClock ? { retention: new RetentionService(deployment.store, options.retentionClock) } : {}),
     });
     await app.ready();

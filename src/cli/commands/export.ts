@@ -9,7 +9,8 @@ import { closeSync, createWriteStream, fsyncSync, openSync, renameSync, rmSync, 
 import { basename, dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { EXPORT_FORMATS, isExportFormat } from '../../core/export/record.js';
-import { optionalString, requireString, SERVER_OPTIONS, serverClient, UsageError, type Command, type ParsedArgs } from '../command.js';
+import { MAX_ENTERPRISE_NUMBER } from '../../core/export/syslog.js';
+import { integerOption, optionalString, requireString, SERVER_OPTIONS, serverClient, UsageError, type Command, type ParsedArgs } from '../command.js';
 import { Progress } from '../progress.js';
 import { runBundleExport } from './bundle.js';
 
@@ -22,6 +23,11 @@ export const exportCommand: Command = {
     ledger: { type: 'string', short: 'l', description: 'Ledger to export from.', value: 'L' },
     format: { type: 'string', short: 'f', description: `Output format: ${EXPORT_FORMATS.join(', ')}.`, default: 'jsonl', value: 'F' },
     output: { type: 'string', short: 'o', description: 'Write to FILE (replaced only when the export is complete) instead of standard output.', value: 'FILE' },
+    'enterprise-number': {
+      type: 'string',
+      description: "With --format syslog: your organisation's IANA private enterprise number for the SD-IDs (default: the server's, else 32473, the documentation number).",
+      value: 'PEN',
+    },
     bundle: { type: 'string', description: 'Write an evidence bundle (events, proofs, checkpoints) to FILE instead; see verify-bundle.', value: 'FILE' },
     withhold: { type: 'string', multiple: true, description: 'With --bundle: field paths to leave out (comma list).', value: 'FIELDS' },
     checkpoint: { type: 'string', multiple: true, description: 'With --bundle: a checkpoint saved earlier, to prove consistency with.', value: 'FILE' },
@@ -44,13 +50,17 @@ async function runExport(args: ParsedArgs): Promise<number> {
   const ledger = requireString(args, 'ledger');
   const format = requireString(args, 'format');
   if (!isExportFormat(format)) throw new UsageError(`--format must be one of ${EXPORT_FORMATS.join(', ')}`);
+  const enterpriseNumber = integerOption(args, 'enterprise-number', { min: 1, max: MAX_ENTERPRISE_NUMBER });
+  if (enterpriseNumber !== undefined && format !== 'syslog') {
+    throw new UsageError('--enterprise-number applies only with --format syslog');
+  }
   const output = optionalString(args, 'output');
   if (output === '') throw new UsageError('--output needs a file name');
   const api = serverClient(args);
   const q = args.positionals.join(' ');
 
   // Errors before the first byte (bad query, unknown ledger) come back here, before any file is made.
-  const response = await api.exportEvents(ledger, { q, format });
+  const response = await api.exportEvents(ledger, { q, format, ...(enterpriseNumber !== undefined ? { enterpriseNumber } : {}) });
   const progress = new Progress(`export ${ledger}`, response.matchCount, 'events');
   const counter = new LineCounter(format === 'csv');
   let bytes = 0;

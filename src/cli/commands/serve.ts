@@ -11,6 +11,7 @@ import { GeoUnavailableError, openGeo, type Geo } from '../../platform/geo.js';
 import type { ApiKeyRecord, Store } from '../../store/store.js';
 import { recordKeyCreation } from '../../server/key-registry.js';
 import { nodeSuite } from '../../platform/node-crypto.js';
+import { MAX_ENTERPRISE_NUMBER } from '../../core/export/syslog.js';
 import { DATA_OPTION, integerOption, optionalString, requireString, UsageError, type Command, type OptionSpec } from '../command.js';
 
 const BOOTSTRAP_KEY_ID = 'admin0';
@@ -72,6 +73,12 @@ export const serveCommand: Command = {
       default: '5000',
       value: 'MS',
     },
+    'syslog-enterprise-number': {
+      type: 'string',
+      description: "Your organisation's IANA private enterprise number for syslog exports' SD-IDs; default 32473, which RFC 5612 reserves for documentation.",
+      env: 'SEALTRAIL_SYSLOG_ENTERPRISE_NUMBER',
+      value: 'PEN',
+    },
     quiet: { type: 'boolean', description: 'Log only warnings and errors.' },
   },
   details:
@@ -107,6 +114,7 @@ export const serveCommand: Command = {
     const retentionMinutes = integerOption(args, 'retention-interval', { min: 0, max: 525_600 })!;
     const retention = new RetentionService(deployment.store);
     const integrityInterval = integerOption(args, 'integrity-interval', { min: 0, max: 86_400 })!;
+    const syslogEnterpriseNumber = integerOption(args, 'syslog-enterprise-number', { min: 1, max: MAX_ENTERPRISE_NUMBER });
     // Logged through the app's logger once it exists; the monitor is made first so that routes can report it.
     let log: IntegrityLog | undefined;
     const integrity = integrityMonitor(deployment, {
@@ -122,6 +130,7 @@ export const serveCommand: Command = {
       suite: nodeSuite,
       verifierKey: deployment.verifierKey,
       ...(adminToken !== undefined ? { adminToken } : {}),
+      ...(syslogEnterpriseNumber !== undefined ? { syslogEnterpriseNumber } : {}),
       logger: { level: args.values.quiet ? 'warn' : 'info' },
     });
     log = { error: (message, details) => app.log.error(details, message), warn: (message, details) => app.log.warn(details, message) };

@@ -14,7 +14,7 @@ export { CSV_COLUMNS, CSV_FLAT_TARGETS, csvCell, csvHeader, formatCsvRow } from 
 export { formatJsonLine } from './jsonl.js';
 export { classify, formatOcsfLine, OCSF_CLASSES, OCSF_VERSION, toOcsf } from './ocsf.js';
 export { cefExtension, cefHeaderEscape, cefValueEscape, formatCefLine } from './cef.js';
-export { DOCUMENTATION_PEN, formatSyslogLine, isSdName, sdValueEscape, SYSLOG_FACILITY, type SyslogOptions } from './syslog.js';
+export { DOCUMENTATION_PEN, formatSyslogLine, isEnterpriseNumber, isSdName, MAX_ENTERPRISE_NUMBER, sdValueEscape, SYSLOG_FACILITY, type SyslogOptions } from './syslog.js';
 
 export interface ExportFormatter {
   format: ExportFormat;

@@ -27,6 +27,13 @@ export const SYSLOG_CONTENT_TYPE = 'text/plain; charset=utf-8';
 export const SYSLOG_FACILITY = 13;
 /** RFC 5612: the private enterprise number reserved for documentation. */
 export const DOCUMENTATION_PEN = 32473;
+/** IANA assigns PENs as 32-bit unsigned integers (SNMP sub-identifiers); 0 is reserved. */
+export const MAX_ENTERPRISE_NUMBER = 4_294_967_295;
+
+/** Whether `value` can stand after the `@` of an SD-ID: an IANA private enterprise number, 1 to 2^32 − 1. */
+export function isEnterpriseNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= MAX_ENTERPRISE_NUMBER;
+}
 
 const SYSLOG_SEVERITY: Record<Level, number> = { info: 6, low: 5, medium: 4 };
 
@@ -114,6 +121,8 @@ function eventParams(e: Json, record: ExportRecord): Array<[string, unknown]> {
 export function formatSyslogLine(record: ExportRecord, options: SyslogOptions = {}): string {
   const e = record.event;
   const pen = options.enterpriseNumber ?? DOCUMENTATION_PEN;
+  // A bad number would make every SD-ID malformed; the callers validate input, this guards the code.
+  if (!isEnterpriseNumber(pen)) throw new RangeError(`the syslog enterprise number must be a whole number from 1 to ${MAX_ENTERPRISE_NUMBER}`);
   const pri = SYSLOG_FACILITY * 8 + SYSLOG_SEVERITY[eventLevel(e)];
   const hostname = options.hostname !== undefined && isPrintUsAscii(options.hostname, 255) ? options.hostname : '-';
   const action = typeof e.action === 'string' ? e.action : undefined;

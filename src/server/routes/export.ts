@@ -14,7 +14,7 @@
 import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { exportFormatter, EXPORT_FORMATS, isExportFormat, recordFromEntry, type ExportFormatter } from '../../core/export/index.js';
+import { exportFormatter, EXPORT_FORMATS, isExportFormat, MAX_ENTERPRISE_NUMBER, recordFromEntry, type ExportFormatter } from '../../core/export/index.js';
 import type { Query } from '../../core/query.js';
 import type { SearchPage, Store } from '../../store/store.js';
 import type { AppContext } from '../app.js';
@@ -36,6 +36,14 @@ const ExportQuery = Type.Object({
       enum: [...EXPORT_FORMATS],
       default: 'jsonl',
       description: 'jsonl (JSON Lines), csv (RFC 4180), ocsf (OCSF 1.8.0 JSON Lines), cef (ArcSight CEF), syslog (RFC 5424).',
+    }),
+  ),
+  enterprise_number: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: MAX_ENTERPRISE_NUMBER,
+      description:
+        "syslog only: the IANA private enterprise number in the SD-IDs (seal@N, event@N). Default: the server's configured one, else 32473, which RFC 5612 reserves for documentation.",
     }),
   ),
 });
@@ -85,8 +93,8 @@ function validationFailure(request: FastifyRequest): ApiError {
   return new ApiError(400, 'INVALID_ARGUMENT', error.message);
 }
 
-export async function exportRoutes(app: FastifyInstance, { store }: AppContext): Promise<void> {
-  app.get<{ Params: { ledger: string }; Querystring: { q?: string; format?: string } }>(
+export async function exportRoutes(app: FastifyInstance, { store, syslogEnterpriseNumber }: AppContext): Promise<void> {
+  app.get<{ Params: { ledger: string }; Querystring: { q?: string; format?: string; enterprise_number?: number } }>(
     '/ledgers/:ledger/export',
     {
       // Validation errors reach the handler, which answers a bad format with the list of good ones.
@@ -116,6 +124,10 @@ export async function exportRoutes(app: FastifyInstance, { store }: AppContext):
       requireLedger(request.principal, ledger, 'read');
       const format = request.query.format ?? 'jsonl';
       if (!isExportFormat(format)) throw new ApiError(400, 'INVALID_ARGUMENT', `format must be one of ${EXPORT_FORMATS.join(', ')}`);
+      // Silently ignoring it would let a user believe their CSV or CEF carries their PEN.
+      if (request.query.enterprise_number !== undefined && format !== 'syslog') {
+        throw new ApiError(400, 'INVALID_ARGUMENT', 'enterprise_number applies only to format=syslog');
+      }
       const query = scopedQuery(request.query.q, request.principal);
       const info = await store.getLedger(ledger);
       if (!info) throw ledgerNotFound(ledger);
@@ -124,7 +136,7 @@ export async function exportRoutes(app: FastifyInstance, { store }: AppContext):
       // free-text term, for one) is a 400 and not a truncated download.
       const first = await store.search(ledger, { query: snapshot, limit: EXPORT_PAGE, order: 'asc' });
       const hostname = info.origin.slice(0, info.origin.lastIndexOf('/'));
-      const formatter = exportFormatter(format, { hostname });
+      const formatter = exportFormatter(format, { hostname, enterpriseNumber: request.query.enterprise_number ?? syslogEnterpriseNumber });
       void reply
         .type(formatter.contentType)
         .header('content-disposition', `attachment; filename="${ledger}-${fileStamp(new Date())}.${formatter.extension}"`)

@@ -1,7 +1,8 @@
 /** RFC 5424 export: every line matches the ABNF (as a regex) and its structured data reads back. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatSyslogLine, isSdName, sdValueEscape } from '../../../src/core/export/syslog.js';
+import { DOCUMENTATION_PEN, formatSyslogLine, isSdName, sdValueEscape } from '../../../src/core/export/syslog.js';
+import { buildTestServer } from '../../helpers/server.js';
 import { HOSTILE_TEXT, hostileEvent, recordCorpus, sealedRecord } from './helpers.js';
 import { sampleEvent } from '../../helpers/events.js';
 
@@ -119,5 +120,47 @@ describe('RFC 5424 syslog export', () => {
     assert.equal(parsed.msgid, 'auth.login');
     const long = parseSyslog(formatSyslogLine(sealedRecord({ ...sampleEvent(1), action: `a.${'b'.repeat(40)}` })));
     assert.equal(long.msgid, '-');
+  });
+});
+
+describe('syslog enterprise number (issue 18)', () => {
+  it('refuses numbers that would make the SD-IDs malformed', () => {
+    for (const bad of [0, -1, 1.5, 4_294_967_296, Number.NaN]) {
+      assert.throws(() => formatSyslogLine(sealedRecord(sampleEvent(1)), { enterpriseNumber: bad }), RangeError, String(bad));
+    }
+    assert.ok(parseSyslog(formatSyslogLine(sealedRecord(sampleEvent(1)), { enterpriseNumber: 4_294_967_295 })).sd.has('event@4294967295'));
+  });
+
+  it('the server exports with its configured number, a request may name its own, and other formats refuse it', async () => {
+    const server = await buildTestServer({ syslogEnterpriseNumber: 55555 });
+    try {
+      const headers = { authorization: `Bearer ${server.adminToken}` };
+      await server.app.inject({ method: 'PUT', url: '/v1/ledgers/pen', headers });
+      assert.equal((await server.app.inject({ method: 'POST', url: '/v1/ledgers/pen/events', headers, payload: [sampleEvent(1)] })).statusCode, 201);
+      const get = (query: string) => server.app.inject({ method: 'GET', url: `/v1/ledgers/pen/export?${query}`, headers });
+      const configured = parseSyslog((await get('format=syslog')).body);
+      assert.deepEqual([...configured.sd.keys()], ['seal@55555', 'event@55555']);
+      const named = parseSyslog((await get('format=syslog&enterprise_number=12345')).body);
+      assert.deepEqual([...named.sd.keys()], ['seal@12345', 'event@12345']);
+      for (const bad of ['0', '4294967296', 'abc']) assert.equal((await get(`format=syslog&enterprise_number=${bad}`)).statusCode, 400, bad);
+      const csv = await get('format=csv&enterprise_number=12345');
+      assert.equal(csv.statusCode, 400);
+      assert.match(csv.json().message, /enterprise_number applies only to format=syslog/);
+    } finally {
+      await server.cleanup();
+    }
+  });
+
+  it('without configuration the server still uses 32473, the documentation number', async () => {
+    const server = await buildTestServer();
+    try {
+      const headers = { authorization: `Bearer ${server.adminToken}` };
+      await server.app.inject({ method: 'PUT', url: '/v1/ledgers/pen', headers });
+      await server.app.inject({ method: 'POST', url: '/v1/ledgers/pen/events', headers, payload: [sampleEvent(1)] });
+      const line = (await server.app.inject({ method: 'GET', url: '/v1/ledgers/pen/export?format=syslog', headers })).body;
+      assert.ok(parseSyslog(line).sd.has(`seal@${DOCUMENTATION_PEN}`));
+    } finally {
+      await server.cleanup();
+    }
   });
 });

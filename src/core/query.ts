@@ -203,6 +203,25 @@ interface OrToken {
   position: number;
 }
 
+/** `AND` (a no-op: terms are ANDed anyway) or `NOT` (negates the next term), resolved before combine. */
+interface WordOperator {
+  type: 'and' | 'not';
+  position: number;
+}
+
+/**
+ * Words people type as operators (GitHub, Okta, Splunk). Uppercase AND, OR and NOT are operators; any
+ * other spelling written bare as free text is refused rather than searched for, since the user almost
+ * certainly meant the operator. Quoted ("and"), they are free text.
+ */
+const OPERATOR_WORD = /^(and|or|not|&&|\|\|)$/i;
+
+/**
+ * Free text shorter than this is refused: the stores index text as trigrams (see search-sql.ts
+ * MIN_TEXT_LENGTH, the same number), and the parser knows where the term is.
+ */
+export const MIN_TEXT_LENGTH = 3;
+
 const isSpace = (c: string | undefined): boolean => c !== undefined && /\s/.test(c);
 
 /**
@@ -225,7 +244,7 @@ export function parseQuery(text: string, options: ParseOptions = {}): Query {
     fail(QUERY_LIMITS.maxLength, text.length - QUERY_LIMITS.maxLength, `the query is ${text.length} characters long; the limit is ${QUERY_LIMITS.maxLength}`);
   }
   checkCharacters(text);
-  const items = lex(text);
+  const items = resolveWordOperators(lex(text));
   const clauses = combine(items, now);
   checkCost(items);
   return { clauses };
@@ -295,15 +314,16 @@ function checkCharacters(text: string): void {
   }
 }
 
-function lex(s: string): (RawTerm | OrToken)[] {
-  const items: (RawTerm | OrToken)[] = [];
+function lex(s: string): (RawTerm | OrToken | WordOperator)[] {
+  const items: (RawTerm | OrToken | WordOperator)[] = [];
   let i = 0;
   for (;;) {
     while (i < s.length && isSpace(s[i])) i++;
     if (i >= s.length) return items;
-    if (s.startsWith('OR', i) && (i + 2 === s.length || isSpace(s[i + 2]))) {
-      items.push({ type: 'or', position: i });
-      i += 2;
+    const operator = ['OR', 'AND', 'NOT'].find((word) => s.startsWith(word, i) && (i + word.length === s.length || isSpace(s[i + word.length])));
+    if (operator) {
+      items.push({ type: operator.toLowerCase() as 'or' | 'and' | 'not', position: i });
+      i += operator.length;
       continue;
     }
     const term = lexTerm(s, i);
@@ -355,6 +375,7 @@ function lexTerm(s: string, start: number): RawTerm {
       let j = i;
       while (j < s.length && !isSpace(s[j]) && s[j] !== ',' && s[j] !== '"') j++;
       if (s[j] === '"') fail(j, 1, `unexpected '"' inside a value; quote the whole value`);
+      if (field === 'text' && OPERATOR_WORD.test(s.slice(i, j))) fail(i, j - i, operatorWordMisuse(s.slice(i, j)));
       values.push({ text: s.slice(i, j), quoted: false, position: i, length: j - i });
       i = j;
     }
@@ -362,6 +383,46 @@ function lexTerm(s: string, start: number): RawTerm {
     i++;
   }
   return { type: 'term', position: start, end: i, negate, field, ...(key !== undefined ? { key } : {}), values };
+}
+
+/** Why a bare operator-looking word is not searched for as free text, and what to write instead. */
+function operatorWordMisuse(word: string): string {
+  const quote = `or quote it (${quoteValue(word)}) to search for the word`;
+  if (word === 'AND' || word === 'OR' || word === 'NOT') return `${word} is an operator and cannot be a value here; quote it (${quoteValue(word)}) to search for the word`;
+  switch (word.toLowerCase()) {
+    case 'and':
+    case '&&':
+      return `${JSON.stringify(word)} looks like an operator: write AND in capitals as a word of its own (terms are ANDed anyway), ${quote}`;
+    case 'not':
+      return `${JSON.stringify(word)} looks like an operator: write NOT in capitals before a term, or '-' (-outcome:success), ${quote}`;
+    default:
+      return `${JSON.stringify(word)} looks like an operator: write OR in capitals between terms of one key, or a list (key:a,b), ${quote}`;
+  }
+}
+
+/**
+ * Applies NOT to the term after it and drops AND, which only separates terms. Each needs a term on the
+ * side it works on, so a stray operator is an error rather than ignored.
+ */
+function resolveWordOperators(items: (RawTerm | OrToken | WordOperator)[]): (RawTerm | OrToken)[] {
+  const resolved: (RawTerm | OrToken)[] = [];
+  for (let k = 0; k < items.length; k++) {
+    const item = items[k]!;
+    if (item.type === 'not') {
+      const next = items[k + 1];
+      if (next?.type !== 'term') fail(item.position, 3, 'NOT must come right before a term, as in NOT outcome:success (or -outcome:success)');
+      if (next.negate) fail(item.position, next.end - item.position, `NOT and '-' both negate; write one of them`);
+      resolved.push({ ...next, negate: true, position: item.position });
+      k++;
+    } else if (item.type === 'and') {
+      const next = items[k + 1];
+      if (resolved.at(-1)?.type !== 'term') fail(item.position, 3, 'AND must join two terms; there is no term before it');
+      if (next?.type !== 'term' && next?.type !== 'not') fail(item.position, 3, 'AND must join two terms; there is no term after it');
+    } else {
+      resolved.push(item as RawTerm | OrToken);
+    }
+  }
+  return resolved;
 }
 
 /** Reads a double-quoted string starting at `open` (the quote); escapes are \" and \\ only. */
@@ -398,6 +459,14 @@ function resolveKey(word: string, position: number): { field: Field; key?: strin
   }
   const spec = SPECS.get(word as Field);
   if (spec && spec.field !== 'metadata' && spec.field !== 'text') return { field: spec.field };
+  if (/^\d+$/.test(word)) {
+    // Most likely the time of `received:2026-11-26 02:00`, split off by the space.
+    fail(
+      position,
+      word.length,
+      `unknown key "${word}": a time of day belongs to its date, written with T (received:2026-11-26T02:00..03:00), or quote a time that has a space (received:"2026-11-26 02:00..03:00")`,
+    );
+  }
   const suggestion = closestKey(word);
   fail(
     position,
@@ -464,7 +533,7 @@ function combine(items: (RawTerm | OrToken)[], now: number): Clause[] {
         fail(
           item.position,
           2,
-          `OR must join two terms of the same key, not ${keyName(before)} and ${keyName(after)}; run one search per key to combine different keys`,
+          `OR must join two terms of the same key, not ${keyName(before)} and ${keyName(after)}; list alternatives of one key as ${before.field === 'text' ? 'a,b' : `${writtenKey(before.field, before.key)}:a,b`}, and run one search per key to combine different keys`,
         );
       }
       for (const term of [before, after]) {
@@ -497,6 +566,9 @@ function toMatch(spec: Spec, name: string, raw: RawValue, now: number): Match {
   if (raw.text === '') fail(raw.position, raw.length, 'empty value');
   switch (spec.kind) {
     case 'text':
+      if ([...raw.text].length < MIN_TEXT_LENGTH) {
+        fail(raw.position, raw.length, `free text ${JSON.stringify(raw.text)} is too short: search needs at least ${MIN_TEXT_LENGTH} characters`);
+      }
       return { kind: 'text', value: raw.text };
     case 'string': {
       const star = raw.quoted ? -1 : raw.text.indexOf('*');
@@ -528,7 +600,7 @@ function toMatch(spec: Spec, name: string, raw: RawValue, now: number): Match {
     }
     case 'time':
       noWildcard(raw, name);
-      return parseRange(raw, (text, position) => timeSpan(text, position, now), true, `the latest time supported is ${LATEST}`);
+      return parseRange(raw, (text, position, length) => timeSpan(text, position, now, length), true, `the latest time supported is ${LATEST}`, completeTimeEnd);
     case 'index':
       noWildcard(raw, name);
       return parseRange(raw, indexSpan, false, `the largest index supported is ${Number.MAX_SAFE_INTEGER - 1}`);
@@ -551,7 +623,13 @@ interface Span {
  * Ranges over a numeric domain ≥ 0: `x` (its span), `a..b` (start of a to end of b, both inclusive),
  * `a..`, `..b`, `>=x`, `>x`, `<=x`, `<x`. `relativeSince`: a relative point alone means "since then".
  */
-function parseRange(raw: RawValue, span: (text: string, position: number) => Span, relativeSince: boolean, limit: string): Match {
+function parseRange(
+  raw: RawValue,
+  span: (text: string, position: number, length?: number) => Span,
+  relativeSince: boolean,
+  limit: string,
+  completeEnd: (left: string, right: string) => string = (_, right) => right,
+): Match {
   const text = raw.text;
   const base = raw.position + (raw.quoted ? 1 : 0);
   let from: number | undefined;
@@ -573,7 +651,8 @@ function parseRange(raw: RawValue, span: (text: string, position: number) => Spa
     if (right.includes('..')) fail(base + dots + 2 + right.indexOf('..'), 2, `a range has one '..'`);
     if (left === '' && right === '') fail(raw.position, raw.length, `a range needs at least one end`);
     if (left !== '') from = span(left, base).start;
-    if (right !== '') to = span(right, base + dots + 2).end;
+    // An error in a completed end still marks only what was written.
+    if (right !== '') to = span(completeEnd(left, right), base + dots + 2, right.length).end;
   } else {
     const point = span(text, base);
     from = point.start;
@@ -598,14 +677,29 @@ const SECOND = 1_000_000;
 const DAY = 86_400 * SECOND;
 const UNITS: Readonly<Record<string, number>> = { s: SECOND, m: 60 * SECOND, h: 3600 * SECOND, d: DAY, w: 7 * DAY };
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
-const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/;
+/**
+ * RFC 3339, and the forms people write for it: a space for the T (inside quotes), no seconds, no zone
+ * (then UTC, as everywhere in sealtrail).
+ */
+const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?([Zz]|([+-])(\d{2}):(\d{2}))?$/;
+/** The date and zone of a range's start, which an end written as a time of day (`..03:00`) shares. */
+const START_DATE_AND_ZONE = /^(\d{4}-\d{2}-\d{2})[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?([Zz]|[+-]\d{2}:\d{2})?$/;
+const TIME_OF_DAY = /^\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?([Zz]|[+-]\d{2}:\d{2})?$/;
+
+/** `2026-11-26T02:00..03:00`: an end that is only a time of day takes the start's date (and zone). */
+function completeTimeEnd(left: string, right: string): string {
+  const start = START_DATE_AND_ZONE.exec(left);
+  const end = TIME_OF_DAY.exec(right);
+  if (!start || !end) return right;
+  return `${start[1]}T${right}${end[1] === undefined ? (start[2] ?? '') : ''}`;
+}
 const RELATIVE = /^-(\d{1,12})([smhdw])$/;
 const LATEST = formatMicros(Number.MAX_SAFE_INTEGER - 1);
 
-function timeSpan(text: string, position: number, now: number): Span {
+function timeSpan(text: string, position: number, now: number, length = text.length): Span {
   const outOfRange = (start: number, end: number): Span => {
-    if (start < 0) fail(position, text.length, `${JSON.stringify(text)} is before 1970-01-01, the earliest time supported`);
-    if (!Number.isSafeInteger(start)) fail(position, text.length, `${JSON.stringify(text)} is out of range; the latest time supported is ${LATEST}`);
+    if (start < 0) fail(position, length, `${JSON.stringify(text)} is before 1970-01-01, the earliest time supported`);
+    if (!Number.isSafeInteger(start)) fail(position, length, `${JSON.stringify(text)} is out of range; the latest time supported is ${LATEST}`);
     return { start, end };
   };
   let m = RELATIVE.exec(text);
@@ -616,25 +710,29 @@ function timeSpan(text: string, position: number, now: number): Span {
   m = DATE.exec(text);
   if (m) {
     const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
-    if (!isRfc3339(`${text}T00:00:00Z`)) fail(position, text.length, `${JSON.stringify(text)} is not a valid date`);
+    if (!isRfc3339(`${text}T00:00:00Z`)) fail(position, length, `${JSON.stringify(text)} is not a valid date`);
     if (year < 1970) return outOfRange(-1, 0);
     const start = Date.UTC(year, month - 1, day) * 1000;
     return outOfRange(start, start + DAY);
   }
   m = TIMESTAMP.exec(text);
   if (m) {
-    if (!isRfc3339(text)) fail(position, text.length, `${JSON.stringify(text)} is not a valid timestamp`);
-    const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+    const [, y, mo, d, h, mi, sec, fraction, zone] = m;
+    if (!isRfc3339(`${y}-${mo}-${d}T${h}:${mi}:${sec ?? '00'}${fraction ? `.${fraction}` : ''}${zone ?? 'Z'}`)) {
+      fail(position, length, `${JSON.stringify(text)} is not a valid timestamp`);
+    }
+    const [year, month, day, hour, minute] = m.slice(1, 6).map(Number) as [number, number, number, number, number];
+    const second = Number(sec ?? 0);
     if (year < 1970) return outOfRange(-1, 0); // also keeps Date.UTC away from its two-digit-year rule
-    const offsetMinutes = m[8] ? (m[8] === '-' ? -1 : 1) * (Number(m[9]) * 60 + Number(m[10])) : 0;
+    const offsetMinutes = m[9] ? (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11])) : 0;
     const millis = Date.UTC(year, month - 1, day, hour, minute, second) - offsetMinutes * 60_000;
     const start = millis * 1000 + Number((m[7] ?? '').padEnd(6, '0').slice(0, 6));
     return outOfRange(start, start + 1);
   }
   return fail(
     position,
-    text.length,
-    `${JSON.stringify(text)} is not a time; expected an RFC 3339 timestamp (2026-11-01T08:00:00Z), a date (2026-11-01) or a relative time (-90s, -30m, -24h, -7d, -2w)`,
+    length,
+    `${JSON.stringify(text)} is not a time; expected an RFC 3339 timestamp (2026-11-01T08:00:00Z, or 2026-11-01T08:00 in UTC), a date (2026-11-01) or a relative time (-90s, -30m, -24h, -7d, -2w); a range may end at a time of day (2026-11-01T08:00..09:30); quote a time written with a space ("2026-11-01 08:00")`,
   );
 }
 
@@ -698,8 +796,9 @@ function formatMatch(spec: Spec, match: Match): string {
       if (match.value !== '' && !isBare(match.value)) cannot(`the prefix ${JSON.stringify(match.value)} cannot be written`);
       return `${match.value}*`;
     case 'text': {
-      // Free text is never a wildcard, so '*' may stay bare; ':' would make it a key, '-' a negation.
-      const bare = match.value !== '' && !/[\s",:]/.test(match.value) && !match.value.startsWith('-') && match.value !== 'OR';
+      // Free text is never a wildcard, so '*' may stay bare; ':' would make it a key, '-' a negation,
+      // and an operator word (AND, or, ...) is an operator or refused.
+      const bare = match.value !== '' && !/[\s",:]/.test(match.value) && !match.value.startsWith('-') && !OPERATOR_WORD.test(match.value);
       return bare ? match.value : quoteValue(match.value);
     }
     case 'ipRange': {

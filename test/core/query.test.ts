@@ -118,16 +118,21 @@ const VALID: [string, Expected[]][] = [
   ['-action:a.b,c.d', [clause('action', [exact('a.b'), exact('c.d')], { negate: true })]],
   ['-foo', [clause('text', [text('foo')], { negate: true })]],
   ['-"two words"', [clause('text', [text('two words')], { negate: true })]],
-  ['--x', [clause('text', [text('-x')], { negate: true })]],
-  ['-OR', [clause('text', [text('OR')], { negate: true })]],
+  ['--xy', [clause('text', [text('-xy')], { negate: true })]],
+  ['-"OR!"', [clause('text', [text('OR!')], { negate: true })]],
   // Free text.
   ['hello', [clause('text', [text('hello')])]],
   ['"hello world"', [clause('text', [text('hello world')])]],
   ['hello,world', [clause('text', [text('hello'), text('world')])]],
-  ['or and', [clause('text', [text('or')]), clause('text', [text('and')])]],
-  ['"OR"', [clause('text', [text('OR')])]],
-  ['e-mail x* "a:b"', [clause('text', [text('e-mail')]), clause('text', [text('x*')]), clause('text', [text('a:b')])]],
-  ['héllo 🎉', [clause('text', [text('héllo')]), clause('text', [text('🎉')])]],
+  ['"and" "AND" "NOT" "not"', ['and', 'AND', 'NOT', 'not'].map((word) => clause('text', [text(word)]))],
+  ['android notify orbit', [clause('text', [text('android')]), clause('text', [text('notify')]), clause('text', [text('orbit')])]],
+  ['e-mail xy* "a:b"', [clause('text', [text('e-mail')]), clause('text', [text('xy*')]), clause('text', [text('a:b')])]],
+  ['héllo 🎉🎉🎉', [clause('text', [text('héllo')]), clause('text', [text('🎉🎉🎉')])]],
+  // AND and NOT as words (issue 18): AND only separates terms, NOT negates the term after it.
+  ['action:auth.login AND outcome:failure', [clause('action', [exact('auth.login')]), clause('outcome', [exact('failure')])]],
+  ['NOT outcome:success', [clause('outcome', [exact('success')], { negate: true })]],
+  ['action:x.y AND NOT "two words"', [clause('action', [exact('x.y')]), clause('text', [text('two words')], { negate: true })]],
+  ['actor:a OR actor:b AND NOT category:read', [clause('actor', [exact('a'), exact('b')]), clause('category', [exact('read')], { negate: true })]],
   // Times: dates are whole UTC days; a date range includes both end days.
   ['received:2026-11-01..2026-11-02', [clause('received', [range(t('2026-11-01'), t('2026-11-03'))])]],
   ['received:2026-11-01..', [clause('received', [range(t('2026-11-01'))])]],
@@ -159,6 +164,14 @@ const VALID: [string, Expected[]][] = [
   ['received:-7d..-1d', [clause('received', [range(NOW - 7 * DAY, NOW - DAY + 1)])]],
   ['received:2026-11-01..-1h', [clause('received', [range(t('2026-11-01'), NOW - HOUR + 1)])]],
   ['received:"2026-11-01"', [clause('received', [range(t('2026-11-01'), t('2026-11-02'))])]],
+  // The forms people write (issue 18): no seconds, no zone (UTC), a space inside quotes, an end that is a time of day.
+  ['received:2026-11-01T08:00Z', [clause('received', [range(t('2026-11-01T08:00:00Z'), t('2026-11-01T08:00:00Z') + 1)])]],
+  ['received:>=2026-11-26T02:00', [clause('received', [range(t('2026-11-26T02:00:00Z'))])]],
+  ['received:2026-11-26T02:00..03:00', [clause('received', [range(t('2026-11-26T02:00:00Z'), t('2026-11-26T03:00:00Z') + 1)])]],
+  ['received:"2026-11-26 02:00..03:00"', [clause('received', [range(t('2026-11-26T02:00:00Z'), t('2026-11-26T03:00:00Z') + 1)])]],
+  ['received:"2026-11-26 02:00:30.5"', [clause('received', [range(t('2026-11-26T02:00:30.500Z'), t('2026-11-26T02:00:30.500Z') + 1)])]],
+  ['occurred:2026-11-26T02:00+01:00..03:30', [clause('occurred', [range(t('2026-11-26T01:00:00Z'), t('2026-11-26T02:30:00Z') + 1)])]],
+  ['occurred:2026-11-26T02:00+01:00..03:30Z', [clause('occurred', [range(t('2026-11-26T01:00:00Z'), t('2026-11-26T03:30:00Z') + 1)])]],
   // Several clauses on one key are ANDed, not merged.
   ['received:>=2026-11-01 received:<2026-11-03', [clause('received', [range(t('2026-11-01'))]), clause('received', [range(undefined, t('2026-11-03'))])]],
   // Index: integers, inclusive ranges, comparisons.
@@ -236,13 +249,34 @@ const INVALID: [string, number, string | RegExp][] = [
   ['-', 0, "expected a term right after '-'"],
   ['foo - bar', 4, "expected a term right after '-'"],
   // OR.
-  ['actor:alice OR action:x', 12, 'OR must join two terms of the same key, not actor and action'],
+  ['actor:alice OR action:x', 12, 'OR must join two terms of the same key, not actor and action; list alternatives of one key as actor:a,b'],
   ['actor:alice OR bob', 12, 'not actor and free text'],
   ['metadata.a:x OR metadata.b:y', 13, 'not metadata.a and metadata.b'],
   ['OR actor:x', 0, 'no term before it'],
   ['actor:x OR', 8, 'no term after it'],
   ['actor:x OR OR actor:y', 8, 'no term after it'],
   ['-actor:x OR actor:y', 0, 'OR cannot join negated terms'],
+  ['NOT actor:x OR actor:y', 0, 'OR cannot join negated terms'],
+  // Operator words are operators or refused, never silently free text (issue 18).
+  ['AND actor:x', 0, 'AND must join two terms; there is no term before it'],
+  ['actor:x AND', 8, 'AND must join two terms; there is no term after it'],
+  ['actor:x AND AND actor:y', 8, 'there is no term after it'],
+  ['actor:x OR AND actor:y', 11, 'AND must join two terms; there is no term before it'],
+  ['actor:x NOT', 8, 'NOT must come right before a term'],
+  ['NOT NOT actor:x', 0, 'NOT must come right before a term'],
+  ['NOT -actor:x', 0, "NOT and '-' both negate"],
+  ['action:x and outcome:failure', 9, '"and" looks like an operator: write AND in capitals'],
+  ['action:x And outcome:failure', 9, '"And" looks like an operator'],
+  ['action:x && outcome:failure', 9, '"&&" looks like an operator'],
+  ['not outcome:success', 0, '"not" looks like an operator: write NOT in capitals before a term'],
+  ['foo or bar', 4, '"or" looks like an operator: write OR in capitals between terms of one key, or a list (key:a,b), or quote it ("or")'],
+  ['actor:x || actor:y', 8, '"||" looks like an operator'],
+  ['-AND', 1, 'AND is an operator and cannot be a value here; quote it ("AND")'],
+  ['foo,OR', 4, 'OR is an operator'],
+  // Free text too short for the trigram index, with its position like every other error (issue 18).
+  ['action:x ab', 9, 'free text "ab" is too short: search needs at least 3 characters'],
+  ['-"ab"', 1, 'free text "ab" is too short'],
+  ['abc,🎉', 4, 'free text "🎉" is too short'],
   ['actor:x OR -actor:y', 11, 'OR cannot join negated terms'],
   ['actor:x OR actor:y OR -actor:z', 22, 'OR cannot join negated terms'],
   // Wildcards.
@@ -270,7 +304,12 @@ const INVALID: [string, number, string | RegExp][] = [
   ['received:2026-02-30', 9, '"2026-02-30" is not a valid date'],
   ['received:2026-11-01T25:00:00Z', 9, 'is not a valid timestamp'],
   ['received:yesterday', 9, 'is not a time; expected an RFC 3339 timestamp'],
-  ['received:2026-11-01T08:00Z', 9, 'is not a time'],
+  ['received:2026-11-01T08Z', 9, 'is not a time'],
+  // Times as people write them, refused with what to write instead (issue 18).
+  ['received:2026-11-26 02:00..03:00', 20, 'unknown key "02": a time of day belongs to its date, written with T (received:2026-11-26T02:00..03:00), or quote'],
+  ['received:2026-11-26..03:00', 21, /"03:00" is not a time; .*a range may end at a time of day/],
+  ['received:2026-11-26T02:00..25:00', 27, '"2026-11-26T25:00" is not a valid timestamp'],
+  ['received:2026-11-26T02:00.5', 9, 'is not a time'],
   ['received:1969-12-31', 9, 'before 1970-01-01'],
   ['received:0070-01-01', 9, 'before 1970-01-01'],
   ['received:1970-01-01T00:30:00+01:00', 9, 'before 1970-01-01'],
@@ -334,8 +373,10 @@ describe('query language: valid queries', () => {
     const cases: [string, string][] = [
       ['actor:alice   OR  actor:bob', 'actor:alice,bob'],
       ['actor.type:Service country:de outcome:FAILURE', 'actor.type:service country:DE outcome:failure'],
-      ['actor:"alice" "hello" "x*" action:"file.*"', 'actor:alice hello x* action:"file.*"'],
-      ['"-x" "OR" "a:b" "a b" "a,b" "say \\"hi\\""', '"-x" "OR" "a:b" "a b" "a,b" "say \\"hi\\""'],
+      ['actor:"alice" "hello" "xy*" action:"file.*"', 'actor:alice hello xy* action:"file.*"'],
+      ['"-xy" "NOT" "AND" "not" "a:b" "a b" "a,b" "say \\"hi\\""', '"-xy" "NOT" "AND" "not" "a:b" "a b" "a,b" "say \\"hi\\""'],
+      ['action:a.b AND NOT outcome:success', 'action:a.b -outcome:success'],
+      ['received:"2026-11-26 02:00..03:00"', 'received:2026-11-26T02:00:00Z..2026-11-26T03:00:00Z'],
       ['metadata."k8s:ns":"a b"', 'metadata."k8s:ns":"a b"'],
       ['received:2026-11-01..2026-11-01', 'received:2026-11-01'],
       ['received:2026-11-01T00:00:00Z..2026-11-01T23:59:59.999999Z', 'received:2026-11-01'],
@@ -520,7 +561,11 @@ const ipValue = fc.oneof(
   fc.tuple(ipv6, fc.integer({ min: 0, max: 128 })).map(([a, p]) => `${a}/${p}`),
 );
 const metadataKey = fc.stringMatching(METADATA_KEY).map((k) => (k.includes(':') ? quoteValue(k) : k));
-const textValue = fc.oneof(fc.stringMatching(/^[a-z][a-z0-9.]{0,8}$/), anyText);
+/** Free text is at least 3 characters (trigram index); a bare operator word is refused, so it is quoted. */
+const textValue = fc.oneof(
+  fc.stringMatching(/^[a-z][a-z0-9.]{2,8}$/).filter((w) => !/^(and|not)$/.test(w)),
+  anyText.filter((quoted) => [...JSON.parse(quoted.replace(/\t/g, '\\t'))].length >= 3),
+);
 
 const KEYED: [string, fc.Arbitrary<string>][] = [
   ['actor', stringValue],

@@ -79,6 +79,7 @@ export const serveCommand: Command = {
       env: 'SEALTRAIL_SYSLOG_ENTERPRISE_NUMBER',
       value: 'PEN',
     },
+    'metrics-public': { type: 'boolean', description: 'Serve /metrics without a token (its labels name every ledger); by default it needs an admin or all-ledger auditor key.' },
     quiet: { type: 'boolean', description: 'Log only warnings and errors.' },
   },
   details:
@@ -131,6 +132,7 @@ export const serveCommand: Command = {
       verifierKey: deployment.verifierKey,
       ...(adminToken !== undefined ? { adminToken } : {}),
       ...(syslogEnterpriseNumber !== undefined ? { syslogEnterpriseNumber } : {}),
+      metricsPublic: args.values['metrics-public'] === true,
       logger: { level: args.values.quiet ? 'warn' : 'info' },
     });
     log = { error: (message, details) => app.log.error(details, message), warn: (message, details) => app.log.warn(details, message) };

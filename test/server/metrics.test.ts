@@ -1,0 +1,231 @@
+/**
+ * /metrics, /healthz and /readyz on both stores: who may read the metrics (ledger names are in labels),
+ * that the numbers follow what happened (events sealed per ledger, latency observed, rate-limit refusals,
+ * checkpoint age, integrity state), that two apps in one process keep separate counts, and that labels
+ * never carry an actor, a tenant or a raw path.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { nodeSuite } from '../../src/platform/node-crypto.js';
+import { buildApp, type AppOptions } from '../../src/server/app.js';
+import { openDeployment, openPostgresDeployment } from '../../src/server/deployment.js';
+import type { IntegrityStatus } from '../../src/store/integrity.js';
+import type { Store } from '../../src/store/store.js';
+import { sampleEvent } from '../helpers/events.js';
+import { createPostgresFixture, postgresUnavailable, type PostgresFixture } from '../helpers/postgres.js';
+
+const ADMIN = 'metrics-admin-token-0123456789abcdef';
+const unavailable = await postgresUnavailable();
+
+interface Backend {
+  name: string;
+  skip?: string;
+  open(dir: string): Promise<{ store: Store; verifierKey: string; close(): Promise<void> }>;
+}
+
+const backends: Backend[] = [
+  {
+    name: 'SQLite',
+    async open(dir) {
+      const deployment = openDeployment({ dataDir: dir, name: 'metrics.test' });
+      return { store: deployment.store, verifierKey: deployment.verifierKey, close: () => deployment.store.close() };
+    },
+  },
+  {
+    name: 'PostgreSQL',
+    ...(unavailable ? { skip: unavailable } : {}),
+    async open(dir) {
+      // A schema of its own per app: each data folder holds its own signing key.
+      const fixture: PostgresFixture = await createPostgresFixture('metrics.test');
+      const deployment = await openPostgresDeployment({ dataDir: dir, name: 'metrics.test', databaseUrl: fixture.serviceUrl, schema: fixture.schema });
+      return {
+        store: deployment.store,
+        verifierKey: deployment.verifierKey,
+        async close() {
+          await deployment.store.close();
+          await fixture.drop();
+        },
+      };
+    },
+  },
+];
+
+const cleanups: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+async function start(backend: Backend, options: Partial<AppOptions> = {}): Promise<{ app: FastifyInstance; store: Store }> {
+  const dir = mkdtempSync(join(tmpdir(), 'sealtrail-metrics-'));
+  const opened = await backend.open(dir);
+  const app = await buildApp({ store: opened.store, suite: nodeSuite, verifierKey: opened.verifierKey, adminToken: ADMIN, ...options });
+  await app.ready();
+  cleanups.push(async () => {
+    await app.close();
+    await opened.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { app, store: opened.store };
+}
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+async function scrape(app: FastifyInstance): Promise<string> {
+  const response = await app.inject({ method: 'GET', url: '/metrics', headers: bearer(ADMIN) });
+  assert.equal(response.statusCode, 200, response.body);
+  assert.match(String(response.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+  return response.body;
+}
+
+/** The value of one sample line, e.g. sample(text, 'sealtrail_ingest_events_total{ledger="audit"}'). */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+async function createKey(app: FastifyInstance, body: object): Promise<string> {
+  const response = await app.inject({ method: 'POST', url: '/v1/keys', headers: bearer(ADMIN), payload: body });
+  assert.equal(response.statusCode, 201, response.body);
+  return response.json().token as string;
+}
+
+for (const backend of backends) {
+  describe(`metrics and health on ${backend.name}`, { skip: backend.skip }, () => {
+    it('needs an admin or all-ledger auditor key unless served public', async () => {
+      const { app } = await start(backend);
+      const reader = await createKey(app, { role: 'reader', ledgers: ['*'] });
+      const auditorOfOne = await createKey(app, { role: 'auditor', ledgers: ['audit'] });
+      const auditor = await createKey(app, { role: 'auditor', ledgers: ['*'] });
+      const anonymous = await app.inject({ method: 'GET', url: '/metrics' });
+      assert.equal(anonymous.statusCode, 401);
+      assert.equal(anonymous.json().error, 'UNAUTHENTICATED');
+      assert.doesNotMatch(anonymous.body, /sealtrail_/);
+      for (const token of [reader, auditorOfOne]) {
+        const refused = await app.inject({ method: 'GET', url: '/metrics', headers: bearer(token) });
+        assert.equal(refused.statusCode, 403, refused.body);
+        assert.equal(refused.json().error, 'FORBIDDEN');
+      }
+      assert.equal((await app.inject({ method: 'GET', url: '/metrics', headers: bearer(auditor) })).statusCode, 200);
+      assert.equal((await scrape(app)).includes('sealtrail_http_requests_total'), true);
+
+      const open = await start(backend, { metricsPublic: true });
+      const response = await open.app.inject({ method: 'GET', url: '/metrics' });
+      assert.equal(response.statusCode, 200);
+      assert.match(response.body, /sealtrail_ingest_in_flight_events 0/);
+    });
+
+    it('counts sealed events per ledger, observes ingest latency, and reports checkpoint age and ledger size', async () => {
+      const { app } = await start(backend);
+      for (const ledger of ['audit', 'billing']) {
+        assert.equal((await app.inject({ method: 'PUT', url: `/v1/ledgers/${ledger}`, headers: bearer(ADMIN) })).statusCode, 201);
+      }
+      const batch = [sampleEvent(1), sampleEvent(2), sampleEvent(3)];
+      assert.equal((await app.inject({ method: 'POST', url: '/v1/ledgers/audit/events', headers: bearer(ADMIN), payload: batch })).statusCode, 201);
+      assert.equal((await app.inject({ method: 'POST', url: '/v1/ledgers/billing/events', headers: bearer(ADMIN), payload: sampleEvent(4) })).statusCode, 201);
+      // Refused appends are not counted as sealed: an unknown ledger and an invalid event.
+      assert.equal((await app.inject({ method: 'POST', url: '/v1/ledgers/nope/events', headers: bearer(ADMIN), payload: sampleEvent() })).statusCode, 404);
+      assert.equal((await app.inject({ method: 'POST', url: '/v1/ledgers/audit/events', headers: bearer(ADMIN), payload: { nope: 1 } })).statusCode, 400);
+
+      const text = await scrape(app);
+      assert.equal(sample(text, 'sealtrail_ingest_events_total{ledger="audit"}'), 3);
+      assert.equal(sample(text, 'sealtrail_ingest_events_total{ledger="billing"}'), 1);
+      assert.equal(sample(text, 'sealtrail_ingest_events_total{ledger="nope"}'), undefined);
+      assert.equal(sample(text, 'sealtrail_ingest_duration_seconds_count{outcome="sealed"}'), 2);
+      assert.equal(sample(text, 'sealtrail_ingest_duration_seconds_count{outcome="refused"}'), 2);
+      assert.equal(sample(text, 'sealtrail_ingest_request_events_sum'), 4);
+      assert.equal(sample(text, 'sealtrail_ingest_in_flight_events'), 0);
+      assert.equal(sample(text, 'sealtrail_store_reachable'), 1);
+      assert.equal(sample(text, 'sealtrail_ledger_size{ledger="audit"}'), 3);
+      const age = sample(text, 'sealtrail_checkpoint_age_seconds{ledger="audit"}');
+      assert.ok(age !== undefined && age >= 0 && age < 60, `checkpoint age ${age}`);
+      assert.equal(sample(text, 'sealtrail_http_requests_total{route="/v1/ledgers/:ledger/events",method="POST",status="201"}'), 2);
+      // Bounded labels: route templates, never raw paths, actors or tenants.
+      assert.doesNotMatch(text, /u-1|user1@example\.com|203\.0\.113|tenant|\/v1\/ledgers\/audit\/events/);
+    });
+
+    it('counts rate-limit refusals', async () => {
+      const { app } = await start(backend, { rateLimit: { max: 2, windowMs: 60_000 } });
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await app.inject({ method: 'GET', url: '/v1/ledgers', headers: bearer(ADMIN) })).statusCode);
+      assert.deepEqual(statuses, [200, 200, 429, 429, 429]);
+      assert.equal(sample(await scrape(app), 'sealtrail_rate_limited_total'), 3);
+    });
+
+    it('reports the integrity state per ledger and how many entries are not yet verified', async () => {
+      let status: IntegrityStatus = {
+        ok: false,
+        ledgers: [
+          { ledger: 'audit', state: 'verifying', verifiedSize: 1, sweep: { position: 0, rounds: 0 } },
+          { ledger: 'billing', state: 'broken', verifiedSize: 0, sweep: { position: 0, rounds: 0 }, reason: 'edited' },
+        ],
+      };
+      const { app } = await start(backend, { integrity: { status: () => status } });
+      await app.inject({ method: 'PUT', url: '/v1/ledgers/audit', headers: bearer(ADMIN) });
+      const appended = await app.inject({ method: 'POST', url: '/v1/ledgers/audit/events', headers: bearer(ADMIN), payload: [sampleEvent(1), sampleEvent(2), sampleEvent(3)] });
+      assert.equal(appended.statusCode, 201, appended.body);
+      const text = await scrape(app);
+      assert.equal(sample(text, 'sealtrail_integrity_state{ledger="audit",state="verifying"}'), 1);
+      assert.equal(sample(text, 'sealtrail_integrity_state{ledger="audit",state="trusted"}'), 0);
+      assert.equal(sample(text, 'sealtrail_integrity_state{ledger="billing",state="broken"}'), 1);
+      assert.equal(sample(text, 'sealtrail_integrity_unverified_entries{ledger="audit"}'), 2);
+      assert.doesNotMatch(text, /edited/, 'reasons can describe stored data and stay out of labels');
+      assert.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503);
+
+      status = { ok: true, ledgers: [{ ledger: 'audit', state: 'trusted', verifiedSize: 3, sweep: { position: 3, rounds: 1 } }] };
+      const later = await scrape(app);
+      assert.equal(sample(later, 'sealtrail_integrity_state{ledger="audit",state="trusted"}'), 1);
+      assert.equal(sample(later, 'sealtrail_integrity_state{ledger="billing",state="broken"}'), undefined, 'a ledger the monitor no longer lists is dropped');
+      assert.equal(sample(later, 'sealtrail_integrity_sweep_rounds{ledger="audit"}'), 1);
+      const healthz = await app.inject({ method: 'GET', url: '/healthz' });
+      assert.equal(healthz.statusCode, 200);
+      assert.deepEqual(healthz.json(), { ok: true });
+      assert.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
+    });
+
+    it('keeps each app its own registry, so two apps in one process do not share counts', async () => {
+      const first = await start(backend);
+      const second = await start(backend);
+      await first.app.inject({ method: 'PUT', url: '/v1/ledgers/audit', headers: bearer(ADMIN) });
+      await first.app.inject({ method: 'POST', url: '/v1/ledgers/audit/events', headers: bearer(ADMIN), payload: sampleEvent() });
+      assert.equal(sample(await scrape(first.app), 'sealtrail_ingest_events_total{ledger="audit"}'), 1);
+      assert.equal(sample(await scrape(second.app), 'sealtrail_ingest_events_total{ledger="audit"}'), undefined);
+    });
+  });
+}
+
+describe('metrics gathering', () => {
+  it('reads ledger heads from the store at most once per cache period, and a scrape never waits past its bound', async () => {
+    const backend = backends[0]!;
+    const { app, store } = await start(backend);
+    let reads = 0;
+    const listLedgers = store.listLedgers.bind(store);
+    store.listLedgers = async () => {
+      reads++;
+      return listLedgers();
+    };
+    await scrape(app);
+    await scrape(app);
+    await scrape(app);
+    assert.equal(reads, 1, 'three scrapes within the cache period read the store once');
+
+    const slow = await start(backend);
+    slow.store.listLedgers = () => new Promise(() => {});
+    const began = Date.now();
+    const text = await scrape(slow.app);
+    assert.ok(Date.now() - began < 5_000, 'a hung store read does not hang the scrape');
+    assert.match(text, /sealtrail_http_requests_total/);
+  });
+
+  it('lets a later subsystem report its lag on the same registry', async () => {
+    const { app } = await start(backends[0]!);
+    let behind = 7;
+    app.metrics.addGauge('sealtrail_detection_lag_events', 'Events not yet evaluated by detection rules.', [], () => [{ value: behind }]);
+    assert.equal(sample(await scrape(app), 'sealtrail_detection_lag_events'), 7);
+    behind = 0;
+    assert.equal(sample(await scrape(app), 'sealtrail_detection_lag_events'), 0);
+  });
+});

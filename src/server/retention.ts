@@ -66,7 +66,13 @@ export interface ErasureSummary {
   events: number;
   fieldsRemoved: number;
   held: number;
-  ledgers: Array<{ ledger: string; events: number; held: number; fields: string[] }>;
+  /**
+   * Per ledger: `events` changed, `held` left under a legal hold, and `recent`, how many of the changed
+   * events were received since `recentSince`: possibly the evidence of an incident still being looked
+   * into, which no hold protects (issue 18: place a hold first).
+   */
+  ledgers: Array<{ ledger: string; events: number; held: number; recent: number; fields: string[] }>;
+  recentSince: string;
   /** Every copy of the subject's values this erasure did not remove, and why: none is left unsaid. */
   notReached: ErasureGap[];
 }
@@ -126,6 +132,8 @@ const PAGE = 1000;
 const FORGET_BATCH = 10_000;
 /** An erasure reads every entry; it lets other requests run after each 250 (about 15 ms of work). */
 const SCAN_PAGE = 250;
+/** An erasure counts the events it changes that were received within this many days (ErasureSummary.recent). */
+export const ERASURE_RECENT_DAYS = 30;
 /** Summaries in audit records stay readable: longer range lists are cut with a count of the rest. */
 const MAX_RANGES_TEXT = 2000;
 
@@ -350,13 +358,24 @@ export class RetentionService {
     const reference = input.reference === undefined ? undefined : String(input.reference).slice(0, 200);
     const dryRun = input.dryRun === true;
     const { policy } = await this.policy();
-    const summary: ErasureSummary = { erasure: newId('erasure'), dryRun, events: 0, fieldsRemoved: 0, held: 0, ledgers: [], notReached: [] };
+    const recentSinceMicros = this.clock() - ERASURE_RECENT_DAYS * 86_400_000_000;
+    const summary: ErasureSummary = {
+      erasure: newId('erasure'),
+      dryRun,
+      events: 0,
+      fieldsRemoved: 0,
+      held: 0,
+      ledgers: [],
+      recentSince: formatMicros(recentSinceMicros),
+      notReached: [],
+    };
     /** "ledger path" → events whose field there holds the subject and stays, with why. */
     const kept = new Map<string, { ledger: string; path: string; because: ErasureKept; events: number }>();
     // Every sealed entry is read, not the search index's candidates: the index leaves out fields (event
     // ids, sessions, devices), folds metadata into text, and an erasure must not silently miss any.
     for (const { name: ledger, size } of await this.store.listLedgers()) {
       const requests: ForgetRequest[] = [];
+      const recentIndexes = new Set<number>();
       const fields = new Set<string>();
       for await (const entry of sealedEntries(this.store, ledger, size)) {
         const values = new Map(Object.entries(entry.disclosures).map(([path, [, v]]) => [path, v] as const));
@@ -371,6 +390,7 @@ export class RetentionService {
         if (paths.length === 0) continue;
         paths.forEach((p) => fields.add(p.replace(/^targets\.\d+$/, 'targets.N')));
         requests.push({ index: entry.index, paths, reason: 'erased' });
+        if (entry.receivedAtMicros >= recentSinceMicros) recentIndexes.add(entry.index);
       }
       if (requests.length === 0) continue;
       const authorised = dryRun ? requests : await authoriseForget(this.store, ledger, 'erased', summary.erasure, requesterActor(by), requests);
@@ -378,7 +398,8 @@ export class RetentionService {
       summary.events += result.changed.length;
       summary.held += result.held.length;
       summary.fieldsRemoved += result.fieldsRemoved;
-      summary.ledgers.push({ ledger, events: result.changed.length, held: result.held.length, fields: [...fields].sort() });
+      const recent = result.changed.filter((index) => recentIndexes.has(index)).length;
+      summary.ledgers.push({ ledger, events: result.changed.length, held: result.held.length, recent, fields: [...fields].sort() });
     }
     if (summary.events > 0 && !dryRun) await this.store.scrubFiles();
     summary.notReached = await this.erasureGaps(subject, summary, [...kept.values()]);

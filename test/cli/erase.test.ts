@@ -42,3 +42,65 @@ describe('sealtrail erase', () => {
     assert.match(result.stderr, /\n {2}outside server logs: /);
   });
 });
+
+describe('sealtrail erase --dry-run: evidence under investigation (issue 18)', () => {
+  const INCIDENT_SUBJECT = 'mallory.m18@example.com';
+
+  /** A server where the subject acted twice in `crm` and once in `billing`; `clock` is the retention service's now. */
+  async function incidentServer(clock?: () => number): Promise<{ server: TestServer; url: string; headers: Record<string, string> }> {
+    const server = await buildTestServer(clock ? { retentionClock: clock } : {});
+    const headers = { authorization: `Bearer ${server.adminToken}` };
+    for (const ledger of ['crm', 'billing']) await server.app.inject({ method: 'PUT', url: `/v1/ledgers/${ledger}`, headers });
+    const actor = { type: 'user', id: 'm18', email: INCIDENT_SUBJECT };
+    const post = (ledger: string, payload: unknown[]) => server.app.inject({ method: 'POST', url: `/v1/ledgers/${ledger}/events`, headers, payload });
+    assert.equal((await post('crm', [{ ...sampleEvent(1), actor }, { ...sampleEvent(2), actor, tenant: 'held-tenant' }])).statusCode, 201);
+    assert.equal((await post('billing', [{ ...sampleEvent(3), actor }])).statusCode, 201);
+    await server.app.listen({ port: 0, host: '127.0.0.1' });
+    return { server, url: `http://127.0.0.1:${(server.app.server.address() as AddressInfo).port}`, headers };
+  }
+
+  it('shows held counts per ledger, says alerts are not checked, and warns of recent events no hold covers', async () => {
+    const { server, url, headers } = await incidentServer();
+    try {
+      const hold = await server.app.inject({
+        method: 'POST',
+        url: '/v1/holds',
+        headers,
+        payload: { ledgers: ['crm'], query: 'tenant:held-tenant', reason: 'incident 42', owner: 'security' },
+      });
+      assert.equal(hold.statusCode, 201, hold.body);
+      const result = await runCli(['erase', '--url', url, '--token', server.adminToken, '--subject', INCIDENT_SUBJECT, '--dry-run', '--json']);
+      assert.equal(result.code, 0, show(result));
+      const summary = JSON.parse(result.stdout);
+      assert.deepEqual(
+        summary.ledgers.map((l: { ledger: string; events: number; held: number; recent: number }) => [l.ledger, l.events, l.held, l.recent]).sort(),
+        [['billing', 1, 0, 1], ['crm', 1, 1, 1]],
+      );
+      assert.match(result.stderr, /\nledger +to erase +held +recent\n/);
+      assert.match(result.stderr, /\ncrm +1 +1 +1\n/);
+      assert.match(result.stderr, /\nbilling +1 +0 +1\n/);
+      assert.match(result.stderr, /\nunder legal hold: 1 event of the subject's would be left unchanged\n/);
+      assert.match(result.stderr, /\nopen alerts: not checked; sealtrail has no alerts yet/);
+      assert.match(result.stderr, /\nwarning: 2 events to erase were received since \S+ \((billing 1, crm 1|crm 1, billing 1)\) and no legal hold covers them\.\n {2}If they may be evidence/);
+      // A dry run changes nothing: the values are still there to be held.
+      const found = await server.app.inject({ method: 'GET', url: `/v1/ledgers/billing/events?q=${encodeURIComponent(`actor:m18`)}`, headers });
+      assert.match(found.body, new RegExp(INCIDENT_SUBJECT.replace(/\./g, '\\.')));
+    } finally {
+      await server.cleanup();
+    }
+  });
+
+  it('does not warn when every event to erase is older than the recent window', async () => {
+    const later = Date.now() * 1000 + 60 * 86_400_000_000;
+    const { server, url } = await incidentServer(() => later);
+    try {
+      const result = await runCli(['erase', '--url', url, '--token', server.adminToken, '--subject', INCIDENT_SUBJECT, '--dry-run']);
+      assert.equal(result.code, 0, show(result));
+      assert.match(result.stderr, /\ncrm +2 +0 +0\n/);
+      assert.match(result.stderr, /\nunder legal hold: 0 events of the subject's would be left unchanged\n/);
+      assert.doesNotMatch(result.stderr, /warning:/);
+    } finally {
+      await server.cleanup();
+    }
+  });
+});

@@ -142,6 +142,8 @@ export const eraseCommand: Command = {
       events: number;
       fieldsRemoved: number;
       held: number;
+      ledgers?: Array<{ ledger: string; events: number; held: number; recent?: number }>;
+      recentSince?: string;
       notReached?: Array<{ kind: string; where: string; events?: number; reason: string }>;
     };
     print(summary, Boolean(args.values.json));
@@ -149,6 +151,7 @@ export const eraseCommand: Command = {
       `${dryRun ? 'would erase' : 'erased'} ${summary.fieldsRemoved} values in ${summary.events} events` +
         (summary.held > 0 ? `; ${summary.held} events under legal hold were left unchanged\n` : '\n'),
     );
+    if (dryRun) process.stderr.write(erasureEvidenceReport(summary));
     // What the erasure could not reach is part of its answer, not a detail of the JSON.
     const gaps = summary.notReached ?? [];
     if (gaps.length > 0) {
@@ -159,3 +162,40 @@ export const eraseCommand: Command = {
     return 0;
   },
 };
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/**
+ * The dry run's answer to "would this destroy evidence?" (issue 18): per ledger, the subject's events
+ * it would change and those a legal hold keeps; that open alerts are not checked (there are none yet);
+ * and a warning when events received lately would be erased with no hold over them.
+ */
+export function erasureEvidenceReport(summary: {
+  held: number;
+  ledgers?: Array<{ ledger: string; events: number; held: number; recent?: number }>;
+  recentSince?: string;
+}): string {
+  const ledgers = summary.ledgers ?? [];
+  const lines: string[] = [];
+  if (ledgers.length > 0) {
+    const width = Math.max(6, ...ledgers.map((l) => l.ledger.length));
+    lines.push(`${'ledger'.padEnd(width)}  ${'to erase'.padStart(8)}  ${'held'.padStart(8)}  ${'recent'.padStart(8)}`);
+    for (const l of ledgers) {
+      lines.push(`${l.ledger.padEnd(width)}  ${String(l.events).padStart(8)}  ${String(l.held).padStart(8)}  ${String(l.recent ?? '?').padStart(8)}`);
+    }
+  }
+  lines.push(
+    `under legal hold: ${plural(summary.held, 'event')} of the subject's would be left unchanged`,
+    'open alerts: not checked; sealtrail has no alerts yet, so nothing tells this erasure an incident is open',
+  );
+  const recent = ledgers.reduce((sum, l) => sum + (l.recent ?? 0), 0);
+  if (recent > 0) {
+    const where = ledgers.filter((l) => (l.recent ?? 0) > 0).map((l) => `${l.ledger} ${l.recent}`).join(', ');
+    lines.push(
+      `warning: ${plural(recent, 'event')} to erase ${recent === 1 ? 'was' : 'were'} received since ${summary.recentSince ?? 'recently'} (${where}) and no legal hold covers ${recent === 1 ? 'it' : 'them'}.`,
+      '  If they may be evidence of an incident under investigation (origin IPs, sessions), place a hold first:',
+      '  sealtrail holds create --reason R --owner O --actor A (or --query Q), then run this dry run again (docs/RETENTION.md).',
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}

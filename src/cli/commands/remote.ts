@@ -9,6 +9,7 @@ import { hashLeaf, verifyConsistency, verifyInclusion } from '../../core/tree.js
 import { nodeSuite } from '../../platform/node-crypto.js';
 import { integerOption, optionalString, requireString, SERVER_OPTIONS, serverClient, UsageError, type Command } from '../command.js';
 import { Progress } from '../progress.js';
+import { countOf, TextTable } from '../table.js';
 
 
 const print = (value: unknown) => process.stdout.write(`${typeof value === 'string' ? value : JSON.stringify(value, null, 2)}\n`);
@@ -72,7 +73,7 @@ export const appendCommand: Command = {
       lastCheckpoint = receipts.at(-1)!.checkpoint;
       batch = [];
       batchHash = createHash('sha256');
-      progress.update(totalBytes === undefined ? appended : bytes, `${appended} events`);
+      progress.update(totalBytes === undefined ? appended : bytes, countOf(appended, 'event'));
     };
     for await (const line of lines) {
       lineNumber++;
@@ -88,7 +89,7 @@ export const appendCommand: Command = {
       if (batch.length >= batchSize) await flush();
     }
     await flush();
-    progress.done(`${appended} events appended${duplicates ? ` (${duplicates} already present)` : ''}`);
+    progress.done(`${countOf(appended, 'event')} appended${duplicates ? ` (${duplicates} already present)` : ''}`);
     if (lastCheckpoint) process.stderr.write(`latest checkpoint:\n${lastCheckpoint}`);
     return 0;
   },
@@ -205,7 +206,12 @@ export const keysCommand: Command = {
     } else if (action === 'list' && !id) {
       const { keys } = await api.listKeys();
       if (args.values.json) print(JSON.stringify(keys));
-      else for (const k of keys) print(`${k.id}\t${k.role}\t${k.ledgers.join(',')}\t${k.tenants.join(',')}\t${k.revoked_at ? `revoked ${k.revoked_at}` : k.expires_at ? `expires ${k.expires_at}` : 'active'}\t${k.description}`);
+      else if (keys.length === 0) process.stderr.write('no API keys\n');
+      else {
+        const state = (k: (typeof keys)[number]) => (k.revoked_at ? `revoked ${k.revoked_at}` : k.expires_at ? `expires ${k.expires_at}` : 'active');
+        const table = new TextTable(['id', 'role', 'ledgers', 'tenants', 'state', 'description']);
+        process.stdout.write(table.format(keys.map((k) => [k.id, k.role, k.ledgers.join(','), k.tenants.join(','), state(k), k.description])));
+      }
     } else if (action === 'revoke' && id) {
       const revoked = await api.revokeKey(id);
       print(args.values.json ? JSON.stringify(revoked) : `revoked ${revoked.id}`);

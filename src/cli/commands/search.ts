@@ -2,6 +2,7 @@
 import type { SearchResult } from '../../client/index.js';
 import { GEO_ATTRIBUTION } from '../../platform/geo.js';
 import { integerOption, optionalString, requireString, SERVER_OPTIONS, serverClient, UsageError, type Command } from '../command.js';
+import { countOf, TextTable } from '../table.js';
 
 export const searchCommand: Command = {
   name: 'search',
@@ -28,7 +29,9 @@ export const searchCommand: Command = {
     if (by) {
       if (ledgers.length !== 1) throw new UsageError('--stats needs exactly one --ledger');
       const { buckets } = await api.stats(ledgers[0]!, by, { q, limit });
-      for (const b of buckets) process.stdout.write(args.values.json ? `${JSON.stringify(b)}\n` : `${String(b.count).padStart(10)}  ${b.key ?? '(none)'}\n`);
+      if (args.values.json) for (const b of buckets) process.stdout.write(`${JSON.stringify(b)}\n`);
+      else if (buckets.length > 0) process.stdout.write(new TextTable(['count', by], new Set([0])).format(buckets.map((b) => [b.count, b.key ?? '(none)'])));
+      if (buckets.length === 0) process.stderr.write(`${NO_MATCH}\n`);
       // The bundled geolocation data's licence (CC BY 4.0) asks for attribution wherever it is shown.
       if (by === 'country') process.stderr.write(`countries: ${GEO_ATTRIBUTION}\n`);
       return 0;
@@ -36,29 +39,41 @@ export const searchCommand: Command = {
     let cursor: string | undefined;
     let shown = 0;
     let located = false;
+    const table = new TextTable(COLUMNS);
     do {
       const page =
         ledgers.length === 1
           ? await api.search(ledgers[0]!, { q, limit, order, ...(cursor ? { cursor } : {}) })
           : await api.searchLedgers(ledgers.length ? ledgers : undefined, { q, limit, ...(cursor ? { cursor } : {}) });
-      for (const result of page.events) process.stdout.write(args.values.json ? `${JSON.stringify(result)}\n` : `${row(result)}\n`);
+      if (args.values.json) for (const result of page.events) process.stdout.write(`${JSON.stringify(result)}\n`);
+      else if (page.events.length > 0) process.stdout.write(table.format(page.events.map(row)));
       located ||= page.events.some((r) => r.location?.country !== undefined);
       shown += page.events.length;
       cursor = page.next ?? undefined;
       if (cursor && !args.values.all) process.stderr.write(`(more results: rerun with --all)\n`);
     } while (cursor && args.values.all);
-    if (!args.values.json) process.stderr.write(`${shown} events\n`);
+    // Said in both modes (on standard error, so JSON lines stay clean): an empty answer is not a failure to look.
+    if (shown === 0) process.stderr.write(`${NO_MATCH}\n`);
+    else if (!args.values.json) process.stderr.write(`${countOf(shown, 'event')}\n`);
     if (located) process.stderr.write(`locations: ${GEO_ATTRIBUTION}\n`);
     return 0;
   },
 };
 
-function row(result: SearchResult): string {
+const NO_MATCH = 'no events match';
+
+/**
+ * Both times: received_at is when sealtrail sealed the event (a batch shares one), occurred_at when the
+ * client says it happened, which is what an investigator usually reads.
+ */
+const COLUMNS = ['received_at', 'occurred_at', 'entry', 'actor', 'action', 'target', 'outcome', 'ip', 'place', 'tenant'];
+
+function row(result: SearchResult): unknown[] {
   const e = result.event as Record<string, any>;
   const actor = e.actor ? `${e.actor.type ?? '?'}:${e.actor.id ?? '?'}` : '-';
-  const target = Array.isArray(e.targets) && e.targets[0] ? `${e.targets[0].type}:${e.targets[0].id}` : '-';
-  const cells = [result.received_at, `${result.ledger}#${result.index}`, actor, e.action ?? '-', target, e.outcome ?? '-', e.origin?.ip ?? '-', place(result), e.tenant ?? '-'];
-  return cells.map((c) => String(c).replace(/[\t\r\n]/g, ' ')).join('\t');
+  const targets = Array.isArray(e.targets) ? e.targets : [];
+  const target = targets[0] ? `${targets[0].type}:${targets[0].id}${targets.length > 1 ? ` (+${targets.length - 1})` : ''}` : '-';
+  return [result.received_at, e.occurred_at ?? '-', `${result.ledger}#${result.index}`, actor, e.action ?? '-', target, e.outcome ?? '-', e.origin?.ip ?? '-', place(result), e.tenant ?? '-'];
 }
 
 /** "DE Berlin", "private", or "-": where the origin address is, as the server located it. */

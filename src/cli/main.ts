@@ -4,6 +4,7 @@ import { SealtrailApiError } from '../client/index.js';
 import { SealtrailError } from '../core/errors.js';
 import { ConfigError } from '../server/deployment.js';
 import { StoreError } from '../store/store.js';
+import { explainPostgresError } from '../store/postgres/errors.js';
 import { helpText, parseCommandArgs, UsageError, type Command } from './command.js';
 import { serveCommand } from './commands/serve.js';
 import { appendCommand, checkpointCommand, keysCommand, ledgersCommand, proofCommand } from './commands/remote.js';
@@ -55,6 +56,11 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (error instanceof SealtrailError || error instanceof ConfigError || error instanceof StoreError) {
       process.stderr.write(`sealtrail ${command.name}: ${error.message}\n`);
+      return 1;
+    }
+    const postgres = explainPostgresError(error);
+    if (postgres !== undefined) {
+      process.stderr.write(`sealtrail ${command.name}: ${postgres}\n`);
       return 1;
     }
     if (typeof (error as NodeJS.ErrnoException).syscall === 'string') {

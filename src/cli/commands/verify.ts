@@ -8,7 +8,7 @@ import { nodeSuite } from '../../platform/node-crypto.js';
 import { loadSigningKey } from '../../server/deployment.js';
 import { SqliteStore } from '../../store/sqlite/sqlite-store.js';
 import { PostgresStore } from '../../store/postgres/postgres-store.js';
-import type { Store } from '../../store/store.js';
+import { StoreError, type Store } from '../../store/store.js';
 import { verifyStoredLedger } from '../../store/verify-ledger.js';
 import { verifyDerived, type DerivedVerification } from '../../store/verify-derived.js';
 import { idempotencySecret } from '../../store/idempotency.js';
@@ -18,6 +18,7 @@ import { verifySealedRecords, type RecordsVerification } from '../../store/verif
 import { ForgetAuthorisations, SYSTEM_LEDGER } from '../../core/forgetting.js';
 import { DATA_OPTION, optionalString, requireString, UsageError, type Command } from '../command.js';
 import { Progress } from '../progress.js';
+import { countOf } from '../table.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
@@ -64,7 +65,7 @@ export const verifyCommand: Command = {
     const databaseUrl = optionalString(args, 'database-url');
     const databasePath = join(dataDir, 'sealtrail.db');
     if (!databaseUrl && !existsSync(databasePath)) throw new UsageError(`no sealtrail database in ${dataDir}`);
-    const verifier = trustedVerifier(dataDir, optionalString(args, 'key'));
+    const verifier = trustedVerifier(dataDir, optionalString(args, 'key'), databaseUrl !== undefined);
     const external = ((args.values.checkpoint as string[] | undefined) ?? []).map((file) => readFileSync(file, 'utf8'));
     const headsFile = optionalString(args, 'signed-heads');
     const signedHeads = headsFile === undefined ? undefined : readSignedHeads(headsFile);
@@ -72,7 +73,7 @@ export const verifyCommand: Command = {
     // Verification never appends: the signer is required by the store's type but never called.
     const signer = { publicKey: verifier.publicKey, sign: (): Uint8Array => { throw new Error('verification does not sign'); } };
     const store: Store = databaseUrl
-      ? await PostgresStore.open({ url: databaseUrl, schema: optionalString(args, 'database-schema'), suite: nodeSuite, name: verifier.name, signer })
+      ? await openPostgresToVerify({ url: databaseUrl, schema: optionalString(args, 'database-schema'), suite: nodeSuite, name: verifier.name, signer })
       : new SqliteStore({ path: databasePath, suite: nodeSuite, name: verifier.name, readonly: true, signer });
     try {
       const only = optionalString(args, 'ledger');
@@ -176,19 +177,48 @@ function idempotencySecretFor(dataDir: string, keyPath: string | undefined, veri
   return { idempotencySecret: idempotencySecret(signer) };
 }
 
+/**
+ * The store answers a name that is not its deployment's with advice for `serve` (--name), which verify
+ * does not take: here the name comes with the trusted verifier key, so that is what must change.
+ */
+async function openPostgresToVerify(options: Parameters<typeof PostgresStore.open>[0]): Promise<PostgresStore> {
+  try {
+    return await PostgresStore.open(options);
+  } catch (error) {
+    const stored = error instanceof StoreError ? /belongs to deployment ("[^"]*")/.exec(error.message)?.[1] : undefined;
+    if (stored === undefined) throw error;
+    throw new UsageError(
+      `this database belongs to deployment ${stored}, but the verifier key trusted here is for ${JSON.stringify(options.name)}; ` +
+        `${KEY_ADVICE.replace("the deployment's", `${stored}'s`)}`,
+    );
+  }
+}
+
 function describeDerived(d: DerivedVerification): string {
   return (
-    `search index matches the entries (${d.indexed} events${d.unindexedTail ? `; the newest ${d.unindexedTail} not indexed yet, done at the next start` : ''}); ` +
-    `${d.keyed} idempotency keys ${d.keysAuthenticated ? 'match their events' : 'present (not authenticated: no signing key)'}`
+    `search index matches the entries (${countOf(d.indexed, 'event')}${d.unindexedTail ? `; the newest ${d.unindexedTail} not indexed yet, done at the next start` : ''}); ` +
+    `${countOf(d.keyed, 'idempotency key')} ${d.keysAuthenticated ? 'match their events' : 'present (not authenticated: no signing key)'}`
   );
 }
 
-function trustedVerifier(dataDir: string, key: string | undefined): NoteVerifier {
+/** Where a verifier key comes from, for messages that ask for one. */
+const KEY_ADVICE =
+  "pass --key with the deployment's verifier key (`sealtrail serve` prints it; GET /v1/verifier-key answers it), " +
+  'or --data with the folder holding its signing-key.pem and sealtrail.json';
+
+function trustedVerifier(dataDir: string, key: string | undefined, postgres: boolean): NoteVerifier {
   if (key) return parseVerifierKey(nodeSuite, key);
   const configPath = join(dataDir, 'sealtrail.json');
-  if (!existsSync(configPath)) throw new UsageError(`${dataDir} has no sealtrail.json; pass --key with the deployment's verifier key`);
+  if (!existsSync(configPath)) {
+    throw new UsageError(`${postgres ? 'no --key given, and ' : ''}${dataDir} has no sealtrail.json; ${KEY_ADVICE}`);
+  }
   const { name } = JSON.parse(readFileSync(configPath, 'utf8')) as { name: string };
-  const privateKey = loadSigningKey(dataDir, undefined, false).key;
+  let privateKey;
+  try {
+    privateKey = loadSigningKey(dataDir, undefined, false).key;
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}; ${KEY_ADVICE}`);
+  }
   const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
   const publicKey = new Uint8Array(spki.subarray(spki.length - 32));
   return parseVerifierKey(nodeSuite, formatVerifierKey(nodeSuite, name, publicKey));

@@ -7,6 +7,7 @@
 import pg from 'pg';
 import { migrate } from './postgres-store.js';
 import { quoteIdent, serviceGrants } from './schema.js';
+import { PostgresAdminError } from './errors.js';
 
 export interface SetupOptions {
   /** Connection string of a role that may create roles and schemas (a superuser, or on managed services the admin user). */
@@ -20,9 +21,13 @@ export interface SetupOptions {
   name: string;
 }
 
-export async function setupPostgres(options: SetupOptions): Promise<void> {
-  const client = new pg.Client({ connectionString: options.adminUrl });
-  await client.connect();
+export interface SetupResult {
+  /** The database setup created because the connection string named one that did not exist. */
+  createdDatabase?: string;
+}
+
+export async function setupPostgres(options: SetupOptions): Promise<SetupResult> {
+  const { client, createdDatabase } = await connectCreatingDatabase(options.adminUrl);
   try {
     const owner = quoteIdent(options.ownerRole);
     const service = quoteIdent(options.serviceRole);
@@ -44,6 +49,96 @@ export async function setupPostgres(options: SetupOptions): Promise<void> {
       [options.name],
     );
     await client.query('COMMIT');
+  } finally {
+    await client.end();
+  }
+  return createdDatabase ? { createdDatabase } : {};
+}
+
+/**
+ * Connects as the administrator. A first-time user names a database that does not exist yet: setup
+ * creates it from the maintenance database `postgres`, or, when the administrator may not, says
+ * exactly what a superuser must run.
+ */
+async function connectCreatingDatabase(adminUrl: string): Promise<{ client: pg.Client; createdDatabase?: string }> {
+  const first = new pg.Client({ connectionString: adminUrl });
+  try {
+    await first.connect();
+    return { client: first };
+  } catch (error) {
+    await first.end().catch(() => {});
+    if ((error as { code?: string }).code !== '3D000') throw error;
+  }
+  // pg resolved the name as it connects: from the URL's path, else PGDATABASE, else the user name.
+  const database = first.database ?? '';
+  await createDatabase(adminUrl, database);
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  return { client, createdDatabase: database };
+}
+
+async function createDatabase(adminUrl: string, database: string): Promise<void> {
+  const quoted = quoteDatabaseName(database);
+  const run = `as a PostgreSQL superuser, run  CREATE DATABASE ${quoted};  then run \`sealtrail db setup\` again`;
+  const maintenanceUrl = withDatabase(adminUrl, 'postgres');
+  if (!maintenanceUrl) throw new PostgresAdminError(`database "${database}" does not exist; ${run}`);
+  const client = new pg.Client({ connectionString: maintenanceUrl });
+  try {
+    await client.connect();
+    // CREATE DATABASE takes no parameters: the name goes in as a quoted identifier.
+    await client.query(`CREATE DATABASE ${quoted}`);
+  } catch (error) {
+    // 42P04: another setup created it meanwhile, which is what was wanted.
+    if ((error as { code?: string }).code === '42P04') return;
+    throw new PostgresAdminError(`database "${database}" does not exist and could not be created (${(error as Error).message}); ${run}`);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/**
+ * A database name as a quoted SQL identifier. Unlike sealtrail's own identifiers (quoteIdent), it is the
+ * user's choice, so any characters go, with quotes doubled; PostgreSQL would silently cut a name past 63
+ * bytes to another one, so that is refused.
+ */
+function quoteDatabaseName(name: string): string {
+  if (name === '' || name.includes('\0') || Buffer.byteLength(name) > 63) {
+    throw new PostgresAdminError(`cannot create database ${JSON.stringify(name)}: a name is 1 to 63 bytes`);
+  }
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** The connection string with another database name; undefined for forms other than a postgres:// URL. */
+function withDatabase(url: string, database: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') return undefined;
+  parsed.pathname = `/${encodeURIComponent(database)}`;
+  return parsed.toString();
+}
+
+/**
+ * `db migrate`: upgrades the schema as its owner. The owner is read from the database, so a setup with a
+ * custom --owner-role needs no flag to migrate; a given ownerRole must be that owner.
+ */
+export async function migrateSchema(adminUrl: string, schema: string, ownerRole?: string): Promise<{ version: number; ownerRole: string }> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const found = await client.query<{ owner: string }>('SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = $1', [schema]);
+    const owner = found.rows[0]?.owner;
+    if (owner === undefined) {
+      throw new PostgresAdminError(`database "${client.database ?? ''}" has no schema "${schema}": run \`sealtrail db setup\` first (with the same --schema), or pass the --schema setup used`);
+    }
+    if (ownerRole !== undefined && ownerRole !== owner) {
+      throw new PostgresAdminError(`schema "${schema}" is owned by role "${owner}", not "${ownerRole}": pass --owner-role ${owner}, or leave it out`);
+    }
+    await ensureTrigramExtension(client);
+    return { version: await migrate(client, schema, owner), ownerRole: owner };
   } finally {
     await client.end();
   }

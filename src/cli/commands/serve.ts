@@ -11,6 +11,8 @@ import { GeoUnavailableError, openGeo, type Geo } from '../../platform/geo.js';
 import type { ApiKeyRecord, Store } from '../../store/store.js';
 import { recordKeyCreation } from '../../server/key-registry.js';
 import { nodeSuite } from '../../platform/node-crypto.js';
+import { SYSTEM_LEDGER } from '../../core/forgetting.js';
+import { applyConfiguredPolicy, readConfigFile, withConfigValues } from '../config.js';
 import { MAX_ENTERPRISE_NUMBER } from '../../core/export/syslog.js';
 import { DATA_OPTION, integerOption, optionalString, requireString, UsageError, type Command, type OptionSpec } from '../command.js';
 
@@ -28,8 +30,14 @@ export const GEOIP_OPTION: Record<string, OptionSpec> = {
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'Run the sealtrail server with the embedded SQLite store.',
-  usage: 'serve [--data DIR] [--port N] [--host ADDR] [--name NAME] [--signing-key FILE] [--database-url URL] [--geoip PATH|off] [--query-timeout MS]',
+  usage: 'serve [--config FILE] [--data DIR] [--port N] [--host ADDR] [--name NAME] [--signing-key FILE] [--database-url URL] [--geoip PATH|off] [--query-timeout MS]',
   options: {
+    config: {
+      type: 'string',
+      description: 'YAML or JSON file with a key for every flag here and the retention policy (docs/CONFIG.md); flags and environment variables override it.',
+      env: 'SEALTRAIL_CONFIG',
+      value: 'FILE',
+    },
     ...DATA_OPTION,
     port: { type: 'string', description: 'TCP port.', env: 'SEALTRAIL_PORT', default: '8470', value: 'N' },
     host: { type: 'string', description: 'Address to listen on.', env: 'SEALTRAIL_HOST', default: '127.0.0.1', value: 'ADDR' },
@@ -85,7 +93,11 @@ export const serveCommand: Command = {
   details:
     'Authentication: set SEALTRAIL_ADMIN_TOKEN (or --admin-token-file) to choose the admin token. Otherwise, on the\n' +
     'first start an admin key is generated and its token printed once; create further keys with `sealtrail keys create`.',
-  async run(args) {
+  async run(given) {
+    // The file fills only what flags and environment variables left to their defaults (src/cli/config.ts).
+    const configPath = optionalString(given, 'config');
+    const configFile = configPath ? readConfigFile(configPath, serveCommand.options) : undefined;
+    const args = configFile ? withConfigValues(given, configFile, { 'admin-token-file': 'SEALTRAIL_ADMIN_TOKEN' }) : given;
     const dataDir = requireString(args, 'data');
     const port = integerOption(args, 'port', { min: 0, max: 65535 })!;
     const host = requireString(args, 'host');
@@ -141,6 +153,11 @@ export const serveCommand: Command = {
     await integrity.start(integrityInterval > 0);
     const unready = integrity.status().ledgers.filter((l) => l.state !== 'trusted');
     for (const ledger of unready) app.log.error({ ledger: ledger.ledger, state: ledger.state, reason: ledger.reason }, 'ledger not trusted at start; appends to it are refused');
+    // A policy change is sealed in the system ledger: not into one found tampered.
+    const policyNote =
+      configFile?.retention && unready.some((l) => l.ledger === SYSTEM_LEDGER)
+        ? `policy in ${configFile.path} NOT applied: ${SYSTEM_LEDGER} is not trusted`
+        : configFile && (await applyConfiguredPolicy(retention, configFile));
     const address = await app.listen({ port, host });
     const lines = [
       `sealtrail listening on ${address}  (API reference: ${address}/docs)`,
@@ -155,6 +172,8 @@ export const serveCommand: Command = {
         'An admin key was created. Its token is shown this once; keep it somewhere safe:',
         `  ${generated}`,
         `  export SEALTRAIL_TOKEN=${generated}`,
+        // The other commands' --url default is the default port and host; this one is right for any.
+        `  export SEALTRAIL_URL=${address}`,
       );
     } else if (adminToken === undefined) {
       lines.push('authenticate with an API key token (Authorization: Bearer <token>)');
@@ -162,6 +181,8 @@ export const serveCommand: Command = {
       lines.push('authenticate with the admin token from SEALTRAIL_ADMIN_TOKEN (Authorization: Bearer <token>)');
     }
     lines.push(`retention:    ${retentionMinutes === 0 ? 'scheduled purges off' : `purge runs every ${retentionMinutes} min (policy: sealtrail retention show)`}`);
+    if (policyNote) lines.push(`              ${policyNote}`);
+    if (configFile) lines.push(`config:       ${configFile.path} (flags and SEALTRAIL_* variables override it)`);
     const checked = integrity.status().ledgers;
     lines.push(
       `integrity:    ${checked.length - unready.length} of ${checked.length} ledgers verified${unready.length ? ` — NOT TRUSTED: ${unready.map((l) => l.ledger).join(', ')} (GET /v1/integrity)` : ''}; signed heads in ${deployment.guard.journal?.path ?? '(none)'}`,

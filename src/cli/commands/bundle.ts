@@ -19,6 +19,7 @@ import { parseVerifierKey } from '../../core/note.js';
 import { nodeSuite } from '../../platform/node-crypto.js';
 import { integerOption, optionalString, requireString, serverClient, UsageError, type Command, type ParsedArgs } from '../command.js';
 import { Progress } from '../progress.js';
+import { countOf } from '../table.js';
 
 /** A verifier key given on the command line: the key string itself, or `@FILE` holding it. */
 export function readKeyArgument(value: string): string {
@@ -191,7 +192,7 @@ export async function runBundleExport(args: ParsedArgs): Promise<number> {
       return 1;
     }
     renameSync(temp, out);
-    progress.done(`${out}: ${received} bytes, ${report.verifiedEvents} events`);
+    progress.done(`${out}: ${countOf(received, 'byte')}, ${countOf(report.verifiedEvents, 'event')}`);
     process.stdout.write(describe(report, out));
     return 0;
   } finally {

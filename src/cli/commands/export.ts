@@ -12,6 +12,7 @@ import { EXPORT_FORMATS, isExportFormat } from '../../core/export/record.js';
 import { MAX_ENTERPRISE_NUMBER } from '../../core/export/syslog.js';
 import { integerOption, optionalString, requireString, SERVER_OPTIONS, serverClient, UsageError, type Command, type ParsedArgs } from '../command.js';
 import { Progress } from '../progress.js';
+import { countOf } from '../table.js';
 import { runBundleExport } from './bundle.js';
 
 export const exportCommand: Command = {
@@ -75,7 +76,7 @@ async function runExport(args: ParsedArgs): Promise<number> {
       if (done) break;
       bytes += value.length;
       counter.scan(value);
-      progress.update(counter.events, `${counter.events} events, ${formatBytes(bytes)}`);
+      progress.update(counter.events, `${countOf(counter.events, 'event')}, ${formatBytes(bytes)}`);
       // Backpressure: wait for the sink to drain before reading more from the server.
       if (!sink.write(value)) await waitForDrain(sink);
     }
@@ -99,11 +100,11 @@ async function runExport(args: ParsedArgs): Promise<number> {
     }
     // The server aborts a response it cannot finish; fetch reports that as a failed read of the body.
     if (!(error instanceof UsageError) && (error as Error).name === 'TypeError') {
-      throw new Error(`the export was interrupted after ${counter.events} events (${(error as Error).message}); ${output ? `${output} was not written` : 'the output is incomplete'}`);
+      throw new Error(`the export was interrupted after ${countOf(counter.events, 'event')} (${(error as Error).message}); ${output ? `${output} was not written` : 'the output is incomplete'}`);
     }
     throw error;
   }
-  progress.done(`exported ${counter.events} events (${formatBytes(bytes)})${output ? ` to ${output}` : ''}`);
+  progress.done(`exported ${countOf(counter.events, 'event')} (${formatBytes(bytes)})${output ? ` to ${output}` : ''}`);
   return 0;
 }
 

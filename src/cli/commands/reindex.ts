@@ -5,6 +5,7 @@ import { openDeployment } from '../../server/deployment.js';
 import type { SqliteStore } from '../../store/sqlite/sqlite-store.js';
 import { DATA_OPTION, optionalString, requireString, UsageError, type Command } from '../command.js';
 import { Progress } from '../progress.js';
+import { countOf } from '../table.js';
 import { GEOIP_OPTION, openGeoOption } from './serve.js';
 
 export const reindexCommand: Command = {
@@ -24,7 +25,7 @@ export const reindexCommand: Command = {
     const deployment = openDeployment({ dataDir, bulkLoad: true, ...(geo ? { locate: geo.lookup } : {}) });
     try {
       const { events } = rebuildSearchIndexShowingProgress(deployment.store);
-      process.stdout.write(`search index of ${deployment.databasePath} rebuilt: ${events} events${geo ? `, located with ${geo.source.databaseType ?? 'the geolocation database'}` : ', no geolocation'}\n`);
+      process.stdout.write(`search index of ${deployment.databasePath} rebuilt: ${countOf(events, 'event')}${geo ? `, located with ${geo.source.databaseType ?? 'the geolocation database'}` : ', no geolocation'}\n`);
     } finally {
       await deployment.store.close();
     }
@@ -38,9 +39,9 @@ export function rebuildSearchIndexShowingProgress(store: SqliteStore): { events:
   const rows = new Progress('indexing', undefined, 'events');
   let building = false;
   const { events } = store.rebuildSearchIndex((p) => {
-    if (p.phase === 'rows') rows.update(p.done, `${p.done} of ${p.total} events`);
+    if (p.phase === 'rows') rows.update(p.done, `${p.done} of ${countOf(p.total, 'event')}`);
     else {
-      if (!building) rows.done(`indexed ${p.done} events`);
+      if (!building) rows.done(`indexed ${countOf(p.done, 'event')}`);
       building = true;
       process.stderr.write(`building ${p.step}\n`);
     }

@@ -197,7 +197,7 @@ async function openPostgresToVerify(options: Parameters<typeof PostgresStore.ope
 function describeDerived(d: DerivedVerification): string {
   return (
     `search index matches the entries (${countOf(d.indexed, 'event')}${d.unindexedTail ? `; the newest ${d.unindexedTail} not indexed yet, done at the next start` : ''}); ` +
-    `${countOf(d.keyed, 'idempotency key')} ${d.keysAuthenticated ? 'match their events' : 'present (not authenticated: no signing key)'}`
+    `${countOf(d.keyed, 'idempotency key')} ${d.keysAuthenticated ? (d.keyed === 1 ? 'matches its event' : 'match their events') : 'present (not authenticated: no signing key)'}`
   );
 }
 

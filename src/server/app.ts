@@ -34,7 +34,7 @@ import { exportRoutes } from './routes/export.js';
 import { DOCUMENTATION_PEN } from '../core/export/syslog.js';
 import { bundleRoutes } from './routes/bundle.js';
 import { integrityRoutes, readinessRoute, type IntegritySource } from './routes/integrity.js';
-import { ErrorBody } from './schemas.js';
+import { ErrorBody, ERROR_CODES } from './schemas.js';
 import { registerMetrics } from './metrics.js';
 
 export interface AppOptions {
@@ -65,6 +65,24 @@ export interface AppOptions {
   /** Syslog exports' default private enterprise number in SD-IDs (docs/EXPORT.md); default 32473, the documentation PEN. */
   syslogEnterpriseNumber?: number;
 }
+
+/** The OpenAPI document's introduction: what sealtrail is, authentication, errors and where the docs are. */
+const API_DESCRIPTION = [
+  'sealtrail is a self-hosted, tamper-evident audit log. Events are validated, sealed into per-ledger RFC 6962 Merkle trees ' +
+    'and answered with a receipt once durable; every batch is covered by a signed checkpoint (C2SP signed note). Field values ' +
+    'are stored apart from the leaves behind salted commitments, so erasure and retention remove values without breaking proofs. ' +
+    'Anyone holding the verifier key (`GET /v1/verifier-key`) can check checkpoints, inclusion and consistency proofs (RFC 9162) offline.',
+  '**Authentication.** Every `/v1` route except `/v1/verifier-key` needs `Authorization: Bearer <token>`. A key has a role ' +
+    '(writer, reader, auditor, admin) and a scope of ledgers and tenants; a ledger outside the scope answers like one that does not exist. ' +
+    'Requests are rate-limited per key (429 `RATE_LIMITED` with Retry-After). `/healthz` and `/readyz` need no key; `/metrics` needs an admin ' +
+    'or all-ledger auditor key unless the server runs with `--metrics-public`.',
+  '**Errors.** Every error body is `{"error": CODE, "message": text, ...details}`. Each operation lists the statuses it can answer and, per ' +
+    'status, the `error` codes it can carry. Codes: ' +
+    Object.entries(ERROR_CODES).map(([code, { status }]) => `\`${code}\` (${status})`).join(', ') +
+    '.',
+  '**Documentation.** docs/API.md (routes, roles, errors, metrics), docs/SEARCH.md (query language), docs/EXPORT.md, docs/RETENTION.md, ' +
+    'docs/FORMAT.md (exact bytes, for independent verifiers) and docs/SECURITY.md in the sealtrail source tree; this document is served at /openapi.json and browsable at /docs.',
+].join('\n\n');
 
 /** Per key: 2,000 requests a second (a batch request carries up to 1,000 events). */
 const DEFAULT_RATE_LIMIT = { max: 2000, windowMs: 1000 };
@@ -173,7 +191,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       info: {
         title: 'sealtrail',
         version: options.version ?? '0.1.0',
-        description: 'Tamper-evident audit log: append events, read signed checkpoints and RFC 9162 proofs.',
+        description: API_DESCRIPTION,
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
@@ -181,7 +199,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        summary: 'Liveness: 200 while the process runs (no key). Readiness is /readyz.',
+        security: [],
+        response: { 200: { type: 'object', required: ['ok'], properties: { ok: { type: 'boolean', const: true } } } },
+      },
+    },
+    async () => ({ ok: true }),
+  );
   await readinessRoute(app, options.store, options.integrity);
   // Before /v1 is registered: the metrics hooks see every route's requests.
   await registerMetrics(app, { store: options.store, authenticator, integrity: options.integrity, metricsPublic: options.metricsPublic });

@@ -21,6 +21,7 @@ import type { Store } from '../store/store.js';
 import type { LedgerTrust } from '../store/integrity.js';
 import { requireAdmin, type Authenticator, type Principal } from './auth.js';
 import type { IntegritySource } from './routes/integrity.js';
+import { errorResponses } from './schemas.js';
 
 export interface MetricsOptions {
   store: Store;
@@ -296,6 +297,7 @@ export async function registerMetrics(app: FastifyInstance, options: MetricsOpti
         produces: ['text/plain'],
         response: {
           200: { type: 'string', description: 'Prometheus text exposition format 0.0.4.' },
+          ...(options.metricsPublic ? errorResponses('INTERNAL') : errorResponses('UNAUTHENTICATED', 'FORBIDDEN', 'INTERNAL')),
         },
       },
     },

@@ -109,3 +109,81 @@ export const ApiKeyBody = Type.Object({
 });
 
 export const CreatedKeyBody = Type.Composite([ApiKeyBody, Type.Object({ token: Type.String({ description: 'Shown once; store it now.' }) })]);
+
+/**
+ * Every `error` code the API answers, with its status (docs/API.md "Errors"). Routes document which of
+ * them they can answer with errorResponses(); the OpenAPI test holds the two to what the server does.
+ */
+export const ERROR_CODES = {
+  INVALID_EVENT: { status: 400, when: 'an event fails validation; `path` is a JSON Pointer to the field' },
+  INVALID_ARGUMENT: { status: 400, when: 'a path, query or body parameter is invalid' },
+  QUERY_TOO_COSTLY: { status: 400, when: 'a valid search query over a cost bound; `position`, `length` and `limit` say which' },
+  RETENTION_TOO_SHORT: { status: 400, when: 'a policy rule keeps events under 12 months and force=1 was not given' },
+  MALFORMED_JSON: { status: 400, when: 'the body is not acceptable JSON (syntax, UTF-8, repeated or prototype keys, shape limits)' },
+  BAD_REQUEST: { status: 400, when: 'the request is malformed at the HTTP level (e.g. a wrong Content-Length)' },
+  MALFORMED: { status: 400, when: 'a checkpoint given in the body is not a well-formed signed note' },
+  BAD_SIGNATURE: { status: 400, when: 'a checkpoint given in the body is not signed by this deployment for this ledger' },
+  UNAUTHENTICATED: { status: 401, when: 'missing, unknown, expired or revoked token (never says which)' },
+  FORBIDDEN: { status: 403, when: "the key's role or scope may not do this" },
+  LEDGER_NOT_FOUND: { status: 404, when: "no such ledger, or not in the key's scope" },
+  NOT_FOUND: { status: 404, when: 'no such entry, checkpoint, key or hold' },
+  IDEMPOTENCY_CONFLICT: { status: 409, when: 'an Idempotency-Key reused for a different event; `position` is the event' },
+  CHECKPOINT_CONFLICT: { status: 409, when: 'a checkpoint given in the body contradicts the ledger (rolled back, rewritten or forked)' },
+  BODY_TOO_LARGE: { status: 413, when: 'the body is over the body limit' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, when: 'the body is not application/json' },
+  RATE_LIMITED: { status: 429, when: "the key's request budget is spent; retry after Retry-After seconds" },
+  INTERNAL: { status: 500, when: 'a bug; details only in the server log' },
+  CORRUPT: { status: 500, when: 'stored data contradicts its signed checkpoint; run sealtrail verify' },
+  OVERLOADED: { status: 503, when: 'too many events waiting to be sealed or costly reads running; retry after Retry-After seconds' },
+  QUERY_TIMEOUT: { status: 503, when: 'a search, stats or export read ran past its time budget; `budgetMs`' },
+  LEDGER_INTEGRITY: { status: 503, when: "the ledger (or the system ledger recording this request) failed the running server's integrity verification" },
+} as const satisfies Record<string, { status: number; when: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/**
+ * What any route under /v1 behind a key can answer: a bad parameter, no valid token, its rate limit, a
+ * bug, and the system ledger that records the request being full or broken.
+ */
+export const KEYED_ROUTE_ERRORS: readonly ErrorCode[] = ['INVALID_ARGUMENT', 'UNAUTHENTICATED', 'RATE_LIMITED', 'INTERNAL', 'OVERLOADED', 'LEDGER_INTEGRITY'];
+/** What a route with a JSON body can answer about the body itself. */
+export const BODY_ERRORS: readonly ErrorCode[] = ['MALFORMED_JSON', 'BAD_REQUEST', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'];
+
+/**
+ * Response schemas for the given error codes, one per status: the Error body with `error` limited to the
+ * codes of that status, and the description naming each code and when it is answered. Serializing
+ * through it keeps every detail member (additionalProperties).
+ */
+export function errorResponses(...codes: ReadonlyArray<ErrorCode | readonly ErrorCode[]>): Record<number, object> {
+  const byStatus = new Map<number, Set<ErrorCode>>();
+  for (const code of codes.flat()) {
+    const { status } = ERROR_CODES[code];
+    byStatus.set(status, (byStatus.get(status) ?? new Set()).add(code));
+  }
+  const responses: Record<number, object> = {};
+  for (const [status, set] of [...byStatus].sort(([a], [b]) => a - b)) {
+    const listed = [...set].sort();
+    // Per content type: routes that produce text/plain still answer errors as JSON.
+    responses[status] = {
+      description: listed.map((code) => `\`${code}\`: ${ERROR_CODES[code].when}`).join('. '),
+      content: {
+        'application/json': {
+          schema: {
+            type: 'object',
+            title: 'Error',
+            required: ['error', 'message'],
+            properties: {
+              error: { type: 'string', enum: listed, description: 'Stable error code.' },
+              message: { type: 'string' },
+            },
+            additionalProperties: true,
+          },
+        },
+      },
+    };
+  }
+  return responses;
+}
+
+/** Errors of a route behind a key, with the route's own codes. */
+export const keyedErrors = (...codes: ReadonlyArray<ErrorCode | readonly ErrorCode[]>) => errorResponses(KEYED_ROUTE_ERRORS, ...codes);

@@ -39,7 +39,7 @@ import { clean, SERVER_WRITER, SYSTEM_LEDGER } from '../access-log.js';
 import type { AppContext } from '../app.js';
 import { ledgerNotFound, requireLedger, tenantInScope, type Principal } from '../auth.js';
 import { ApiError } from '../errors.js';
-import { LedgerParams } from '../schemas.js';
+import { BODY_ERRORS, keyedErrors, LedgerParams } from '../schemas.js';
 import { scopedQuery } from './search.js';
 import { bundleForgetting } from '../forgetting-records.js';
 
@@ -92,6 +92,7 @@ export async function bundleRoutes(app: FastifyInstance, { store, suite, verifie
         produces: ['application/zip'],
         response: {
           200: { description: 'The bundle (application/zip).', content: { 'application/zip': { schema: { type: 'string', format: 'binary' } } } },
+          ...keyedErrors(BODY_ERRORS, 'FORBIDDEN', 'LEDGER_NOT_FOUND', 'NOT_FOUND', 'MALFORMED', 'BAD_SIGNATURE', 'CHECKPOINT_CONFLICT', 'QUERY_TOO_COSTLY', 'QUERY_TIMEOUT'),
         },
       },
       config: { accessMetadata: bundleSelection },
@@ -124,7 +125,7 @@ export async function bundleRoutes(app: FastifyInstance, { store, suite, verifie
           withhold,
           auditorCheckpoints,
           events: selectedEvents(store, suite, ledger, query, head.size, request.principal, firstPage),
-          forgetting: bundleForgetting(store, ledger, (l, indexes, size) => inclusionProofs(store, suite, l, indexes, size)),
+          forgetting: bundleForgetting(store, suite, [verifier], ledger, (l, indexes, size) => inclusionProofs(store, suite, l, indexes, size)),
         }),
         { objectMode: false },
       );

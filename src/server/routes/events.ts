@@ -14,7 +14,7 @@ import { requireLedger, tenantInScope } from '../auth.js';
 import { SYSTEM_LEDGER } from '../access-log.js';
 import { ApiError } from '../errors.js';
 import { eventIdKey } from '../../store/idempotency.js';
-import { LEDGER_PATTERN, Receipt as ReceiptSchema } from '../schemas.js';
+import { BODY_ERRORS, keyedErrors, LEDGER_PATTERN, Receipt as ReceiptSchema } from '../schemas.js';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 const LEDGER = new RegExp(LEDGER_PATTERN);
@@ -45,7 +45,9 @@ export async function eventRoutes(app: FastifyInstance, { store, maxBatch }: App
         params: Type.Object({ ledger: Type.String() }),
         headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ maxLength: 128 })) }),
         body: Type.Union([Type.Ref(AuditEventSchema), Type.Array(Type.Ref(AuditEventSchema))]),
-        response: { 201: Type.Union([ReceiptSchema, Type.Array(ReceiptSchema)]), 200: Type.Union([ReceiptSchema, Type.Array(ReceiptSchema)]) },
+        response: { 201: Type.Union([ReceiptSchema, Type.Array(ReceiptSchema)]), 200: Type.Union([ReceiptSchema, Type.Array(ReceiptSchema)]),
+          ...keyedErrors(BODY_ERRORS, 'INVALID_EVENT', 'FORBIDDEN', 'LEDGER_NOT_FOUND', 'IDEMPOTENCY_CONFLICT', 'CORRUPT'),
+        },
       },
       // validateEvent does the body (with precise field paths); params and header are checked below.
       validatorCompiler: () => () => true,

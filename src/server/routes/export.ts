@@ -20,7 +20,7 @@ import type { SearchPage, Store } from '../../store/store.js';
 import type { AppContext } from '../app.js';
 import { ledgerNotFound, requireLedger } from '../auth.js';
 import { ApiError } from '../errors.js';
-import { LedgerParams } from '../schemas.js';
+import { keyedErrors, LedgerParams } from '../schemas.js';
 import { scopedQuery } from './search.js';
 
 /** Entries read per store.search call (its maximum). */
@@ -115,6 +115,7 @@ export async function exportRoutes(app: FastifyInstance, { store, syslogEnterpri
               'text/plain': { schema: STREAM },
             },
           },
+          ...keyedErrors('FORBIDDEN', 'LEDGER_NOT_FOUND', 'QUERY_TOO_COSTLY', 'QUERY_TIMEOUT'),
         },
       },
     },

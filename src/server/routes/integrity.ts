@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { IntegrityStatus } from '../../store/integrity.js';
 import type { Store } from '../../store/store.js';
 import { requireAdmin, type Principal } from '../auth.js';
+import { keyedErrors } from '../schemas.js';
 
 /** What the routes need of the integrity monitor. */
 export interface IntegritySource {
@@ -31,6 +32,19 @@ const LedgerStatus = {
   },
 } as const;
 
+const ReadinessBody = {
+  type: 'object',
+  required: ['ok', 'store'],
+  properties: {
+    ok: { type: 'boolean' },
+    store: { type: 'string', enum: ['ok', 'unreachable'] },
+    ledgers: {
+      type: 'array',
+      items: { type: 'object', required: ['ledger', 'state'], properties: { ledger: { type: 'string' }, state: { type: 'string', enum: ['verifying', 'broken'] } } },
+    },
+  },
+} as const;
+
 const IntegrityBody = {
   type: 'object',
   required: ['ok', 'ledgers'],
@@ -43,7 +57,19 @@ function oversight(principal: Principal): void {
 }
 
 export async function readinessRoute(app: FastifyInstance, store: Store, integrity: IntegritySource | undefined): Promise<void> {
-  app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        summary: 'Readiness: the store answers and every ledger is verified up to its head (no key).',
+        security: [],
+        response: {
+          200: { ...ReadinessBody, description: 'Ready.' },
+          503: { ...ReadinessBody, description: 'Not ready: the store is unreachable, or `ledgers` names those being verified or broken.' },
+        },
+      },
+    },
+    async (_request, reply) => {
     try {
       await store.listLedgers();
     } catch {
@@ -63,7 +89,7 @@ export async function integrityRoutes(v1: FastifyInstance, integrity: IntegrityS
     {
       schema: {
         summary: "The running server's integrity verification of every ledger (admin, or auditor of every ledger)",
-        response: { 200: IntegrityBody },
+        response: { 200: IntegrityBody, ...keyedErrors('FORBIDDEN') },
       },
     },
     async (request) => {

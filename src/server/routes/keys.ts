@@ -6,7 +6,7 @@ import type { ApiKeyRecord, Role } from '../../store/store.js';
 import type { AppContext } from '../app.js';
 import { KEY_ID, newToken, requireAdmin } from '../auth.js';
 import { ApiError } from '../errors.js';
-import { ApiKeyBody, CreatedKeyBody, CreateKeyBody } from '../schemas.js';
+import { ApiKeyBody, BODY_ERRORS, CreatedKeyBody, CreateKeyBody, keyedErrors } from '../schemas.js';
 import { keyRecordMetadata, keyRevocationMetadata } from '../../store/verify-records.js';
 
 /**
@@ -33,7 +33,7 @@ export function keyBody(key: ApiKeyRecord) {
 export async function keyRoutes(app: FastifyInstance, { store }: AppContext): Promise<void> {
   app.post<{ Body: { role: Role; ledgers: string[]; tenants?: string[]; description?: string; expires_in_seconds?: number } }>(
     '/keys',
-    { schema: { summary: 'Create an API key (admin).', body: CreateKeyBody, response: { 201: CreatedKeyBody } }, config: { accessMetadata } },
+    { schema: { summary: 'Create an API key (admin).', body: CreateKeyBody, response: { 201: CreatedKeyBody, ...keyedErrors(BODY_ERRORS, 'FORBIDDEN') } }, config: { accessMetadata } },
     async (request, reply) => {
       requireAdmin(request.principal);
       const now = Date.now() * 1000;
@@ -55,7 +55,7 @@ export async function keyRoutes(app: FastifyInstance, { store }: AppContext): Pr
     },
   );
 
-  app.get('/keys', { schema: { summary: 'List API keys (admin).', response: { 200: Type.Object({ keys: Type.Array(ApiKeyBody) }) } } }, async (request) => {
+  app.get('/keys', { schema: { summary: 'List API keys (admin).', response: { 200: Type.Object({ keys: Type.Array(ApiKeyBody) }), ...keyedErrors('FORBIDDEN') } } }, async (request) => {
     requireAdmin(request.principal);
     const keys = (await store.listApiKeys()).map(keyBody);
     request.resultCount = keys.length;
@@ -65,7 +65,7 @@ export async function keyRoutes(app: FastifyInstance, { store }: AppContext): Pr
   app.delete<{ Params: { id: string } }>(
     '/keys/:id',
     {
-      schema: { summary: 'Revoke an API key at once (admin).', params: Type.Object({ id: Type.String({ maxLength: 64 }) }), response: { 200: ApiKeyBody } },
+      schema: { summary: 'Revoke an API key at once (admin).', params: Type.Object({ id: Type.String({ maxLength: 64 }) }), response: { 200: ApiKeyBody, ...keyedErrors('FORBIDDEN', 'NOT_FOUND') } },
       config: { accessMetadata },
     },
     async (request) => {

@@ -5,7 +5,7 @@ import type { AppContext } from '../app.js';
 import { inScope, ledgerNotFound, requireAdmin } from '../auth.js';
 import { SYSTEM_LEDGER } from '../access-log.js';
 import { ApiError } from '../errors.js';
-import { LedgerInfo, LedgerParams } from '../schemas.js';
+import { keyedErrors, LedgerInfo, LedgerParams } from '../schemas.js';
 import type { LedgerInfo as StoredLedger } from '../../store/store.js';
 
 const toBody = (ledger: StoredLedger) => ({ name: ledger.name, origin: ledger.origin, created_at: ledger.createdAt, size: ledger.size });
@@ -17,7 +17,7 @@ export async function ledgerRoutes(app: FastifyInstance, { store }: AppContext):
       schema: {
         summary: 'Create a ledger (idempotent; admin).',
         params: LedgerParams,
-        response: { 200: LedgerInfo, 201: LedgerInfo },
+        response: { 200: LedgerInfo, 201: LedgerInfo, ...keyedErrors('FORBIDDEN') },
       },
     },
     async (request, reply) => {
@@ -31,7 +31,7 @@ export async function ledgerRoutes(app: FastifyInstance, { store }: AppContext):
 
   app.get<{ Params: { ledger: string } }>(
     '/ledgers/:ledger',
-    { schema: { summary: 'Describe a ledger.', params: LedgerParams, response: { 200: LedgerInfo } } },
+    { schema: { summary: 'Describe a ledger.', params: LedgerParams, response: { 200: LedgerInfo, ...keyedErrors('LEDGER_NOT_FOUND') } } },
     async (request) => {
       const ledger = inScope(request.principal, request.params.ledger) ? await store.getLedger(request.params.ledger) : undefined;
       if (!ledger) throw ledgerNotFound(request.params.ledger);
@@ -41,7 +41,7 @@ export async function ledgerRoutes(app: FastifyInstance, { store }: AppContext):
 
   app.get(
     '/ledgers',
-    { schema: { summary: 'List the ledgers this key may use.', response: { 200: Type.Object({ ledgers: Type.Array(LedgerInfo) }) } } },
+    { schema: { summary: 'List the ledgers this key may use.', response: { 200: Type.Object({ ledgers: Type.Array(LedgerInfo) }), ...keyedErrors() } } },
     async (request) => {
       const ledgers = await store.listLedgers();
       const visible = ledgers.filter((l) => inScope(request.principal, l.name)).map(toBody);

@@ -13,8 +13,13 @@ import { formatMicros } from '../../core/time.js';
 import type { AppContext } from '../app.js';
 import { requireAdmin, type Principal } from '../auth.js';
 import { ApiError } from '../errors.js';
+import { BODY_ERRORS, keyedErrors } from '../schemas.js';
 
 const Flag = Type.Optional(Type.Union([Type.Literal('0'), Type.Literal('1')]));
+
+/** An answer documented by description (docs/RETENTION.md) and serialized whole, every member kept. */
+const Described = (description: string) => Type.Object({}, { additionalProperties: true, description });
+const HoldBody = Described('A legal hold: id, ledgers, query, reason, owner, created_at, created_by, released_at, released_by, release_reason; active holds listed by GET also carry covers: [{ledger, events}].');
 
 /** Auditors review policies and holds; only admins change them. Either way, for every ledger. */
 function requireOversight(principal: Principal): void {
@@ -39,7 +44,12 @@ function holdBody(hold: LegalHold & { covers?: Array<{ ledger: string; events: n
 }
 
 export async function retentionRoutes(app: FastifyInstance, { retention }: AppContext): Promise<void> {
-  app.get('/retention/policy', { schema: { summary: 'The retention policy in force (admin or auditor).' } }, async (request) => {
+  app.get('/retention/policy', {
+    schema: {
+      summary: 'The retention policy in force (admin or auditor).',
+      response: { 200: Described('The policy: version, rules, erasure, changed_at, changed_by.'), ...keyedErrors('FORBIDDEN') },
+    },
+  }, async (request) => {
     requireOversight(request.principal);
     const current = await retention.policy();
     return { version: current.version, changed_at: current.changedAt, changed_by: current.changedBy, ...current.policy };
@@ -52,6 +62,7 @@ export async function retentionRoutes(app: FastifyInstance, { retention }: AppCo
         summary: 'Replace the retention policy (admin). Rules under 12 months need force=1.',
         querystring: Type.Object({ force: Flag }),
         body: Type.Object({ rules: Type.Array(Type.Unknown(), { maxItems: 1000 }), erasure: Type.Optional(Type.Unknown()) }, { additionalProperties: true }),
+        response: { 200: Described('The stored policy: version, rules, erasure, and warnings.'), ...keyedErrors(BODY_ERRORS, 'FORBIDDEN', 'RETENTION_TOO_SHORT') },
       },
     },
     async (request) => {
@@ -63,14 +74,22 @@ export async function retentionRoutes(app: FastifyInstance, { retention }: AppCo
 
   app.post<{ Querystring: { dry_run?: '0' | '1' } }>(
     '/retention/run',
-    { schema: { summary: 'Run a purge now (admin); dry_run=1 reports what would go, changing nothing.', querystring: Type.Object({ dry_run: Flag }) } },
+    { schema: { summary: 'Run a purge now (admin); dry_run=1 reports what would go, changing nothing.', querystring: Type.Object({ dry_run: Flag }),
+        response: { 200: Described('Per rule and ledger: expired, purged, held, and index ranges.'), ...keyedErrors('FORBIDDEN', 'QUERY_TIMEOUT') },
+      },
+    },
     async (request) => {
       requireAdmin(request.principal);
       return retention.purge(request.principal.id, request.query.dry_run === '1');
     },
   );
 
-  app.get('/holds', { schema: { summary: 'Legal holds, with how many events each active hold covers (admin or auditor).' } }, async (request) => {
+  app.get('/holds', {
+    schema: {
+      summary: 'Legal holds, with how many events each active hold covers (admin or auditor).',
+      response: { 200: Type.Object({ holds: Type.Array(HoldBody) }), ...keyedErrors('FORBIDDEN') },
+    },
+  }, async (request) => {
     requireOversight(request.principal);
     const holds = await retention.holds();
     request.resultCount = holds.length;
@@ -88,6 +107,7 @@ export async function retentionRoutes(app: FastifyInstance, { retention }: AppCo
           reason: Type.String({ maxLength: 2000 }),
           owner: Type.String({ maxLength: 200 }),
         }),
+        response: { 201: HoldBody, ...keyedErrors(BODY_ERRORS, 'FORBIDDEN', 'QUERY_TOO_COSTLY') },
       },
     },
     async (request, reply) => {
@@ -103,6 +123,7 @@ export async function retentionRoutes(app: FastifyInstance, { retention }: AppCo
         summary: 'Release a legal hold (admin).',
         params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
         body: Type.Object({ reason: Type.String({ maxLength: 2000 }) }),
+        response: { 200: HoldBody, ...keyedErrors(BODY_ERRORS, 'FORBIDDEN', 'NOT_FOUND') },
       },
     },
     async (request) => {
@@ -127,6 +148,7 @@ export async function retentionRoutes(app: FastifyInstance, { retention }: AppCo
           reference: Type.Optional(Type.String({ maxLength: 200, description: 'Your request reference, kept in the audit record.' })),
           dry_run: Type.Optional(Type.Boolean()),
         }),
+        response: { 200: Described('Counts and fields per ledger, and notReached: [{kind, where, events?, reason}].'), ...keyedErrors(BODY_ERRORS, 'FORBIDDEN') },
       },
     },
     async (request) => {

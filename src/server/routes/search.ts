@@ -16,7 +16,7 @@ import { STATS_DIMENSIONS, type SearchHit, type StatsDimension, type Store } fro
 import type { AppContext } from '../app.js';
 import { inScope, requireLedger, type Principal } from '../auth.js';
 import { ApiError } from '../errors.js';
-import { LedgerParams, Redacted } from '../schemas.js';
+import { keyedErrors, LedgerParams, Redacted } from '../schemas.js';
 
 const MAX_LIMIT = 1000;
 const MAX_LIMIT_WITH_PROOFS = 100;
@@ -142,6 +142,7 @@ export async function searchRoutes(app: FastifyInstance, { store, suite }: AppCo
             next: Type.Union([Type.String(), Type.Null()]),
             checkpoint: Type.Optional(Type.Union([Type.String(), Type.Null()])),
           }),
+          ...keyedErrors('FORBIDDEN', 'LEDGER_NOT_FOUND', 'QUERY_TOO_COSTLY', 'QUERY_TIMEOUT'),
         },
       },
     },
@@ -173,7 +174,7 @@ export async function searchRoutes(app: FastifyInstance, { store, suite }: AppCo
           Type.Omit(SearchQuery, ['order', 'proofs']),
           Type.Object({ ledgers: Type.Optional(Type.String({ maxLength: 4096, description: 'Comma-separated ledger names.' })) }),
         ]),
-        response: { 200: Type.Object({ events: Type.Array(EventResult), next: Type.Union([Type.String(), Type.Null()]) }) },
+        response: { 200: Type.Object({ events: Type.Array(EventResult), next: Type.Union([Type.String(), Type.Null()]) }), ...keyedErrors('FORBIDDEN', 'LEDGER_NOT_FOUND', 'QUERY_TOO_COSTLY', 'QUERY_TIMEOUT'), },
       },
     },
     async (request) => {
@@ -225,6 +226,7 @@ export async function searchRoutes(app: FastifyInstance, { store, suite }: AppCo
             by: Type.String(),
             buckets: Type.Array(Type.Object({ key: Type.Union([Type.String(), Type.Null()]), count: Type.Integer() })),
           }),
+          ...keyedErrors('FORBIDDEN', 'LEDGER_NOT_FOUND', 'QUERY_TOO_COSTLY', 'QUERY_TIMEOUT'),
         },
       },
     },

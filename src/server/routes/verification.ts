@@ -16,7 +16,7 @@ import type { Store } from '../../store/store.js';
 import type { AppContext } from '../app.js';
 import { can, requireLedger, tenantInScope } from '../auth.js';
 import { ApiError } from '../errors.js';
-import { ConsistencyProofBody, EntryBody, IndexParam, InclusionProofBody, LedgerParams } from '../schemas.js';
+import { ConsistencyProofBody, EntryBody, errorResponses, IndexParam, InclusionProofBody, keyedErrors, LedgerParams } from '../schemas.js';
 
 const TEXT = 'text/plain; charset=utf-8';
 
@@ -33,7 +33,12 @@ export async function verificationRoutes(app: FastifyInstance, { store, suite, v
     '/verifier-key',
     {
       config: { public: true },
-      schema: { summary: 'The signed-note verifier key of this deployment.', security: [], produces: ['text/plain'] },
+      schema: {
+        summary: 'The signed-note verifier key of this deployment.',
+        security: [],
+        produces: ['text/plain'],
+        response: { 200: { type: 'string', description: 'The verifier key (text/plain), e.g. `name+1a2b3c4d+AbC…`.' }, ...errorResponses('RATE_LIMITED', 'INTERNAL') },
+      },
     },
     async (_request, reply) => reply.type(TEXT).send(`${verifierKey}\n`),
   );
@@ -46,6 +51,7 @@ export async function verificationRoutes(app: FastifyInstance, { store, suite, v
         params: LedgerParams,
         querystring: Type.Object({ size: Type.Optional(IndexParam) }),
         produces: ['text/plain'],
+        response: { 200: { type: 'string', description: 'The signed checkpoint (text/plain, a C2SP signed note).' }, ...keyedErrors('LEDGER_NOT_FOUND', 'NOT_FOUND') },
       },
     },
     async (request, reply) => {
@@ -68,7 +74,7 @@ export async function verificationRoutes(app: FastifyInstance, { store, suite, v
       schema: {
         summary: 'One sealed entry: its exact leaf bytes and, for roles that may read events, its disclosures.',
         params: Type.Composite([LedgerParams, Type.Object({ index: IndexParam })]),
-        response: { 200: EntryBody },
+        response: { 200: EntryBody, ...keyedErrors('LEDGER_NOT_FOUND', 'NOT_FOUND', 'CORRUPT') },
       },
     },
     async (request) => {
@@ -100,7 +106,7 @@ export async function verificationRoutes(app: FastifyInstance, { store, suite, v
         summary: 'RFC 9162 inclusion proof of leaf `index` in the tree of size `size` (default: latest checkpoint).',
         params: LedgerParams,
         querystring: Type.Object({ index: IndexParam, size: Type.Optional(IndexParam) }),
-        response: { 200: InclusionProofBody },
+        response: { 200: InclusionProofBody, ...keyedErrors('LEDGER_NOT_FOUND', 'CORRUPT') },
       },
     },
     async (request) => {
@@ -124,7 +130,7 @@ export async function verificationRoutes(app: FastifyInstance, { store, suite, v
         summary: 'RFC 9162 consistency proof between tree sizes `from` and `to` (default: latest checkpoint).',
         params: LedgerParams,
         querystring: Type.Object({ from: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }), to: Type.Optional(IndexParam) }),
-        response: { 200: ConsistencyProofBody },
+        response: { 200: ConsistencyProofBody, ...keyedErrors('LEDGER_NOT_FOUND', 'CORRUPT') },
       },
     },
     async (request) => {

@@ -6,6 +6,7 @@
  *   keys         POST/GET/DELETE /v1/keys
  *   search       GET /v1/ledgers/{ledger}/events, /v1/ledgers/{ledger}/stats, /v1/events
  *   integrity    GET /v1/integrity; GET /readyz (no key; /healthz is liveness)
+ *   metrics      GET /metrics, Prometheus (metrics.ts; admin or all-ledger auditor unless metricsPublic)
  * OpenAPI at /openapi.json, a browsable reference at /docs. Reads and administration are recorded in
  * the system ledger (access-log.ts).
  */

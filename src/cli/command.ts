@@ -30,6 +30,15 @@ export interface Command {
 export interface ParsedArgs {
   values: Record<string, string | boolean | string[] | undefined>;
   positionals: string[];
+  /** Options that hold their declared default (neither flag nor environment set them): a config file may. */
+  defaulted?: string[];
+  /** Where a value came from when not from its flag, e.g. `port (sealtrail.yaml line 3)`: errors name it. */
+  origins?: Record<string, string>;
+}
+
+/** How an error names an option: its flag, or the config file key that set it. */
+export function optionLabel(args: ParsedArgs, name: string): string {
+  return (Object.hasOwn(args.origins ?? {}, name) ? args.origins![name] : undefined) ?? `--${name}`;
 }
 
 export class UsageError extends Error {
@@ -66,18 +75,22 @@ export function parseCommandArgs(command: Command, argv: string[]): ParsedArgs |
   }
   if (parsed.values.help) return 'help';
   const values = { ...parsed.values } as ParsedArgs['values'];
+  const defaulted: string[] = [];
   for (const [name, spec] of Object.entries(command.options)) {
     if (values[name] !== undefined) continue;
     const fromEnv = spec.env ? process.env[spec.env] : undefined;
     if (fromEnv !== undefined && fromEnv !== '') values[name] = spec.multiple ? [fromEnv] : fromEnv;
-    else if (spec.default !== undefined) values[name] = spec.default;
+    else if (spec.default !== undefined) {
+      values[name] = spec.default;
+      defaulted.push(name);
+    }
   }
-  return { values, positionals: parsed.positionals };
+  return { values, positionals: parsed.positionals, defaulted };
 }
 
 export function requireString(args: ParsedArgs, name: string, hint = ''): string {
   const value = args.values[name];
-  if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required${hint ? ` (${hint})` : ''}`);
+  if (typeof value !== 'string' || value === '') throw new UsageError(`${optionLabel(args, name)} is required${hint ? ` (${hint})` : ''}`);
   return value;
 }
 
@@ -90,7 +103,7 @@ export function integerOption(args: ParsedArgs, name: string, { min = 0, max = N
   const value = optionalString(args, name);
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}`);
+    throw new UsageError(`${optionLabel(args, name)} must be a whole number from ${min} to ${max}`);
   }
   return Number(value);
 }

@@ -35,6 +35,8 @@ import { holdRecordMetadata, holdReleaseMetadata } from '../store/verify-records
 
 /** Who asked: the API key id, or "scheduler" for the periodic job. */
 export type Requester = string;
+/** The requester of a policy change made by `serve --config` at start (src/cli/config.ts). */
+export const CONFIG_FILE_REQUESTER = 'serve-config';
 
 export interface PurgeRuleSummary {
   ledger: string;
@@ -514,6 +516,7 @@ export class RetentionService {
 }
 
 function requesterActor(by: Requester): AuditEvent['actor'] {
+  if (by === CONFIG_FILE_REQUESTER) return { type: 'system', id: 'serve-config' };
   return by === 'scheduler' ? { type: 'system', id: 'retention-scheduler' } : { type: 'api_key', id: by };
 }
 

@@ -1,11 +1,12 @@
 /** What `search`, `keys list` and `append` print on a terminal, run as a user runs them (issue 18). */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { countOf, printable, TextTable } from '../../src/cli/table.js';
+import { parseQuery } from '../../src/core/query.js';
 import { buildTestServer, type TestServer } from '../helpers/server.js';
 import { sampleEvent } from '../helpers/events.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
@@ -125,5 +126,20 @@ describe('terminal text', () => {
     assert.equal(printable('a\x1b[2Jb\tc\r\nd\u202ee\u0085f'), 'a [2Jb c  d e f');
     const text = new TextTable(['a', 'b']).format([['x\x1b]0;owned\x07', 'y']]);
     assert.doesNotMatch(text, /[\x00-\x08\x0b-\x1f\x7f]/);
+  });
+});
+
+describe('README Search section', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const section = readme.slice(readme.indexOf('## Search'), readme.indexOf('\n## ', readme.indexOf('## Search') + 1));
+  const searches = section.split('\n').filter((line) => line.startsWith('npx sealtrail search '));
+
+  it('shows search --stats, and every search line\'s query parses', () => {
+    assert.ok(searches.some((line) => / --stats (actor|action|hour|country|outcome|tenant|category) /.test(line)), section);
+    for (const line of searches) {
+      const query = /'([^']*)'/.exec(line)?.[1];
+      assert.ok(query !== undefined, line);
+      assert.ok(parseQuery(query).clauses.length > 0, line);
+    }
   });
 });

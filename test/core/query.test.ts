@@ -627,7 +627,7 @@ describe('query language: properties', () => {
   });
 
   const vocabulary = fc.constantFrom(
-    ' ', '  ', '-', '"', '\\', ':', ',', '*', '..', '>=', '<', 'OR', 'or', 'actor', 'actor:', 'metadata.', 'metadata."k:', 'ip:',
+    ' ', '  ', '-', '"', '\\', ':', ',', '*', '..', '>=', '<', 'OR', 'or', 'AND', 'NOT', 'and', ' 02:00', 'T02:00', 'actor', 'actor:', 'metadata.', 'metadata."k:', 'ip:',
     'received:', 'index:', 'category:', 'country:', 'outcome:', '2026-11-01', 'T08:00:00Z', '-24h', '10.0.0.0/8', '::ffff:', '2001:db8::',
     '/', '128', 'alice', 'é', '🎉', '\n',
   );

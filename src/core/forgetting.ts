@@ -144,70 +144,121 @@ export function grantOf(writer: string, commitments: Record<string, string>, dis
 export interface GrantSource {
   record: number;
   legacy: boolean;
+  /** The record's received_at: a legacy attestation covers only entries received before it. */
+  sealedAtMicros: number;
+}
+
+interface IndexedRange {
+  from: number;
+  to: number;
+  paths: Set<string> | '*';
+  source: GrantSource;
 }
 
 /**
- * Every grant a verifier has accepted, looked up by (ledger, index, path, reason). Grants arrive from
- * the system ledger in any order relative to the entries they cover.
+ * A static interval tree over ranges sorted by `from`: node `mid` of [lo, hi) keeps the largest `to`
+ * in its subtree, so a lookup visits only subtrees that can contain the index. O(log n + matches),
+ * however wide or overlapping the ranges (one purge of a million entries beside many erasures).
  */
-export class ForgetAuthorisations {
-  private readonly byLedger = new Map<string, Array<{ from: number; to: number; paths: Set<string> | '*'; reason: Redaction; source: GrantSource }>>();
-  /** Per ledger, once sorted by `from`: the largest `to` among ranges 0..i, to end a backward scan early. */
-  private readonly reach = new Map<string, number[]>();
-  count = 0;
+class RangeIndex {
+  private ranges: IndexedRange[] = [];
+  private reach: number[] = [];
+  private built = true;
 
-  add(grant: ForgetGrant, source: GrantSource): void {
-    const list = this.byLedger.get(grant.ledger) ?? [];
-    for (const [from, to, paths] of grant.ranges) list.push({ from, to, paths: paths === '*' ? '*' : new Set(paths), reason: grant.reason, source });
-    this.byLedger.set(grant.ledger, list);
-    this.reach.delete(grant.ledger);
-    this.count++;
+  push(range: IndexedRange): void {
+    this.ranges.push(range);
+    this.built = false;
   }
 
-  /** The record that authorises removing `path` of entry `index` for `reason`, or undefined. */
-  find(ledger: string, index: number, path: string, reason: Redaction): GrantSource | undefined {
-    const list = this.byLedger.get(ledger);
-    if (!list) return undefined;
-    let reach = this.reach.get(ledger);
-    if (!reach) {
-      list.sort((a, b) => a.from - b.from);
-      let max = -1;
-      reach = list.map((g) => (max = Math.max(max, g.to)));
-      this.reach.set(ledger, reach);
-    }
-    // Ranges starting at or before index may overlap it; scanning back stops where none reaches it.
-    let hi = list.length;
-    let lo = 0;
+  /** The first range containing `index` that `accept` takes. */
+  find(index: number, accept: (range: IndexedRange) => boolean): IndexedRange | undefined {
+    if (!this.built) this.build();
+    return this.search(0, this.ranges.length, index, accept);
+  }
+
+  private build(): void {
+    this.ranges.sort((a, b) => a.from - b.from);
+    this.reach = new Array<number>(this.ranges.length);
+    const fill = (lo: number, hi: number): number => {
+      if (lo >= hi) return -1;
+      const mid = (lo + hi) >>> 1;
+      const max = Math.max(this.ranges[mid]!.to, fill(lo, mid), fill(mid + 1, hi));
+      this.reach[mid] = max;
+      return max;
+    };
+    fill(0, this.ranges.length);
+    this.built = true;
+  }
+
+  private search(lo: number, hi: number, index: number, accept: (range: IndexedRange) => boolean): IndexedRange | undefined {
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (list[mid]!.from <= index) lo = mid + 1;
-      else hi = mid;
-    }
-    for (let i = lo - 1; i >= 0 && reach[i]! >= index; i--) {
-      const g = list[i]!;
-      if (g.to >= index && g.reason === reason && (g.paths === '*' || g.paths.has(path))) return g.source;
+      if (this.reach[mid]! < index) return undefined;
+      const left = this.search(lo, mid, index, accept);
+      if (left) return left;
+      const range = this.ranges[mid]!;
+      // Ranges right of mid start at or after mid's start: none can contain an index before it.
+      if (range.from > index) return undefined;
+      if (range.to >= index && accept(range)) return range;
+      lo = mid + 1;
     }
     return undefined;
   }
 }
 
 /**
+ * Every grant a verifier has accepted, looked up by (ledger, index, path, reason). Grants arrive from
+ * the system ledger in any order relative to the entries they cover. Legacy attestations count from
+ * the first attestation run only (the one made at the upgrade; a later one is ignored), and only for
+ * entries received before it.
+ */
+export class ForgetAuthorisations {
+  private readonly index = new Map<string, RangeIndex>();
+  private legacyRun: string | undefined;
+  count = 0;
+
+  add(grant: ForgetGrant, source: GrantSource): void {
+    if (grant.legacy) {
+      this.legacyRun ??= grant.run;
+      if (grant.run !== this.legacyRun) return;
+    }
+    const key = `${grant.reason} ${grant.ledger}`;
+    let ranges = this.index.get(key);
+    if (!ranges) this.index.set(key, (ranges = new RangeIndex()));
+    for (const [from, to, paths] of grant.ranges) ranges.push({ from, to, paths: paths === '*' ? '*' : new Set(paths), source });
+    this.count++;
+  }
+
+  /**
+   * The record that authorises removing `path` of entry `index` (received at `receivedAtMicros`) for
+   * `reason`, or undefined.
+   */
+  find(ledger: string, index: number, path: string, reason: Redaction, receivedAtMicros: number): GrantSource | undefined {
+    const accept = (g: IndexedRange) => (g.paths === '*' || g.paths.has(path)) && (!g.source.legacy || receivedAtMicros < g.source.sealedAtMicros);
+    return this.index.get(`${reason} ${ledger}`)?.find(index, accept)?.source;
+  }
+}
+
+/**
  * Checks every redaction of one entry against the accepted grants; throws COMMITMENT_MISMATCH naming the
- * first field no sealed record authorises.
+ * first field no sealed record authorises. Returns how many were authorised by a legacy attestation.
  */
 export function checkRedactionsAuthorised(
   authorisations: ForgetAuthorisations,
   ledger: string,
-  index: number,
-  redactions: Record<string, Redaction> | undefined,
-): void {
-  for (const [path, reason] of Object.entries(redactions ?? {})) {
-    if (!authorisations.find(ledger, index, path, reason)) {
+  entry: { index: number; receivedAtMicros: number; redactions?: Record<string, Redaction> | undefined },
+): number {
+  let legacy = 0;
+  for (const [path, reason] of Object.entries(entry.redactions ?? {})) {
+    const source = authorisations.find(ledger, entry.index, path, reason, entry.receivedAtMicros);
+    if (!source) {
       throw new SealtrailError(
         'COMMITMENT_MISMATCH',
         `recorded as ${reason}, but no sealed forgetting record in ${SYSTEM_LEDGER} authorises it (an unexplained removal)`,
         { path },
       );
     }
+    if (source.legacy) legacy++;
   }
+  return legacy;
 }

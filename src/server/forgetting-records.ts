@@ -7,15 +7,17 @@ import { SYSTEM_LEDGER } from '../core/forgetting.js';
 import type { BundleForgetting, BundleRecordInput } from '../core/bundle/index.js';
 import { SealedGrants } from '../store/forget.js';
 import type { Store } from '../store/store.js';
+import type { CryptoSuite } from '../core/crypto.js';
+import type { NoteVerifier } from '../core/note.js';
 
 export type ProofReader = (ledger: string, indexes: number[], size: number) => Promise<Uint8Array[][]>;
 
 /** The records for a bundle of `ledger`. */
-export function bundleForgetting(store: Store, ledger: string, proofs: ProofReader): BundleForgetting {
-  const grants = new SealedGrants(store);
+export function bundleForgetting(store: Store, suite: CryptoSuite, verifiers: NoteVerifier[], ledger: string, proofs: ProofReader): BundleForgetting {
+  const grants = new SealedGrants(store, suite, verifiers);
   return {
-    async recordFor(index, path, reason) {
-      return (await grants.find(ledger, index, path, reason))?.record;
+    async recordFor(index, path, reason, receivedAtMicros) {
+      return (await grants.find(ledger, index, path, reason, receivedAtMicros))?.record;
     },
     async records(indexes) {
       const head = await store.latestCheckpoint(SYSTEM_LEDGER);

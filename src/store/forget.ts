@@ -4,7 +4,11 @@
  */
 import type { Disclosures, Redaction } from '../core/commitments.js';
 import { validateEvent, type AuditEvent } from '../core/event.js';
-import { decodeLeaf } from '../core/leaf.js';
+import { decodeLeaf, verifyDisclosures } from '../core/leaf.js';
+import { openCheckpoint } from '../core/checkpoint.js';
+import type { CryptoSuite } from '../core/crypto.js';
+import type { NoteVerifier } from '../core/note.js';
+import { hashLeaf, planInclusionProof, verifyInclusion } from '../core/tree.js';
 import { FORGET_ACTION, FORGET_PATH, ForgetAuthorisations, forgetRecordEvent, grantOf, planGrants, SERVER_WRITER, SYSTEM_LEDGER, type GrantSource } from '../core/forgetting.js';
 import { parseQuery } from '../core/query.js';
 import { holdCovers, type LegalHold } from '../core/retention.js';
@@ -191,47 +195,66 @@ const grantKey = (index: number, paths: string[] | '*') => `${index} ${paths ===
 const FORGET_RECORDS = parseQuery(`action:${FORGET_ACTION}`);
 
 /**
- * The grants of the system ledger's forgetting records as the store holds them, read through the search
- * index (the action column) and read again only when a lookup misses and the system ledger has grown
- * since. For the running server and exports; offline verification collects grants from the entries it
- * verified instead (verify-ledger.ts).
+ * The grants of the system ledger's forgetting records as the store holds them, for the running server
+ * and exports (offline verification collects grants from the entries it verified, verify-ledger.ts).
+ * Records are found through the search index (the action column) but count only once proven: below
+ * the latest checkpoint signed by this deployment's key, included in its tree, their leaf naming the
+ * system ledger and their own index, and their grant opening its commitment. A row planted by someone
+ * who can write the database but not sign grants nothing. Grants are read again only when a lookup
+ * misses and a newer system checkpoint exists.
  */
 export class SealedGrants {
   private authority: ForgetAuthorisations | undefined;
   private loadedAt = -1;
 
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly suite: CryptoSuite,
+    private readonly verifiers: NoteVerifier[],
+  ) {}
 
-  async find(ledger: string, index: number, path: string, reason: Redaction): Promise<GrantSource | undefined> {
+  async find(ledger: string, index: number, path: string, reason: Redaction, receivedAtMicros: number): Promise<GrantSource | undefined> {
     if (!this.authority) await this.load();
-    const found = this.authority!.find(ledger, index, path, reason);
-    if (found || (await this.systemSize()) <= this.loadedAt) return found;
+    const found = this.authority!.find(ledger, index, path, reason, receivedAtMicros);
+    if (found || (await this.signedSize()) <= this.loadedAt) return found;
     await this.load();
-    return this.authority!.find(ledger, index, path, reason);
+    return this.authority!.find(ledger, index, path, reason, receivedAtMicros);
   }
 
-  private async systemSize(): Promise<number> {
-    return (await this.store.getLedger(SYSTEM_LEDGER))?.size ?? 0;
+  private async signedSize(): Promise<number> {
+    return (await this.store.latestCheckpoint(SYSTEM_LEDGER))?.size ?? 0;
   }
 
   private async load(): Promise<void> {
-    this.loadedAt = await this.systemSize();
     const next = new ForgetAuthorisations();
+    const head = await this.store.latestCheckpoint(SYSTEM_LEDGER);
+    this.loadedAt = head?.size ?? 0;
+    this.authority = next;
+    if (!head) return;
+    const { checkpoint } = openCheckpoint(this.suite, head.note, this.verifiers);
+    if (!this.verifiers.some((v) => checkpoint.origin === `${v.name}/${SYSTEM_LEDGER}`)) return;
+    this.loadedAt = checkpoint.size;
     let after: number | undefined;
-    while (this.loadedAt > 0) {
+    reading: for (;;) {
       const page = await this.store.search(SYSTEM_LEDGER, { query: FORGET_RECORDS, limit: 1000, order: 'asc', ...(after !== undefined ? { after } : {}) });
       for (const entry of page.entries) {
-        const envelope = decodeLeaf(entry.leaf);
+        if (entry.index >= checkpoint.size) break reading;
         try {
-          const grant = grantOf(envelope.writer, envelope.commitments, entry.disclosures);
-          if (grant) next.add(grant, { record: entry.index, legacy: grant.legacy === true });
+          const envelope = decodeLeaf(entry.leaf);
+          if (envelope.ledger !== SYSTEM_LEDGER || envelope.index !== entry.index) continue;
+          const disclosed = Object.fromEntries(['action', FORGET_PATH].filter((p) => Object.hasOwn(entry.disclosures, p)).map((p) => [p, entry.disclosures[p]!]));
+          verifyDisclosures(this.suite, envelope, disclosed);
+          const plan = planInclusionProof(this.suite, entry.index, checkpoint.size);
+          const proof = plan.finish(await this.store.readHashes(SYSTEM_LEDGER, plan.reads));
+          verifyInclusion(this.suite, entry.index, checkpoint.size, hashLeaf(this.suite, entry.leaf), proof, checkpoint.rootHash);
+          const grant = grantOf(envelope.writer, envelope.commitments, disclosed);
+          if (grant) next.add(grant, { record: entry.index, legacy: grant.legacy === true, sealedAtMicros: entry.receivedAtMicros });
         } catch {
-          // A damaged record grants nothing; verifying the system ledger reports it.
+          // Not proven, or damaged: it grants nothing, and verifying the system ledger reports it.
         }
       }
       if (page.next === null) break;
       after = page.next;
     }
-    this.authority = next;
   }
 }

@@ -183,7 +183,7 @@ export class SliceVerifier {
     private readonly store: Store,
     private readonly options: SliceVerifierOptions,
   ) {
-    this.grants = new SealedGrants(store);
+    this.grants = new SealedGrants(store, options.suite, [options.verifier]);
   }
 
   /** Entries checked since this verifier was made (tests use it to see that start verified only what was new). */
@@ -284,7 +284,7 @@ export class SliceVerifier {
 
   private async checkRedactionsNamed(ledger: string, entry: StoredEntry): Promise<void> {
     for (const [path, reason] of Object.entries(entry.redactions ?? {})) {
-      if (await this.grants.find(ledger, entry.index, path, reason)) continue;
+      if (await this.grants.find(ledger, entry.index, path, reason, entry.receivedAtMicros)) continue;
       throw new IntegrityFailure(ledger, `entry ${entry.index}, field ${path}: recorded as ${reason}, but no sealed forgetting record in ${SYSTEM_LEDGER} authorises it`);
     }
   }

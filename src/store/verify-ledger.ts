@@ -156,7 +156,7 @@ class RedactionCheck {
   entry(envelope: LeafEnvelope, entry: StoredEntry): void {
     if (this.ledger === SYSTEM_LEDGER) {
       const grant = grantOf(envelope.writer, envelope.commitments, entry.disclosures);
-      if (grant) this.forgetting.add(grant, { record: entry.index, legacy: grant.legacy === true });
+      if (grant) this.forgetting.add(grant, { record: entry.index, legacy: grant.legacy === true, sealedAtMicros: entry.receivedAtMicros });
     }
     if (!entry.redactions) return;
     if (this.ledger === SYSTEM_LEDGER) this.deferred.push(entry);
@@ -175,11 +175,8 @@ class RedactionCheck {
   }
 
   private check(entry: StoredEntry): void {
-    checkRedactionsAuthorised(this.forgetting, this.ledger, entry.index, entry.redactions);
-    for (const [path, reason] of Object.entries(entry.redactions ?? {})) {
-      this.fields++;
-      if (this.forgetting.find(this.ledger, entry.index, path, reason)?.legacy) this.legacyFields++;
-    }
+    this.legacyFields += checkRedactionsAuthorised(this.forgetting, this.ledger, entry);
+    this.fields += Object.keys(entry.redactions ?? {}).length;
   }
 }
 

@@ -606,6 +606,7 @@ function verifyForgettingRecords(
     return authorisations;
   }
   let line = 0;
+  let previous = -1;
   for (const lineText of linesOf(text)) {
     line++;
     const where = `${FORGETTING_RECORDS_FILE} line ${line}`;
@@ -633,7 +634,9 @@ function verifyForgettingRecords(
         verifyDisclosures(suite, envelope, disclosures as Disclosures);
         const grant = grantOf(envelope.writer, envelope.commitments, disclosures as Disclosures);
         if (!grant) throw new SealtrailError('MALFORMED', 'not a forgetting record written by the server');
-        authorisations.add(grant, { record: index, legacy: grant.legacy === true });
+        if (index <= previous) throw new SealtrailError('MALFORMED', `records must come in increasing index order (${index} after ${previous})`);
+        previous = index;
+        authorisations.add(grant, { record: index, legacy: grant.legacy === true, sealedAtMicros: parseMicros(envelope.received_at) });
       } catch (cause) {
         add(reasonOf(cause), index);
       }
@@ -720,7 +723,7 @@ function verifyEventLine(
     else if (Object.hasOwn(disclosures, path)) add('event', 'listed as redacted, but disclosed', { ...at, field: path });
     else {
       redacted[path] = why;
-      if (ctx.authorisations.find(ctx.ledger, index, path, why)) continue;
+      if (ctx.authorisations.find(ctx.ledger, index, path, why, parseMicros(envelope.received_at))) continue;
       add(
         'redaction',
         ctx.version === 1

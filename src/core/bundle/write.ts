@@ -13,6 +13,8 @@ import type { Disclosures } from '../commitments.js';
 import type { CryptoSuite } from '../crypto.js';
 import { fail } from '../errors.js';
 import { parseNote } from '../note.js';
+import { decodeLeaf } from '../leaf.js';
+import { parseMicros } from '../time.js';
 import {
   auditorCheckpointName,
   auditorProofName,
@@ -68,7 +70,7 @@ export interface BundleRecordInput {
  */
 export interface BundleForgetting {
   /** The system-ledger index of a record authorising removal of `path` of entry `index` for `reason`. */
-  recordFor(index: number, path: string, reason: Redaction): Promise<number | undefined>;
+  recordFor(index: number, path: string, reason: Redaction, receivedAtMicros: number): Promise<number | undefined>;
   /** The system ledger's signed checkpoint, and those records with their proofs in its tree. */
   records(indexes: number[]): Promise<{ checkpoint: string; records: BundleRecordInput[] }>;
 }
@@ -204,7 +206,7 @@ export async function* writeBundle(input: WriteBundleInput, onDone?: (written: W
       line.redactions = redactions;
       redactedFields += Object.keys(redactions).length;
       for (const [path, reason] of Object.entries(redactions)) {
-        const record = await input.forgetting?.recordFor(event.index, path, reason);
+        const record = await input.forgetting?.recordFor(event.index, path, reason, parseMicros(decodeLeaf(event.leaf).received_at));
         if (record !== undefined) neededRecords.add(record);
       }
     }

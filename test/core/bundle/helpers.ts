@@ -84,10 +84,10 @@ export class MemoryLedger {
     const authority = new ForgetAuthorisations();
     system.entries.forEach((entry, index) => {
       const grant = grantOf(SERVER_WRITER, JSON.parse(fromUtf8(entry.leaf)).commitments, entry.disclosures);
-      if (grant) authority.add(grant, { record: index, legacy: false });
+      if (grant) authority.add(grant, { record: index, legacy: false, sealedAtMicros: Number.MAX_SAFE_INTEGER });
     });
     return {
-      recordFor: async (index, path, reason) => authority.find(this.ledger, index, path, reason)?.record,
+      recordFor: async (index, path, reason, receivedAtMicros) => authority.find(this.ledger, index, path, reason, receivedAtMicros)?.record,
       records: async (indexes) => ({
         checkpoint: system.checkpoints.get(system.size)!,
         records: indexes.map((index) => ({ index, leaf: system.entries[index]!.leaf, disclosures: system.entries[index]!.disclosures, inclusionProof: system.inclusion(index, system.size) })),

@@ -36,7 +36,7 @@ import { DOCUMENTATION_PEN } from '../core/export/syslog.js';
 import { bundleRoutes } from './routes/bundle.js';
 import { integrityRoutes, readinessRoute, type IntegritySource } from './routes/integrity.js';
 import { ErrorBody, ERROR_CODES } from './schemas.js';
-import { registerMetrics } from './metrics.js';
+import { metricsRoute, registerMetrics } from './metrics.js';
 
 export interface AppOptions {
   store: Store;
@@ -213,7 +213,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   );
   await readinessRoute(app, options.store, options.integrity);
   // Before /v1 is registered: the metrics hooks see every route's requests.
-  await registerMetrics(app, { store: options.store, authenticator, integrity: options.integrity, metricsPublic: options.metricsPublic });
+  const metrics = await registerMetrics(app, { store: options.store, authenticator, integrity: options.integrity });
+  await app.register(async (scope) => {
+    // Per address, like unauthenticated /v1 requests: /metrics checks tokens and must not try them unlimited.
+    if (options.rateLimit !== false) {
+      const { max, windowMs } = options.rateLimit ?? DEFAULT_RATE_LIMIT;
+      await scope.register(rateLimit, {
+        max,
+        timeWindow: windowMs,
+        keyGenerator: (request) => `ip:${request.ip}`,
+        errorResponseBuilder: (_request, context) =>
+          new ApiError(429, 'RATE_LIMITED', `more than ${context.max} requests in ${context.after}; retry after the Retry-After seconds`),
+      });
+    }
+    await metricsRoute(scope, metrics, { authenticator, metricsPublic: options.metricsPublic });
+  });
 
   // Everything under /v1 needs a token, except the verifier key, which is public by design.
   await app.register(async (v1) => {

@@ -288,7 +288,16 @@ export async function registerMetrics(app: FastifyInstance, options: MetricsOpti
   });
 
   app.decorate('metrics', metrics);
-  app.get(
+  return metrics;
+}
+
+/**
+ * GET /metrics. Registered by the caller in a scope of its own, behind a per-address rate limit: the
+ * route checks tokens outside /v1, and must not be an unlimited place to try them.
+ */
+export async function metricsRoute(scope: FastifyInstance, metrics: Metrics, options: Pick<MetricsOptions, 'authenticator' | 'metricsPublic'>): Promise<void> {
+  const { registry } = metrics;
+  scope.get(
     '/metrics',
     {
       schema: {
@@ -297,7 +306,7 @@ export async function registerMetrics(app: FastifyInstance, options: MetricsOpti
         produces: ['text/plain'],
         response: {
           200: { type: 'string', description: 'Prometheus text exposition format 0.0.4.' },
-          ...(options.metricsPublic ? errorResponses('INTERNAL') : errorResponses('UNAUTHENTICATED', 'FORBIDDEN', 'INTERNAL')),
+          ...(options.metricsPublic ? errorResponses('RATE_LIMITED', 'INTERNAL') : errorResponses('UNAUTHENTICATED', 'FORBIDDEN', 'RATE_LIMITED', 'INTERNAL')),
         },
       },
     },
@@ -307,5 +316,4 @@ export async function registerMetrics(app: FastifyInstance, options: MetricsOpti
       return reply.type(registry.contentType).header('cache-control', 'no-store').send(body);
     },
   );
-  return metrics;
 }

@@ -155,6 +155,16 @@ for (const backend of backends) {
       assert.equal(sample(await scrape(app), 'sealtrail_rate_limited_total'), 3);
     });
 
+    it('limits token attempts on /metrics per address, as under /v1', async () => {
+      const { app } = await start(backend, { rateLimit: { max: 3, windowMs: 60_000 } });
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await app.inject({ method: 'GET', url: '/metrics', headers: bearer(`st_guess${i}_${'x'.repeat(40)}`) })).statusCode);
+      assert.deepEqual(statuses, [401, 401, 401, 429, 429]);
+      const limited = await app.inject({ method: 'GET', url: '/metrics', headers: bearer(ADMIN) });
+      assert.equal(limited.statusCode, 429, 'the budget is per address, whatever the token');
+      assert.equal(limited.json().error, 'RATE_LIMITED');
+    });
+
     it('reports the integrity state per ledger and how many entries are not yet verified', async () => {
       let status: IntegrityStatus = {
         ok: false,

@@ -104,12 +104,26 @@ describe('forgetting records through the CLI and across the upgrade', () => {
     const result = await runVerify(['--data', dir]);
     assert.equal(result.code, 0, result.stdout + result.stderr);
     assert.match(result.stdout, /ok {2}old: 8 entries.*, 18 forgotten fields each named by a sealed record \(18 attested at the upgrade\)/);
-    // A second start attests nothing more.
+    // A second start attests nothing more — not even removals someone lists after the upgrade.
+    const db = new Database(join(dir, 'sealtrail.db'));
+    try {
+      db.exec('DROP TRIGGER IF EXISTS entries_forget_authorised; DROP TRIGGER IF EXISTS legacy_redactions_closed');
+      db.exec(`UPDATE entries SET disclosures = json_remove(disclosures, '$.outcome'), redactions = '{"outcome":"erased"}'
+                WHERE ledger_id = (SELECT ledger_id FROM ledgers WHERE name = 'old') AND idx = 6`);
+      db.exec(`INSERT INTO legacy_redactions SELECT ledger_id, idx, redactions FROM entries WHERE idx = 6 AND ledger_id = (SELECT ledger_id FROM ledgers WHERE name = 'old')`);
+      db.pragma('wal_checkpoint(TRUNCATE)');
+    } finally {
+      db.close();
+    }
     await withServer(dir, async (store) => {
       const system = (await store.getLedger(SYSTEM_LEDGER))!;
       let again = 0;
       for await (const entry of store.entries(SYSTEM_LEDGER, 0, system.size)) if (entry.disclosures.action?.[1] === FORGET_ACTION) again++;
       assert.equal(again, records);
+      assert.deepEqual(await store.legacyRedactions(), [], 'the planted list is settled, not sealed');
     });
+    const laundered = await runVerify(['--data', dir]);
+    assert.equal(laundered.code, 1, laundered.stdout);
+    assert.match(laundered.stdout, /entry 6, field outcome: recorded as erased, but no sealed forgetting record/);
   });
 });

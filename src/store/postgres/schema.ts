@@ -288,6 +288,7 @@ export const PG_MIGRATIONS: string[] = [
     FOR added IN SELECT n.key, n.value #>> '{}' AS reason FROM jsonb_each(COALESCE(NEW.redactions::jsonb, '{}')) n
                   WHERE NOT (COALESCE(OLD.redactions::jsonb, '{}') ? n.key) LOOP
       IF rec_leaf IS NULL OR rec_leaf->>'writer' IS DISTINCT FROM 'sealtrail'
+         OR NEW.forgotten_by >= COALESCE((SELECT max(c.size) FROM checkpoints c WHERE c.ledger_id = system_id), 0)
          OR rec_d->'action'->>1 IS DISTINCT FROM 'retention.forget'
          OR grant_v->>'ledger' IS DISTINCT FROM (SELECT name FROM ledgers WHERE ledger_id = NEW.ledger_id)
          OR grant_v->>'reason' IS DISTINCT FROM added.reason

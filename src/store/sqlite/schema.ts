@@ -200,10 +200,12 @@ export const MIGRATIONS: string[] = [
   `,
   // 7: every redaction bound to a sealed forgetting record (src/core/forgetting.ts). An update that
   // adds a redaction must cite, in forgotten_by, a server-written retention.forget entry of the system
-  // ledger whose grant names this ledger, entry, field and reason; forgetting records themselves are
-  // never forgotten. Redactions made before this migration are listed once in legacy_redactions, for
-  // the server to attest in a sealed record at its next start (RetentionService.attestLegacyRedactions);
-  // nothing can be added to that list afterwards.
+  // ledger, covered by a stored checkpoint, whose grant names this ledger, entry, field and reason;
+  // forgetting records themselves are never forgotten. (The database cannot check signatures: a row
+  // planted with a checkpoint row is caught by verify and the running server, which do.) Redactions
+  // made before this migration are listed once in legacy_redactions, for the server to attest in a
+  // sealed record at its next start (RetentionService.attestLegacyRedactions); nothing can be added
+  // to that list afterwards.
   `
   ALTER TABLE entries ADD COLUMN forgotten_by INTEGER;
   CREATE TABLE legacy_redactions (
@@ -227,6 +229,7 @@ export const MIGRATIONS: string[] = [
              JOIN ledgers tl ON tl.ledger_id = NEW.ledger_id,
              json_each(json_extract(g.disclosures, '$."metadata.forget"[1].ranges')) r
             WHERE sl.name = 'sealtrail-system'
+              AND NEW.forgotten_by < (SELECT max(c.size) FROM checkpoints c WHERE c.ledger_id = sl.ledger_id)
               AND json_extract(CAST(g.leaf AS TEXT), '$.writer') = 'sealtrail'
               AND json_extract(g.disclosures, '$.action[1]') = 'retention.forget'
               AND json_extract(g.disclosures, '$."metadata.forget"[1].ledger') = tl.name

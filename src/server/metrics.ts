@@ -281,8 +281,12 @@ export async function registerMetrics(app: FastifyInstance, options: MetricsOpti
       ingestDuration.observe({ outcome: sealed ? 'sealed' : 'refused' }, seconds);
       if (sealed) {
         const events = Array.isArray(request.body) ? request.body.length : 1;
-        ingestedEvents.inc({ ledger: (request.params as { ledger: string }).ledger }, events);
+        const { ledger } = request.params as { ledger: string };
+        ingestedEvents.inc({ ledger }, events);
         ingestBatch.observe(events);
+        // 201: a new checkpoint was signed for this answer, so its age is known without a store read.
+        const head = heads.get(ledger);
+        if (status === 201 && head) head.checkpointAtMs = now();
       }
     }
   });

@@ -239,3 +239,37 @@ describe('metrics gathering', () => {
     assert.equal(sample(await scrape(app), 'sealtrail_detection_lag_events'), 0);
   });
 });
+
+describe('checkpoint age between store reads', () => {
+  it('restarts at zero when an append signs a checkpoint, without waiting for the next store read', async () => {
+    const { default: Fastify } = await import('fastify');
+    const { registerMetrics, metricsRoute } = await import('../../src/server/metrics.js');
+    let clock = 1_000_000;
+    const signedAtMicros = clock * 1000;
+    let storeReads = 0;
+    const store = {
+      async listLedgers() {
+        storeReads++;
+        return [{ name: 'audit', origin: 'x/audit', createdAt: '', size: 5 }];
+      },
+      async latestCheckpoint() {
+        return { createdAtMicros: signedAtMicros };
+      },
+    } as unknown as Store;
+    const app = Fastify();
+    const metrics = await registerMetrics(app, { store, authenticator: undefined as never, now: () => clock });
+    await metricsRoute(app, metrics, { authenticator: undefined as never, metricsPublic: true });
+    app.post('/v1/ledgers/:ledger/events', async (_request, reply) => reply.code(201).send({}));
+    cleanups.push(() => app.close());
+    const age = async () => sample((await app.inject({ method: 'GET', url: '/metrics' })).body, 'sealtrail_checkpoint_age_seconds{ledger="audit"}');
+
+    clock += 4_000;
+    assert.equal(await age(), 4);
+    clock += 3_000;
+    assert.equal(await age(), 7, 'no append: the age grows from the cached checkpoint time');
+    await app.inject({ method: 'POST', url: '/v1/ledgers/audit/events', payload: {} });
+    clock += 1_000;
+    assert.equal(await age(), 1, 'the append signed a checkpoint a second ago');
+    assert.equal(storeReads, 1, 'all within one cache period');
+  });
+});

@@ -5,6 +5,13 @@ import type { AddressInfo } from 'node:net';
 import { buildTestServer, type TestServer } from '../helpers/server.js';
 import { sampleEvent } from '../helpers/events.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildApp } from '../../src/server/app.js';
+import { nodeSuite } from '../../src/platform/node-crypto.js';
+import { openDeployment, openPostgresDeployment } from '../../src/server/deployment.js';
+import { createPostgresFixture, postgresUnavailable } from '../helpers/postgres.js';
 
 const SUBJECT = 'cli.subject.m3@example.com';
 let server: TestServer;
@@ -103,4 +110,42 @@ describe('sealtrail erase --dry-run: evidence under investigation (issue 18)', (
       await server.cleanup();
     }
   });
+});
+
+const postgresSkip = await postgresUnavailable();
+
+describe('erasure dry run counts on both stores (issue 18)', () => {
+  const ADMIN = 'erase-both-stores-admin-token-0123456789';
+
+  for (const kind of ['sqlite', 'postgres'] as const) {
+    it(`${kind}: held and recent per ledger, and a dry run changes nothing`, { skip: kind === 'postgres' ? postgresSkip : undefined }, async () => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'sealtrail-erase-both-'));
+      const fixture = kind === 'postgres' ? await createPostgresFixture('erase.both.test') : undefined;
+      const deployment = fixture
+        ? await openPostgresDeployment({ dataDir, name: 'erase.both.test', databaseUrl: fixture.serviceUrl, schema: fixture.schema })
+        : openDeployment({ dataDir, name: 'erase.both.test' });
+      const app = await buildApp({ store: deployment.store, suite: nodeSuite, verifierKey: deployment.verifierKey, adminToken: ADMIN, rateLimit: false });
+      try {
+        const headers = { authorization: `Bearer ${ADMIN}` };
+        await app.inject({ method: 'PUT', url: '/v1/ledgers/hr', headers });
+        const actor = { type: 'user', id: 'b18', email: 'both.stores.b18@example.com' };
+        const posted = await app.inject({ method: 'POST', url: '/v1/ledgers/hr/events', headers, payload: [{ ...sampleEvent(1), actor }, { ...sampleEvent(2), actor, tenant: 'case' }] });
+        assert.equal(posted.statusCode, 201, posted.body);
+        const hold = await app.inject({ method: 'POST', url: '/v1/holds', headers, payload: { ledgers: ['hr'], query: 'tenant:case', reason: 'incident', owner: 'security' } });
+        assert.equal(hold.statusCode, 201, hold.body);
+        const erase = () => app.inject({ method: 'POST', url: '/v1/erasures', headers, payload: { subject: actor.email, dry_run: true } });
+        const summary = (await erase()).json() as { ledgers: Array<{ ledger: string; events: number; held: number; recent: number }>; recentSince: string };
+        const hr = summary.ledgers.find((l) => l.ledger === 'hr');
+        assert.deepEqual([hr?.events, hr?.held, hr?.recent], [1, 1, 1]);
+        assert.ok(Date.parse(summary.recentSince) < Date.now() - 29 * 86_400_000);
+        // Nothing was erased: the same dry run finds the same.
+        assert.deepEqual(((await erase()).json() as typeof summary).ledgers.find((l) => l.ledger === 'hr')?.events, 1);
+      } finally {
+        await app.close();
+        await deployment.store.close();
+        await fixture?.drop();
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    });
+  }
 });

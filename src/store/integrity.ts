@@ -381,6 +381,11 @@ export interface IntegrityMonitorOptions {
 
 interface Watch {
   verified: TreeState | undefined;
+  /**
+   * The last catch-up reached the head it saw. Until then (or after one cut short by a transient
+   * error: a busy database, a lost connection) the ledger is `verifying`, never `trusted`.
+   */
+  caughtUp?: boolean;
   sweep: TreeState | undefined;
   rounds: number;
   /** When the last complete sweep round ended (µs). */
@@ -443,7 +448,7 @@ export class IntegrityMonitor {
       const failure = broken.get(ledger);
       ledgers.push({
         ledger,
-        state: failure ? 'broken' : watch.verified ? 'trusted' : 'verifying',
+        state: failure ? 'broken' : watch.verified && watch.caughtUp ? 'trusted' : 'verifying',
         verifiedSize: watch.verified?.size ?? 0,
         sweep: { position: watch.sweep?.size ?? 0, rounds: watch.rounds },
         ...(failure ? { reason: failure.reason, brokenAt: formatMicros(failure.atMicros) } : {}),
@@ -519,6 +524,8 @@ export class IntegrityMonitor {
     if (!mark || (watch.verified && mark.size <= watch.verified.size)) return;
     try {
       watch.verified = await this.verifier.stateAt(ledger, mark.size, mark.root);
+      // The lease holder verified up to there; a catch-up of ours cut short before is superseded.
+      watch.caughtUp = true;
     } catch (error) {
       this.fail(ledger, error);
     }
@@ -557,7 +564,9 @@ export class IntegrityMonitor {
       if (state.size > headSize) {
         throw new IntegrityFailure(ledger, `size ${state.size} was verified before, but the store now ends at ${headSize}: the store was rolled back`);
       }
+      watch.caughtUp = state.size >= headSize;
     } catch (error) {
+      watch.caughtUp = false;
       this.fail(ledger, error);
     }
   }

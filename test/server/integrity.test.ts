@@ -168,6 +168,39 @@ describe('integrity of the running server (SQLite)', () => {
     assert.equal((await post(server.app, LEDGER)).statusCode, 503);
   });
 
+  it('says verifying, not trusted, while a catch-up cut short by a transient error has not finished', async () => {
+    const dir = newFolder();
+    let server = await start(dir);
+    await server.deployment.store.createLedger(LEDGER);
+    await appendBatches(server.deployment, LEDGER, 2);
+    await server.close();
+    server = await start(dir);
+    // Same folder, second process-like start whose store read fails once (a busy file, a lost connection).
+    const deployment = openDeployment({ dataDir: dir, name: 'integrity.test' });
+    // Two appends after the watermark, so that the catch-up has entries to read, and the read fails once.
+    await appendBatches(deployment, LEDGER, 2, BATCH, 1000);
+    const original = deployment.store.entries.bind(deployment.store);
+    let failures = 1;
+    deployment.store.entries = function (ledger, from, to) {
+      if (ledger === LEDGER && failures-- > 0) throw new Error('SQLITE_BUSY: database is locked');
+      return original(ledger, from, to);
+    };
+    await server.close();
+    const monitor = integrityMonitor(deployment, { error: () => {}, warn: () => {} }, 0);
+    try {
+      await monitor.start(false);
+      const ledger = () => monitor.status().ledgers.find((l) => l.ledger === LEDGER)!;
+      assert.equal(ledger().state, 'verifying', JSON.stringify(monitor.status()));
+      assert.equal(monitor.status().ok, false);
+      await monitor.runOnce();
+      assert.equal(ledger().state, 'trusted');
+    } finally {
+      await monitor.stop();
+      await deployment.store.close();
+      deployment.guard.journal?.close();
+    }
+  });
+
   it('refuses appends after a forged erasure (a value removed, recorded as erased, no sealed record)', async () => {
     const dir = newFolder();
     let server = await start(dir);

@@ -371,8 +371,6 @@ export const PG_MIGRATIONS: string[] = [
     END LOOP;
   END $$;
   `,
-  // 11: (reserved, being written) API keys and holds checked against their sealed records.
-  `SELECT 1;`,
 ];
 
 function appendOnly(table: string): string {

@@ -271,8 +271,6 @@ export const MIGRATIONS: string[] = [
     lease_until   INTEGER
   );
   `,
-  // 10: (reserved, being written) API keys and holds checked against their sealed records.
-  `SELECT 1;`,
 ];
 
 function appendOnly(table: string): string {

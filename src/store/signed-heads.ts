@@ -7,11 +7,11 @@
  * When the key sits in the data folder the journal does too, and then it only protects against
  * tampering with the database alone (docs/SECURITY.md, "Integrity of the running server").
  *
- * Sizes only grow per ledger, so the process keeps just the latest head per ledger in memory; the whole
- * file is read only by `verify`. A torn last line (a crash mid-write) is ignored; any other unreadable
+ * Sizes only grow per ledger, so the process keeps just the latest head per ledger in memory, streaming
+ * the file at start; only `verify` collects every head. A torn last line (a crash mid-write) is ignored; any other unreadable
  * line is refused, since the journal is written by this code alone.
  */
-import { closeSync, existsSync, fdatasync, openSync, readFileSync, truncateSync, write as writeFd } from 'node:fs';
+import { closeSync, existsSync, fdatasync, openSync, readSync, statSync, truncateSync, write as writeFd } from 'node:fs';
 import { promisify } from 'node:util';
 import { bytesEqual, fromBase64, toBase64 } from '../core/bytes.js';
 import { SealtrailError } from '../core/errors.js';
@@ -25,53 +25,85 @@ export interface SignedHead {
   root: Uint8Array;
 }
 
-/** Largest journal read back in memory by `readSignedHeads` (one line per signed batch, ~100 bytes). */
-const MAX_JOURNAL_BYTES = 512 * 1024 * 1024;
-
 export class SignedHeadsError extends Error {
   override name = 'SignedHeadsError';
 }
 
-/** Parses the journal text into every signed head per ledger, by increasing size. */
-export function parseSignedHeads(text: string, path: string): Map<string, SignedHead[]> {
-  const heads = new Map<string, SignedHead[]>();
-  const lines = text.split('\n');
-  // A last line without its newline was torn by a crash before the fsync: its batch was never released.
-  lines.pop();
-  lines.forEach((line, i) => {
-    let record: { l?: unknown; s?: unknown; r?: unknown };
-    try {
-      record = JSON.parse(line) as typeof record;
-    } catch {
-      throw new SignedHeadsError(`${path}: line ${i + 1} is not a signed head`);
+/** Bytes read at a time: the journal grows one line per signed batch and is never read whole. */
+const READ_CHUNK = 1024 * 1024;
+
+/**
+ * Calls `onHead` for every complete line of the journal, in file order, reading it a chunk at a time.
+ * Returns the byte length of the complete lines: a last line without its newline was torn by a crash
+ * before its fsync (its batch was never released) and is not reported.
+ */
+function scanSignedHeads(path: string, onHead: (ledger: string, head: SignedHead, line: number) => void): number {
+  const fd = openSync(path, 'r');
+  try {
+    const buffer = Buffer.alloc(READ_CHUNK);
+    let carry = Buffer.alloc(0);
+    let complete = 0;
+    let line = 0;
+    for (;;) {
+      const read = readSync(fd, buffer, 0, READ_CHUNK, null);
+      if (read === 0) break;
+      let chunk = Buffer.concat([carry, buffer.subarray(0, read)]);
+      let newline: number;
+      while ((newline = chunk.indexOf(0x0a)) !== -1) {
+        line++;
+        const text = chunk.subarray(0, newline).toString('utf8');
+        complete += newline + 1;
+        chunk = chunk.subarray(newline + 1);
+        const [ledger, head] = parseLine(text, path, line);
+        onHead(ledger, head, line);
+      }
+      carry = Buffer.from(chunk);
+      if (carry.length > 64 * 1024) throw new SignedHeadsError(`${path}: line ${line + 1} is not a signed head`);
     }
-    const { l: ledger, s: size, r: root } = record;
-    if (typeof ledger !== 'string' || !Number.isSafeInteger(size) || (size as number) < 1 || typeof root !== 'string') {
-      throw new SignedHeadsError(`${path}: line ${i + 1} is not a signed head`);
-    }
-    const rootBytes = fromBase64(root);
-    if (rootBytes.length !== 32) throw new SignedHeadsError(`${path}: line ${i + 1} has a malformed root`);
-    const list = heads.get(ledger) ?? [];
-    const previous = list.at(-1);
-    // Several processes may share one journal (PostgreSQL); their lines interleave but each is a size
-    // the ledger really reached, so order by size and keep duplicates of the same head once.
-    if (previous && previous.size === size) {
-      if (toBase64(previous.root) !== root) throw new SignedHeadsError(`${path}: ${ledger} has two different roots signed for size ${size}`);
-      return;
-    }
-    list.push({ size: size as number, root: rootBytes });
-    heads.set(ledger, list);
-  });
-  for (const list of heads.values()) list.sort((a, b) => a.size - b.size);
-  return heads;
+    return complete;
+  } finally {
+    closeSync(fd);
+  }
 }
 
-/** Every signed head in the journal file, or undefined when there is none. */
+function parseLine(text: string, path: string, line: number): [string, SignedHead] {
+  let record: { l?: unknown; s?: unknown; r?: unknown };
+  try {
+    record = JSON.parse(text) as typeof record;
+  } catch {
+    throw new SignedHeadsError(`${path}: line ${line} is not a signed head`);
+  }
+  const { l: ledger, s: size, r: root } = record;
+  if (typeof ledger !== 'string' || !Number.isSafeInteger(size) || (size as number) < 1 || typeof root !== 'string') {
+    throw new SignedHeadsError(`${path}: line ${line} is not a signed head`);
+  }
+  const rootBytes = fromBase64(root);
+  if (rootBytes.length !== 32) throw new SignedHeadsError(`${path}: line ${line} has a malformed root`);
+  return [ledger, { size: size as number, root: rootBytes }];
+}
+
+/** Every signed head in the journal file per ledger, by increasing size, or undefined when there is none. */
 export function readSignedHeads(path: string): Map<string, SignedHead[]> | undefined {
   if (!existsSync(path)) return undefined;
-  const text = readFileSync(path, 'utf8');
-  if (text.length > MAX_JOURNAL_BYTES) throw new SignedHeadsError(`${path} is larger than ${MAX_JOURNAL_BYTES} bytes`);
-  return parseSignedHeads(text, path);
+  const heads = new Map<string, SignedHead[]>();
+  scanSignedHeads(path, (ledger, head) => {
+    const list = heads.get(ledger) ?? [];
+    heads.set(ledger, list);
+    list.push(head);
+  });
+  for (const [ledger, list] of heads) {
+    // Several processes may share one journal (PostgreSQL); their lines interleave but each is a size
+    // the ledger really reached, so order by size and keep duplicates of the same head once.
+    list.sort((a, b) => a.size - b.size);
+    const unique = list.filter((head, i) => {
+      const previous = list[i - 1];
+      if (!previous || previous.size !== head.size) return true;
+      if (!bytesEqual(previous.root, head.root)) throw new SignedHeadsError(`${path}: ${ledger} has two different roots signed for size ${head.size}`);
+      return false;
+    });
+    heads.set(ledger, unique);
+  }
+  return heads;
 }
 
 export class SignedHeadsJournal {
@@ -83,11 +115,17 @@ export class SignedHeadsJournal {
 
   constructor(readonly path: string) {
     if (existsSync(path)) {
-      const text = readFileSync(path, 'utf8');
+      // Only the latest head per ledger is kept: the file is streamed, never held whole.
+      const complete = scanSignedHeads(path, (ledger, head) => {
+        const known = this.latest.get(ledger);
+        if (known && known.size === head.size && !bytesEqual(known.root, head.root)) {
+          throw new SignedHeadsError(`${path}: ${ledger} has two different roots signed for size ${head.size}`);
+        }
+        if (!known || known.size < head.size) this.latest.set(ledger, head);
+      });
       // A line torn by a crash is cut off, so that the next line is not appended to its fragment.
-      if (text.length > 0 && !text.endsWith('\n')) truncateSync(path, Buffer.byteLength(text.slice(0, text.lastIndexOf('\n') + 1)));
+      if (statSync(path).size !== complete) truncateSync(path, complete);
     }
-    for (const [ledger, list] of readSignedHeads(path) ?? []) this.latest.set(ledger, list.at(-1)!);
     this.fd = openSync(path, 'a', 0o600);
   }
 

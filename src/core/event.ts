@@ -147,6 +147,9 @@ export function validateEvent(input: unknown): AuditEvent {
 
 function describeError(message: string | undefined, schema: TSchema | undefined): string {
   const description = schema?.description ? ` (${schema.description})` : '';
+  // A choice of fixed words (category, outcome, actor type): name them, so the caller need not guess.
+  const choices = (schema?.anyOf as TSchema[] | undefined)?.map((s) => s.const).filter((c): c is string => typeof c === 'string');
+  if (choices && choices.length > 0 && choices.length === schema!.anyOf.length) return `must be one of ${choices.join(', ')}${description}`;
   return `${(message ?? 'invalid value').toLowerCase()}${description}`;
 }
 

@@ -221,7 +221,7 @@ describe('sealtrail verify: an attacker with the data folder', { concurrency: 4 
     const text = await runVerify(['--data', dir]);
     assert.equal(text.code, 0, show(text));
     assert.match(text.stdout, new RegExp(`ok  ${LEDGER}: ${SIZE} entries, ${BATCHES} checkpoints verified`));
-    assert.match(text.stdout, /ok  other: 5 entries, 1 checkpoints verified/);
+    assert.match(text.stdout, /ok  other: 5 entries, 1 checkpoint verified/);
 
     const json = await runVerify(['--data', dir, '--json', '--key', verifierKey, '--checkpoint', latestFile, '--checkpoint', earlyFile]);
     assert.equal(json.code, 0, show(json));

@@ -100,3 +100,13 @@ describe('ip and time formats', () => {
     assert.ok(!isRfc3339('2023-02-29T00:00:00Z'));
   });
 });
+
+describe('errors name the allowed words', () => {
+  it('a category outside the list says which ones there are', () => {
+    assert.throws(
+      () => validateEvent({ actor: { type: 'user', id: 'a' }, action: 'x.y', category: 'authentication', outcome: 'success' }),
+      /\/category: must be one of create, read, update, delete, auth, admin, export, execute, other/,
+    );
+    assert.throws(() => validateEvent({ actor: { type: 'robot', id: 'a' }, action: 'x.y', category: 'auth', outcome: 'success' }), /\/actor\/type: must be one of user, service, api_key, system/);
+  });
+});

@@ -411,7 +411,7 @@ describe('sealtrail verify', () => {
     await stop(running);
     const ok = await runVerify(['--data', running.dir]);
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
-    assert.match(ok.stdout, /ok {2}1 API keys and 1 legal holds match their sealed records/);
+    assert.match(ok.stdout, /ok {2}1 API key and 1 legal hold match their sealed records/);
     insertRow(running, key);
     const failed = await runVerify(['--data', running.dir]);
     assert.equal(failed.code, 1, failed.stdout + failed.stderr);

@@ -118,7 +118,7 @@ describe('crash safety: kill -9 while appending under load', () => {
         // Straight after the crash, before any read-write open has recovered the WAL: the read-only CLI.
         const cli = await runVerify(['--data', dir, '--key', verifierKey, '--checkpoint', savedCheckpoint]);
         assert.equal(cli.code, 0, `exit ${cli.code}\n${cli.stdout}\n${cli.stderr}`);
-        assert.match(cli.stdout, /ok {2}crash: \d+ entries, \d+ checkpoints, 1 saved checkpoints verified/);
+        assert.match(cli.stdout, /ok {2}crash: \d+ entries, \d+ checkpoints?, 1 saved checkpoint verified/);
 
         const deployment = openDeployment({ dataDir: dir });
         const { store } = deployment;

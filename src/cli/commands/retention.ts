@@ -4,6 +4,7 @@
  * an auditor may show the policy and list holds.
  */
 import { readFileSync } from 'node:fs';
+import { countOf } from '../table.js';
 import { SealtrailApiError } from '../../client/index.js';
 import { quoteValue } from '../../core/query.js';
 import { optionalString, requireString, SERVER_OPTIONS, serverClient, UsageError, type Command, type ParsedArgs } from '../command.js';
@@ -148,7 +149,7 @@ export const eraseCommand: Command = {
     };
     print(summary, Boolean(args.values.json));
     process.stderr.write(
-      `${dryRun ? 'would erase' : 'erased'} ${summary.fieldsRemoved} values in ${summary.events} events` +
+      `${dryRun ? 'would erase' : 'erased'} ${countOf(summary.fieldsRemoved, 'value')} in ${countOf(summary.events, 'event')}` +
         (summary.held > 0 ? `; ${summary.held} events under legal hold were left unchanged\n` : '\n'),
     );
     if (dryRun) process.stderr.write(erasureEvidenceReport(summary));

@@ -115,9 +115,9 @@ export const verifyCommand: Command = {
           if (!args.values.json) process.stdout.write(`    ${ledger}: ${describeDerived(derived)}\n`);
           if (!args.values.json) {
             process.stdout.write(
-              `ok  ${ledger}: ${result.entries} entries, ${result.checkpoints} checkpoints` +
-                `${result.externalCheckpoints ? `, ${result.externalCheckpoints} saved checkpoints` : ''} verified` +
-                `${result.redactedFields ? `, ${result.redactedFields} forgotten fields each named by a sealed record${result.legacyRedactedFields ? ` (${result.legacyRedactedFields} attested at the upgrade)` : ''}` : ''}` +
+              `ok  ${ledger}: ${countOf(result.entries, 'entry', 'entries')}, ${countOf(result.checkpoints, 'checkpoint')}` +
+                `${result.externalCheckpoints ? `, ${countOf(result.externalCheckpoints, 'saved checkpoint')}` : ''} verified` +
+                `${result.redactedFields ? `, ${countOf(result.redactedFields, 'forgotten field')} each named by a sealed record${result.legacyRedactedFields ? ` (${result.legacyRedactedFields} attested at the upgrade)` : ''}` : ''}` +
                 `; root ${result.rootHash}\n`,
             );
           }
@@ -142,7 +142,7 @@ export const verifyCommand: Command = {
         if (!args.values.json) {
           process.stdout.write(
             records.keysChecked
-              ? `ok  ${records.keys} API keys and ${records.holds} legal holds match their sealed records\n`
+              ? `ok  ${countOf(records.keys, 'API key')} and ${countOf(records.holds, 'legal hold')} match their sealed records\n`
               : `ok  ${records.holds} legal holds match their sealed records; API keys not checked: no server has started on this store since keys were sealed\n`,
           );
         }

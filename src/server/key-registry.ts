@@ -13,11 +13,10 @@
  */
 import type { CryptoSuite } from '../core/crypto.js';
 import { validateEvent, type AuditEvent } from '../core/event.js';
-import { openCheckpoint } from '../core/checkpoint.js';
 import type { NoteVerifier } from '../core/note.js';
 import { parseQuery } from '../core/query.js';
-import { hashLeaf, planInclusionProof, verifyInclusion } from '../core/tree.js';
 import type { ApiKeyRecord, AppendRequest, Store, StoredEntry } from '../store/store.js';
+import { latestSignedTree, proveIncluded, type SignedTree } from '../store/signed-tree.js';
 import {
   isKeyRecordsStart,
   KEY_RECORD,
@@ -223,13 +222,8 @@ export class KeyRegistry {
   }
 
   /** The latest checkpoint of the system ledger, only if signed by this deployment's key. */
-  private async signedTree(): Promise<{ size: number; root: Uint8Array }> {
-    const latest = await this.store.latestCheckpoint(SYSTEM_LEDGER);
-    if (!latest) return { size: 0, root: new Uint8Array() };
-    const origins = new Set(this.verifiers.map((v) => `${v.name}/${SYSTEM_LEDGER}`));
-    const { checkpoint } = openCheckpoint(this.suite, latest.note, this.verifiers);
-    if (!origins.has(checkpoint.origin)) throw new Error(`the system ledger's latest checkpoint is for origin ${checkpoint.origin}`);
-    return { size: checkpoint.size, root: checkpoint.rootHash };
+  private signedTree(): Promise<SignedTree> {
+    return latestSignedTree(this.store, this.suite, this.verifiers, SYSTEM_LEDGER);
   }
 
   /** Folds a key record into `records` if its leaf is in the signed tree; anything else is ignored, loudly. */
@@ -239,8 +233,7 @@ export class KeyRegistry {
     // A start record whose values were purged is still one (its leaf names its fields).
     if (!keyRecord && !(action === undefined && isKeyRecordsStartSafe(entry.leaf))) return;
     try {
-      const plan = planInclusionProof(this.suite, entry.index, size);
-      verifyInclusion(this.suite, entry.index, size, hashLeaf(this.suite, entry.leaf), plan.finish(await this.store.readHashes(SYSTEM_LEDGER, plan.reads)), root);
+      await proveIncluded(this.store, this.suite, SYSTEM_LEDGER, entry, { size, root });
       records.add(entry);
     } catch (cause) {
       this.log.error(`system ledger entry ${entry.index} claims to be a key record but is not sealed as stored (${(cause as Error).message}); ignored — run \`sealtrail verify\``);

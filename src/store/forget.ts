@@ -5,10 +5,9 @@
 import type { Disclosures, Redaction } from '../core/commitments.js';
 import { validateEvent, type AuditEvent } from '../core/event.js';
 import { decodeLeaf, verifyDisclosures } from '../core/leaf.js';
-import { openCheckpoint } from '../core/checkpoint.js';
 import type { CryptoSuite } from '../core/crypto.js';
 import type { NoteVerifier } from '../core/note.js';
-import { hashLeaf, planInclusionProof, verifyInclusion } from '../core/tree.js';
+import { latestSignedTree, proveIncluded, type SignedTree } from './signed-tree.js';
 import { FORGET_ACTION, FORGET_PATH, ForgetAuthorisations, forgetRecordEvent, grantOf, planGrants, SERVER_WRITER, SYSTEM_LEDGER, type GrantSource } from '../core/forgetting.js';
 import { parseQuery } from '../core/query.js';
 import { holdCovers, type LegalHold } from '../core/retention.js';
@@ -227,26 +226,25 @@ export class SealedGrants {
 
   private async load(): Promise<void> {
     const next = new ForgetAuthorisations();
-    const head = await this.store.latestCheckpoint(SYSTEM_LEDGER);
-    this.loadedAt = head?.size ?? 0;
     this.authority = next;
-    if (!head) return;
-    const { checkpoint } = openCheckpoint(this.suite, head.note, this.verifiers);
-    if (!this.verifiers.some((v) => checkpoint.origin === `${v.name}/${SYSTEM_LEDGER}`)) return;
-    this.loadedAt = checkpoint.size;
+    this.loadedAt = await this.signedSize();
+    let tree: SignedTree;
+    try {
+      tree = await latestSignedTree(this.store, this.suite, this.verifiers, SYSTEM_LEDGER);
+    } catch {
+      return; // Not signed by this deployment for the system ledger: nothing is proven, nothing granted.
+    }
     let after: number | undefined;
     reading: for (;;) {
       const page = await this.store.search(SYSTEM_LEDGER, { query: FORGET_RECORDS, limit: 1000, order: 'asc', ...(after !== undefined ? { after } : {}) });
       for (const entry of page.entries) {
-        if (entry.index >= checkpoint.size) break reading;
+        if (entry.index >= tree.size) break reading;
         try {
           const envelope = decodeLeaf(entry.leaf);
           if (envelope.ledger !== SYSTEM_LEDGER || envelope.index !== entry.index) continue;
           const disclosed = Object.fromEntries(['action', FORGET_PATH].filter((p) => Object.hasOwn(entry.disclosures, p)).map((p) => [p, entry.disclosures[p]!]));
           verifyDisclosures(this.suite, envelope, disclosed);
-          const plan = planInclusionProof(this.suite, entry.index, checkpoint.size);
-          const proof = plan.finish(await this.store.readHashes(SYSTEM_LEDGER, plan.reads));
-          verifyInclusion(this.suite, entry.index, checkpoint.size, hashLeaf(this.suite, entry.leaf), proof, checkpoint.rootHash);
+          await proveIncluded(this.store, this.suite, SYSTEM_LEDGER, entry, tree);
           const grant = grantOf(envelope.writer, envelope.commitments, disclosed);
           if (grant) next.add(grant, { record: entry.index, legacy: grant.legacy === true, sealedAtMicros: entry.receivedAtMicros });
         } catch {

@@ -13,6 +13,7 @@ import type { AuditEvent } from '../core/event.js';
 import type { HashRange } from '../core/tree.js';
 import type { Query } from '../core/query.js';
 import type { LegalHold } from '../core/retention.js';
+import type { SearchRecord } from './search-fields.js';
 
 export interface AppendRequest {
   event: AuditEvent;
@@ -157,22 +158,10 @@ export interface SearchPage {
  * entry it was derived from (src/store/verify-derived.ts). Location columns are left out: they come
  * from the geolocation database of the day the event was indexed, which verification cannot replay.
  */
-export interface IndexedEventRow {
-  index: number;
-  receivedAtMicros: number;
-  occurredAtMicros: number | null;
-  actorType: string | null;
-  actorId: string | null;
-  actorName: string | null;
-  action: string | null;
-  category: string | null;
-  tenant: string | null;
-  outcome: string | null;
-  ip: Uint8Array | null;
-  writer: string;
+export type IndexedEventRow = Omit<SearchRecord, 'location' | 'targets' | 'metadata' | 'text'> & {
   /** The free text as stored; undefined where it cannot be read back (SQLite's contentless FTS5 index). */
   text?: string;
-}
+};
 
 /** A target or metadata row of the search index, for the same comparison. */
 export type IndexedDetailRow =

@@ -6,6 +6,28 @@
  */
 
 /** Each migration runs in one transaction with search_path set to the sealtrail schema. */
+/**
+ * serviceGrants runs only at `db setup`: a migration that adds what the service role uses grants it
+ * to the roles already granted the matching right, found in the catalogue (never the owner running it).
+ */
+const APPENDING_ROLES = `SELECT DISTINCT grantee FROM information_schema.role_table_grants
+  WHERE table_schema = current_schema() AND table_name = 'entries' AND privilege_type = 'INSERT' AND grantee <> current_user`;
+const FORGETTING_ROLES = `SELECT DISTINCT grantee FROM information_schema.column_privileges
+  WHERE table_schema = current_schema() AND table_name = 'entries' AND column_name = 'disclosures'
+    AND privilege_type = 'UPDATE' AND grantee <> current_user`;
+
+/** A DO block running each grant (a format() template, %I the role) for every role `roles` selects. */
+function grantToRoles(roles: string, grants: string[]): string {
+  return `DO $$
+  DECLARE grantee_role TEXT;
+  BEGIN
+    FOR grantee_role IN ${roles}
+    LOOP
+      ${grants.map((grant) => `EXECUTE format('${grant}', grantee_role);`).join('\n      ')}
+    END LOOP;
+  END $$;`;
+}
+
 export const PG_MIGRATIONS: string[] = [
   `
   CREATE TABLE meta (
@@ -306,16 +328,7 @@ export const PG_MIGRATIONS: string[] = [
   CREATE TRIGGER entries_forget_authorised BEFORE UPDATE ON entries FOR EACH ROW EXECUTE FUNCTION forget_authorised();
   CREATE TRIGGER legacy_redactions_no_update BEFORE UPDATE ON legacy_redactions FOR EACH ROW EXECUTE FUNCTION reject_change();
   -- The roles that may forget (the service role of \`db setup\`) may now cite a record, and settle the list.
-  DO $$
-  DECLARE r RECORD;
-  BEGIN
-    FOR r IN SELECT DISTINCT grantee FROM information_schema.column_privileges
-              WHERE table_schema = current_schema() AND table_name = 'entries' AND column_name = 'disclosures'
-                AND privilege_type = 'UPDATE' AND grantee <> current_user LOOP
-      EXECUTE format('GRANT UPDATE (forgotten_by) ON entries TO %I', r.grantee);
-      EXECUTE format('GRANT SELECT, DELETE ON legacy_redactions TO %I', r.grantee);
-    END LOOP;
-  END $$;
+  ${grantToRoles(FORGETTING_ROLES, ['GRANT UPDATE (forgotten_by) ON entries TO %I', 'GRANT SELECT, DELETE ON legacy_redactions TO %I'])}
   `,
   // 9: idempotency keys stored as keyed hashes scoped by writer (src/store/idempotency.ts): 'v2:' and an
   // HMAC. Rows written before hold the raw client key (an event id may be an email address); a server
@@ -335,16 +348,7 @@ export const PG_MIGRATIONS: string[] = [
   CREATE INDEX idempotency_keys_by_index ON idempotency_keys (ledger_id, idx);
   -- Empty once converted, so that every start finds the rows left to convert without a scan.
   CREATE INDEX idempotency_keys_legacy ON idempotency_keys (ledger_id, key) WHERE NOT starts_with(key, 'v2:');
-  DO $$
-  DECLARE grantee_role TEXT;
-  BEGIN
-    FOR grantee_role IN
-      SELECT DISTINCT grantee FROM information_schema.role_table_grants
-       WHERE table_schema = current_schema() AND table_name = 'entries' AND privilege_type = 'INSERT' AND grantee <> current_user
-    LOOP
-      EXECUTE format('GRANT DELETE ON idempotency_keys TO %I', grantee_role);
-    END LOOP;
-  END $$;
+  ${grantToRoles(APPENDING_ROLES, ['GRANT DELETE ON idempotency_keys TO %I'])}
   `,
   // 10: what the running server has verified of each ledger (src/store/integrity.ts): see SQLite
   // migration 9. The service role reads and writes it (not DELETE); serviceGrants runs only at
@@ -360,16 +364,7 @@ export const PG_MIGRATIONS: string[] = [
     lease_holder  TEXT,
     lease_until   BIGINT
   );
-  DO $$
-  DECLARE grantee_role TEXT;
-  BEGIN
-    FOR grantee_role IN
-      SELECT DISTINCT grantee FROM information_schema.role_table_grants
-       WHERE table_schema = current_schema() AND table_name = 'entries' AND privilege_type = 'INSERT' AND grantee <> current_user
-    LOOP
-      EXECUTE format('GRANT SELECT, INSERT, UPDATE ON integrity_state TO %I', grantee_role);
-    END LOOP;
-  END $$;
+  ${grantToRoles(APPENDING_ROLES, ['GRANT SELECT, INSERT, UPDATE ON integrity_state TO %I'])}
   `,
 ];
 

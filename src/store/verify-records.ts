@@ -321,6 +321,27 @@ export interface RecordsVerification {
   keysChecked: boolean;
 }
 
+/**
+ * Every row has its sealed record and matches it, and every sealed one has its row; the first that
+ * does not fails, named by `label` and id.
+ */
+function compareWithSealed<Row extends { id: string }, Sealed>(
+  what: { label: string; detail: 'key' | 'hold'; record: 'record' | 'records'; forgotten: string },
+  rows: Row[],
+  sealed: ReadonlyMap<string, Sealed>,
+  differences: (row: Row, sealed: Sealed) => string[],
+): void {
+  const ids = new Set<string>();
+  for (const row of rows) {
+    ids.add(row.id);
+    const record = sealed.get(row.id);
+    if (!record) broken(`${what.label} ${row.id}: no sealed record of its creation: the row was not made by sealtrail${what.forgotten}`, { [what.detail]: row.id });
+    const differs = differences(row, record);
+    if (differs.length > 0) broken(`${what.label} ${row.id}: its row differs from its sealed ${what.record} in ${differs.join(', ')}`, { [what.detail]: row.id, fields: differs });
+  }
+  for (const id of sealed.keys()) if (!ids.has(id)) broken(`${what.label} ${id}: sealed, but its row is missing`, { [what.detail]: id });
+}
+
 function broken(message: string, details: Record<string, unknown>): never {
   throw new SealtrailError('VERIFICATION_FAILED', message, details);
 }
@@ -345,25 +366,9 @@ export async function verifySealedRecords(store: Store, systemLedger: string, su
     records.unreadable > 0 ? ` (or its record was purged: ${records.unreadable} system records have forgotten fields, from index ${records.unreadableIndexes.join(', ')})` : '';
   const keys = await store.listApiKeys();
   if (records.keysSealed) {
-    const rows = new Set<string>();
-    for (const key of keys) {
-      rows.add(key.id);
-      const sealed = records.keys.get(key.id);
-      if (!sealed) broken(`API key ${key.id}: no sealed record of its creation: the row was not made by sealtrail${forgotten}`, { key: key.id });
-      const differs = keyDifferences(key, sealed);
-      if (differs.length > 0) broken(`API key ${key.id}: its row differs from its sealed record in ${differs.join(', ')}`, { key: key.id, fields: differs });
-    }
-    for (const id of records.keys.keys()) if (!rows.has(id)) broken(`API key ${id}: sealed, but its row is missing`, { key: id });
+    compareWithSealed({ label: 'API key', detail: 'key', record: 'record', forgotten }, keys, records.keys, keyDifferences);
   }
   const holds = await store.legalHolds();
-  const holdRows = new Set<string>();
-  for (const hold of holds) {
-    holdRows.add(hold.id);
-    const sealed = records.holds.get(hold.id);
-    if (!sealed) broken(`legal hold ${hold.id}: no sealed record of its creation: the row was not made by sealtrail${forgotten}`, { hold: hold.id });
-    const differs = holdDifferences(hold, sealed);
-    if (differs.length > 0) broken(`legal hold ${hold.id}: its row differs from its sealed records in ${differs.join(', ')}`, { hold: hold.id, fields: differs });
-  }
-  for (const id of records.holds.keys()) if (!holdRows.has(id)) broken(`legal hold ${id}: sealed, but its row is missing`, { hold: id });
+  compareWithSealed({ label: 'legal hold', detail: 'hold', record: 'records', forgotten }, holds, records.holds, holdDifferences);
   return { keys: keys.length, holds: holds.length, keysChecked: records.keysSealed };
 }

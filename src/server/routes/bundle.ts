@@ -112,7 +112,8 @@ export async function bundleRoutes(app: FastifyInstance, { store, suite, verifie
       for (const [k, note] of (body.checkpoints ?? []).entries()) {
         auditorCheckpoints.push({ note, proof: await proofFor(store, suite, verifier, ledger, origin, head, note, k) });
       }
-      const firstPage = await selectedPage(store, suite, ledger, query, head.size, request.principal, undefined);
+      const pageAfter = (after: number | undefined) => selectedPage(store, suite, ledger, query, head.size, request.principal, after);
+      const firstPage = await pageAfter(undefined);
       const exportedAt = formatMicros(Date.now() * 1000);
       const stream = Readable.from(
         writeBundle({
@@ -124,7 +125,7 @@ export async function bundleRoutes(app: FastifyInstance, { store, suite, verifie
           checkpoint: head.note,
           withhold,
           auditorCheckpoints,
-          events: selectedEvents(store, suite, ledger, query, head.size, request.principal, firstPage),
+          events: selectedEvents(firstPage, pageAfter),
           forgetting: bundleForgetting(store, suite, [verifier], ledger, (l, indexes, size) => inclusionProofs(store, suite, l, indexes, size)),
         }),
         { objectMode: false },
@@ -191,17 +192,9 @@ async function proofFor(
   return plan.finish(await store.readHashes(ledger, plan.reads));
 }
 
-/** The matching entries below `size`, in index order, each with its inclusion proof in that tree. */
-async function* selectedEvents(
-  store: Store,
-  suite: AppContext['suite'],
-  ledger: string,
-  query: Query,
-  size: number,
-  principal: Principal,
-  first: SelectedPage,
-): AsyncGenerator<BundleEventInput> {
-  for (let page = first; ; page = await selectedPage(store, suite, ledger, query, size, principal, page.next)) {
+/** The selection's events from `first` on, page after page, in index order. */
+async function* selectedEvents(first: SelectedPage, pageAfter: (after: number) => Promise<SelectedPage>): AsyncGenerator<BundleEventInput> {
+  for (let page = first; ; page = await pageAfter(page.next!)) {
     yield* page.events;
     if (page.next === undefined) return;
   }

@@ -133,6 +133,7 @@ export class Sequencer {
   private readonly ownVerifier: NoteVerifier;
   /** HMAC key of stored idempotency keys; derived on the first keyed append (a verifying store never signs). */
   private keySecret: Uint8Array | undefined;
+  private readonly appendListeners = new Set<(ledger: string, size: number) => void>();
 
   constructor(
     private readonly backend: BatchBackend,
@@ -191,6 +192,22 @@ export class Sequencer {
   storedKey(ledger: string, writer: string, key: string): string {
     this.keySecret ??= idempotencySecret(this.options.signer);
     return storedIdempotencyKey(this.keySecret, ledger, writer, key);
+  }
+
+  /** Store.onAppended: told after a batch's receipts are released. */
+  onAppended(listener: (ledger: string, size: number) => void): () => void {
+    this.appendListeners.add(listener);
+    return () => this.appendListeners.delete(listener);
+  }
+
+  private announce(ledger: string, size: number): void {
+    for (const listener of this.appendListeners) {
+      try {
+        listener(ledger, size);
+      } catch {
+        // A consumer's mistake must not fail the appends that were already acknowledged.
+      }
+    }
   }
 
   append(ledger: string, requests: AppendRequest[]): Promise<Receipt[]> {
@@ -270,6 +287,7 @@ export class Sequencer {
       for (const [call, slots] of accepted) {
         call.resolve(slots.map((slot) => receiptForSlot(ledger, written, slot)));
       }
+      if (written.checkpoint) this.announce(ledger, written.checkpoint.size);
     };
     if (!written.checkpoint || !this.options.guard) {
       release();

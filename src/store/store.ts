@@ -300,5 +300,20 @@ export interface Store {
   /** Returns false when no such hold exists or it was already released. */
   releaseLegalHold(id: string, releasedBy: string, atMicros: number, reason: string): Promise<boolean>;
 
+  /**
+   * Takes or renews the named lease of background work (src/store/lease.ts) for `holder` until
+   * `untilMicros`: true when it is now `holder`'s, false while another holder's lease runs. A lease
+   * whose time has passed goes to whoever claims it next; claiming with `untilMicros` < `nowMicros`
+   * hands one's own lease back.
+   */
+  claimLease(name: string, holder: string, nowMicros: number, untilMicros: number): Promise<boolean>;
+
+  /**
+   * Calls `listener` after each batch this process appended is durable and acknowledged, with the
+   * ledger's new size. Appends by other processes sharing the database are not announced: consumers
+   * that must see them poll (src/store/follow.ts does both). Returns the unsubscribe function.
+   */
+  onAppended(listener: (ledger: string, size: number) => void): () => void;
+
   close(): Promise<void>;
 }

@@ -769,6 +769,20 @@ export class PostgresStore implements Store, BatchBackend, IntegrityStateStore {
     return result.rowCount === 1;
   }
 
+  async claimLease(name: string, holder: string, nowMicros: number, untilMicros: number): Promise<boolean> {
+    const result = await this.pool.query(
+      `INSERT INTO leases (name, holder, until) VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until
+         WHERE leases.holder = EXCLUDED.holder OR leases.until < $4`,
+      [name, holder, untilMicros, nowMicros],
+    );
+    return result.rowCount === 1;
+  }
+
+  onAppended(listener: (ledger: string, size: number) => void): () => void {
+    return this.sequencer.onAppended(listener);
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }

@@ -366,6 +366,21 @@ export const PG_MIGRATIONS: string[] = [
   );
   ${grantToRoles(APPENDING_ROLES, ['GRANT SELECT, INSERT, UPDATE ON integrity_state TO %I'])}
   `,
+  // 11: leases of background work (src/store/lease.ts): see SQLite migration 10.
+  `
+  CREATE TABLE leases (
+    name   TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until  BIGINT NOT NULL
+  );
+  ${grantToRoles(APPENDING_ROLES, ['GRANT SELECT, INSERT, UPDATE ON leases TO %I'])}
+  `,
+  // 12: reserved for detection (issue 14).
+  `SELECT 1;`,
+  // 13: reserved for streams (issue 20).
+  `SELECT 1;`,
+  // 14: reserved for reports (issue 16).
+  `SELECT 1;`,
 ];
 
 function appendOnly(table: string): string {
@@ -395,7 +410,8 @@ export function serviceGrants(schema: string, role: string): string {
   GRANT DELETE ON ${s}.search_events, ${s}.search_targets, ${s}.search_metadata TO ${r};
   GRANT SELECT, INSERT ON ${s}.retention_policies, ${s}.legal_holds TO ${r};
   GRANT UPDATE (released_at, released_by, release_reason) ON ${s}.legal_holds TO ${r};
-  GRANT SELECT, INSERT, UPDATE ON ${s}.integrity_state TO ${r};`;
+  GRANT SELECT, INSERT, UPDATE ON ${s}.integrity_state TO ${r};
+  GRANT SELECT, INSERT, UPDATE ON ${s}.leases TO ${r};`;
 }
 
 export function quoteIdent(name: string): string {

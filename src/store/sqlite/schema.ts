@@ -271,6 +271,21 @@ export const MIGRATIONS: string[] = [
     lease_until   INTEGER
   );
   `,
+  // 10: leases of background work (src/store/lease.ts): one process at a time runs each named piece
+  // (detection of a ledger, delivery of a sink), and another takes over once the holder stops renewing.
+  `
+  CREATE TABLE leases (
+    name   TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until  INTEGER NOT NULL
+  );
+  `,
+  // 11: reserved for detection (issue 14).
+  `SELECT 1;`,
+  // 12: reserved for streams (issue 20).
+  `SELECT 1;`,
+  // 13: reserved for reports (issue 16).
+  `SELECT 1;`,
 ];
 
 function appendOnly(table: string): string {

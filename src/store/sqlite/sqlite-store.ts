@@ -951,6 +951,21 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
     return result.changes === 1;
   }
 
+  async claimLease(name: string, holder: string, nowMicros: number, untilMicros: number): Promise<boolean> {
+    const result = this.db
+      .prepare(
+        `INSERT INTO leases (name, holder, until) VALUES (?, ?, ?)
+           ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+           WHERE leases.holder = excluded.holder OR leases.until < ?`,
+      )
+      .run(name, holder, untilMicros, nowMicros);
+    return result.changes === 1;
+  }
+
+  onAppended(listener: (ledger: string, size: number) => void): () => void {
+    return this.sequencer.onAppended(listener);
+  }
+
   async close(): Promise<void> {
     await this.readPool?.close();
     this.readPool = undefined;

@@ -5,7 +5,9 @@
  *   verification GET checkpoint, entries/{index}, proof/inclusion, proof/consistency, /v1/verifier-key
  *   keys         POST/GET/DELETE /v1/keys
  *   search       GET /v1/ledgers/{ledger}/events, /v1/ledgers/{ledger}/stats, /v1/events
+ *   actors       GET /v1/actors/{actor_id}/timeline
  *   integrity    GET /v1/integrity; GET /readyz (no key; /healthz is liveness)
+ *   otlp         POST /v1/logs (OpenTelemetry logs as events, docs/INGEST.md)
  *   metrics      GET /metrics, Prometheus (metrics.ts; admin or all-ledger auditor unless metricsPublic)
  * OpenAPI at /openapi.json, a browsable reference at /docs. Reads and administration are recorded in
  * the system ledger (access-log.ts).
@@ -29,12 +31,14 @@ import { eventRoutes } from './routes/events.js';
 import { verificationRoutes } from './routes/verification.js';
 import { keyRoutes } from './routes/keys.js';
 import { searchRoutes } from './routes/search.js';
+import { actorRoutes } from './routes/actors.js';
 import { retentionRoutes } from './routes/retention.js';
 import { RetentionService } from './retention.js';
 import { exportRoutes } from './routes/export.js';
 import { DOCUMENTATION_PEN } from '../core/export/syslog.js';
 import { bundleRoutes } from './routes/bundle.js';
 import { integrityRoutes, readinessRoute, type IntegritySource } from './routes/integrity.js';
+import { otlpRoutes } from './routes/otlp.js';
 import { ErrorBody, ERROR_CODES } from './schemas.js';
 import { metricsRoute, registerMetrics } from './metrics.js';
 
@@ -265,10 +269,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await verificationRoutes(v1, context);
     await keyRoutes(v1, context);
     await searchRoutes(v1, context);
+    await actorRoutes(v1, context);
     await retentionRoutes(v1, context);
     await exportRoutes(v1, context);
     await bundleRoutes(v1, context);
     await integrityRoutes(v1, options.integrity);
+    await otlpRoutes(v1, context);
   }, { prefix: '/v1' });
   return app;
 }

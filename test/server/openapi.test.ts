@@ -102,6 +102,7 @@ function successCalls(): Call[] {
     { request: { method: 'GET', url: '/v1/ledgers/audit/export?format=jsonl', headers: admin() } },
     { request: { method: 'POST', url: '/v1/ledgers/audit/bundle', headers: admin(), payload: {} } },
     { request: { method: 'GET', url: '/v1/integrity', headers: admin() } },
+    { request: { method: 'POST', url: '/v1/logs', headers: { ...admin(), 'x-sealtrail-ledger': 'audit' }, payload: { resourceLogs: [] } } },
   ];
   return calls.map((call) => {
     const operation = operationOf(call.request.method as string, call.request.url as string);

@@ -56,6 +56,8 @@ export type Field =
   | 'target.id'
   | 'tenant'
   | 'outcome'
+  | 'session'
+  | 'device'
   | 'ip'
   | 'country'
   | 'writer'
@@ -127,6 +129,8 @@ export const QUERY_FIELDS: readonly QueryFieldInfo[] = [
   { key: 'target.id', field: 'target.id', description: 'id of any target', matches: STRING },
   { key: 'tenant', field: 'tenant', description: 'tenant the event concerns', matches: STRING },
   { key: 'outcome', field: 'outcome', description: `outcome: ${OUTCOMES.join(', ')}`, matches: ['exact'], values: OUTCOMES },
+  { key: 'session', field: 'session', description: 'session id of the actor (actor.session_id)', matches: STRING },
+  { key: 'device', field: 'device', description: 'device id of the origin (origin.device_id)', matches: STRING },
   { key: 'ip', field: 'ip', description: 'origin IP address or CIDR block, IPv4 or IPv6', matches: ['ipRange'] },
   { key: 'country', field: 'country', description: 'country of the origin IP, ISO 3166-1 alpha-2 (case-insensitive)', matches: ['exact'] },
   { key: 'writer', field: 'writer', description: 'id of the API key that submitted the event', matches: STRING },
@@ -160,6 +164,8 @@ const SPECS = new Map<Field, Spec>([
   ['target.id', { field: 'target.id', kind: 'string' }],
   ['tenant', { field: 'tenant', kind: 'string' }],
   ['outcome', { field: 'outcome', kind: 'enum', values: OUTCOMES }],
+  ['session', { field: 'session', kind: 'string' }],
+  ['device', { field: 'device', kind: 'string' }],
   ['ip', { field: 'ip', kind: 'ip' }],
   ['country', { field: 'country', kind: 'country' }],
   ['writer', { field: 'writer', kind: 'string' }],

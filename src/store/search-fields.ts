@@ -17,6 +17,9 @@ export interface SearchRecord {
   category: string | null;
   tenant: string | null;
   outcome: string | null;
+  /** actor.session_id and origin.device_id (the session: and device: keys). */
+  sessionId: string | null;
+  deviceId: string | null;
   /** 16-byte IPv6 form (IPv4 as ::ffff:a.b.c.d), so one ordered column serves exact and CIDR queries. */
   ip: Uint8Array | null;
   /** Geolocation of the origin IP at indexing time; null without an IP, a database or an answer. */
@@ -134,6 +137,8 @@ export function searchRecord(
     category: asString(value('category')),
     tenant: asString(value('tenant')),
     outcome: asString(value('outcome')),
+    sessionId: asString(value('actor.session_id')),
+    deviceId: asString(value('origin.device_id')),
     ip: ipText ? (context.ipBytes(ipText) ?? null) : null,
     location: ipText && context.locate ? (context.locate(ipText) ?? null) : null,
     writer,

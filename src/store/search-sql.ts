@@ -5,6 +5,7 @@
  */
 import { SealtrailError } from '../core/errors.js';
 import type { Clause, Match, Query } from '../core/query.js';
+import { formatIPv6 } from '../core/ipnet.js';
 import { LOCATION_COLUMNS } from './search-fields.js';
 import type { StatsDimension } from './store.js';
 
@@ -67,6 +68,8 @@ const EVENT_COLUMNS: Record<string, string[]> = {
   category: ['e.category'],
   tenant: ['e.tenant'],
   outcome: ['e.outcome'],
+  session: ['e.session_id'],
+  device: ['e.device_id'],
   country: ['e.country'],
   writer: ['e.writer'],
   received: ['e.received_at'],
@@ -131,17 +134,63 @@ export function pageOfEntries(matches: string, limit: string, direction: 'ASC' |
            ORDER BY page.idx ${direction}`;
 }
 
-/** The expression a stats dimension groups by; hours need the dialect's integer division. */
-export function statsGroup(by: StatsDimension, hourExpression: string): string {
-  const columns: Record<Exclude<StatsDimension, 'hour'>, string> = {
+/**
+ * What a stats dimension groups by, and the join it needs. `timeBucket(divisor)` is the dialect's integer
+ * division of `e.received_at` (hours, days). Targets come from search_targets, so an event with several
+ * targets counts once under each.
+ */
+export function statsGroup(by: StatsDimension, timeBucket: (divisor: number) => string): { key: string; join: string } {
+  const columns: Record<Exclude<StatsDimension, 'hour' | 'day' | 'target'>, string> = {
     actor: 'e.actor_id',
     action: 'e.action',
     country: 'e.country',
     outcome: 'e.outcome',
     tenant: 'e.tenant',
     category: 'e.category',
+    ip: 'e.ip',
   };
-  return by === 'hour' ? hourExpression : columns[by];
+  switch (by) {
+    case 'hour':
+      return { key: timeBucket(HOUR_MICROS), join: '' };
+    case 'day':
+      return { key: timeBucket(DAY_MICROS), join: '' };
+    case 'target':
+      // type and id joined by a character neither may contain (identifiers are printable), split by statsKey.
+      return { key: `t.target_type || '\t' || t.target_id`, join: ' JOIN search_targets t ON t.ledger_id = e.ledger_id AND t.idx = e.idx' };
+    default:
+      return { key: columns[by], join: '' };
+  }
+}
+
+/** Whether a dimension's buckets are listed in time order rather than largest first. */
+export const isTimeDimension = (by: StatsDimension): boolean => by === 'hour' || by === 'day';
+
+/** A stats bucket's key as the API shows it, from what the database grouped by. */
+export function statsKey(by: StatsDimension, raw: unknown): string | null {
+  if (raw === null || raw === undefined) return null;
+  switch (by) {
+    case 'hour':
+      return hourKey(Number(raw));
+    case 'day':
+      return new Date(Number(raw) * (DAY_MICROS / 1000)).toISOString().slice(0, 10);
+    case 'ip':
+      return ipText(raw as Uint8Array);
+    case 'target': {
+      const [type, id] = String(raw).split('\t', 2);
+      return `${type}:${id}`;
+    }
+    default:
+      return String(raw);
+  }
+}
+
+const HOUR_MICROS = 3_600_000_000;
+const DAY_MICROS = 86_400_000_000;
+const V4_MAPPED = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+
+/** The text of a stored 16-byte address: dotted IPv4 for mapped ones, RFC 5952 IPv6 otherwise. */
+export function ipText(bytes: Uint8Array): string {
+  return V4_MAPPED.every((b, i) => bytes[i] === b) ? Array.from(bytes.subarray(12)).join('.') : formatIPv6(bytes);
 }
 
 /**

@@ -174,7 +174,8 @@ export interface StoredIdempotencyKey {
   key: string;
 }
 
-export const STATS_DIMENSIONS = ['actor', 'action', 'hour', 'country', 'outcome', 'tenant', 'category'] as const;
+/** Stats groupings; `target` keys read `type:id`, `day` is the UTC date of received_at, `ip` the origin address. */
+export const STATS_DIMENSIONS = ['actor', 'action', 'hour', 'country', 'outcome', 'tenant', 'category', 'ip', 'target', 'day'] as const;
 export type StatsDimension = (typeof STATS_DIMENSIONS)[number];
 
 export type Role = 'writer' | 'reader' | 'auditor' | 'admin';

@@ -21,7 +21,7 @@ import type { IndexedDetailRow, IndexedEventRow, Store, StoredEntry, StoredIdemp
 
 /** The search_events columns both stores read back for verification (location columns excepted). */
 export const INDEXED_EVENT_COLUMNS =
-  'idx, received_at, occurred_at, actor_type, actor_id, actor_name, action, category, tenant, outcome, ip, writer';
+  'idx, received_at, occurred_at, actor_type, actor_id, actor_name, action, category, tenant, outcome, ip, writer, session_id, device_id';
 
 export interface IndexedEventColumns<N extends number | string> {
   idx: N;
@@ -36,6 +36,8 @@ export interface IndexedEventColumns<N extends number | string> {
   outcome: string | null;
   ip: Buffer | null;
   writer: string;
+  session_id: string | null;
+  device_id: string | null;
 }
 
 export function toIndexedEvent(row: IndexedEventColumns<number | string>): IndexedEventRow {
@@ -52,6 +54,8 @@ export function toIndexedEvent(row: IndexedEventColumns<number | string>): Index
     outcome: row.outcome,
     ip: row.ip === null ? null : new Uint8Array(row.ip),
     writer: row.writer,
+    sessionId: row.session_id,
+    deviceId: row.device_id,
   };
 }
 
@@ -142,7 +146,7 @@ function addDigest(digests: Map<number, bigint>, row: IndexedDetailRow): void {
   digests.set(range, BigInt.asUintN(64, (digests.get(range) ?? 0n) + rowDigest(row)));
 }
 
-const COMPARED_COLUMNS = ['receivedAtMicros', 'occurredAtMicros', 'actorType', 'actorId', 'actorName', 'action', 'category', 'tenant', 'outcome', 'writer'] as const;
+const COMPARED_COLUMNS = ['receivedAtMicros', 'occurredAtMicros', 'actorType', 'actorId', 'actorName', 'action', 'category', 'tenant', 'outcome', 'writer', 'sessionId', 'deviceId'] as const;
 
 /** The first column in which a stored search row differs from the entry's record, if any. */
 function differingColumn(row: IndexedEventRow, record: SearchRecord): string | undefined {

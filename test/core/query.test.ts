@@ -397,7 +397,7 @@ describe('query language: valid queries', () => {
   it('lists every key with a description', () => {
     assert.deepEqual(
       QUERY_FIELDS.map((f) => f.key),
-      ['actor', 'actor.id', 'actor.name', 'actor.type', 'action', 'category', 'target', 'target.type', 'target.id', 'tenant', 'outcome', 'ip', 'country', 'writer', 'received', 'occurred', 'index', 'metadata.<key>'],
+      ['actor', 'actor.id', 'actor.name', 'actor.type', 'action', 'category', 'target', 'target.type', 'target.id', 'tenant', 'outcome', 'session', 'device', 'ip', 'country', 'writer', 'received', 'occurred', 'index', 'metadata.<key>'],
     );
     for (const field of QUERY_FIELDS) assert.ok(field.description.length > 0 && !field.description.includes('\n'));
   });

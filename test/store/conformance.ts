@@ -318,6 +318,53 @@ export function runStoreConformance(backend: string, makeHarness: () => Promise<
         assert.match(byHour[0]!.key!, /^\d{4}-\d{2}-\d{2}T\d{2}:00:00Z$/);
       });
 
+      it('finds by session and device, and free text finds target ids (issue 16)', async () => {
+        const first = (found: number[]) => found.filter((i) => i < 120);
+        assert.deepEqual(first(await find('session:s-1')), expected((i) => i % 5 === 1));
+        assert.deepEqual(first(await find('session:s-* -session:s-0,s-1,s-2')), expected((i) => i % 5 >= 3));
+        assert.deepEqual(await find('session:s-9'), []);
+        assert.deepEqual(await find('"f-42"'), [42]);
+        assert.deepEqual(first(await find('"f-11" tenant:tenant-2')), [11, 110, 113, 116, 119]);
+        const devices = await freshLedger();
+        await store.append(
+          devices,
+          [0, 1, 2, 3].map((n) => ({ event: { ...sampleEvent(n), origin: { ip: '198.51.100.7', ...(n < 3 ? { device_id: `dev-${n % 2}` } : {}) } }, writer })),
+        );
+        const inDevices = async (q: string) => ids((await store.search(devices, { query: parseQuery(q), limit: 10, order: 'asc' })).entries);
+        assert.deepEqual(await inDevices('device:dev-0'), [0, 2]);
+        assert.deepEqual(await inDevices('device:dev-*'), [0, 1, 2]);
+        assert.deepEqual(await inDevices('-device:dev-1'), [0, 2, 3]);
+      });
+
+      it('counts by address, target, tenant and day (issue 16)', async () => {
+        const q = parseQuery('index:<120');
+        const byIp = await store.stats(ledger, q, 'ip', 3);
+        assert.deepEqual(byIp, [
+          { key: '203.0.113.0', count: 1 },
+          { key: '203.0.113.1', count: 1 },
+          { key: '203.0.113.2', count: 1 },
+        ]);
+        assert.deepEqual(await store.stats(ledger, parseQuery('ip:2001:db8::/32'), 'ip', 3), []);
+        assert.deepEqual(await store.stats(ledger, parseQuery('index:5..8'), 'target', 10), [
+          { key: 'file:f-5', count: 1 },
+          { key: 'file:f-6', count: 1 },
+          { key: 'file:f-7', count: 1 },
+          { key: 'file:f-8', count: 1 },
+        ]);
+        assert.deepEqual(await store.stats(ledger, q, 'tenant', 10), [
+          { key: 'tenant-0', count: 40 },
+          { key: 'tenant-1', count: 40 },
+          { key: 'tenant-2', count: 40 },
+        ]);
+        const byDay = await store.stats(ledger, q, 'day', 10);
+        assert.equal(byDay.length, 1);
+        assert.equal(byDay[0]!.key, new Date(now / 1000).toISOString().slice(0, 10));
+        assert.equal(byDay[0]!.count, 120);
+        const v6 = await freshLedger();
+        await store.append(v6, [{ event: { ...sampleEvent(1), origin: { ip: '2001:db8::1' } }, writer }]);
+        assert.deepEqual(await store.stats(v6, parseQuery(''), 'ip', 3), [{ key: '2001:db8::1', count: 1 }]);
+      });
+
       it('answers a 2,000-character list of 498 values as one set, not an expression too deep to plan', async () => {
         // Issue 19: `target:` with 498 values answered 500 "Expression tree is too large" on SQLite.
         // `values` first, then fillers that match nothing: 498 values in all, or as many as 2,000 characters hold.

@@ -43,7 +43,7 @@ import {
 } from '../store.js';
 import { PG_MIGRATIONS, quoteIdent } from './schema.js';
 import { LOCATION_COLUMNS, locationValues, searchContext, searchRecord, type GeolocationOption, type SearchContext, type SearchRecord } from '../search-fields.js';
-import { DEFAULT_QUERY_TIMEOUT_MS, compileWhere, hourKey, pageOfEntries, receivedAsIndex, statsGroup, type Dialect, type Statement } from '../search-sql.js';
+import { DEFAULT_QUERY_TIMEOUT_MS, compileWhere, isTimeDimension, pageOfEntries, receivedAsIndex, statsGroup, statsKey, type Dialect, type Statement } from '../search-sql.js';
 import { toApiKey, toCheckpoint, toEntry, toHit, type ApiKeyRow, type CheckpointRow, type EntryRow, type HitRow } from '../rows.js';
 import type { Query } from '../../core/query.js';
 import { ipBytes } from '../../core/ipnet.js';
@@ -576,15 +576,17 @@ export class PostgresStore implements Store, BatchBackend, IntegrityStateStore {
     const narrowed = await receivedAsIndex(query, (micros) => this.firstIndexAtOrAfter(ledgerId, micros));
     const where = compileWhere(narrowed, postgresDialect(params));
     params.push(limit);
-    const sql = `SELECT ${statsGroup(by, '(e.received_at / 3600000000)::text')} AS key, count(*) AS count FROM search_events e WHERE e.ledger_id = $1 AND ${where}
-        GROUP BY 1 ORDER BY ${by === 'hour' ? '1' : '2 DESC, 1'} LIMIT $${params.length}`;
+    // Time buckets stay numbers, so that they sort in time order.
+    const group = statsGroup(by, (divisor) => `(e.received_at / ${divisor})`);
+    const sql = `SELECT ${group.key} AS key, count(*) AS count FROM search_events e${group.join} WHERE e.ledger_id = $1 AND ${where}
+        GROUP BY 1 ORDER BY ${isTimeDimension(by) ? '1' : '2 DESC, 1'} LIMIT $${params.length}`;
     return { sql, params };
   }
 
   async stats(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Array<{ key: string | null; count: number }>> {
     const { sql, params } = await this.statsStatement(ledger, query, by, limit);
-    const result = await this.heavyRead<{ key: string | null; count: string }>(sql, params);
-    return result.rows.map((row) => ({ key: by === 'hour' && row.key !== null ? hourKey(Number(row.key)) : row.key, count: Number(row.count) }));
+    const result = await this.heavyRead<{ key: unknown; count: string }>(sql, params);
+    return result.rows.map((row) => ({ key: statsKey(by, row.key), count: Number(row.count) }));
   }
 
   // ---- derived rows, for verification (src/store/verify-derived.ts) -----------------------------------
@@ -811,7 +813,7 @@ async function writeSearchRecords(db: pg.ClientBase | pg.Pool, ledgerId: number,
   const conflict = ignoreExisting ? ' ON CONFLICT DO NOTHING' : '';
   await db.query(
     `INSERT INTO search_events (ledger_id, idx, received_at, occurred_at, actor_type, actor_id, actor_name, action, category, tenant, outcome, ip, writer, body,
-                                country, region, city, latitude, longitude, ip_reserved)
+                                country, region, city, latitude, longitude, ip_reserved, session_id, device_id)
      SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bytea[], $13::text[], $14::text[],
                               $15::text[], $16::text[], $17::text[], $18::float8[], $19::float8[], $20::text[])${conflict}`,
     [
@@ -836,6 +838,8 @@ async function writeSearchRecords(db: pg.ClientBase | pg.Pool, ledgerId: number,
   if (targets.length > 0) {
     await db.query(
       `INSERT INTO search_targets (ledger_id, target_id, idx, target_type, target_name)
+      records.map((r) => r.sessionId),
+      records.map((r) => r.deviceId),
        SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[]) ON CONFLICT DO NOTHING`,
       [ledgerId, targets.map((t) => t.id), targets.map((t) => t.index), targets.map((t) => t.type), targets.map((t) => t.name)],
     );

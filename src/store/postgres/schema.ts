@@ -379,8 +379,21 @@ export const PG_MIGRATIONS: string[] = [
   `SELECT 1;`,
   // 13: reserved for streams (issue 20).
   `SELECT 1;`,
-  // 14: reserved for reports (issue 16).
-  `SELECT 1;`,
+  // 14: issue 16 (timelines and search): session and device as search columns; see SQLite migration 13.
+  // search_events is already the service role's to write, so no grant is needed.
+  `
+  ALTER TABLE search_events
+    ADD COLUMN session_id TEXT COLLATE "C",
+    ADD COLUMN device_id TEXT COLLATE "C";
+  UPDATE search_events s
+     SET session_id = en.disclosures::jsonb -> 'actor.session_id' ->> 1,
+         device_id = en.disclosures::jsonb -> 'origin.device_id' ->> 1
+    FROM entries en
+   WHERE en.ledger_id = s.ledger_id AND en.idx = s.idx
+     AND (strpos(en.disclosures, '"actor.session_id"') > 0 OR strpos(en.disclosures, '"origin.device_id"') > 0);
+  CREATE INDEX search_events_session ON search_events (ledger_id, session_id, idx);
+  CREATE INDEX search_events_device ON search_events (ledger_id, device_id, idx);
+  `,
 ];
 
 function appendOnly(table: string): string {

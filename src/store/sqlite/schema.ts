@@ -284,8 +284,21 @@ export const MIGRATIONS: string[] = [
   `SELECT 1;`,
   // 12: reserved for streams (issue 20).
   `SELECT 1;`,
-  // 13: reserved for reports (issue 16).
-  `SELECT 1;`,
+  // 13: issue 16 (timelines and search): the actor's session and the origin's device as search columns
+  // (session:, device:), each indexed like actor and ip so a session's events are one range scan in
+  // index order. Rows indexed before are filled from the entries' disclosures ({path: [salt, value]}).
+  `
+  ALTER TABLE search_events ADD COLUMN session_id TEXT;
+  ALTER TABLE search_events ADD COLUMN device_id TEXT;
+  UPDATE search_events AS s
+     SET session_id = json_extract(en.disclosures, '$."actor.session_id"[1]'),
+         device_id = json_extract(en.disclosures, '$."origin.device_id"[1]')
+    FROM entries en
+   WHERE en.ledger_id = s.ledger_id AND en.idx = s.idx
+     AND (instr(en.disclosures, '"actor.session_id"') > 0 OR instr(en.disclosures, '"origin.device_id"') > 0);
+  CREATE INDEX search_events_session ON search_events (ledger_id, session_id, idx);
+  CREATE INDEX search_events_device ON search_events (ledger_id, device_id, idx);
+  `,
 ];
 
 function appendOnly(table: string): string {

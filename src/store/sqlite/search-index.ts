@@ -20,8 +20,8 @@ export class SqliteSearchIndex {
   constructor(private readonly db: Database.Database) {
     this.insertEvent = db.prepare(
       `INSERT INTO search_events (id, ledger_id, idx, received_at, occurred_at, actor_type, actor_id, actor_name, action, category, tenant, outcome, ip, writer,
-                                  ${LOCATION_COLUMNS.join(', ')})
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ${LOCATION_COLUMNS.map(() => '?').join(', ')})`,
+                                  session_id, device_id, ${LOCATION_COLUMNS.join(', ')})
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ${LOCATION_COLUMNS.map(() => '?').join(', ')})`,
     );
     this.insertTarget = db.prepare(
       'INSERT OR IGNORE INTO search_targets (ledger_id, target_id, idx, target_type, target_name) VALUES (?, ?, ?, ?, ?)',
@@ -62,6 +62,8 @@ export class SqliteSearchIndex {
         r.outcome,
         r.ip,
         r.writer,
+        r.sessionId,
+        r.deviceId,
         ...locationValues(r.location),
       );
       for (const t of r.targets) targets.run(ledgerId, t.id, r.index, t.type, t.name);

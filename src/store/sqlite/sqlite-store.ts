@@ -41,7 +41,7 @@ import { isPurged } from '../forget.js';
 import { MIGRATIONS } from './schema.js';
 import { SqliteSearchIndex } from './search-index.js';
 import { searchContext, searchRecord, type GeolocationOption, type SearchContext, type SearchRecord } from '../search-fields.js';
-import { DEFAULT_QUERY_TIMEOUT_MS, compileWhere, drivingText, hourKey, pageOfEntries, receivedAsIndex, statsGroup, type Dialect, type Statement } from '../search-sql.js';
+import { DEFAULT_QUERY_TIMEOUT_MS, compileWhere, drivingText, isTimeDimension, pageOfEntries, receivedAsIndex, statsGroup, statsKey, type Dialect, type Statement } from '../search-sql.js';
 import { toApiKey, toCheckpoint, toEntry, toHit, type ApiKeyRow, type CheckpointRow, type EntryRow, type HitRow } from '../rows.js';
 import type { Query } from '../../core/query.js';
 import { ipBytes } from '../../core/ipnet.js';
@@ -737,15 +737,16 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
     const narrowed = await receivedAsIndex(query, (micros) => this.firstIndexAtOrAfter(ledgerId, micros));
     const where = compileWhere(narrowed, sqliteDialect(params, ledgerId));
     params.push(limit);
-    const sql = `SELECT ${statsGroup(by, 'e.received_at / 3600000000')} AS key, count(*) AS count FROM search_events e WHERE e.ledger_id = ? AND ${where}
-          GROUP BY 1 ORDER BY ${by === 'hour' ? '1' : '2 DESC, 1'} LIMIT ?`;
+    const group = statsGroup(by, (divisor) => `e.received_at / ${divisor}`);
+    const sql = `SELECT ${group.key} AS key, count(*) AS count FROM search_events e${group.join} WHERE e.ledger_id = ? AND ${where}
+          GROUP BY 1 ORDER BY ${isTimeDimension(by) ? '1' : '2 DESC, 1'} LIMIT ?`;
     return { sql, params };
   }
 
   async stats(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Array<{ key: string | null; count: number }>> {
     const { sql, params } = await this.statsStatement(ledger, query, by, limit);
-    const rows = await this.heavyRead<{ key: string | number | null; count: number }>(sql, params);
-    return rows.map((row) => ({ key: by === 'hour' && row.key !== null ? hourKey(Number(row.key)) : (row.key as string | null), count: row.count }));
+    const rows = await this.heavyRead<{ key: unknown; count: number }>(sql, params);
+    return rows.map((row) => ({ key: statsKey(by, row.key), count: row.count }));
   }
 
   // ---- derived rows, for verification (src/store/verify-derived.ts) -----------------------------------

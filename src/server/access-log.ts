@@ -29,6 +29,7 @@ const ACTIONS: Record<string, [action: string, category: Category]> = {
   'GET /v1/ledgers/:ledger/events': ['event.search', 'read'],
   'GET /v1/ledgers/:ledger/stats': ['event.stats', 'read'],
   'GET /v1/events': ['event.search', 'read'],
+  'GET /v1/actors/:actor_id/timeline': ['actor.timeline', 'read'],
   'GET /v1/ledgers/:ledger/export': ['event.export', 'export'],
   'POST /v1/ledgers/:ledger/bundle': ['bundle.export', 'export'],
   'POST /v1/keys': ['key.create', 'admin'],

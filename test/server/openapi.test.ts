@@ -92,6 +92,7 @@ function successCalls(): Call[] {
     { request: { method: 'DELETE', url: `/v1/keys/${revocableKey}`, headers: admin() } },
     { request: { method: 'GET', url: '/v1/events?q=outcome:success', headers: admin() } },
     { request: { method: 'GET', url: '/v1/ledgers/audit/stats?by=action', headers: admin() } },
+    { request: { method: 'GET', url: '/v1/actors/u-1/timeline?from=2026-01-01T00:00:00Z', headers: admin() } },
     { request: { method: 'GET', url: '/v1/retention/policy', headers: admin() } },
     { request: { method: 'PUT', url: '/v1/retention/policy', headers: admin(), payload: { rules: [{ id: 'default', retain: '7y' }] } } },
     { request: { method: 'POST', url: '/v1/retention/run?dry_run=1', headers: admin() } },

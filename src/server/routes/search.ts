@@ -241,7 +241,7 @@ export async function searchRoutes(app: FastifyInstance, { store, suite }: AppCo
   );
 }
 
-async function readableLedgers(store: Store, request: FastifyRequest, names: string | undefined): Promise<string[]> {
+export async function readableLedgers(store: Store, request: FastifyRequest, names: string | undefined): Promise<string[]> {
   const principal = request.principal;
   if (names) {
     const requested = [...new Set(names.split(',').map((n) => n.trim()).filter(Boolean))];

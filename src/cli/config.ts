@@ -6,7 +6,7 @@
  *
  * Everything is checked before the server opens its store: an unknown key is an error naming its line
  * (with the key it probably meant), never a setting silently ignored; so are keys reserved for later
- * subsystems (`sinks`, `rules`), which a user may expect to work.
+ * subsystems (`rules`), which a user may expect to work.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -16,6 +16,7 @@ import { CONFIG_FILE_REQUESTER, type RetentionService } from '../server/retentio
 import { SealtrailError } from '../core/errors.js';
 import { ConfigError } from '../server/deployment.js';
 import type { OptionSpec, ParsedArgs } from './command.js';
+import { sinksFromConfig } from '../streams/config-file.js';
 
 /** A configuration file is a page of settings; anything larger is a mistake (or an attack on the parser). */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -25,7 +26,6 @@ const POLICY_KEYS = ['retention', 'retention-force'] as const;
 
 /** Keys of subsystems that do not exist yet: refused, so that nobody believes they are in effect. */
 const RESERVED_KEYS: Record<string, string> = {
-  sinks: 'event sinks (streaming events to other systems) are not supported yet',
   rules: 'detection rules are not supported yet (retention rules go under "retention: rules:")',
 };
 
@@ -39,6 +39,8 @@ export interface ConfigFile {
   retention?: RetentionPolicy;
   /** `retention-force: true`: store rules keeping events under 12 months, as `retention set --force`. */
   retentionForce: boolean;
+  /** `sinks:`, each a POST /v1/sinks body, checked (src/streams/config-file.ts). */
+  sinks?: Array<Record<string, unknown>>;
 }
 
 /**
@@ -72,6 +74,10 @@ export function readConfigFile(path: string, options: Record<string, OptionSpec>
     const value = plain[key] ?? null;
     if (key === 'retention') {
       config.retention = policyFrom(doc, value, where, at);
+      continue;
+    }
+    if (key === 'sinks') {
+      config.sinks = sinksFromConfig(value, where);
       continue;
     }
     if (key === 'retention-force') {

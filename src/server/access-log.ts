@@ -39,6 +39,10 @@ const ACTIONS: Record<string, [action: string, category: Category]> = {
   // they did; only reads are recorded here.
   'GET /v1/retention/policy': ['retention.policy.read', 'read'],
   'GET /v1/holds': ['legal_hold.list', 'read'],
+  // Sink changes are sealed by the sink service (src/streams/service.ts) with what they did.
+  'GET /v1/sinks': ['sink.list', 'read'],
+  'GET /v1/sinks/:name': ['sink.describe', 'read'],
+  'GET /v1/sinks/:name/dead-letters': ['sink.dead_letter.list', 'read'],
 };
 
 declare module 'fastify' {

@@ -41,6 +41,10 @@ import { integrityRoutes, readinessRoute, type IntegritySource } from './routes/
 import { otlpRoutes } from './routes/otlp.js';
 import { ErrorBody, ERROR_CODES } from './schemas.js';
 import { metricsRoute, registerMetrics } from './metrics.js';
+import { sinkRoutes } from './routes/sinks.js';
+import { SinkService } from '../streams/service.js';
+import { secretBox } from '../streams/secrets.js';
+import { randomBytes } from 'node:crypto';
 
 export interface AppOptions {
   store: Store;
@@ -63,6 +67,11 @@ export interface AppOptions {
   requestTimeoutMs?: number;
   /** The retention service (the server's scheduler shares it); made from the store when absent. */
   retention?: RetentionService;
+  /**
+   * Sinks (src/streams/service.ts; serve makes and starts it with the signing key's secret box). When
+   * absent, one serving the API only, whose secrets no later process can open.
+   */
+  sinks?: SinkService;
   /** The integrity monitor (src/store/integrity.ts), for /readyz and /v1/integrity; absent in tools and tests. */
   integrity?: IntegritySource;
   /** Serve /metrics without a token (`serve --metrics-public`); by default it needs an admin or all-ledger auditor key. */
@@ -218,6 +227,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await readinessRoute(app, options.store, options.integrity);
   // Before /v1 is registered: the metrics hooks see every route's requests.
   const metrics = await registerMetrics(app, { store: options.store, authenticator, integrity: options.integrity });
+  const sinks = options.sinks ?? new SinkService({ store: options.store, box: secretBox(randomBytes(32)) });
+  metrics.addGauge('sealtrail_sink_lag_events', 'Events each sink has still to deliver or judge, summed over its ledgers.', ['sink'], () =>
+    sinks.lagSamples().map((lag) => ({ labels: { sink: lag.sink }, value: lag.events })),
+  );
+  metrics.addGauge('sealtrail_sink_lag_seconds', "Age in seconds of the oldest event each sink has still to deliver.", ['sink'], () =>
+    sinks.lagSamples().map((lag) => ({ labels: { sink: lag.sink }, value: lag.seconds })),
+  );
   await app.register(async (scope) => {
     // Per address, like unauthenticated /v1 requests: /metrics checks tokens and must not try them unlimited.
     if (options.rateLimit !== false) {
@@ -274,6 +290,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await exportRoutes(v1, context);
     await bundleRoutes(v1, context);
     await integrityRoutes(v1, options.integrity);
+    await sinkRoutes(v1, sinks);
     await otlpRoutes(v1, context);
   }, { prefix: '/v1' });
   return app;

@@ -14,6 +14,7 @@ import type { HashRange } from '../core/tree.js';
 import type { Query } from '../core/query.js';
 import type { LegalHold } from '../core/retention.js';
 import type { SearchRecord } from './search-fields.js';
+import type { SinkStateStore } from './sink-state.js';
 
 export interface AppendRequest {
   event: AuditEvent;
@@ -315,6 +316,9 @@ export interface Store {
    * that must see them poll (src/store/follow.ts does both). Returns the unsubscribe function.
    */
   onAppended(listener: (ledger: string, size: number) => void): () => void;
+
+  /** Streams' sinks, cursors and dead letters (src/store/sink-state.ts). */
+  readonly sinks: SinkStateStore;
 
   close(): Promise<void>;
 }

@@ -22,6 +22,12 @@ export interface Delivery {
   checkpoint: { note: string; size: number };
   /** 1 for the first try of this batch, 2 for the first retry, … */
   attempt: number;
+  /**
+   * Index of the record this sink delivered from the ledger just before this batch; null where the
+   * stream starts (a new sink, a replay). Each record's predecessor is the one before it in the batch,
+   * so a receiver that finds every predecessor knows it holds an unbroken stream (docs/STREAMS.md).
+   */
+  previous?: number | null;
 }
 
 /**

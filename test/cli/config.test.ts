@@ -66,8 +66,9 @@ describe('serve --config: reading the file', () => {
     refusal('config: other.yaml\n', /config: unknown key \(a configuration file cannot name another\)/);
   });
 
-  it('refuses sinks and rules as not supported yet rather than ignoring them', () => {
-    refusal('port: 1\nsinks:\n  - type: webhook\n', /line 2: sinks: event sinks .* are not supported yet/);
+  it('checks sinks as POST /v1/sinks would, and refuses rules as not supported yet', () => {
+    refusal('port: 1\nsinks:\n  - type: webhook\n', /line 2: sinks\[0\]: name must be/);
+    refusal('sinks:\n  name: x\n', /line 1: sinks: must be a list of sinks/);
     refusal('rules: []\n', /line 1: rules: detection rules are not supported yet/);
   });
 

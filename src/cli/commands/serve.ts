@@ -14,6 +14,9 @@ import { nodeSuite } from '../../platform/node-crypto.js';
 import { SYSTEM_LEDGER } from '../../core/forgetting.js';
 import { applyConfiguredPolicy, readConfigFile, withConfigValues } from '../config.js';
 import { MAX_ENTERPRISE_NUMBER } from '../../core/export/syslog.js';
+import { SinkService } from '../../streams/service.js';
+import { signingKeySecretBox } from '../../streams/secrets.js';
+import { applyConfiguredSinks } from '../../streams/config-file.js';
 import { DATA_OPTION, integerOption, optionalString, requireString, UsageError, type Command, type OptionSpec } from '../command.js';
 
 const BOOTSTRAP_KEY_ID = 'admin0';
@@ -134,7 +137,15 @@ export const serveCommand: Command = {
       error: (message, details) => log?.error(message, details),
       warn: (message, details) => log?.warn(message, details),
     }, integrityInterval);
+    // Secrets sealed under the signing key; delivery starts once the ledgers are verified (below).
+    const sinks = new SinkService({
+      store: deployment.store,
+      box: signingKeySecretBox(deployment.signer),
+      locate: geo?.lookup,
+      log: { error: (message, details) => log?.error(message, details ?? {}), warn: (message, details) => log?.warn(message, details ?? {}) },
+    });
     const app = await buildApp({
+      sinks,
       integrity,
       retention,
       ...(certFile && keyFile ? { tls: { cert: readFileSync(certFile), key: readFileSync(keyFile) } } : {}),
@@ -158,6 +169,8 @@ export const serveCommand: Command = {
       configFile?.retention && unready.some((l) => l.ledger === SYSTEM_LEDGER)
         ? `policy in ${configFile.path} NOT applied: ${SYSTEM_LEDGER} is not trusted`
         : configFile && (await applyConfiguredPolicy(retention, configFile));
+    const sinksNote = configFile?.sinks ? await applyConfiguredSinks(sinks, configFile.sinks) : undefined;
+    await sinks.start();
     const address = await app.listen({ port, host });
     const lines = [
       `sealtrail listening on ${address}  (API reference: ${address}/docs)`,
@@ -182,6 +195,7 @@ export const serveCommand: Command = {
     }
     lines.push(`retention:    ${retentionMinutes === 0 ? 'scheduled purges off' : `purge runs every ${retentionMinutes} min (policy: sealtrail retention show)`}`);
     if (policyNote) lines.push(`              ${policyNote}`);
+    if (sinksNote) lines.push(`sinks:        ${sinksNote} (sealtrail sinks list)`);
     if (configFile) lines.push(`config:       ${configFile.path} (flags and SEALTRAIL_* variables override it)`);
     const checked = integrity.status().ledgers;
     lines.push(
@@ -197,6 +211,7 @@ export const serveCommand: Command = {
       process.once('SIGTERM', stop);
     });
     await stopRetention();
+    await sinks.stop();
     await integrity.stop();
     await app.close();
     await deployment.store.close();

@@ -48,6 +48,7 @@ import { toApiKey, toCheckpoint, toEntry, toHit, type ApiKeyRow, type Checkpoint
 import type { Query } from '../../core/query.js';
 import { ipBytes } from '../../core/ipnet.js';
 import { LEGACY_KEY_CHUNK } from '../idempotency.js';
+import { PostgresSinks } from './sinks.js';
 import { INDEXED_EVENT_COLUMNS, toIndexedEvent, type IndexedEventColumns } from '../verify-derived.js';
 
 /** First key of the advisory locks sealtrail takes (the second is the ledger id): "sealtrail" in hex-ish. */
@@ -138,10 +139,12 @@ export class PostgresStore implements Store, BatchBackend, IntegrityStateStore {
   private readonly heads = new Map<string, LedgerHead>();
   private readonly searchContext: SearchContext;
   private readonly retention: PostgresRetention;
+  readonly sinks: PostgresSinks;
 
   private constructor(private readonly options: PostgresStoreOptions & { schema: string }) {
     this.pool = createPool(options.url, options.schema, options.poolSize);
     this.searchContext = searchContext(options, ipBytes);
+    this.sinks = new PostgresSinks(this.pool);
     this.retention = new PostgresRetention({
       pool: this.pool,
       context: this.searchContext,

@@ -377,8 +377,48 @@ export const PG_MIGRATIONS: string[] = [
   `,
   // 12: reserved for detection (issue 14).
   `SELECT 1;`,
-  // 13: reserved for streams (issue 20).
-  `SELECT 1;`,
+  // 13: streams (issue 20): see SQLite migration 12. The service role reads and changes all three.
+  `
+  CREATE TABLE sinks (
+    name            TEXT PRIMARY KEY,
+    type            TEXT NOT NULL,
+    definition      TEXT NOT NULL,
+    sealed_secrets  BYTEA,
+    paused          BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at      BIGINT NOT NULL,
+    created_by      TEXT NOT NULL,
+    last_success_at BIGINT,
+    last_error_at   BIGINT,
+    last_error      TEXT,
+    failing         BOOLEAN NOT NULL DEFAULT FALSE,
+    lagging         BOOLEAN NOT NULL DEFAULT FALSE
+  );
+  CREATE TABLE sink_cursors (
+    sink       TEXT NOT NULL,
+    ledger     TEXT NOT NULL,
+    next_index BIGINT NOT NULL,
+    last_sent  BIGINT,
+    generation BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (sink, ledger)
+  );
+  CREATE TABLE sink_dead_letters (
+    id         BIGSERIAL PRIMARY KEY,
+    sink       TEXT NOT NULL,
+    ledger     TEXT NOT NULL,
+    from_index BIGINT NOT NULL,
+    to_index   BIGINT NOT NULL,
+    indexes    TEXT NOT NULL,
+    previous   BIGINT,
+    attempts   INTEGER NOT NULL,
+    error      TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+  );
+  CREATE INDEX sink_dead_letters_sink ON sink_dead_letters (sink, id);
+  ${grantToRoles(APPENDING_ROLES, [
+    'GRANT SELECT, INSERT, UPDATE, DELETE ON sinks, sink_cursors, sink_dead_letters TO %I',
+    'GRANT USAGE ON SEQUENCE sink_dead_letters_id_seq TO %I',
+  ])}
+  `,
   // 14: issue 16 (timelines and search): session and device as search columns; see SQLite migration 13.
   // search_events is already the service role's to write, so no grant is needed.
   `
@@ -424,7 +464,9 @@ export function serviceGrants(schema: string, role: string): string {
   GRANT SELECT, INSERT ON ${s}.retention_policies, ${s}.legal_holds TO ${r};
   GRANT UPDATE (released_at, released_by, release_reason) ON ${s}.legal_holds TO ${r};
   GRANT SELECT, INSERT, UPDATE ON ${s}.integrity_state TO ${r};
-  GRANT SELECT, INSERT, UPDATE ON ${s}.leases TO ${r};`;
+  GRANT SELECT, INSERT, UPDATE ON ${s}.leases TO ${r};
+  GRANT SELECT, INSERT, UPDATE, DELETE ON ${s}.sinks, ${s}.sink_cursors, ${s}.sink_dead_letters TO ${r};
+  GRANT USAGE ON SEQUENCE ${s}.sink_dead_letters_id_seq TO ${r};`;
 }
 
 export function quoteIdent(name: string): string {

@@ -282,8 +282,46 @@ export const MIGRATIONS: string[] = [
   `,
   // 11: reserved for detection (issue 14).
   `SELECT 1;`,
-  // 12: reserved for streams (issue 20).
-  `SELECT 1;`,
+  // 12: streams (issue 20, src/store/sink-state.ts): sink definitions (secrets sealed under a key derived
+  // from the signing key), each sink's durable per-ledger cursor with the generation a replay bumps, and
+  // its dead-letter list. Not sealed: the system ledger records every change to a sink.
+  `
+  CREATE TABLE sinks (
+    name            TEXT PRIMARY KEY,
+    type            TEXT NOT NULL,
+    definition      TEXT NOT NULL,
+    sealed_secrets  BLOB,
+    paused          INTEGER NOT NULL DEFAULT 0,
+    created_at      INTEGER NOT NULL,
+    created_by      TEXT NOT NULL,
+    last_success_at INTEGER,
+    last_error_at   INTEGER,
+    last_error      TEXT,
+    failing         INTEGER NOT NULL DEFAULT 0,
+    lagging         INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE TABLE sink_cursors (
+    sink       TEXT NOT NULL,
+    ledger     TEXT NOT NULL,
+    next_index INTEGER NOT NULL,
+    last_sent  INTEGER,
+    generation INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (sink, ledger)
+  );
+  CREATE TABLE sink_dead_letters (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    sink       TEXT NOT NULL,
+    ledger     TEXT NOT NULL,
+    from_index INTEGER NOT NULL,
+    to_index   INTEGER NOT NULL,
+    indexes    TEXT NOT NULL,
+    previous   INTEGER,
+    attempts   INTEGER NOT NULL,
+    error      TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX sink_dead_letters_sink ON sink_dead_letters (sink, id);
+  `,
   // 13: issue 16 (timelines and search): the actor's session and the origin's device as search columns
   // (session:, device:), each indexed like actor and ip so a session's events are one range scan in
   // index order. Rows indexed before are filled from the entries' disclosures ({path: [salt, value]}).

@@ -37,6 +37,7 @@ import {
 } from '../store.js';
 import type { LegalHold } from '../../core/retention.js';
 import { SqliteRetention } from './retention.js';
+import { SqliteSinks } from './sinks.js';
 import { isPurged } from '../forget.js';
 import { MIGRATIONS } from './schema.js';
 import { SqliteSearchIndex } from './search-index.js';
@@ -177,6 +178,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   private eventsSinceOptimize = 0;
   private readonly searchContext: SearchContext;
   private readonly retention: SqliteRetention;
+  readonly sinks: SqliteSinks;
 
   constructor(private readonly options: SqliteStoreOptions) {
     this.db = openDatabase(options.path, options.readonly);
@@ -184,6 +186,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
     this.statements = this.prepare();
     this.searchContext = searchContext(options, ipBytes);
     this.retention = new SqliteRetention(this.db, this.searchIndex, this.searchContext, sqliteDialect);
+    this.sinks = new SqliteSinks(this.db);
     if (!options.readonly) {
       this.searchIndex.tune();
       this.repairSearchIndex();

@@ -17,8 +17,8 @@ import { assembleTimeline, targetKey, type PriorHistory, type SharedAddress, typ
 /** Most events one timeline holds; past it the request is refused and the window must be narrowed. */
 export const MAX_TIMELINE_EVENTS = 10_000;
 /**
- * Events are found by received time, then kept by event time: a window also reads events received up
- * to this long after its end (late deliveries; later ones are missed) and MAX_FUTURE_SKEW before it.
+ * Events received up to this long after the window are read as part of its index range; ones received
+ * later are found by occurred_at instead (see readWindow).
  */
 export const LATE_DELIVERY_MICROS = 24 * 3_600_000_000;
 /** How far before the window the actor's history is read for first-seen marks. */
@@ -49,7 +49,9 @@ export interface TimelineRequest {
 type TimelineStore = Pick<Store, 'search' | 'stats'>;
 
 const exact = (field: Clause['field'], value: string, negate = false): Clause => ({ field, negate, anyOf: [{ kind: 'exact', value }], position: 0 });
-const received = (from: number, to: number): Clause => ({ field: 'received', negate: false, anyOf: [{ kind: 'range', from: Math.max(0, from), to }], position: 0 });
+const range = (field: 'received' | 'occurred', from: number, to: number): Clause => ({ field, negate: false, anyOf: [{ kind: 'range', from: Math.max(0, from), to }], position: 0 });
+const received = (from: number, to: number) => range('received', from, to);
+const occurred = (from: number, to: number) => range('occurred', from, to);
 
 function scoped(clauses: Clause[], tenants: readonly string[] | undefined): Query {
   if (!tenants || tenants.includes('*')) return { clauses };
@@ -63,18 +65,24 @@ export async function buildTimeline(store: TimelineStore, request: TimelineReque
   return assembleTimeline({ ...request, events, history, sharedAddresses });
 }
 
-/** The actor's events whose event time lies in the window, from every ledger. */
+/**
+ * The actor's events whose event time lies in the window, from every ledger. Event time is at most
+ * MAX_FUTURE_SKEW after received time, so two reads cover them exactly: events received in the window
+ * (give or take the skew and late deliveries), a range of the ledger's indexes; and events received
+ * after that whose occurred_at falls in the window (late or imported history).
+ */
 async function readWindow(store: TimelineStore, request: TimelineRequest): Promise<TimelineInput[]> {
   const max = Math.min(request.maxEvents ?? MAX_TIMELINE_EVENTS, MAX_TIMELINE_EVENTS);
-  const query = scoped(
-    [exact('actor.id', request.actor), received(request.fromMicros - MAX_FUTURE_SKEW_MICROS, request.toMicros + LATE_DELIVERY_MICROS)],
-    request.tenants,
-  );
+  const lateFrom = request.toMicros + LATE_DELIVERY_MICROS;
+  const actor = exact('actor.id', request.actor);
+  const queries = [
+    scoped([actor, received(request.fromMicros - MAX_FUTURE_SKEW_MICROS, lateFrom)], request.tenants),
+    scoped([actor, { field: 'received', negate: false, anyOf: [{ kind: 'range', from: lateFrom }], position: 0 }, occurred(request.fromMicros, request.toMicros)], request.tenants),
+  ];
   const kept: TimelineInput[] = [];
   for (const ledger of request.ledgers) {
-    for (let after: number | undefined; ; ) {
-      const page = await store.search(ledger, { query, limit: PAGE, order: 'asc', ...(after !== undefined ? { after } : {}) });
-      for (const hit of page.entries) {
+    for (const query of queries) {
+      for await (const hit of matches(store, ledger, query)) {
         const event = eventFromDisclosures(hit.disclosures);
         const time = eventTimeMicros(event.occurred_at, hit.receivedAtMicros);
         if (time < request.fromMicros || time >= request.toMicros) continue;
@@ -85,11 +93,18 @@ async function readWindow(store: TimelineStore, request: TimelineRequest): Promi
         }
         kept.push(inputOf(hit, event));
       }
-      if (page.next === null) break;
-      after = page.next;
     }
   }
   return kept;
+}
+
+async function* matches(store: TimelineStore, ledger: string, query: Query): AsyncGenerator<SearchHit> {
+  for (let after: number | undefined; ; ) {
+    const page = await store.search(ledger, { query, limit: PAGE, order: 'asc', ...(after !== undefined ? { after } : {}) });
+    yield* page.entries;
+    if (page.next === null) return;
+    after = page.next;
+  }
 }
 
 function inputOf(hit: SearchHit, event: Record<string, unknown>): TimelineInput {

@@ -117,7 +117,7 @@ export async function actorRoutes(app: FastifyInstance, { store }: AppContext): 
         summary: "One actor's timeline across ledgers: events by event time, sessions, addresses, travel, first-seen systems, authentication runs.",
         description:
           `Readers, auditors and admins. Bounded, not paged: more than ${MAX_TIMELINE_EVENTS} events in the window answers 400 QUERY_TOO_COSTLY; narrow from/to. ` +
-          'Events are found by received time from 5 minutes before `from` to a day after `to`, then kept by event time.',
+          'The window is in event time (occurred_at unless absent or over 5 minutes after received_at); history (first-seen marks) and shared addresses are read by received time.',
         params: Type.Object({ actor_id: Type.String({ minLength: 1, maxLength: 256 }) }),
         querystring: Type.Object({
           from: Type.Optional(Time('Start of the window (RFC 3339, inclusive); default a week before `to`.')),

@@ -14,6 +14,7 @@ import { nodeSuite } from '../../platform/node-crypto.js';
 import { SYSTEM_LEDGER } from '../../core/forgetting.js';
 import { applyConfiguredPolicy, readConfigFile, withConfigValues } from '../config.js';
 import { MAX_ENTERPRISE_NUMBER } from '../../core/export/syslog.js';
+import { startSyslog, SYSLOG_OPTIONS } from '../../ingest/syslog/serve.js';
 import { SinkService } from '../../streams/service.js';
 import { signingKeySecretBox } from '../../streams/secrets.js';
 import { applyConfiguredSinks } from '../../streams/config-file.js';
@@ -90,6 +91,7 @@ export const serveCommand: Command = {
       env: 'SEALTRAIL_SYSLOG_ENTERPRISE_NUMBER',
       value: 'PEN',
     },
+    ...SYSLOG_OPTIONS,
     'metrics-public': { type: 'boolean', description: 'Serve /metrics without a token (its labels name every ledger); by default it needs an admin or all-ledger auditor key.' },
     quiet: { type: 'boolean', description: 'Log only warnings and errors.' },
   },
@@ -172,6 +174,10 @@ export const serveCommand: Command = {
     const sinksNote = configFile?.sinks ? await applyConfiguredSinks(sinks, configFile.sinks) : undefined;
     await sinks.start();
     const address = await app.listen({ port, host });
+    const syslog = await startSyslog(args, deployment.store, certFile && keyFile ? { cert: certFile, key: keyFile } : undefined, {
+      warn: (message) => app.log.warn(message),
+      error: (message) => app.log.error(message),
+    });
     const lines = [
       `sealtrail listening on ${address}  (API reference: ${address}/docs)`,
       `data folder:  ${deployment.dataDir}`,
@@ -196,6 +202,7 @@ export const serveCommand: Command = {
     lines.push(`retention:    ${retentionMinutes === 0 ? 'scheduled purges off' : `purge runs every ${retentionMinutes} min (policy: sealtrail retention show)`}`);
     if (policyNote) lines.push(`              ${policyNote}`);
     if (sinksNote) lines.push(`sinks:        ${sinksNote} (sealtrail sinks list)`);
+    if (syslog) lines.push(`syslog:       ${syslog.description}`);
     if (configFile) lines.push(`config:       ${configFile.path} (flags and SEALTRAIL_* variables override it)`);
     const checked = integrity.status().ledgers;
     lines.push(
@@ -211,6 +218,7 @@ export const serveCommand: Command = {
       process.once('SIGTERM', stop);
     });
     await stopRetention();
+    await syslog?.receiver.close();
     await sinks.stop();
     await integrity.stop();
     await app.close();

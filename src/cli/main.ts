@@ -11,12 +11,13 @@ import { appendCommand, checkpointCommand, keysCommand, ledgersCommand, proofCom
 import { verifyCommand } from './commands/verify.js';
 import { dbCommand } from './commands/db.js';
 import { searchCommand } from './commands/search.js';
+import { timelineCommand } from './commands/timeline.js';
 import { eraseCommand, holdsCommand, retentionCommand } from './commands/retention.js';
 import { exportCommand } from './commands/export.js';
 import { verifyBundleCommand } from './commands/bundle.js';
 import { reindexCommand } from './commands/reindex.js';
 
-const COMMANDS: Command[] = [serveCommand, ledgersCommand, appendCommand, checkpointCommand, proofCommand, searchCommand, exportCommand, keysCommand, retentionCommand, holdsCommand, eraseCommand, verifyCommand, verifyBundleCommand, reindexCommand, dbCommand];
+const COMMANDS: Command[] = [serveCommand, ledgersCommand, appendCommand, checkpointCommand, proofCommand, searchCommand, timelineCommand, exportCommand, keysCommand, retentionCommand, holdsCommand, eraseCommand, verifyCommand, verifyBundleCommand, reindexCommand, dbCommand];
 
 function overview(): string {
   const rows = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`);

@@ -4,6 +4,8 @@
  * `verifyCheckpointConsistency`): the client fetches, the core verifies.
  */
 import type { AuditEvent } from '../core/event.js';
+// The timeline's shape is defined by its pure, browser-safe analysis; a type only, nothing is loaded.
+import type { Timeline } from '../timeline/analysis.js';
 
 export interface ReceiptBody {
   ledger: string;
@@ -213,6 +215,11 @@ export class SealtrailClient {
   /** One page across several ledgers (default: all the key may read), newest first. */
   searchLedgers(ledgers: string[] | undefined, params: Omit<SearchParams, 'order' | 'proofs'> = {}): Promise<SearchResponse> {
     return this.json('GET', `/v1/events${queryString({ ...params, ledgers: ledgers?.join(',') })}`);
+  }
+
+  /** One actor's timeline across ledgers (docs/REPORTS.md "Actor timelines"); times are RFC 3339. */
+  timeline(actor: string, params: { from?: string; to?: string; ledgers?: string[] } = {}): Promise<Timeline> {
+    return this.json('GET', `/v1/actors/${encodeURIComponent(actor)}/timeline${queryString({ from: params.from, to: params.to, ledgers: params.ledgers?.join(',') })}`);
   }
 
   /** Every match, page after page. */

@@ -15,7 +15,7 @@ export const searchCommand: Command = {
     all: { type: 'boolean', description: 'Fetch every page, not only the first.' },
     order: { type: 'string', description: 'desc (newest first) or asc; one ledger only.', default: 'desc', value: 'ORDER' },
     json: { type: 'boolean', description: 'Print JSON lines (one event per line) instead of a table.' },
-    stats: { type: 'string', description: 'Print counts by actor, action, hour, country, outcome, tenant or category instead.', value: 'DIMENSION' },
+    stats: { type: 'string', description: 'Print counts by actor, action, hour, day, country, outcome, tenant, category, ip or target instead.', value: 'DIMENSION' },
   },
   details: 'The query is every remaining argument joined by spaces; see docs/SEARCH.md for the language.',
   async run(args) {

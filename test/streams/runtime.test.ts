@@ -25,7 +25,7 @@ import { SinkService } from '../../src/streams/service.js';
 import { newWebhookSecret } from '../../src/streams/targets/webhook.js';
 import { sampleEvent } from '../helpers/events.js';
 import { createPostgresFixture, postgresUnavailable } from '../helpers/postgres.js';
-import { receivedIndexes, startReceiver, type Receiver } from './webhook-receiver.js';
+import { receivedIndexes, startReceiver, until } from './webhook-receiver.js';
 
 const NAME = 'streams.test';
 const tempDirs: string[] = [];
@@ -60,13 +60,6 @@ async function postgresHarness(): Promise<Harness> {
   };
 }
 
-export async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 async function append(store: Store, ledger: string, count: number, offset = 0): Promise<void> {
   await store.append(ledger, Array.from({ length: count }, (_, i) => ({ event: sampleEvent(offset + i), writer: 'w' })));

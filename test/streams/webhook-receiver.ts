@@ -9,7 +9,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 
-export type Answer = { status: number; headers?: Record<string, string> } | 'hang';
+export type Answer = { status: number; headers?: Record<string, string>; delayMs?: number } | 'hang';
 
 export interface Receiver {
   url: string;
@@ -56,13 +56,17 @@ export async function startReceiver(secret: string, tls?: { key: string; cert: s
         hanging.add(response);
         return;
       }
-      if (answer.status >= 200 && answer.status < 300) {
-        const parsed = JSON.parse(body);
-        receiver.events.push(...(Array.isArray(parsed) ? parsed : [parsed]));
-        receiver.bodies.push(body);
-        receiver.contentTypes.push(String(request.headers['content-type']));
-      }
-      response.writeHead(answer.status, answer.headers ?? {}).end();
+      const settle = () => {
+        if (answer.status >= 200 && answer.status < 300) {
+          const parsed = JSON.parse(body);
+          receiver.events.push(...(Array.isArray(parsed) ? parsed : [parsed]));
+          receiver.bodies.push(body);
+          receiver.contentTypes.push(String(request.headers['content-type']));
+        }
+        response.writeHead(answer.status, answer.headers ?? {}).end();
+      };
+      if (answer.delayMs) setTimeout(settle, answer.delayMs);
+      else settle();
     });
   };
   const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
@@ -80,4 +84,13 @@ export async function startReceiver(secret: string, tls?: { key: string; cert: s
 /** Indexes of the acknowledged events of one ledger, in arrival order. */
 export function receivedIndexes(receiver: Receiver, ledger: string): number[] {
   return receiver.events.filter((e) => e.sealtrailledger === ledger).map((e) => Number(e.sealtrailindex));
+}
+
+/** Polls until the condition holds; fails naming what was awaited. */
+export async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }

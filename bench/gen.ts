@@ -321,7 +321,7 @@ interface User extends Actor {
   mobile: string | undefined;
 }
 
-function randomIp(block: string, random: Random): string {
+export function randomIp(block: string, random: Random): string {
   const range = parseCidr(block)!;
   const low = Number.parseInt(range.low.slice(24), 16);
   const high = Number.parseInt(range.high.slice(24), 16);

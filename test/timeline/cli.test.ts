@@ -71,3 +71,21 @@ describe('sealtrail timeline', () => {
     assert.match(none.stderr, /exactly one ACTOR/);
   });
 });
+
+describe('exports of located events (issue 16)', () => {
+  it('carry the place of origin.ip with its attribution in JSON Lines, CSV and OCSF', async () => {
+    const get = (format: string) =>
+      server.app.inject({ method: 'GET', url: `/v1/ledgers/web/export?format=${format}&q=index:0`, headers: { authorization: `Bearer ${server.adminToken}` } });
+    const place = openGeo().lookup('79.192.10.20')!;
+    const jsonl = JSON.parse((await get('jsonl')).body);
+    assert.deepEqual(jsonl.location, { ...place, attribution: GEO_ATTRIBUTION });
+    const ocsf = JSON.parse((await get('ocsf')).body);
+    assert.deepEqual([ocsf.src_endpoint.location.country, ocsf.src_endpoint.location.lat, ocsf.src_endpoint.location.provider], ['DE', place.latitude, GEO_ATTRIBUTION]);
+    const [header, row] = (await get('csv')).body.split('\r\n');
+    const columns = header!.split(',');
+    assert.equal(columns.at(-1), 'location.attribution');
+    // The attribution holds a comma, so it is quoted; the country is the seventh column from the end.
+    assert.ok(row!.endsWith(`,"${GEO_ATTRIBUTION}"`), row);
+    assert.equal(row!.slice(0, -GEO_ATTRIBUTION.length - 3).split(',').at(-6), 'DE');
+  });
+});

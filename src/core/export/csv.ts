@@ -76,6 +76,14 @@ const COLUMNS: Column[] = [
   { name: 'targets.more', get: (r) => moreTargets(r) },
   { name: 'metadata', get: (r) => metadataCell(r) },
   { name: 'redacted', get: (r) => redactedList(r.redacted, ';') },
+  // Where origin.ip was placed when indexed; empty without a location (or once origin.ip is removed).
+  { name: 'location.country', get: (r) => r.location?.country },
+  { name: 'location.region', get: (r) => r.location?.region },
+  { name: 'location.city', get: (r) => r.location?.city },
+  { name: 'location.latitude', get: (r) => r.location?.latitude },
+  { name: 'location.longitude', get: (r) => r.location?.longitude },
+  { name: 'location.reserved', get: (r) => r.location?.reserved },
+  { name: 'location.attribution', get: (r) => r.location?.attribution },
 ];
 
 export const CSV_COLUMNS: readonly string[] = COLUMNS.map((c) => c.name);

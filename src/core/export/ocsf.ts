@@ -24,7 +24,7 @@
  */
 import type { Redaction } from '../commitments.js';
 import { ownValue } from '../own.js';
-import { controlSafeJson, eventLevel, PRODUCT, redactionMarker, type ExportRecord, type Level } from './record.js';
+import { controlSafeJson, eventLevel, PRODUCT, redactionMarker, type ExportLocation, type ExportRecord, type Level } from './record.js';
 
 export const OCSF_VERSION = '1.8.0';
 export const OCSF_CONTENT_TYPE = 'application/x-ndjson';
@@ -186,14 +186,37 @@ function targetUser(target: Target): Json {
   return user;
 }
 
-function srcEndpoint(event: Json): Json {
+function srcEndpoint(event: Json, location: ExportLocation | undefined): Json {
   const origin = (event.origin ?? {}) as Json;
   const endpoint: Json = {};
   if (typeof origin.ip === 'string') endpoint.ip = origin.ip;
   if (typeof origin.device_id === 'string') endpoint.uid = origin.device_id;
+  const geo = location && typeof origin.ip === 'string' ? ocsfLocation(location) : undefined;
+  if (geo) endpoint.location = geo;
   // network_endpoint needs one of ip, uid, name, …: an event without (or with an erased) origin says so.
   if (endpoint.ip === undefined && endpoint.uid === undefined) endpoint.name = 'unknown';
   return endpoint;
+}
+
+/** OCSF's region is an ISO 3166-2 code ("CH-VD"); a region the database gives by name goes into desc. */
+const ISO_3166_2 = /^[A-Z]{2}-[A-Z0-9]{1,3}$/;
+
+/**
+ * The OCSF location object (objects/location.json): city, country, region, lat, long, and the
+ * geolocation data's attribution as its provider. Reserved ranges are not places, and a location needs
+ * one of city, country, region or postal_code: otherwise there is none.
+ */
+function ocsfLocation(l: ExportLocation): Json | undefined {
+  if (l.reserved !== undefined || (l.city === undefined && l.country === undefined && (l.region === undefined || !ISO_3166_2.test(l.region)))) return undefined;
+  const out: Json = {};
+  put(out, 'city', l.city);
+  put(out, 'country', l.country);
+  if (l.region !== undefined && ISO_3166_2.test(l.region)) out.region = l.region;
+  else put(out, 'desc', [l.city, l.region, l.country].filter((part) => part !== undefined).join(', ') || undefined);
+  put(out, 'lat', l.latitude);
+  put(out, 'long', l.longitude);
+  put(out, 'provider', l.attribution);
+  return out;
 }
 
 function epochMillis(rfc3339: string): number {
@@ -239,7 +262,7 @@ export function toOcsf(record: ExportRecord): Json {
     time: epochMillis(record.received_at),
     metadata,
     actor,
-    src_endpoint: srcEndpoint(event),
+    src_endpoint: srcEndpoint(event, record.location),
   };
   if (outcome === 'success' || outcome === 'failure') {
     out.status_id = outcome === 'success' ? 1 : 2;

@@ -24,6 +24,26 @@ export interface ExportRecord {
   event: Record<string, unknown>;
   /** Field path (`actor.name`, `origin.ip`, `metadata.email`, `targets.0`) → why its value is gone. */
   redacted?: Record<string, Redaction>;
+  /**
+   * Where origin.ip was placed when the event was indexed (derived, not sealed; gone with origin.ip),
+   * with the geolocation data's attribution, which its licence asks to show beside it.
+   */
+  location?: ExportLocation;
+}
+
+/** The store's IpLocation, structurally. */
+export interface LocationLike {
+  country?: string;
+  region?: string;
+  city?: string;
+  latitude?: number;
+  longitude?: number;
+  reserved?: string;
+}
+
+export interface ExportLocation extends LocationLike {
+  /** e.g. "IP Geolocation by DB-IP (https://db-ip.com), licensed under CC BY 4.0". */
+  attribution?: string;
 }
 
 /** What recordFromEntry needs of a stored entry (structurally the store's StoredEntry). */
@@ -35,6 +55,8 @@ export interface EntryLike {
   leafHash: Uint8Array;
   disclosures: Record<string, readonly [string, unknown] | [string, unknown]>;
   redactions?: Record<string, string> | undefined;
+  /** A search hit's location (SearchHit.location); absent for entries read without the index. */
+  location?: LocationLike | undefined;
 }
 
 /** The formats an export can be written in. */
@@ -90,7 +112,8 @@ const REDACTION_KINDS = new Set(['erased', 'purged']);
 
 /**
  * Rebuilds the event like the search API does (eventFromFields), trusting the store's own field paths,
- * except that targets keep their sealed positions (see ExportRecord.event).
+ * except that targets keep their sealed positions (see ExportRecord.event). A search hit's location is
+ * carried over (without attribution: see recordWithAttribution).
  */
 export function recordFromEntry(entry: EntryLike): ExportRecord {
   const event: Record<string, unknown> = {};
@@ -134,7 +157,28 @@ export function recordFromEntry(entry: EntryLike): ExportRecord {
     }
     if (redacted) record.redacted = redacted;
   }
+  if (entry.location) record.location = exportLocation(entry.location, undefined);
   return record;
+}
+
+/** recordFromEntry, with the geolocation data's attribution in the location where there is one. */
+export function recordWithAttribution(entry: EntryLike, geoAttribution: string): ExportRecord {
+  const record = recordFromEntry(entry);
+  if (entry.location) record.location = exportLocation(entry.location, geoAttribution);
+  return record;
+}
+
+/** Members in one fixed order, whatever order the store gave them in, so exports stay byte-identical. */
+function exportLocation(l: LocationLike, attribution: string | undefined): ExportLocation {
+  return {
+    ...(l.country !== undefined ? { country: l.country } : {}),
+    ...(l.region !== undefined ? { region: l.region } : {}),
+    ...(l.city !== undefined ? { city: l.city } : {}),
+    ...(l.latitude !== undefined ? { latitude: l.latitude } : {}),
+    ...(l.longitude !== undefined ? { longitude: l.longitude } : {}),
+    ...(l.reserved !== undefined ? { reserved: l.reserved } : {}),
+    ...(attribution !== undefined && l.reserved === undefined ? { attribution } : {}),
+  };
 }
 
 /** The redacted map as `path=kind` items joined by `separator`, sorted so output is stable. */

@@ -14,8 +14,9 @@
 import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { exportFormatter, EXPORT_FORMATS, isExportFormat, MAX_ENTERPRISE_NUMBER, recordFromEntry, type ExportFormatter } from '../../core/export/index.js';
+import { exportFormatter, EXPORT_FORMATS, isExportFormat, MAX_ENTERPRISE_NUMBER, recordWithAttribution, type ExportFormatter } from '../../core/export/index.js';
 import type { Query } from '../../core/query.js';
+import { GEO_ATTRIBUTION } from '../../platform/geo.js';
 import type { SearchPage, Store } from '../../store/store.js';
 import type { AppContext } from '../app.js';
 import { ledgerNotFound, requireLedger } from '../auth.js';
@@ -59,7 +60,8 @@ export async function* exportChunks(store: Store, ledger: string, query: Query, 
   let page = first ?? (await store.search(ledger, { query, limit: EXPORT_PAGE, order: 'asc' }));
   for (;;) {
     for (const entry of page.entries) {
-      chunk += formatter.line(recordFromEntry(entry));
+      // The geolocation data's licence (CC BY 4.0) asks for attribution wherever its places are shown.
+      chunk += formatter.line(recordWithAttribution(entry, GEO_ATTRIBUTION));
       if (chunk.length >= CHUNK_CHARS) {
         yield chunk;
         chunk = '';

@@ -111,9 +111,19 @@ describe('CSV export', () => {
     assert.equal(csvCell('a b|c;d'), 'a b|c;d');
   });
 
-  it('keeps a fixed column order: core fields, flattened targets, metadata as one JSON column, redacted last', () => {
+  it('keeps a fixed column order: core fields, flattened targets, metadata as one JSON column, redacted, then the location added after', () => {
     assert.deepEqual(CSV_COLUMNS.slice(0, 6), ['ledger', 'index', 'received_at', 'leaf_hash', 'writer', 'id']);
-    assert.deepEqual(CSV_COLUMNS.slice(-3), ['targets.more', 'metadata', 'redacted']);
+    const redacted = CSV_COLUMNS.indexOf('redacted');
+    assert.deepEqual(CSV_COLUMNS.slice(redacted - 2, redacted + 1), ['targets.more', 'metadata', 'redacted']);
+    assert.deepEqual(CSV_COLUMNS.slice(redacted + 1), [
+      'location.country',
+      'location.region',
+      'location.city',
+      'location.latitude',
+      'location.longitude',
+      'location.reserved',
+      'location.attribution',
+    ]);
     assert.equal(CSV_COLUMNS.filter((c) => c.startsWith('target.') && c !== 'target.count').length, CSV_FLAT_TARGETS * 3);
     const [row] = parseCsv(formatCsvRow(sealedRecord(sampleEvent(3), { index: 3 })));
     assert.equal(row![column('index')], '3');
@@ -121,6 +131,17 @@ describe('CSV export', () => {
     assert.equal(row![column('target.0.id')], 'f-3');
     assert.equal(row![column('target.1.id')], '');
     assert.equal(row![column('received_at')], '2026-11-26T07:51:51.123459Z');
+  });
+
+  it('fills the location columns with the place and its attribution, and leaves them empty without one', () => {
+    const [row] = parseCsv(formatCsvRow(sealedRecord(sampleEvent(0), { location: { country: 'GB', region: 'England', city: 'London', latitude: 51.5142, longitude: -0.0931 } })));
+    assert.deepEqual(
+      ['country', 'region', 'city', 'latitude', 'longitude', 'reserved'].map((m) => row![column(`location.${m}`)]),
+      ['GB', 'England', 'London', '51.5142', '-0.0931', ''],
+    );
+    assert.match(row![column('location.attribution')]!, /^IP Geolocation by DB-IP/);
+    const [bare] = parseCsv(formatCsvRow(sealedRecord(sampleEvent(0))));
+    assert.deepEqual(CSV_COLUMNS.filter((c) => c.startsWith('location.')).map((c) => bare![column(c)]), ['', '', '', '', '', '', '']);
   });
 
   it('puts targets beyond the flattened ones in targets.more', () => {

@@ -2,7 +2,8 @@
 import { SaltSource } from '../../../src/core/commitments.js';
 import { validateEvent, type AuditEvent } from '../../../src/core/event.js';
 import type { Redaction } from '../../../src/core/commitments.js';
-import { recordFromEntry, type ExportRecord } from '../../../src/core/export/record.js';
+import { recordWithAttribution, type ExportRecord, type LocationLike } from '../../../src/core/export/record.js';
+import { GEO_ATTRIBUTION } from '../../../src/platform/geo.js';
 import { sealEvent } from '../../../src/core/leaf.js';
 import { nodeSuite } from '../../../src/platform/node-crypto.js';
 import { sampleEvent } from '../../helpers/events.js';
@@ -18,13 +19,19 @@ export const RECEIVED_AT_MICROS = 1_795_679_511_123_456;
  */
 export function sealedRecord(
   event: AuditEvent,
-  { ledger = 'payments', index = 0, writer = 'k1a2b3c4d', redact = {} }: { ledger?: string; index?: number; writer?: string; redact?: Record<string, Redaction> } = {},
+  {
+    ledger = 'payments',
+    index = 0,
+    writer = 'k1a2b3c4d',
+    redact = {},
+    location,
+  }: { ledger?: string; index?: number; writer?: string; redact?: Record<string, Redaction>; location?: LocationLike } = {},
 ): ExportRecord {
   validateEvent(event);
   const sealed = sealEvent(nodeSuite, { ledger, index, receivedAtMicros: RECEIVED_AT_MICROS + index, writer, event }, salts);
   const disclosures = { ...sealed.disclosures };
   for (const path of Object.keys(redact)) delete disclosures[path];
-  return recordFromEntry({
+  return recordWithAttribution({
     ledger,
     index,
     receivedAtMicros: RECEIVED_AT_MICROS + index,
@@ -32,7 +39,8 @@ export function sealedRecord(
     leafHash: sealed.leafHash,
     disclosures,
     ...(Object.keys(redact).length > 0 ? { redactions: redact } : {}),
-  });
+    ...(location ? { location } : {}),
+  }, GEO_ATTRIBUTION);
 }
 
 /**

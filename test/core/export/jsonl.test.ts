@@ -44,6 +44,16 @@ describe('JSON Lines export', () => {
     assert.equal('bytes' in parsed.event.metadata, false);
   });
 
+  it('carries the location, attributed, in a fixed member order before redacted', () => {
+    // Members given out of order: the line must not depend on the order the store read them in.
+    const location = { longitude: -0.0931, city: 'London', country: 'GB', latitude: 51.5142, region: 'England' };
+    const line = formatJsonLine(sealedRecord(sampleEvent(0), { location, redact: { 'actor.name': 'erased' } }));
+    assert.match(line, /"event":\{.*\},"location":\{"country":"GB","region":"England","city":"London","latitude":51\.5142,"longitude":-0\.0931,"attribution":"IP Geolocation by DB-IP[^"]*"\},"redacted":\{"actor\.name":"erased"\}\}\n$/);
+    const reserved = JSON.parse(formatJsonLine(sealedRecord(sampleEvent(0), { location: { reserved: 'private' } })));
+    assert.deepEqual(reserved.location, { reserved: 'private' }, 'no attribution where no place is shown');
+    assert.equal(JSON.parse(formatJsonLine(sealedRecord(sampleEvent(0)))).location, undefined);
+  });
+
   it('reads the writer from the leaf without parsing it', () => {
     for (const writer of ['k1', 'admin', 'sealtrail', 'a.b:c@d-e_f']) {
       const record = sealedRecord(sampleEvent(0), { writer });

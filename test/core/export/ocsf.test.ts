@@ -16,6 +16,7 @@ import { classify, OCSF_CLASSES, toOcsf } from '../../../src/core/export/ocsf.js
 import type { AuditEvent } from '../../../src/core/event.js';
 import { recordCorpus, sealedRecord } from './helpers.js';
 import { sampleEvent } from '../../helpers/events.js';
+import { GEO_ATTRIBUTION, openGeo } from '../../../src/platform/geo.js';
 
 const SCHEMA = fileURLToPath(new URL('../../fixtures/ocsf-1.8.0/', import.meta.url));
 
@@ -218,6 +219,33 @@ describe('OCSF 1.8.0 export', () => {
       assert.equal((ocsf.unmapped as Json).index, record.index);
     }
     assert.deepEqual([...seen].sort(), Object.values(OCSF_CLASSES).map((c) => c.uid).sort());
+  });
+
+  it('places the source endpoint with the OCSF location object, attributed, and only where it is a place', () => {
+    const berlin = openGeo().lookup('79.192.10.20')!;
+    const located = toOcsf(sealedRecord({ ...sampleEvent(0), origin: { ip: '79.192.10.20' } }, { location: berlin }));
+    checkEvent(located);
+    const location = (located.src_endpoint as Json).location as Json;
+    assert.deepEqual(location, {
+      ...(berlin.city ? { city: berlin.city } : {}),
+      country: 'DE',
+      ...(berlin.region ? { desc: [berlin.city, berlin.region, 'DE'].filter(Boolean).join(', ') } : {}),
+      lat: berlin.latitude,
+      long: berlin.longitude,
+      provider: GEO_ATTRIBUTION,
+    });
+    const coded = toOcsf(sealedRecord(sampleEvent(1), { location: { country: 'CH', region: 'CH-VD', city: 'Lausanne', latitude: 46.52, longitude: 6.63 } }));
+    checkEvent(coded);
+    assert.deepEqual(((coded.src_endpoint as Json).location as Json).region, 'CH-VD');
+    for (const location of [{ reserved: 'private' }, { region: 'Vaud', latitude: 46.5, longitude: 6.6 }]) {
+      const none = toOcsf(sealedRecord(sampleEvent(2), { location }));
+      checkEvent(none);
+      assert.equal((none.src_endpoint as Json).location, undefined, JSON.stringify(location));
+    }
+    // Without an address there is nothing the location could describe.
+    const erased = toOcsf(sealedRecord(sampleEvent(2), { location: berlin, redact: { 'origin.ip': 'erased' } }));
+    checkEvent(erased);
+    assert.equal((erased.src_endpoint as Json).location, undefined);
   });
 
   it('derives time, status and severity from the record', () => {

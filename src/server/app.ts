@@ -37,6 +37,7 @@ import { RetentionService } from './retention.js';
 import { exportRoutes } from './routes/export.js';
 import { DOCUMENTATION_PEN } from '../core/export/syslog.js';
 import { bundleRoutes } from './routes/bundle.js';
+import { reportRoutes } from './routes/reports.js';
 import { integrityRoutes, readinessRoute, type IntegritySource } from './routes/integrity.js';
 import { otlpRoutes } from './routes/otlp.js';
 import { ErrorBody, ERROR_CODES } from './schemas.js';
@@ -290,6 +291,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await exportRoutes(v1, context);
     await bundleRoutes(v1, context);
     await integrityRoutes(v1, options.integrity);
+    await reportRoutes(v1, context, options.integrity);
     await sinkRoutes(v1, sinks);
     await otlpRoutes(v1, context);
   }, { prefix: '/v1' });

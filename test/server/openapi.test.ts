@@ -103,6 +103,9 @@ function successCalls(): Call[] {
     { request: { method: 'GET', url: '/v1/ledgers/audit/export?format=jsonl', headers: admin() } },
     { request: { method: 'POST', url: '/v1/ledgers/audit/bundle', headers: admin(), payload: {} } },
     { request: { method: 'GET', url: '/v1/integrity', headers: admin() } },
+    { request: { method: 'GET', url: '/v1/reports/soc2?from=2020-01-01&to=2030-01-01', headers: admin() } },
+    { request: { method: 'GET', url: `/v1/reports/sealed/${'0'.repeat(64)}`, headers: admin() } },
+    { request: { method: 'GET', url: '/v1/certificates/acme?from=2020-01-01&to=2030-01-01', headers: admin() } },
     { request: { method: 'POST', url: '/v1/logs', headers: { ...admin(), 'x-sealtrail-ledger': 'audit' }, payload: { resourceLogs: [] } } },
   ];
   return calls.map((call) => {

@@ -1,0 +1,150 @@
+/**
+ * Evidence from the parts of sealtrail that may not be configured: alerts raised by detection and how
+ * they were handled, and sink health. Both are read through the store's optional `detection` and
+ * `sinks` parts, typed here by the little the report needs, so that a store without them (or an older
+ * one) gives "not configured" rather than an error.
+ */
+import { formatMicros } from '../core/time.js';
+import { SYSTEM_LEDGER } from '../core/forgetting.js';
+import type { Store } from '../store/store.js';
+import { cite, exact, periodQuery, type Citation, type ReportScope } from './scope.js';
+
+interface AlertLike {
+  id: string;
+  rule: string;
+  title: string;
+  severity: string;
+  ledger: string;
+  tenant: string | null;
+  status: string;
+  closeReason: string | null;
+  firstSeenMicros: number;
+  lastSeenMicros: number;
+  count: number;
+  events: Array<{ ledger: string; index: number }>;
+  changedAtMicros: number | null;
+  changedBy: string | null;
+  seq?: number;
+}
+
+interface AlertReader {
+  listAlerts(filter: { ledgers: string[]; tenants: string[]; limit: number; beforeSeq?: number }): Promise<AlertLike[]>;
+}
+
+interface SinkLike {
+  name: string;
+  type: string;
+  paused: boolean;
+  lastSuccessMicros: number | null;
+  lastErrorMicros: number | null;
+  lastError: string | null;
+  failing: boolean;
+  lagging: boolean;
+}
+
+interface SinkReader {
+  listSinks(): Promise<SinkLike[]>;
+}
+
+export interface AlertEvidence {
+  configured: boolean;
+  note?: string;
+  total?: number;
+  by_status?: Record<string, number>;
+  /** Listed alerts (at most MAX_ALERTS), newest first; `truncated` when there were more. */
+  alerts?: Array<{ id: string; rule: string; title: string; severity: string; ledger: string; first_seen: string; last_seen: string; status: string; close_reason: string | null; handled_at: string | null; handled_by: string | null; events: Array<{ ledger: string; index: number }> }>;
+  truncated?: boolean;
+  /** The sealed records of status changes (alert.* in the system ledger). */
+  citation?: Citation;
+}
+
+export interface SinkEvidence {
+  configured: boolean;
+  note?: string;
+  sinks?: Array<{ name: string; type: string; paused: boolean; failing: boolean; lagging: boolean; last_success: string | null; last_error: string | null }>;
+  /** Sealed health transitions (sink.failing, sink.lagging, sink.recovered) in the period. */
+  transitions?: Array<{ key: string | null; count: number }>;
+  citation?: Citation;
+}
+
+const MAX_ALERTS = 500;
+const PAGE = 200;
+
+const hasMethod = <T>(value: unknown, method: string): value is T =>
+  typeof value === 'object' && value !== null && typeof (value as Record<string, unknown>)[method] === 'function';
+
+/** Alerts whose events fall in the period, in the report's ledgers and tenant. */
+export async function alertEvidence(store: Store, scope: ReportScope): Promise<AlertEvidence> {
+  const reader = (store as { detection?: unknown }).detection;
+  if (!hasMethod<AlertReader>(reader, 'listAlerts')) return { configured: false, note: 'detection not configured' };
+  const inPeriod: AlertLike[] = [];
+  let beforeSeq: number | undefined;
+  for (;;) {
+    const page = await reader.listAlerts({ ledgers: scope.ledgers, tenants: scope.tenant === undefined ? ['*'] : [scope.tenant], limit: PAGE, ...(beforeSeq !== undefined ? { beforeSeq } : {}) });
+    inPeriod.push(...page.filter((a) => a.firstSeenMicros < scope.toMicros && a.lastSeenMicros >= scope.fromMicros));
+    const oldest = page.at(-1);
+    if (page.length < PAGE || oldest?.seq === undefined || oldest.lastSeenMicros < scope.fromMicros) break;
+    beforeSeq = oldest.seq;
+  }
+  const byStatus: Record<string, number> = {};
+  for (const alert of inPeriod) byStatus[alert.status] = (byStatus[alert.status] ?? 0) + 1;
+  const citation = await systemCitation(store, scope, ['alert.acknowledged', 'alert.closed', 'alert.reopened']);
+  return {
+    configured: true,
+    total: inPeriod.length,
+    by_status: byStatus,
+    alerts: inPeriod.slice(0, MAX_ALERTS).map(alertBody),
+    truncated: inPeriod.length > MAX_ALERTS,
+    ...(citation ? { citation } : {}),
+  };
+}
+
+function alertBody(alert: AlertLike) {
+  return {
+    id: alert.id,
+    rule: alert.rule,
+    title: alert.title,
+    severity: alert.severity,
+    ledger: alert.ledger,
+    first_seen: formatMicros(alert.firstSeenMicros),
+    last_seen: formatMicros(alert.lastSeenMicros),
+    status: alert.status,
+    close_reason: alert.closeReason,
+    handled_at: alert.changedAtMicros === null ? null : formatMicros(alert.changedAtMicros),
+    handled_by: alert.changedBy,
+    events: alert.events.slice(0, 20),
+  };
+}
+
+export async function sinkEvidence(store: Store, scope: ReportScope, includeDeployment: boolean): Promise<SinkEvidence> {
+  const reader = (store as { sinks?: unknown }).sinks;
+  if (!hasMethod<SinkReader>(reader, 'listSinks')) return { configured: false, note: 'streams not configured' };
+  if (!includeDeployment) return { configured: true, note: "sinks serve the whole deployment: shown only to keys that may read every tenant and the system ledger" };
+  const sinks = await reader.listSinks();
+  if (sinks.length === 0) return { configured: false, note: 'no sinks defined' };
+  const actions = ['sink.failing', 'sink.lagging', 'sink.recovered'];
+  const transitions = (await store.getLedger(SYSTEM_LEDGER)) ? await store.stats(SYSTEM_LEDGER, periodQuery(systemScope(scope), exact('action', actions)), 'action', 10) : [];
+  const citation = await systemCitation(store, scope, actions);
+  return {
+    configured: true,
+    sinks: sinks.map((s) => ({
+      name: s.name,
+      type: s.type,
+      paused: s.paused,
+      failing: s.failing,
+      lagging: s.lagging,
+      last_success: s.lastSuccessMicros === null ? null : formatMicros(s.lastSuccessMicros),
+      last_error: s.lastErrorMicros === null ? null : formatMicros(s.lastErrorMicros),
+    })),
+    transitions,
+    ...(citation ? { citation } : {}),
+  };
+}
+
+/** The system ledger has no tenants: its records of the period are cited without the tenant clause. */
+const systemScope = (scope: ReportScope) => ({ fromMicros: scope.fromMicros, toMicros: scope.toMicros });
+
+async function systemCitation(store: Store, scope: ReportScope, actions: string[]): Promise<Citation | undefined> {
+  if (!(await store.getLedger(SYSTEM_LEDGER))) return undefined;
+  return cite(store, SYSTEM_LEDGER, periodQuery(systemScope(scope), exact('action', actions)));
+}

@@ -4,6 +4,7 @@
  * parentheses (sigma-rules-specification, "Condition"). Aggregations (`| count() …`, Sigma v1) and
  * `near` are refused: correlation rules express them.
  */
+import { allOf, anyOf } from './predicates.js';
 
 export type Condition =
   | { kind: 'ref'; name: string }
@@ -57,21 +58,14 @@ export function parseCondition(text: string, identifiers: readonly string[]): Co
     throw new ConditionError(message, token?.offset ?? endOffset());
   };
 
-  const parseOr = (): Condition => {
-    const operands = [parseAnd()];
-    while (word(peek()) === 'or') {
+  /** Operands of one binary operator, each parsed by the next tighter level. */
+  const joined = (operator: 'and' | 'or', operand: () => Condition) => (): Condition => {
+    const operands = [operand()];
+    while (word(peek()) === operator) {
       at++;
-      operands.push(parseAnd());
+      operands.push(operand());
     }
-    return operands.length === 1 ? operands[0]! : { kind: 'or', operands };
-  };
-  const parseAnd = (): Condition => {
-    const operands = [parseNot()];
-    while (word(peek()) === 'and') {
-      at++;
-      operands.push(parseNot());
-    }
-    return operands.length === 1 ? operands[0]! : { kind: 'and', operands };
+    return operands.length === 1 ? operands[0]! : { kind: operator, operands };
   };
   const parseNot = (): Condition => {
     if (word(peek()) !== 'not') return parsePrimary();
@@ -112,6 +106,8 @@ export function parseCondition(text: string, identifiers: readonly string[]): Co
     return { kind: 'of', quantifier, names };
   };
 
+  const parseAnd = joined('and', parseNot);
+  const parseOr = joined('or', parseAnd);
   const condition = parseOr();
   if (peek()?.text === '|') fail(AGGREGATION);
   if (at < tokens.length) fail(`unexpected "${peek()!.text}"`);
@@ -121,21 +117,6 @@ export function parseCondition(text: string, identifiers: readonly string[]): Co
 function patternMatches(pattern: string, name: string): boolean {
   const parts = pattern.split('*').map((p) => p.replace(/[.\-]/g, '\\$&'));
   return new RegExp(`^${parts.join('.*')}$`).test(name);
-}
-
-/** Every search identifier a condition uses. */
-export function referencedIdentifiers(condition: Condition): string[] {
-  switch (condition.kind) {
-    case 'ref':
-      return [condition.name];
-    case 'not':
-      return referencedIdentifiers(condition.operand);
-    case 'and':
-    case 'or':
-      return condition.operands.flatMap(referencedIdentifiers);
-    case 'of':
-      return condition.names;
-  }
 }
 
 /** A predicate from a condition, given one predicate per search identifier. */
@@ -148,16 +129,14 @@ export function evaluator<T>(condition: Condition, searches: ReadonlyMap<string,
       return (input) => !operand(input);
     }
     case 'and': {
-      const operands = condition.operands.map((c) => evaluator(c, searches));
-      return (input) => operands.every((test) => test(input));
+      return allOf(condition.operands.map((c) => evaluator(c, searches)));
     }
     case 'or': {
-      const operands = condition.operands.map((c) => evaluator(c, searches));
-      return (input) => operands.some((test) => test(input));
+      return anyOf(condition.operands.map((c) => evaluator(c, searches)));
     }
     case 'of': {
       const operands = condition.names.map((name) => searches.get(name)!);
-      return condition.quantifier === 'all' ? (input) => operands.every((t) => t(input)) : (input) => operands.some((t) => t(input));
+      return condition.quantifier === 'all' ? allOf(operands) : anyOf(operands);
     }
   }
 }

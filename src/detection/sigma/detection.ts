@@ -10,6 +10,7 @@ import { ConditionError, evaluator, parseCondition, type Condition } from './con
 import { eventStrings, resolveField, type ResolvedField } from './fields.js';
 import { regexMatcher, regexProblem } from './regex.js';
 import type { PathSegment, RuleDocument } from './source.js';
+import { allOf, anyOf } from './predicates.js';
 import { parseWildcards, wildcardMatcher, type WildcardPart } from './wildcard.js';
 
 export type EventTest = (judged: JudgedEvent) => boolean;
@@ -55,7 +56,7 @@ export function compileDetection(doc: RuleDocument, detection: unknown): EventTe
     return evaluator(parseAt(doc, at, text, [...searches.keys()]), searches);
   });
   // A list of conditions is their OR (the specification: each would be its own query).
-  return tests.length === 1 ? tests[0]! : (judged) => tests.some((test) => test(judged));
+  return anyOf(tests);
 }
 
 function parseAt(doc: RuleDocument, path: PathSegment[], text: string, identifiers: string[]): Condition {
@@ -72,7 +73,7 @@ function compileSearch(doc: RuleDocument, path: PathSegment[], value: unknown): 
     if (value.length === 0) doc.fail(path, 'a search identifier must not be an empty list');
     if (value.every(isPlainObject)) {
       const maps = value.map((item, i) => compileMap(doc, [...path, i], item as Record<string, unknown>));
-      return (judged) => maps.some((test) => test(judged));
+      return anyOf(maps);
     }
     if (value.every(isKeyword)) return keywordTest(value as Array<string | number>, false);
     doc.fail(path, 'a search identifier list must hold only maps or only keywords (strings, numbers)');
@@ -85,7 +86,7 @@ function compileMap(doc: RuleDocument, path: PathSegment[], map: Record<string, 
   const entries = Object.entries(map);
   if (entries.length === 0) doc.fail(path, 'a selection must not be an empty map');
   const tests = entries.map(([key, value]) => compileEntry(doc, [...path, key], key, value));
-  return (judged) => tests.every((test) => test(judged));
+  return allOf(tests);
 }
 
 function compileEntry(doc: RuleDocument, path: PathSegment[], key: string, value: unknown): EventTest {
@@ -99,14 +100,14 @@ function compileEntry(doc: RuleDocument, path: PathSegment[], key: string, value
   if (modifiers.all && values.length < 2) failKey('modifier "all" needs a list of at least two values');
   if (value === null) {
     if (modifierNames.length > 0) failKey('a null value takes no modifiers');
-    return (judged) => (field.read(judged) ?? []).every((v) => v === null);
+    return (judged) => {
+      for (const v of field.read(judged) ?? []) if (v !== null) return false;
+      return true;
+    };
   }
   const tests = values.map((v, i) => valueTest(doc, Array.isArray(value) ? [...path, i] : path, v, modifiers));
-  const combine = modifiers.all ? 'every' : 'some';
-  return (judged) => {
-    const candidates = field.read(judged);
-    return tests[combine]((test) => test(candidates, judged));
-  };
+  const combined = modifiers.all ? allOf(tests) : anyOf(tests);
+  return (judged) => combined(field.read(judged), judged);
 }
 
 function parseModifiers(names: string[], failKey: (problem: string) => never): Modifiers {
@@ -171,10 +172,13 @@ function valueTest(doc: RuleDocument, path: PathSegment[], value: unknown, modif
     case 'lte': {
       if (typeof value !== 'number' || !Number.isFinite(value)) return fail(`"${modifiers.type}" needs a number`);
       const compare = COMPARISONS[modifiers.type];
-      return (candidates) => (candidates ?? []).some((c) => {
-        const n = numberOf(c);
-        return n !== undefined && compare(n, value);
-      });
+      return (candidates) => {
+        for (const c of candidates ?? []) {
+          const n = numberOf(c);
+          if (n !== undefined && compare(n, value)) return true;
+        }
+        return false;
+      };
     }
     case 'fieldref': {
       const other = typeof value === 'string' ? resolveField(value) : undefined;
@@ -214,10 +218,13 @@ function scalarText(candidate: unknown): string | undefined {
 }
 
 function anyScalar(test: (text: string) => boolean): FieldTest {
-  return (candidates) => (candidates ?? []).some((c) => {
-    const text = scalarText(c);
-    return text !== undefined && test(text);
-  });
+  return (candidates) => {
+    for (const c of candidates ?? []) {
+      const text = scalarText(c);
+      if (text !== undefined && test(text)) return true;
+    }
+    return false;
+  };
 }
 
 function numberOf(candidate: unknown): number | undefined {
@@ -229,11 +236,12 @@ function numberOf(candidate: unknown): number | undefined {
 function fieldRefTest(other: ResolvedField, cased: boolean): FieldTest {
   const fold = (text: string) => (cased ? text : text.toLowerCase());
   return (candidates, judged) => {
-    const wanted = new Set((other.read(judged) ?? []).map(scalarText).filter((t) => t !== undefined).map(fold));
-    return (candidates ?? []).some((c) => {
-      const text = scalarText(c);
-      return text !== undefined && wanted.has(fold(text));
-    });
+    const wanted = new Set<string>();
+    for (const v of other.read(judged) ?? []) {
+      const text = scalarText(v);
+      if (text !== undefined) wanted.add(fold(text));
+    }
+    return anyScalar((text) => wanted.has(fold(text)))(candidates, judged);
   };
 }
 
@@ -248,10 +256,14 @@ function keywordEntry(doc: RuleDocument, path: PathSegment[], value: unknown, mo
 /** Keywords match anywhere in any string the event carries (each one, with `all`). */
 function keywordTest(keywords: Array<string | number>, all: boolean): EventTest {
   const tests = keywords.map((k) => wildcardMatcher(shaped(k, 'contains'), false));
+  const inAny = (strings: string[], test: (text: string) => boolean) => {
+    for (const text of strings) if (test(text)) return true;
+    return false;
+  };
   return (judged) => {
     const strings = eventStrings(judged);
-    const found = (test: (text: string) => boolean) => strings.some(test);
-    return all ? tests.every(found) : tests.some(found);
+    for (const test of tests) if (inAny(strings, test) !== all) return !all;
+    return all;
   };
 }
 

@@ -20,7 +20,11 @@ const eventMember = (...path: string[]): FieldReader => (judged) => one(path.red
 const targetsMember = (key: string): FieldReader => (judged) => {
   const targets = judged.event.targets;
   if (!Array.isArray(targets)) return undefined;
-  const values = targets.map((t) => member(t, key)).filter((v) => v !== undefined);
+  const values: unknown[] = [];
+  for (const target of targets) {
+    const value = member(target, key);
+    if (value !== undefined) values.push(value);
+  }
   return values.length > 0 ? values : undefined;
 };
 

@@ -95,10 +95,11 @@ function evaluate(node: RuleNode, judged: JudgedEvent, state: SigmaState, memo: 
     if (applies && rule.test(judged)) hit = { t: judged.timeMicros, first: judged.timeMicros, x: [judged.index] };
   } else {
     const slotHits: SlotHit[] = [];
-    node.slots.forEach((slot, i) => {
+    for (let i = 0; i < node.slots.length; i++) {
+      const slot = node.slots[i]!;
       const slotHit = evaluate(slot, judged, state, memo);
       if (slotHit) slotHits.push({ slot: i, ruleName: slot.rule.name, hit: slotHit });
-    });
+    }
     const correlationState = (state.c[rule.id] ??= initialCorrelationState());
     hit = correlate(rule, correlationState, state.w!, judged, slotHits);
   }

@@ -36,10 +36,6 @@ export function parseWildcards(text: string): WildcardPart[] {
   return parts;
 }
 
-export function hasWildcards(parts: readonly WildcardPart[]): boolean {
-  return parts.some((p) => typeof p === 'string');
-}
-
 /** A predicate on text for the parts; `cased` false lowers both sides (Sigma's default). */
 export function wildcardMatcher(parts: readonly WildcardPart[], cased: boolean): (text: string) => boolean {
   const fold = cased ? (s: string) => s : (s: string) => s.toLowerCase();

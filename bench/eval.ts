@@ -36,7 +36,6 @@ export const KINDS_BY_DETECTOR: Record<string, IncidentKind[]> = {
   'behaviour.bulk-download': ['bulk'],
   'behaviour.departing-user': ['departing'],
   'behaviour.privilege-escalation': ['privilege-escalation'],
-  'behaviour.brute-force-success': ['brute-force'],
 };
 
 /** What a Sigma rule is for, by its ATT&CK technique (sub-techniques count as their parent). */

@@ -1,10 +1,10 @@
 /**
  * The behavioural detectors: what Sigma rules cannot say, because it needs a learned baseline per actor
  * or arithmetic across events (docs/DETECTION.md, "Behavioural detectors"). The engine runs them beside
- * the Sigma pack; the evaluation harness (bench/eval.ts) measures them.
+ * the Sigma pack; the evaluation harness (bench/eval.ts) measures them. Brute force then success is the
+ * pack's (rules/brute_force_then_success.yml, a Sigma correlation), not repeated here.
  */
 import type { Detector } from '../detector.js';
-import { bruteForceDetector, type BruteForceOptions } from './brute-force.js';
 import { bulkDetector, type BulkOptions } from './bulk.js';
 import { departingDetector, type DepartingOptions } from './departing.js';
 import { firstSeenDetector, type FirstSeenOptions } from './first-seen.js';
@@ -19,7 +19,6 @@ export interface BehaviouralOptions {
   bulk?: Partial<BulkOptions>;
   departing?: Partial<DepartingOptions>;
   privilege?: Partial<PrivilegeOptions>;
-  bruteForce?: Partial<BruteForceOptions>;
   /** Detector ids to leave out. */
   disabled?: readonly string[];
 }
@@ -32,14 +31,12 @@ export function behaviouralDetectors(options: BehaviouralOptions = {}): Detector
     bulkDetector(options.bulk) as Detector,
     departingDetector(options.departing) as Detector,
     privilegeDetector(options.privilege) as Detector,
-    bruteForceDetector(options.bruteForce) as Detector,
   ];
   const disabled = new Set(options.disabled ?? []);
   return all.filter((d) => !disabled.has(d.id));
 }
 
-export { bruteForceDetector, bulkDetector, departingDetector, firstSeenDetector, impossibleTravelDetector, offHoursDetector, privilegeDetector };
-export { BRUTE_FORCE_DEFAULTS } from './brute-force.js';
+export { bulkDetector, departingDetector, firstSeenDetector, impossibleTravelDetector, offHoursDetector, privilegeDetector };
 export { BULK_DEFAULTS } from './bulk.js';
 export { DEPARTING_DEFAULTS, END_DATE_KEYS } from './departing.js';
 export { FIRST_SEEN_DEFAULTS } from './first-seen.js';

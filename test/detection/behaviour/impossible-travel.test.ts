@@ -4,13 +4,13 @@ import { greatCircleKm, impossibleTravelDetector } from '../../../src/detection/
 import type { IpLocation } from '../../../src/store/store.js';
 import { DAY, HOUR, MINUTE, MONDAY, Stream, alice, run } from './helpers.js';
 
-const BERLIN: IpLocation = { country: 'DE', city: 'Berlin', latitude: 52.52, longitude: 13.405 };
-const SAO_PAULO: IpLocation = { country: 'BR', city: 'São Paulo', latitude: -23.55, longitude: -46.633 };
-const STRASBOURG_FR: IpLocation = { country: 'FR', city: 'Strasbourg', latitude: 48.573, longitude: 7.752 };
-const KEHL_DE: IpLocation = { country: 'DE', city: 'Kehl', latitude: 48.571, longitude: 7.815 };
-const NEW_YORK: IpLocation = { country: 'US', city: 'New York', latitude: 40.71, longitude: -74.0 };
-const LOS_ANGELES: IpLocation = { country: 'US', city: 'Los Angeles', latitude: 34.05, longitude: -118.24 };
-const PARIS: IpLocation = { country: 'FR', city: 'Paris', latitude: 48.857, longitude: 2.352 };
+const BERLIN = { country: 'DE', city: 'Berlin', latitude: 52.52, longitude: 13.405 } satisfies IpLocation;
+const SAO_PAULO = { country: 'BR', city: 'São Paulo', latitude: -23.55, longitude: -46.633 } satisfies IpLocation;
+const STRASBOURG_FR = { country: 'FR', city: 'Strasbourg', latitude: 48.573, longitude: 7.752 } satisfies IpLocation;
+const KEHL_DE = { country: 'DE', city: 'Kehl', latitude: 48.571, longitude: 7.815 } satisfies IpLocation;
+const NEW_YORK = { country: 'US', city: 'New York', latitude: 40.71, longitude: -74.0 } satisfies IpLocation;
+const LOS_ANGELES = { country: 'US', city: 'Los Angeles', latitude: 34.05, longitude: -118.24 } satisfies IpLocation;
+const PARIS = { country: 'FR', city: 'Paris', latitude: 48.857, longitude: 2.352 } satisfies IpLocation;
 
 const login = (stream: Stream, at: number, location: IpLocation, outcome: 'success' | 'failure' = 'success') =>
   stream.add({ at, action: 'auth.login', category: 'auth', outcome, location, ip: '198.51.100.9' });

@@ -26,6 +26,9 @@ const KNOWN_UNSUPPORTED = new Set([
   'minute', 'hour', 'day', 'week', 'month', 'year',
 ]);
 
+/** Characters of one string value in a rule (event texts and identifiers are at most 1,024 too). */
+const MAX_VALUE_LENGTH = 1024;
+
 type Shape = (typeof SHAPES)[number];
 type TypeModifier = (typeof TYPES)[number];
 
@@ -75,7 +78,7 @@ function compileSearch(doc: RuleDocument, path: PathSegment[], value: unknown): 
       const maps = value.map((item, i) => compileMap(doc, [...path, i], item as Record<string, unknown>));
       return anyOf(maps);
     }
-    if (value.every(isKeyword)) return keywordTest(value as Array<string | number>, false);
+    if (value.every(isKeyword)) return keywordEntry(doc, path, value, { all: false, cased: false, regexFlags: '' }, (problem) => doc.fail(path, problem));
     doc.fail(path, 'a search identifier list must hold only maps or only keywords (strings, numbers)');
   }
   if (isPlainObject(value)) return compileMap(doc, path, value);
@@ -146,6 +149,8 @@ function valueTest(doc: RuleDocument, path: PathSegment[], value: unknown, modif
   if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
     return fail('a value must be a string, number, boolean or null');
   }
+  // Wildcard matching costs pattern × value at worst: a bounded pattern keeps that small.
+  if (typeof value === 'string' && value.length > MAX_VALUE_LENGTH) return fail(`a value longer than ${MAX_VALUE_LENGTH} characters`);
   switch (modifiers.type) {
     case 'exists': {
       if (typeof value !== 'boolean') return fail('"exists" needs true or false');
@@ -249,6 +254,7 @@ function keywordEntry(doc: RuleDocument, path: PathSegment[], value: unknown, mo
   if (modifiers.shape || modifiers.type || modifiers.cased) failKey('keywords take only the "all" modifier');
   const values = Array.isArray(value) ? value : [value];
   if (!values.every(isKeyword) || values.length === 0) doc.fail(path, 'keywords must be strings or numbers');
+  if (values.some((v) => String(v).length > MAX_VALUE_LENGTH)) doc.fail(path, `a keyword longer than ${MAX_VALUE_LENGTH} characters`);
   if (modifiers.all && values.length < 2) failKey('modifier "all" needs a list of at least two values');
   return keywordTest(values as Array<string | number>, modifiers.all);
 }

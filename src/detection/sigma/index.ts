@@ -181,11 +181,14 @@ export interface RuleFileTest {
 /**
  * Compiles one file (throwing SigmaRuleError as compileSigmaRules does) and runs each of its rules over
  * `events`, given in ledger order (several ledgers are judged apart, each with its own state).
+ * `others` are rule files the file's correlations may refer to (the loaded rule set); their own rules
+ * are not reported.
  */
-export function testRuleFile(path: string, text: string, events: JudgedEvent[]): RuleFileTest {
-  const { nodes, roots, order } = compileRuleSet([{ path, text }]);
+export function testRuleFile(path: string, text: string, events: JudgedEvent[], others: RuleFile[] = []): RuleFileTest {
+  const { nodes, roots, order } = compileRuleSet([...others.filter((f) => f.path !== path), { path, text }]);
+  const own = new Set([...nodes.values()].filter((n) => n.rule.doc.file === path).map((n) => n.rule.id));
   const findings: Finding[] = [];
-  const rules = order.map((id) => {
+  const rules = order.filter((id) => own.has(id)).map((id) => {
     const node = nodes.get(id)!;
     const detector = detectorOf(node);
     const states = new Map<string, SigmaState>();

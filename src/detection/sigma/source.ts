@@ -31,7 +31,8 @@ export class SigmaRuleError extends Error {
     readonly column: number | undefined,
     readonly problem: string,
   ) {
-    super(`${file}${line === undefined ? '' : `:${line}${column === undefined ? '' : `:${column}`}`}: ${problem}`);
+    // Names from a rule file reach terminals: no control characters in the message.
+    super(`${file}${line === undefined ? '' : `:${line}${column === undefined ? '' : `:${column}`}`}: ${problem}`.replace(/[\u0000-\u001f\u007f]/g, '\ufffd'));
     this.name = 'SigmaRuleError';
   }
 }

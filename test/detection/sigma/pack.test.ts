@@ -75,6 +75,11 @@ describe('the built-in pack', () => {
     assert.deepEqual(byId.get('sealtrail-login-failure-burst')!.matches, [{ ledger: 'app', index: 9 }]);
     assert.deepEqual(result.findings.map((f) => f.key), ['sealtrail-brute-force-then-success:app:10']);
     assert.throws(() => testRuleFile('mine.yml', 'title: x\n', []), /^SigmaRuleError: mine\.yml:1:1: a rule needs an id or a name/);
+    // A correlation of one's own over the pack's building blocks, tested against the loaded rule set.
+    const mine = 'title: Two failures\nid: mine\ncorrelation:\n    type: event_count\n    rules: [sealtrail_login_failure]\n    group-by: [actor.id]\n    timespan: 1m\n    condition: {gte: 2}\n';
+    const withPack = testRuleFile('mine.yml', mine, events, builtinRuleFiles());
+    assert.deepEqual(withPack.rules.map((r) => [r.id, r.matches.map((m) => m.index)]), [['mine', [1, 3, 5, 7, 9]]]);
+    assert.deepEqual(withPack.findings.map((f) => f.rule), ['mine', 'mine', 'mine', 'mine', 'mine']);
   });
 });
 

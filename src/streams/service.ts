@@ -115,6 +115,8 @@ export class SinkService implements SinkEvents {
   /** Starts delivering every unpaused sink and keeps the list in step with the store. */
   async start(): Promise<void> {
     this.stopped = false;
+    // Where sink changes and health are sealed; the server's access log makes it too.
+    await this.options.store.createLedger(SYSTEM_LEDGER);
     await this.refresh();
     const loop = () => {
       if (this.stopped) return;

@@ -53,7 +53,8 @@ export interface LedgerLag {
 
 export class SinkWorker {
   private readonly lease: LeaseWorker;
-  private readonly restarts = new Map<string, AbortController>();
+  /** Per ledger: the running round and the cursor generation it delivers under. */
+  private readonly rounds = new Map<string, { controller: AbortController; generation: number }>();
   private consecutiveFailures = 0;
   private failing: boolean | undefined;
 
@@ -70,7 +71,7 @@ export class SinkWorker {
 
   /** A replay moved a cursor: the ledger's loop starts again from it now rather than at its next batch. */
   restartLedger(ledger: string): void {
-    this.restarts.get(ledger)?.abort();
+    this.rounds.get(ledger)?.controller.abort();
   }
 
   stop(): Promise<void> {
@@ -99,12 +100,13 @@ export class SinkWorker {
       const round = new AbortController();
       const onAbort = () => round.abort();
       signal.addEventListener('abort', onAbort, { once: true });
-      this.restarts.set(ledger, round);
+      const entry = { controller: round, generation: cursor.generation };
+      this.rounds.set(ledger, entry);
       try {
         await this.stream(ledger, cursor, target, round.signal);
       } finally {
         signal.removeEventListener('abort', onAbort);
-        if (this.restarts.get(ledger) === round) this.restarts.delete(ledger);
+        if (this.rounds.get(ledger) === entry) this.rounds.delete(ledger);
       }
     }
   }
@@ -117,7 +119,7 @@ export class SinkWorker {
     let next = entries.next();
     const flush = async (through: number) => {
       const moved = await this.flush(ledger, cursor.generation, batch, through, target, signal);
-      if (!moved && !signal.aborted) this.restarts.get(ledger)?.abort();
+      if (!moved && !signal.aborted) this.restartLedger(ledger);
     };
     while (!signal.aborted) {
       const waitMs = batch.records.length > 0 ? Math.max(0, batch.startedAt + definition.batchMs - Date.now()) : undefined;
@@ -240,16 +242,14 @@ export class SinkWorker {
   /** Replays made by other processes, and the lag alert, checked every checkMs while delivering. */
   private async watchLoop(signal: AbortSignal): Promise<void> {
     const name = this.options.definition.name;
-    let generations = new Map<string, number>();
     while (!signal.aborted) {
       await sleep(this.options.checkMs ?? 1000, undefined, { signal }).catch(() => {});
       if (signal.aborted) return;
       const cursors = await this.options.store.sinks.cursors(name);
       for (const cursor of cursors) {
-        const seen = generations.get(cursor.ledger);
-        if (seen !== undefined && seen !== cursor.generation) this.restartLedger(cursor.ledger);
+        const round = this.rounds.get(cursor.ledger);
+        if (round && round.generation !== cursor.generation) this.restartLedger(cursor.ledger);
       }
-      generations = new Map(cursors.map((c) => [c.ledger, c.generation]));
       await this.checkLag(cursors);
     }
   }

@@ -6,7 +6,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { ERROR_CODES, type ErrorCode } from '../../src/server/schemas.js';
 import { sampleEvent } from '../helpers/events.js';
@@ -30,6 +32,8 @@ let doc: Document;
 let writerToken: string;
 let holdId: string;
 let revocableKey: string;
+let sinkDirectory: string;
+let deadLetter: number;
 
 const admin = () => ({ authorization: `Bearer ${server.adminToken}` });
 const as = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -68,6 +72,10 @@ before(async () => {
   await app.inject({ method: 'POST', url: '/v1/ledgers/audit/events', headers: admin(), payload: [sampleEvent(1), sampleEvent(2), sampleEvent(3)] });
   const hold = await app.inject({ method: 'POST', url: '/v1/holds', headers: admin(), payload: { reason: 'incident 7', owner: 'legal', query: 'actor.id:u-1' } });
   holdId = hold.json().id;
+  // A file sink (no receiver needed) with a dead letter, so that its replay can succeed.
+  sinkDirectory = mkdtempSync(join(tmpdir(), 'sealtrail-openapi-sink-'));
+  await app.inject({ method: 'POST', url: '/v1/sinks', headers: admin(), payload: { name: 'disk', type: 'file', ledgers: ['audit'], directory: sinkDirectory } });
+  deadLetter = await server.deployment.store.sinks.addDeadLetter({ sink: 'disk', ledger: 'audit', from: 0, to: 1, indexes: [0], previous: null, attempts: 8, error: 'HTTP 400', createdAtMicros: 1 });
 });
 after(() => server.cleanup());
 
@@ -103,6 +111,15 @@ function successCalls(): Call[] {
     { request: { method: 'GET', url: '/v1/ledgers/audit/export?format=jsonl', headers: admin() } },
     { request: { method: 'POST', url: '/v1/ledgers/audit/bundle', headers: admin(), payload: {} } },
     { request: { method: 'GET', url: '/v1/integrity', headers: admin() } },
+    { request: { method: 'POST', url: '/v1/sinks', headers: admin(), payload: { name: 'disk2', type: 'file', ledgers: ['audit'], directory: sinkDirectory } } },
+    { request: { method: 'GET', url: '/v1/sinks', headers: admin() } },
+    { request: { method: 'GET', url: '/v1/sinks/disk', headers: admin() } },
+    { request: { method: 'POST', url: '/v1/sinks/disk/pause', headers: admin() } },
+    { request: { method: 'POST', url: '/v1/sinks/disk/resume', headers: admin() } },
+    { request: { method: 'POST', url: '/v1/sinks/disk/replay', headers: admin(), payload: { ledger: 'audit', from: 0 } } },
+    { request: { method: 'GET', url: '/v1/sinks/disk/dead-letters', headers: admin() } },
+    { request: { method: 'POST', url: `/v1/sinks/disk/dead-letters/${deadLetter}/replay`, headers: admin() } },
+    { request: { method: 'DELETE', url: '/v1/sinks/disk2', headers: admin() } },
     { request: { method: 'GET', url: '/v1/reports/soc2?from=2020-01-01&to=2030-01-01', headers: admin() } },
     { request: { method: 'GET', url: `/v1/reports/sealed/${'0'.repeat(64)}`, headers: admin() } },
     { request: { method: 'GET', url: '/v1/certificates/acme?from=2020-01-01&to=2030-01-01', headers: admin() } },
@@ -197,6 +214,9 @@ describe('OpenAPI document', () => {
       { operation: 'POST /v1/ledgers/{ledger}/bundle', request: { method: 'POST', url: '/v1/ledgers/nope/bundle', headers: admin(), payload: {} } },
       { operation: 'POST /v1/ledgers/{ledger}/bundle', request: { method: 'POST', url: '/v1/ledgers/audit/bundle', headers: admin(), payload: { checkpoints: ['not a note'] } } },
       { operation: 'GET /v1/integrity', request: { method: 'GET', url: '/v1/integrity', headers: as(writerToken) } },
+      { operation: 'POST /v1/sinks', request: { method: 'POST', url: '/v1/sinks', headers: admin(), payload: { name: 'disk', type: 'file', ledgers: ['audit'], directory: '/tmp/x' } } },
+      { operation: 'POST /v1/sinks', request: { method: 'POST', url: '/v1/sinks', headers: as(writerToken), payload: { name: 'x', type: 'file', ledgers: ['audit'], directory: '/tmp/x' } } },
+      { operation: 'GET /v1/sinks/{name}', request: { method: 'GET', url: '/v1/sinks/nope', headers: admin() } },
     ];
     for (const call of calls) {
       const response = await app.inject(call.request);

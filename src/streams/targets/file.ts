@@ -9,8 +9,9 @@
  * Lines: a record is the export record with `previous` (docs/EXPORT.md, docs/STREAMS.md); in OCSF format
  * the OCSF object with `unmapped.previous`; a checkpoint is {"sealtrail_checkpoint": {ledger, size, note}}.
  */
-import { mkdirSync, readdirSync } from 'node:fs';
-import { open, rename, truncate, type FileHandle } from 'node:fs/promises';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { link, open, truncate, unlink, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { controlSafeJson } from '../../core/export/record.js';
 import { formatData, type RecordFormat } from '../cloudevents.js';
@@ -138,6 +139,12 @@ class FileTarget implements Target {
     mkdirSync(this.config.directory, { recursive: true, mode: 0o700 });
     for (const name of readdirSync(this.config.directory).filter((n) => n.endsWith(OPEN_SUFFIX)).sort()) {
       const path = join(this.config.directory, name);
+      const closed = path.slice(0, -OPEN_SUFFIX.length);
+      // A crash between link and unlink: both names are the same closed file.
+      if (existsSync(closed) && statSync(closed).ino === statSync(path).ino) {
+        await unlink(path);
+        continue;
+      }
       await dropPartialLine(path);
       await this.finish(path);
     }
@@ -146,7 +153,8 @@ class FileTarget implements Target {
 
   private async openNext(): Promise<NonNullable<FileTarget['current']>> {
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-    const name = `sealtrail-${stamp}-${process.pid}-${String(this.sequence++).padStart(4, '0')}.jsonl`;
+    // Random as well as ordered: another process, or this one after a restart, must never pick a used name.
+    const name = `sealtrail-${stamp}-${String(this.sequence++).padStart(4, '0')}-${randomBytes(4).toString('hex')}.jsonl`;
     const path = join(this.config.directory, `${name}${OPEN_SUFFIX}`);
     // 'wx': a name is used once; a closed file is never reopened.
     const handle = await open(path, 'wx', 0o600);
@@ -163,7 +171,9 @@ class FileTarget implements Target {
       await h.sync();
       await h.close();
     }
-    await rename(openPath, openPath.slice(0, -OPEN_SUFFIX.length));
+    // link, not rename: it fails where a file of the final name exists instead of replacing it.
+    await link(openPath, openPath.slice(0, -OPEN_SUFFIX.length));
+    await unlink(openPath);
     await fsyncDirectory(this.config.directory);
   }
 

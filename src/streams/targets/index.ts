@@ -2,11 +2,13 @@
 import type { SinkType } from '../../store/sink-state.js';
 import type { TargetKind } from '../target.js';
 import { fileKind } from './file.js';
+import { syslogKind } from './syslog.js';
 import { webhookKind } from './webhook.js';
 
 const KINDS = new Map<SinkType, TargetKind<any>>([
   ['webhook', webhookKind],
   ['file', fileKind],
+  ['syslog', syslogKind],
 ]);
 
 export function targetKind(type: SinkType): TargetKind | undefined {

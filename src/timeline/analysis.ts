@@ -6,17 +6,11 @@
  * re-slice a timeline in the browser from the same events.
  */
 import { eventTimeMicros } from '../core/event-time.js';
+import type { LocationLike } from '../core/export/record.js';
 import { formatMicros } from '../core/time.js';
 
 /** Where an address was placed by the deployment's geolocation (structurally the store's IpLocation). */
-export interface TimelineLocation {
-  country?: string;
-  region?: string;
-  city?: string;
-  latitude?: number;
-  longitude?: number;
-  reserved?: string;
-}
+export type TimelineLocation = LocationLike;
 
 /** One event as the builder hands it over: where it is sealed, and its event as still disclosed. */
 export interface TimelineInput {

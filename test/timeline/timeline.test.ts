@@ -158,25 +158,21 @@ function timelineCases(backend: string, open: () => Promise<Opened>, skip?: stri
   });
 }
 
+/** What both stores are opened with: a simulated clock (events are received when gen says) and the bundled geolocation. */
+function storeOptions() {
+  const clock = new SimulatedClock();
+  return { clock, options: { suite: nodeSuite, signer: portableSigner(nodeSuite.randomBytes(32)), name: 'timeline.test', clock: clock.read, locate: geo.lookup } };
+}
+
 timelineCases('sqlite', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sealtrail-timeline-'));
-  const clock = new SimulatedClock();
-  const store = new SqliteStore({
-    path: join(dir, 'db.sqlite'),
-    suite: nodeSuite,
-    signer: portableSigner(nodeSuite.randomBytes(32)),
-    name: 'timeline.test',
-    clock: clock.read,
-    locate: geo.lookup,
-  });
-  return {
-    store,
-    clock,
-    close: async () => {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
+  const { clock, options } = storeOptions();
+  const store = new SqliteStore({ path: join(dir, 'db.sqlite'), ...options });
+  const close = async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
   };
+  return { store, clock, close };
 });
 
 const unavailable = await postgresUnavailable();
@@ -184,24 +180,13 @@ timelineCases(
   'postgres',
   async () => {
     const fixture = await createPostgresFixture('timeline.test');
-    const clock = new SimulatedClock();
-    const store = await PostgresStore.open({
-      url: fixture.serviceUrl,
-      schema: fixture.schema,
-      suite: nodeSuite,
-      signer: portableSigner(nodeSuite.randomBytes(32)),
-      name: 'timeline.test',
-      clock: clock.read,
-      locate: geo.lookup,
-    });
-    return {
-      store,
-      clock,
-      close: async () => {
-        await store.close();
-        await fixture.drop();
-      },
+    const { clock, options } = storeOptions();
+    const store = await PostgresStore.open({ url: fixture.serviceUrl, schema: fixture.schema, ...options });
+    const close = async () => {
+      await store.close();
+      await fixture.drop();
     };
+    return { store, clock, close };
   },
   unavailable,
 );

@@ -3,7 +3,8 @@
  * keeps what it could not map in `metadata`, and this is the one place that decides what fits. Fields are
  * offered in priority order; a field is dropped — never the event — when its key is not a valid metadata
  * key, the key budget is spent, or the event's serialized size would pass the limit. What was dropped is
- * named in `metadata.dropped_fields` (itself bounded), so an operator sees that the source said more.
+ * named in `metadata.dropped_fields` (itself bounded; a value kept only in part is listed as `NAME (cut)`),
+ * so an operator sees that the source said more.
  */
 import { EVENT_LIMITS, METADATA_KEY, type AuditEvent } from '../core/event.js';
 
@@ -29,24 +30,30 @@ export function truncate(text: string, max: number): string {
  * A JSON value that validateEvent accepts inside metadata: depth ≤ the limit (deeper parts become their
  * JSON text), arrays ≤ the item limit, finite numbers, well-formed strings of bounded length.
  */
-export function boundedValue(value: unknown, depth = 0): unknown {
+export function boundedValue(value: unknown, depth = 0, cut: { cut: boolean } = { cut: false }): unknown {
   if (value === null || typeof value === 'boolean') return value;
   if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
   if (typeof value === 'bigint') return value.toString();
-  if (typeof value === 'string') return truncate(value.toWellFormed(), MAX_METADATA_STRING);
+  if (typeof value === 'string') return cutString(value.toWellFormed(), cut);
   if (typeof value !== 'object') return undefined;
-  if (depth >= EVENT_LIMITS.maxMetadataDepth) return truncate(JSON.stringify(value) ?? '', MAX_METADATA_STRING);
+  if (depth >= EVENT_LIMITS.maxMetadataDepth) return cutString(JSON.stringify(value) ?? '', cut);
   if (Array.isArray(value)) {
-    return value.slice(0, EVENT_LIMITS.maxMetadataArrayItems).map((item) => boundedValue(item, depth + 1) ?? null);
+    if (value.length > EVENT_LIMITS.maxMetadataArrayItems) cut.cut = true;
+    return value.slice(0, EVENT_LIMITS.maxMetadataArrayItems).map((item) => boundedValue(item, depth + 1, cut) ?? null);
   }
   const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
     if (key === '__proto__' || key === 'constructor' || key === 'prototype') continue;
-    const bounded = boundedValue(item, depth + 1);
+    const bounded = boundedValue(item, depth + 1, cut);
     if (bounded !== undefined) out[key] = bounded;
   }
   // Plain prototype again: validateEvent accepts only plain objects (or null-prototype ones).
   return { ...out };
+}
+
+function cutString(text: string, cut: { cut: boolean }): string {
+  if (text.length > MAX_METADATA_STRING) cut.cut = true;
+  return truncate(text, MAX_METADATA_STRING);
 }
 
 /** A source field name made into a metadata key: allowed characters kept, others as `_`, ≤ 64 long. */
@@ -66,7 +73,8 @@ export function withMetadata(event: AuditEvent, fields: Iterable<[string, unknow
   const budget = EVENT_LIMITS.maxEventBytes - DROPPED_RESERVE;
   for (const [name, raw] of fields) {
     const key = metadataKey(name);
-    const value = boundedValue(raw);
+    const cut = { cut: false };
+    const value = boundedValue(raw, 0, cut);
     if (value === undefined) continue;
     if (key === undefined || key in metadata) {
       if (key === undefined) dropped.push(name);
@@ -79,6 +87,7 @@ export function withMetadata(event: AuditEvent, fields: Iterable<[string, unknow
     }
     metadata[key] = value;
     size += cost;
+    if (cut.cut) dropped.push(`${name} (cut)`);
   }
   if (dropped.length > 0) metadata[DROPPED_KEY] = droppedList(dropped);
   return Object.keys(metadata).length === 0 ? event : { ...event, metadata };

@@ -43,7 +43,7 @@ it('serve seals what logger sends to --syslog-tcp in --syslog-ledger', { skip: h
     for (let i = 0; i < 100 && events.length === 0; i++) {
       await new Promise((r) => setTimeout(r, 100));
       const response = await fetch(`${url}/v1/ledgers/hosts/events?q=${encodeURIComponent('ip:198.51.100.23 outcome:failure')}`, { headers: { authorization: `Bearer ${TOKEN}` } });
-      if (response.ok) events = (await response.json()).events;
+      if (response.ok) events = ((await response.json()) as { events: typeof events }).events;
     }
     assert.equal(events.length, 1);
     assert.deepEqual([events[0]!.event.actor.id, events[0]!.event.action, events[0]!.event.outcome_reason], ['root', 'auth.login', 'wrong publickey']);

@@ -6,6 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { DeliveryError, type Target } from '../../src/streams/target.js';
 import { syslogKind, type SyslogConfig } from '../../src/streams/targets/syslog.js';
@@ -79,10 +80,11 @@ describe('syslog target settings', () => {
     assert.throws(() => syslogKind.parseConfig({ host: 'tcp://siem:514' }), /host must be a host name/);
     assert.throws(() => syslogKind.parseConfig({ host: 'siem', port: 70000 }), /port must be a whole number/);
     assert.throws(() => syslogKind.parseConfig({ host: 'siem', transport: 'tls', framing: 'non-transparent' }), /octet-counting over TLS/);
-    assert.throws(() => syslogKind.parseConfig({ host: 'siem', caFile: '/etc/ca.pem' }), /only to transport "tls"/);
-    assert.throws(() => syslogKind.parseConfig({ host: 'siem', transport: 'tls', certFile: '/c.pem' }), /go together/);
-    assert.throws(() => syslogKind.parseConfig({ host: 'siem', cafile: '/c.pem' }), /unknown setting "cafile"/);
-    assert.throws(() => syslogKind.parseConfig({ host: 'siem', enterpriseNumber: 0 }), /enterpriseNumber/);
+    assert.throws(() => syslogKind.parseConfig({ host: 'siem', ca_file: '/etc/ca.pem' }), /only to transport "tls"/);
+    assert.throws(() => syslogKind.parseConfig({ host: 'siem', transport: 'tls', cert_file: '/c.pem' }), /go together/);
+    assert.throws(() => syslogKind.parseConfig({ host: 'siem', caFile: '/c.pem' }), /unknown setting "caFile"/);
+    assert.throws(() => syslogKind.parseConfig({ host: 'siem', transport: 'tls', ca: 'not a certificate' }), /ca must be PEM/);
+    assert.throws(() => syslogKind.parseConfig({ host: 'siem', enterprise_number: 0 }), /enterprise_number/);
     assert.deepEqual(syslogKind.formats, ['syslog', 'cef']);
   });
 });
@@ -108,7 +110,7 @@ describe('syslog target → rsyslogd over TCP', () => {
 
   it('sends CEF as the MSG of an RFC 5424 message that keeps the seal and checkpoint elements', async () => {
     const rsyslog = await receiver();
-    const sink = target({ host: '127.0.0.1', port: rsyslog.port, enterpriseNumber: 99999 }, 'cef');
+    const sink = target({ host: '127.0.0.1', port: rsyslog.port, enterprise_number: 99999 }, 'cef');
     await sink.deliver(sealed.delivery(0, 5), never);
     const messages = await received(rsyslog, 5);
     messages.forEach((message, i) => {
@@ -191,7 +193,7 @@ describe('syslog target against receivers that misbehave', () => {
     const server = await rawServer((socket) => socket.pause());
     try {
       const many = { ...sealed.delivery(0, 240), records: Array.from({ length: 100 }, () => sealed.records).flat() };
-      const slow = target({ host: '127.0.0.1', port: server.port, writeTimeoutMs: 300 });
+      const slow = target({ host: '127.0.0.1', port: server.port, write_timeout_ms: 300 });
       await assert.rejects(slow.deliver(many, never), /writing to syslog receiver 127\.0\.0\.1:\d+ timed out after 300 ms/);
       const abortable = target({ host: '127.0.0.1', port: server.port });
       const controller = new AbortController();
@@ -206,29 +208,29 @@ describe('syslog target against receivers that misbehave', () => {
 describe('syslog target → rsyslogd over TLS (RFC 5425)', () => {
   it('delivers with a verified server certificate and a client certificate the receiver requires', async () => {
     const rsyslog = await receiver({ tls: { caFile: pki.caFile, certFile: pki.serverCert, keyFile: pki.serverKey, authMode: 'x509/certvalid' } });
-    const sink = target({ host: '127.0.0.1', port: rsyslog.port, transport: 'tls', caFile: pki.caFile, certFile: pki.clientCert, keyFile: pki.clientKey });
+    const sink = target({ host: '127.0.0.1', port: rsyslog.port, transport: 'tls', ca_file: pki.caFile, cert_file: pki.clientCert, key_file: pki.clientKey });
     await sink.deliver(sealed.delivery(0, 50), never);
     await sink.deliver(sealed.delivery(50, 120), never);
     assertStream(await received(rsyslog, 120), 0, [49, 119]);
   });
 
-  it('verifies the name given as serverName', async () => {
+  it('trusts a CA given as PEM text and verifies the name given as server_name', async () => {
     const rsyslog = await receiver({ tls: { caFile: pki.caFile, certFile: pki.serverCert, keyFile: pki.serverKey, authMode: 'anon' } });
-    const sink = target({ host: '127.0.0.1', port: rsyslog.port, transport: 'tls', caFile: pki.caFile, serverName: 'localhost' });
+    const sink = target({ host: '127.0.0.1', port: rsyslog.port, transport: 'tls', ca: readFileSync(pki.caFile, 'utf8'), server_name: 'localhost' });
     await sink.deliver(sealed.delivery(0, 3), never);
     await received(rsyslog, 3);
-    const wrongName = target({ host: '127.0.0.1', port: rsyslog.port, transport: 'tls', caFile: pki.caFile, serverName: 'siem.example.com' });
+    const wrongName = target({ host: '127.0.0.1', port: rsyslog.port, transport: 'tls', ca_file: pki.caFile, server_name: 'siem.example.com' });
     await assert.rejects(wrongName.deliver(sealed.delivery(0, 3), never), /TLS certificate does not verify \(ERR_TLS_CERT_ALTNAME_INVALID/);
   });
 
   it('refuses a certificate that does not verify, saying so, and sends nothing', async () => {
     const rsyslog = await receiver({ tls: { caFile: pki.caFile, certFile: pki.serverCert, keyFile: pki.serverKey, authMode: 'anon' } });
-    for (const settings of [{ caFile: pki.otherCaFile }, {}]) {
+    for (const settings of [{ ca_file: pki.otherCaFile }, {}]) {
       const sink = target({ host: '127.0.0.1', port: rsyslog.port, transport: 'tls', ...settings });
       await assert.rejects(sink.deliver(sealed.delivery(0, 5), never), (error: DeliveryError) => {
         assert.ok(error instanceof DeliveryError && !error.permanent);
         assert.match(error.message, /syslog receiver 127\.0\.0\.1:\d+: its TLS certificate does not verify \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)/);
-        assert.match(error.message, /set caFile/);
+        assert.match(error.message, /set ca_file/);
         return true;
       });
     }
@@ -237,7 +239,7 @@ describe('syslog target → rsyslogd over TLS (RFC 5425)', () => {
   });
 
   it('reports a CA file that cannot be read', async () => {
-    const sink = target({ host: '127.0.0.1', port: await freePort(), transport: 'tls', caFile: '/nonexistent/ca.pem' });
-    await assert.rejects(sink.deliver(sealed.delivery(0, 1), never), /caFile \/nonexistent\/ca\.pem cannot be read \(ENOENT\)/);
+    const sink = target({ host: '127.0.0.1', port: await freePort(), transport: 'tls', ca_file: '/nonexistent/ca.pem' });
+    await assert.rejects(sink.deliver(sealed.delivery(0, 1), never), /ca_file \/nonexistent\/ca\.pem cannot be read \(ENOENT\)/);
   });
 });

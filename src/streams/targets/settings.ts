@@ -1,7 +1,8 @@
 /**
  * Reading a target's type-specific settings (TargetKind.parseConfig) and the timing every target shares.
- * A sink definition arrives as JSON from the API or the CLI: every setting is checked for its type and
- * range, and an unknown name is an error (a misspelt `caFile` must not silently mean "no CA").
+ * A sink definition arrives as JSON from the API or the CLI, its names in snake_case like the rest of
+ * the API: every setting is checked for its type and range, and an unknown name is an error (a misspelt
+ * `ca_file` must not silently mean "no CA").
  */
 import { readFile } from 'node:fs/promises';
 import { DeliveryError } from '../target.js';
@@ -74,12 +75,12 @@ export interface Timeouts {
   writeTimeoutMs: number;
 }
 
-export const TIMEOUT_SETTINGS = ['connectTimeoutMs', 'writeTimeoutMs'] as const;
+export const TIMEOUT_SETTINGS = ['connect_timeout_ms', 'write_timeout_ms'] as const;
 
 export function timeoutSettings(input: Settings, defaults: Timeouts = { connectTimeoutMs: 10_000, writeTimeoutMs: 30_000 }): Timeouts {
   return {
-    connectTimeoutMs: integerSetting(input, 'connectTimeoutMs', defaults.connectTimeoutMs, 100, 300_000),
-    writeTimeoutMs: integerSetting(input, 'writeTimeoutMs', defaults.writeTimeoutMs, 100, 600_000),
+    connectTimeoutMs: integerSetting(input, 'connect_timeout_ms', defaults.connectTimeoutMs, 100, 300_000),
+    writeTimeoutMs: integerSetting(input, 'write_timeout_ms', defaults.writeTimeoutMs, 100, 600_000),
   };
 }
 
@@ -132,6 +133,24 @@ export async function readSettingFile(path: string, setting: string): Promise<Bu
   return data;
 }
 
+/** Trusted CA certificates: `ca` (PEM text, as the webhook takes it) or `ca_file` (a PEM file on the server). */
+export type CaSource = { pem: string } | { file: string };
+
+export function caSetting(input: Settings): CaSource | undefined {
+  const pem = input.ca;
+  const file = stringSetting(input, 'ca_file', { max: 4096 });
+  if (pem !== undefined && file !== undefined) throw new Error('give either ca or ca_file, not both');
+  if (file !== undefined) return { file };
+  if (pem === undefined || pem === null) return undefined;
+  if (typeof pem !== 'string' || !pem.includes('-----BEGIN CERTIFICATE-----') || pem.length > MAX_SETTING_FILE_BYTES) throw new Error('ca must be PEM certificates');
+  return { pem };
+}
+
+export async function caCertificates(ca: CaSource | undefined): Promise<Buffer | undefined> {
+  if (ca === undefined) return undefined;
+  return 'pem' in ca ? Buffer.from(ca.pem, 'utf8') : readSettingFile(ca.file, 'ca_file');
+}
+
 /** TLS verification failures by OpenSSL code, so that the error says what is wrong with the certificate. */
 const CERTIFICATE_ERRORS = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
@@ -154,7 +173,7 @@ export function describeConnectError(error: unknown, receiver: string): string {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   const detail = error instanceof Error ? error.message : String(error);
   if (code && CERTIFICATE_ERRORS.has(code)) {
-    return `${receiver}: its TLS certificate does not verify (${code}: ${detail}); set caFile to the CA that issued it, or fix the certificate's names`;
+    return `${receiver}: its TLS certificate does not verify (${code}: ${detail}); set ca_file (or ca) to the CA that issued it, or fix the certificate's names`;
   }
   if (code === 'ECONNREFUSED') return `${receiver} refused the connection (nothing listens there?)`;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `${receiver}: the host name does not resolve (${code})`;

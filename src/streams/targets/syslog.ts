@@ -22,6 +22,8 @@ import { DOCUMENTATION_PEN, formatSyslogLine, isEnterpriseNumber, MAX_ENTERPRISE
 import { DeliveryError, type Delivery, type StreamRecord, type Target, type TargetKind } from '../target.js';
 import {
   abortedError,
+  caCertificates,
+  caSetting,
   choiceSetting,
   describeConnectError,
   HOST_PATTERN,
@@ -32,6 +34,7 @@ import {
   TIMEOUT_SETTINGS,
   timeoutSettings,
   withDeadline,
+  type CaSource,
   type Settings,
   type Timeouts,
 } from './settings.js';
@@ -43,8 +46,8 @@ export interface SyslogConfig extends Timeouts {
   port: number;
   transport: 'tcp' | 'tls';
   framing: SyslogFraming;
-  /** PEM files (TLS only): the CA that issued the receiver's certificate; our certificate and key. */
-  caFile?: string;
+  /** TLS only: the CA that issued the receiver's certificate; our certificate and key (PEM files). */
+  ca?: CaSource;
   certFile?: string;
   keyFile?: string;
   /** The name the receiver's certificate must carry, when it is not `host`. */
@@ -54,8 +57,8 @@ export interface SyslogConfig extends Timeouts {
   enterpriseNumber: number;
 }
 
-const SETTINGS = ['host', 'port', 'transport', 'framing', 'caFile', 'certFile', 'keyFile', 'serverName', 'hostname', 'enterpriseNumber', ...TIMEOUT_SETTINGS];
-const TLS_ONLY = ['caFile', 'certFile', 'keyFile', 'serverName'] as const;
+const SETTINGS = ['host', 'port', 'transport', 'framing', 'ca', 'ca_file', 'cert_file', 'key_file', 'server_name', 'hostname', 'enterprise_number', ...TIMEOUT_SETTINGS];
+const TLS_ONLY = { cert_file: 'certFile', key_file: 'keyFile', server_name: 'serverName' } as const;
 
 function parseSyslogConfig(input: Settings): SyslogConfig {
   rejectUnknownSettings(input, SETTINGS, 'syslog');
@@ -63,8 +66,8 @@ function parseSyslogConfig(input: Settings): SyslogConfig {
   const framing = choiceSetting(input, 'framing', ['octet-counting', 'non-transparent'] as const, 'octet-counting');
   // RFC 5425 §4.3: over TLS every message is octet-counted; LF framing would be a non-standard stream.
   if (transport === 'tls' && framing !== 'octet-counting') throw new Error('framing must be octet-counting over TLS (RFC 5425)');
-  const enterpriseNumber = input.enterpriseNumber ?? DOCUMENTATION_PEN;
-  if (!isEnterpriseNumber(enterpriseNumber)) throw new Error(`enterpriseNumber must be a whole number from 1 to ${MAX_ENTERPRISE_NUMBER}`);
+  const enterpriseNumber = input.enterprise_number ?? DOCUMENTATION_PEN;
+  if (!isEnterpriseNumber(enterpriseNumber)) throw new Error(`enterprise_number must be a whole number from 1 to ${MAX_ENTERPRISE_NUMBER}`);
   const config: SyslogConfig = {
     host: stringSetting(input, 'host', { required: true, max: 253, pattern: HOST_PATTERN, expected: 'a host name or IP address' }),
     // 601 is syslog over TCP (RFC 3195/6587's registered port), 6514 syslog over TLS (RFC 5425).
@@ -74,13 +77,18 @@ function parseSyslogConfig(input: Settings): SyslogConfig {
     enterpriseNumber,
     ...timeoutSettings(input),
   };
-  for (const name of TLS_ONLY) {
+  for (const [name, field] of Object.entries(TLS_ONLY)) {
     const value = stringSetting(input, name, { max: 4096 });
     if (value === undefined) continue;
     if (transport !== 'tls') throw new Error(`${name} applies only to transport "tls"`);
-    config[name] = value;
+    config[field] = value;
   }
-  if ((config.certFile === undefined) !== (config.keyFile === undefined)) throw new Error('certFile and keyFile go together (a client certificate needs its key)');
+  const ca = caSetting(input);
+  if (ca !== undefined) {
+    if (transport !== 'tls') throw new Error('ca and ca_file apply only to transport "tls"');
+    config.ca = ca;
+  }
+  if ((config.certFile === undefined) !== (config.keyFile === undefined)) throw new Error('cert_file and key_file go together (a client certificate needs its key)');
   const hostname = stringSetting(input, 'hostname', { max: 255, pattern: /^[!-~]+$/, expected: 'printable ASCII without spaces' });
   if (hostname !== undefined) config.hostname = hostname;
   return config;
@@ -195,9 +203,9 @@ class SyslogTarget implements Target {
   private async connectTls(signal: AbortSignal): Promise<Socket> {
     const { config } = this;
     const [ca, cert, key] = await Promise.all([
-      config.caFile === undefined ? undefined : readSettingFile(config.caFile, 'caFile'),
-      config.certFile === undefined ? undefined : readSettingFile(config.certFile, 'certFile'),
-      config.keyFile === undefined ? undefined : readSettingFile(config.keyFile, 'keyFile'),
+      caCertificates(config.ca),
+      config.certFile === undefined ? undefined : readSettingFile(config.certFile, 'cert_file'),
+      config.keyFile === undefined ? undefined : readSettingFile(config.keyFile, 'key_file'),
     ]);
     if (signal.aborted) throw abortedError(signal, `connecting to ${this.receiver}`, config.connectTimeoutMs);
     const serverName = config.serverName ?? (/^[\d.]+$|:/.test(config.host) ? undefined : config.host);

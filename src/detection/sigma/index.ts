@@ -26,15 +26,26 @@ interface RuleNode {
   slots: RuleNode[];
 }
 
-export function compileSigmaRules(files: RuleFile[]): Array<Detector<SigmaState>> {
-  const { nodes, roots } = compileRuleSet(files);
+/**
+ * Detectors of the rules in `files`. Correlations in `files` may also refer to rules in `references`
+ * (the rule set already loaded, such as the built-in pack), which give no detectors of their own here;
+ * a rule of `files` with the id or name of one in `references` replaces it.
+ */
+export function compileSigmaRules(files: RuleFile[], options: { references?: RuleFile[] } = {}): Array<Detector<SigmaState>> {
+  const { nodes, roots } = compileRuleSet(files, options.references ?? []);
   return roots.map((id) => detectorOf(nodes.get(id)!));
 }
 
-/** Parses, checks and links every rule; `roots` are the ids of those that raise findings. */
-function compileRuleSet(files: RuleFile[]): { nodes: Map<string, RuleNode>; roots: string[]; order: string[] } {
-  if (files.length > RULE_FILE_LIMITS.maxFiles) throw new SigmaRuleError('(rules)', undefined, undefined, `more than ${RULE_FILE_LIMITS.maxFiles} rule files`);
-  const rules = files.flatMap((file) => parseRuleFile(file).map(readRule));
+/**
+ * Parses, checks and links every rule; `order` lists the rules of `files`, `roots` those of them that
+ * raise findings.
+ */
+function compileRuleSet(files: RuleFile[], references: RuleFile[]): { nodes: Map<string, RuleNode>; roots: string[]; order: string[] } {
+  if (files.length + references.length > RULE_FILE_LIMITS.maxFiles) throw new SigmaRuleError('(rules)', undefined, undefined, `more than ${RULE_FILE_LIMITS.maxFiles} rule files`);
+  const own = files.flatMap((file) => parseRuleFile(file).map(readRule));
+  const ownNames = new Set(own.flatMap((r) => (r.name ? [r.id, r.name] : [r.id])));
+  const replaced = (r: SigmaRule) => ownNames.has(r.id) || (r.name !== undefined && ownNames.has(r.name));
+  const rules = [...references.flatMap((file) => parseRuleFile(file).map(readRule)).filter((r) => !replaced(r)), ...own];
   const byReference = new Map<string, SigmaRule>();
   for (const rule of rules) {
     for (const [key, value] of [['id', rule.id], ['name', rule.name]] as const) {
@@ -55,7 +66,7 @@ function compileRuleSet(files: RuleFile[]): { nodes: Map<string, RuleNode>; root
     });
   }
   for (const node of nodes.values()) assertAcyclic(node, []);
-  const order = rules.map((r) => r.id);
+  const order = own.map((r) => r.id);
   return { nodes, roots: order.filter((id) => referenced.get(id) !== true), order };
 }
 
@@ -181,14 +192,13 @@ export interface RuleFileTest {
 /**
  * Compiles one file (throwing SigmaRuleError as compileSigmaRules does) and runs each of its rules over
  * `events`, given in ledger order (several ledgers are judged apart, each with its own state).
- * `others` are rule files the file's correlations may refer to (the loaded rule set); their own rules
- * are not reported.
+ * `others` are rule files the file's correlations may refer to (the loaded rule set; the file's rules
+ * replace theirs of the same id or name); their own rules are not reported.
  */
 export function testRuleFile(path: string, text: string, events: JudgedEvent[], others: RuleFile[] = []): RuleFileTest {
-  const { nodes, roots, order } = compileRuleSet([...others.filter((f) => f.path !== path), { path, text }]);
-  const own = new Set([...nodes.values()].filter((n) => n.rule.doc.file === path).map((n) => n.rule.id));
+  const { nodes, roots, order } = compileRuleSet([{ path, text }], others);
   const findings: Finding[] = [];
-  const rules = order.filter((id) => own.has(id)).map((id) => {
+  const rules = order.map((id) => {
     const node = nodes.get(id)!;
     const detector = detectorOf(node);
     const states = new Map<string, SigmaState>();

@@ -83,6 +83,24 @@ describe('the built-in pack', () => {
   });
 });
 
+describe('rules compiled against the loaded set', () => {
+  it('may refer to the pack\'s rules, which give no detectors of their own, and replace them by id', () => {
+    const mine = 'title: Two failures\nid: mine\ncorrelation:\n    type: event_count\n    rules: [sealtrail_login_failure]\n    group-by: [actor.id]\n    timespan: 1m\n    condition: {gte: 2}\n';
+    assert.throws(() => compileSigmaRules([{ path: 'api:mine', text: mine }]), /no rule has the id or name "sealtrail_login_failure"/);
+    const detectors = compileSigmaRules([{ path: 'api:mine', text: mine }], { references: builtinRuleFiles() });
+    assert.deepEqual(detectors.map((d) => d.id), ['mine']);
+    const failures = [0, 1].map((i) => judged(i, { action: 'auth.login', outcome: 'failure' }));
+    const state = detectors[0]!.initialState();
+    assert.deepEqual(failures.flatMap((e) => detectors[0]!.judge(e, state, NO_CONTEXT)).map((f) => f.key), ['mine:app:1']);
+    // The same correlation over a replaced building block that counts MFA failures instead.
+    const replacement = 'title: MFA failure\nid: sealtrail-login-failure\nname: sealtrail_login_failure\nlogsource: {product: sealtrail}\ndetection:\n    s: {action: auth.mfa_verify, outcome: failure}\n    condition: s\n';
+    const replaced = compileSigmaRules([{ path: 'api:mine', text: `${mine}---\n${replacement}` }], { references: builtinRuleFiles() });
+    assert.deepEqual(replaced.map((d) => d.id), ['mine']);
+    const replacedState = replaced[0]!.initialState();
+    assert.deepEqual(failures.flatMap((e) => replaced[0]!.judge(e, replacedState, NO_CONTEXT)), []);
+  });
+});
+
 describe('the pack on the records the server seals in the system ledger', () => {
   let server: TestServer;
   const call = async (method: 'GET' | 'PUT' | 'POST' | 'DELETE', url: string, payload?: unknown) => {

@@ -39,6 +39,11 @@ const ACTIONS: Record<string, [action: string, category: Category]> = {
   // they did; only reads are recorded here.
   'GET /v1/retention/policy': ['retention.policy.read', 'read'],
   'GET /v1/holds': ['legal_hold.list', 'read'],
+  // Alert and rule changes are sealed by detection itself (src/detection/outbox.ts); reads are recorded here.
+  'GET /v1/alerts': ['alert.list', 'read'],
+  'GET /v1/alerts/:id': ['alert.read', 'read'],
+  'GET /v1/detection': ['detection.read', 'read'],
+  'GET /v1/detection/departures': ['detection.departures.read', 'read'],
   // Sink changes are sealed by the sink service (src/streams/service.ts) with what they did.
   'GET /v1/sinks': ['sink.list', 'read'],
   'GET /v1/sinks/:name': ['sink.describe', 'read'],
@@ -56,6 +61,8 @@ declare module 'fastify' {
      * say); called when the record is made, so also for requests the route refused.
      */
     accessMetadata?: (request: FastifyRequest) => Record<string, unknown>;
+    /** What the route's `:id` names, as the record's target type; default api_key. */
+    accessTargetType?: string;
   }
 }
 
@@ -98,7 +105,7 @@ function accessEvent(request: FastifyRequest, reply: FastifyReply): AuditEvent |
   const params = (request.params ?? {}) as Record<string, string | undefined>;
   const targets: NonNullable<AuditEvent['targets']> = [];
   if (params.ledger) targets.push({ type: 'ledger', id: clean(params.ledger, 256) });
-  if (params.id) targets.push({ type: 'api_key', id: clean(params.id, 256) });
+  if (params.id) targets.push({ type: request.routeOptions.config?.accessTargetType ?? 'api_key', id: clean(params.id, 256) });
   const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '';
   const metadata: Record<string, unknown> = { route, status };
   if (query) metadata.query = query.slice(0, 1024);

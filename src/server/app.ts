@@ -46,6 +46,10 @@ import { sinkRoutes } from './routes/sinks.js';
 import { SinkService } from '../streams/service.js';
 import { secretBox } from '../streams/secrets.js';
 import { randomBytes } from 'node:crypto';
+import { alertRoutes } from './routes/alerts.js';
+import { detectionRoutes } from './routes/detection.js';
+import { DetectionService } from '../detection/service.js';
+import { defaultRuleLibrary } from '../detection/library.js';
 
 export interface AppOptions {
   store: Store;
@@ -68,6 +72,8 @@ export interface AppOptions {
   requestTimeoutMs?: number;
   /** The retention service (the server's scheduler shares it); made from the store when absent. */
   retention?: RetentionService;
+  /** Detection (rules, alerts; serve starts its engine); made from the store, serving the API only, when absent. */
+  detection?: DetectionService;
   /**
    * Sinks (src/streams/service.ts; serve makes and starts it with the signing key's secret box). When
    * absent, one serving the API only, whose secrets no later process can open.
@@ -293,6 +299,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await integrityRoutes(v1, options.integrity);
     await reportRoutes(v1, context, options.integrity);
     await sinkRoutes(v1, sinks);
+    const detection = options.detection ?? new DetectionService({ store: options.store, library: defaultRuleLibrary() });
+    if (!options.detection) {
+      await detection.start(false);
+      app.addHook('onClose', () => detection.stop());
+    }
+    await alertRoutes(v1, detection);
+    await detectionRoutes(v1, detection);
     await otlpRoutes(v1, context);
   }, { prefix: '/v1' });
   return app;

@@ -15,6 +15,7 @@ import type { Query } from '../core/query.js';
 import type { LegalHold } from '../core/retention.js';
 import type { SearchRecord } from './search-fields.js';
 import type { SinkStateStore } from './sink-state.js';
+import type { DetectionStateStore } from './detection-state.js';
 
 export interface AppendRequest {
   event: AuditEvent;
@@ -319,6 +320,8 @@ export interface Store {
 
   /** Streams' sinks, cursors and dead letters (src/store/sink-state.ts). */
   readonly sinks: SinkStateStore;
+  /** The detection engine's cursors, states, alerts, outbox, rules and departures (src/store/detection-state.ts). */
+  readonly detection: DetectionStateStore;
 
   close(): Promise<void>;
 }

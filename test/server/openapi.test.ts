@@ -13,6 +13,7 @@ import type { FastifyInstance, InjectOptions } from 'fastify';
 import { ERROR_CODES, type ErrorCode } from '../../src/server/schemas.js';
 import { sampleEvent } from '../helpers/events.js';
 import { buildTestServer, type TestServer } from '../helpers/server.js';
+import { plantAlert } from '../detection/engine-fixtures.js';
 
 interface Operation {
   responses: Record<string, { description?: string; content?: Record<string, { schema?: Record<string, unknown> }> }>;
@@ -32,6 +33,20 @@ let doc: Document;
 let writerToken: string;
 let holdId: string;
 let revocableKey: string;
+let alertId: string;
+let backfillId: string;
+
+const SIGMA_RULE = [
+  'title: OpenAPI test rule',
+  'id: openapi-rule',
+  'logsource:',
+  '  product: sealtrail',
+  'detection:',
+  '  selection:',
+  '    action: file.download',
+  '  condition: selection',
+  'level: low',
+].join('\n');
 let sinkDirectory: string;
 let deadLetter: number;
 
@@ -72,6 +87,8 @@ before(async () => {
   await app.inject({ method: 'POST', url: '/v1/ledgers/audit/events', headers: admin(), payload: [sampleEvent(1), sampleEvent(2), sampleEvent(3)] });
   const hold = await app.inject({ method: 'POST', url: '/v1/holds', headers: admin(), payload: { reason: 'incident 7', owner: 'legal', query: 'actor.id:u-1' } });
   holdId = hold.json().id;
+  alertId = (await plantAlert(server.deployment.store)).id;
+  backfillId = (await app.inject({ method: 'POST', url: '/v1/detection/backfills', headers: admin(), payload: { ledger: 'audit' } })).json().id;
   // A file sink (no receiver needed) with a dead letter, so that its replay can succeed.
   sinkDirectory = mkdtempSync(join(tmpdir(), 'sealtrail-openapi-sink-'));
   await app.inject({ method: 'POST', url: '/v1/sinks', headers: admin(), payload: { name: 'disk', type: 'file', ledgers: ['audit'], directory: sinkDirectory } });
@@ -124,6 +141,19 @@ function successCalls(): Call[] {
     { request: { method: 'GET', url: `/v1/reports/sealed/${'0'.repeat(64)}`, headers: admin() } },
     { request: { method: 'GET', url: '/v1/certificates/acme?from=2020-01-01&to=2030-01-01', headers: admin() } },
     { request: { method: 'POST', url: '/v1/logs', headers: { ...admin(), 'x-sealtrail-ledger': 'audit' }, payload: { resourceLogs: [] } } },
+    { request: { method: 'GET', url: '/v1/alerts?status=open&limit=10', headers: admin() } },
+    { request: { method: 'GET', url: `/v1/alerts/${alertId}`, headers: admin() } },
+    { request: { method: 'POST', url: `/v1/alerts/${alertId}/acknowledge`, headers: admin() } },
+    { request: { method: 'POST', url: `/v1/alerts/${alertId}/close`, headers: admin(), payload: { reason: 'test' } } },
+    { request: { method: 'GET', url: '/v1/detection', headers: admin() } },
+    { request: { method: 'POST', url: '/v1/detection/rules', headers: admin(), payload: { yaml: SIGMA_RULE } } },
+    { request: { method: 'POST', url: '/v1/detection/rules/openapi-rule/disable', headers: admin() } },
+    { request: { method: 'POST', url: '/v1/detection/rules/openapi-rule/enable', headers: admin() } },
+    { request: { method: 'DELETE', url: '/v1/detection/rules/openapi-rule', headers: admin() } },
+    { request: { method: 'GET', url: '/v1/detection/departures', headers: admin() } },
+    { request: { method: 'PUT', url: '/v1/detection/departures', headers: admin(), payload: { departures: [{ actor_id: 'u-1', ends_at: '2026-12-31' }] } } },
+    { request: { method: 'POST', url: '/v1/detection/backfills', headers: admin(), payload: { ledger: 'audit', from: 1 } } },
+    { request: { method: 'GET', url: `/v1/detection/backfills/${backfillId}`, headers: admin() } },
   ];
   return calls.map((call) => {
     const operation = operationOf(call.request.method as string, call.request.url as string);
@@ -217,6 +247,20 @@ describe('OpenAPI document', () => {
       { operation: 'POST /v1/sinks', request: { method: 'POST', url: '/v1/sinks', headers: admin(), payload: { name: 'disk', type: 'file', ledgers: ['audit'], directory: '/tmp/x' } } },
       { operation: 'POST /v1/sinks', request: { method: 'POST', url: '/v1/sinks', headers: as(writerToken), payload: { name: 'x', type: 'file', ledgers: ['audit'], directory: '/tmp/x' } } },
       { operation: 'GET /v1/sinks/{name}', request: { method: 'GET', url: '/v1/sinks/nope', headers: admin() } },
+      { operation: 'GET /v1/alerts', request: { method: 'GET', url: '/v1/alerts', headers: as(writerToken) } },
+      { operation: 'GET /v1/alerts', request: { method: 'GET', url: '/v1/alerts?ledger=nope', headers: admin() } },
+      { operation: 'GET /v1/alerts', request: { method: 'GET', url: '/v1/alerts?cursor=abc', headers: admin() } },
+      { operation: 'GET /v1/alerts/{id}', request: { method: 'GET', url: '/v1/alerts/al_nosuchalert', headers: admin() } },
+      { operation: 'POST /v1/alerts/{id}/acknowledge', request: { method: 'POST', url: `/v1/alerts/${alertId}/acknowledge`, headers: admin() } },
+      { operation: 'POST /v1/alerts/{id}/close', request: { method: 'POST', url: `/v1/alerts/${alertId}/close`, headers: admin(), payload: {} } },
+      { operation: 'GET /v1/detection', request: { method: 'GET', url: '/v1/detection', headers: as(writerToken) } },
+      { operation: 'POST /v1/detection/rules', request: { method: 'POST', url: '/v1/detection/rules', headers: admin(), payload: { yaml: 'title: x\nid: y\ndetection: [' } } },
+      { operation: 'POST /v1/detection/rules', request: { method: 'POST', url: '/v1/detection/rules', headers: as(writerToken), payload: { yaml: SIGMA_RULE } } },
+      { operation: 'DELETE /v1/detection/rules/{id}', request: { method: 'DELETE', url: '/v1/detection/rules/nope', headers: admin() } },
+      { operation: 'POST /v1/detection/rules/{id}/disable', request: { method: 'POST', url: '/v1/detection/rules/nope/disable', headers: admin() } },
+      { operation: 'PUT /v1/detection/departures', request: { method: 'PUT', url: '/v1/detection/departures', headers: admin(), payload: { departures: [{ actor_id: 'u', ends_at: 'soon' }] } } },
+      { operation: 'POST /v1/detection/backfills', request: { method: 'POST', url: '/v1/detection/backfills', headers: admin(), payload: { ledger: 'nope' } } },
+      { operation: 'GET /v1/detection/backfills/{id}', request: { method: 'GET', url: '/v1/detection/backfills/bf_nope', headers: admin() } },
     ];
     for (const call of calls) {
       const response = await app.inject(call.request);

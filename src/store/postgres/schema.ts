@@ -28,6 +28,9 @@ function grantToRoles(roles: string, grants: string[]): string {
   END $$;`;
 }
 
+/** The detection engine's tables (migration 12), which the service role reads and writes whole. */
+const DETECTION_TABLES = 'detection_cursors, detection_states, alerts, alert_findings, detection_outbox, detection_rules, detection_rule_settings, detection_departures';
+
 export const PG_MIGRATIONS: string[] = [
   `
   CREATE TABLE meta (
@@ -376,7 +379,73 @@ export const PG_MIGRATIONS: string[] = [
   ${grantToRoles(APPENDING_ROLES, ['GRANT SELECT, INSERT, UPDATE ON leases TO %I'])}
   `,
   // 12: reserved for detection (issue 14).
-  `SELECT 1;`,
+  // The detection engine's state: see SQLite migration 11. The service role reads and writes it all
+  // (DELETE too: the outbox empties, rules are removed, the HR feed is replaced, states are reset).
+  `
+  CREATE TABLE detection_cursors (
+    ledger     TEXT PRIMARY KEY,
+    evaluated  BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+  );
+  CREATE TABLE detection_states (
+    ledger   TEXT NOT NULL,
+    detector TEXT NOT NULL,
+    state    TEXT NOT NULL,
+    PRIMARY KEY (ledger, detector)
+  );
+  CREATE TABLE alerts (
+    seq          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id           TEXT NOT NULL UNIQUE,
+    group_key    TEXT NOT NULL,
+    tenant       TEXT,
+    rule         TEXT NOT NULL,
+    title        TEXT NOT NULL,
+    severity     TEXT NOT NULL,
+    ledger       TEXT NOT NULL,
+    actor_type   TEXT,
+    actor_id     TEXT,
+    first_seen   BIGINT NOT NULL,
+    last_seen    BIGINT NOT NULL,
+    count        BIGINT NOT NULL,
+    events       TEXT NOT NULL,
+    summary      TEXT NOT NULL,
+    finding_keys TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    close_reason TEXT,
+    opened_at    BIGINT NOT NULL,
+    changed_at   BIGINT,
+    changed_by   TEXT
+  );
+  CREATE INDEX alerts_group ON alerts (group_key, tenant, seq);
+  CREATE INDEX alerts_ledger ON alerts (ledger, seq);
+  CREATE INDEX alerts_status ON alerts (status, seq);
+  CREATE TABLE alert_findings (
+    finding_key TEXT PRIMARY KEY,
+    alert_id    TEXT NOT NULL
+  );
+  CREATE TABLE detection_outbox (
+    seq   BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    key   TEXT NOT NULL UNIQUE,
+    event TEXT NOT NULL
+  );
+  CREATE TABLE detection_rules (
+    id       TEXT PRIMARY KEY,
+    yaml     TEXT NOT NULL,
+    added_at BIGINT NOT NULL,
+    added_by TEXT NOT NULL
+  );
+  CREATE TABLE detection_rule_settings (
+    id         TEXT PRIMARY KEY,
+    enabled    BOOLEAN NOT NULL,
+    changed_at BIGINT NOT NULL,
+    changed_by TEXT NOT NULL
+  );
+  CREATE TABLE detection_departures (
+    actor_id TEXT PRIMARY KEY,
+    ends_at  BIGINT NOT NULL
+  );
+  ${grantToRoles(APPENDING_ROLES, [`GRANT SELECT, INSERT, UPDATE, DELETE ON ${DETECTION_TABLES} TO %I`])}
+  `,
   // 13: streams (issue 20): see SQLite migration 12. The service role reads and changes all three.
   `
   CREATE TABLE sinks (
@@ -467,6 +536,7 @@ export function serviceGrants(schema: string, role: string): string {
   GRANT SELECT, INSERT, UPDATE ON ${s}.leases TO ${r};
   GRANT SELECT, INSERT, UPDATE, DELETE ON ${s}.sinks, ${s}.sink_cursors, ${s}.sink_dead_letters TO ${r};
   GRANT USAGE ON SEQUENCE ${s}.sink_dead_letters_id_seq TO ${r};`;
+  GRANT SELECT, INSERT, UPDATE, DELETE ON ${DETECTION_TABLES.split(', ').map((table) => `${s}.${table}`).join(', ')} TO ${r};
 }
 
 export function quoteIdent(name: string): string {

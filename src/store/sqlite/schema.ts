@@ -281,7 +281,74 @@ export const MIGRATIONS: string[] = [
   );
   `,
   // 11: reserved for detection (issue 14).
-  `SELECT 1;`,
+  // The detection engine's state (src/store/detection-state.ts): per ledger the cursor and each
+  // detector's state at it, alerts and the finding keys they hold, the outbox of system-ledger records,
+  // rules added through the API, rule settings and the HR feed of departures. Not sealed: alerts and
+  // their changes are sealed in the system ledger through the outbox.
+  `
+  CREATE TABLE detection_cursors (
+    ledger     TEXT PRIMARY KEY,
+    evaluated  INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE detection_states (
+    ledger   TEXT NOT NULL,
+    detector TEXT NOT NULL,
+    state    TEXT NOT NULL,
+    PRIMARY KEY (ledger, detector)
+  );
+  CREATE TABLE alerts (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           TEXT NOT NULL UNIQUE,
+    group_key    TEXT NOT NULL,
+    tenant       TEXT,
+    rule         TEXT NOT NULL,
+    title        TEXT NOT NULL,
+    severity     TEXT NOT NULL,
+    ledger       TEXT NOT NULL,
+    actor_type   TEXT,
+    actor_id     TEXT,
+    first_seen   INTEGER NOT NULL,
+    last_seen    INTEGER NOT NULL,
+    count        INTEGER NOT NULL,
+    events       TEXT NOT NULL,
+    summary      TEXT NOT NULL,
+    finding_keys TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    close_reason TEXT,
+    opened_at    INTEGER NOT NULL,
+    changed_at   INTEGER,
+    changed_by   TEXT
+  );
+  CREATE INDEX alerts_group ON alerts (group_key, tenant, seq);
+  CREATE INDEX alerts_ledger ON alerts (ledger, seq);
+  CREATE INDEX alerts_status ON alerts (status, seq);
+  CREATE TABLE alert_findings (
+    finding_key TEXT PRIMARY KEY,
+    alert_id    TEXT NOT NULL
+  );
+  CREATE TABLE detection_outbox (
+    seq   INTEGER PRIMARY KEY AUTOINCREMENT,
+    key   TEXT NOT NULL UNIQUE,
+    event TEXT NOT NULL
+  );
+  CREATE TABLE detection_rules (
+    id       TEXT PRIMARY KEY,
+    yaml     TEXT NOT NULL,
+    added_at INTEGER NOT NULL,
+    added_by TEXT NOT NULL
+  );
+  CREATE TABLE detection_rule_settings (
+    id         TEXT PRIMARY KEY,
+    enabled    INTEGER NOT NULL,
+    changed_at INTEGER NOT NULL,
+    changed_by TEXT NOT NULL
+  );
+  CREATE TABLE detection_departures (
+    actor_id TEXT PRIMARY KEY,
+    ends_at  INTEGER NOT NULL
+  );
+  `,
   // 12: streams (issue 20, src/store/sink-state.ts): sink definitions (secrets sealed under a key derived
   // from the signing key), each sink's durable per-ledger cursor with the generation a replay bumps, and
   // its dead-letter list. Not sealed: the system ledger records every change to a sink.

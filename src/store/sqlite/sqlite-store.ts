@@ -38,6 +38,7 @@ import {
 import type { LegalHold } from '../../core/retention.js';
 import { SqliteRetention } from './retention.js';
 import { SqliteSinks } from './sinks.js';
+import { SqliteDetectionState } from './detection.js';
 import { isPurged } from '../forget.js';
 import { MIGRATIONS } from './schema.js';
 import { SqliteSearchIndex } from './search-index.js';
@@ -179,6 +180,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   private readonly searchContext: SearchContext;
   private readonly retention: SqliteRetention;
   readonly sinks: SqliteSinks;
+  readonly detection: SqliteDetectionState;
 
   constructor(private readonly options: SqliteStoreOptions) {
     this.db = openDatabase(options.path, options.readonly);
@@ -187,6 +189,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
     this.searchContext = searchContext(options, ipBytes);
     this.retention = new SqliteRetention(this.db, this.searchIndex, this.searchContext, sqliteDialect);
     this.sinks = new SqliteSinks(this.db);
+    this.detection = new SqliteDetectionState(this.db);
     if (!options.readonly) {
       this.searchIndex.tune();
       this.repairSearchIndex();

@@ -488,7 +488,8 @@ export const PG_MIGRATIONS: string[] = [
     'GRANT USAGE ON SEQUENCE sink_dead_letters_id_seq TO %I',
   ])}
   `,
-  // 14: issue 16 (timelines and search): session and device as search columns; see SQLite migration 13.
+  // 14: issue 16 (timelines and search): session and device as search columns, and targets by event;
+  // see SQLite migration 13.
   // search_events is already the service role's to write, so no grant is needed.
   `
   ALTER TABLE search_events
@@ -502,6 +503,7 @@ export const PG_MIGRATIONS: string[] = [
      AND (strpos(en.disclosures, '"actor.session_id"') > 0 OR strpos(en.disclosures, '"origin.device_id"') > 0);
   CREATE INDEX search_events_session ON search_events (ledger_id, session_id, idx);
   CREATE INDEX search_events_device ON search_events (ledger_id, device_id, idx);
+  CREATE INDEX search_targets_event ON search_targets (ledger_id, idx);
   `,
 ];
 

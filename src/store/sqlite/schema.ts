@@ -392,6 +392,8 @@ export const MIGRATIONS: string[] = [
   // 13: issue 16 (timelines and search): the actor's session and the origin's device as search columns
   // (session:, device:), each indexed like actor and ip so a session's events are one range scan in
   // index order. Rows indexed before are filled from the entries' disclosures ({path: [salt, value]}).
+  // Targets by event, so that counting one actor's events by target (stats by=target, a timeline's
+  // history) joins the actor's few rows to their targets instead of reading every target of the ledger.
   `
   ALTER TABLE search_events ADD COLUMN session_id TEXT;
   ALTER TABLE search_events ADD COLUMN device_id TEXT;
@@ -403,6 +405,7 @@ export const MIGRATIONS: string[] = [
      AND (instr(en.disclosures, '"actor.session_id"') > 0 OR instr(en.disclosures, '"origin.device_id"') > 0);
   CREATE INDEX search_events_session ON search_events (ledger_id, session_id, idx);
   CREATE INDEX search_events_device ON search_events (ledger_id, device_id, idx);
+  CREATE INDEX search_targets_event ON search_targets (ledger_id, idx);
   `,
 ];
 

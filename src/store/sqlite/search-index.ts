@@ -86,7 +86,7 @@ export class SqliteSearchIndex {
 
   /**
    * Bulk rebuild, step 1 (one transaction): empties the index and drops the secondary indexes of
-   * search_events, remembering their definitions in search_rebuild_indexes; targets and metadata are
+   * search_events and search_targets, remembering their definitions in search_rebuild_indexes; targets and metadata are
    * collected in unindexed staging tables. Rows are then appended in index order (addBulk) and the
    * B-trees are built once, sorted, at the end (finishBulk): at millions of events that is many times
    * faster than inserting into random-key B-trees row by row. Should the process die in between, the
@@ -94,7 +94,7 @@ export class SqliteSearchIndex {
    */
   beginBulk(): void {
     const indexes = this.db
-      .prepare<[], { name: string; sql: string }>(`SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'search_events' AND sql IS NOT NULL`)
+      .prepare<[], { name: string; sql: string }>(`SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('search_events', 'search_targets') AND sql IS NOT NULL`)
       .all();
     this.db.exec(`
       CREATE TABLE search_rebuild_indexes (name TEXT PRIMARY KEY, sql TEXT NOT NULL);

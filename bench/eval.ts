@@ -84,6 +84,8 @@ export interface SeedResult {
   seed: string;
   events: number;
   seconds: number;
+  /** Time spent inside each detector's judge, by detector id. */
+  judgeSeconds: Map<string, number>;
   alerts: AlertOutcome[];
   /** Incident name → detector ids whose medium+ alerts hold one of its events. */
   recalledBy: Map<string, Set<string>>;
@@ -100,6 +102,7 @@ export function evaluate(scenario: Scenario, detectors: Detector[], geo: Geo | u
   const labels = new Map<string, string>();
   const indexes = new Map<string, number>();
   const started = performance.now();
+  const judging = detectors.map(() => 0);
   let count = 0;
   for (const labelled of scenario.events()) {
     const index = indexes.get(labelled.ledger) ?? 0;
@@ -118,7 +121,10 @@ export function evaluate(scenario: Scenario, detectors: Detector[], geo: Geo | u
     };
     count++;
     detectors.forEach((detector, d) => {
-      for (const finding of detector.judge(judged, states[d], context)) place(finding, judged.ledger, detector.id);
+      const before = performance.now();
+      const findings = detector.judge(judged, states[d], context);
+      judging[d]! += performance.now() - before;
+      for (const finding of findings) place(finding, judged.ledger, detector.id);
     });
   }
   const seconds = (performance.now() - started) / 1000;
@@ -149,7 +155,8 @@ export function evaluate(scenario: Scenario, detectors: Detector[], geo: Geo | u
     const verdict = incidents.some((name) => kinds.get(name)?.some((k) => mine.includes(k))) ? 'true' : incidents.length > 0 ? 'other' : 'false';
     outcomes.push({ alert, detector, incidents, verdict });
   });
-  return { seed: scenario.seed, events: count, seconds, alerts: outcomes, recalledBy, scenario };
+  const judgeSeconds = new Map(detectors.map((d, i) => [d.id, judging[i]! / 1000]));
+  return { seed: scenario.seed, events: count, seconds, judgeSeconds, alerts: outcomes, recalledBy, scenario };
 }
 
 // ---- report ------------------------------------------------------------------------------------------
@@ -228,11 +235,12 @@ async function main(): Promise<number> {
       tune: { type: 'boolean', default: false },
       events: { type: 'string', default: String(SCENARIO_DEFAULTS.events) },
       verbose: { type: 'boolean', default: false },
+      disable: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
-    process.stdout.write('usage: npm run eval -- [--seeds 3,4,5 | --tune] [--events N] [--verbose]\n');
+    process.stdout.write('usage: npm run eval -- [--seeds 3,4,5 | --tune] [--events N] [--disable RULE,...] [--verbose]\n');
     return 0;
   }
   const seeds = values.seeds ? values.seeds.split(',') : values.tune ? TUNING_SEEDS : HELD_OUT_SEEDS;
@@ -245,32 +253,43 @@ async function main(): Promise<number> {
     process.stderr.write(`eval: no geolocation (${(error as Error).message}): impossible travel and countries cannot be judged\n`);
   }
   const sigma = await sigmaDetectors();
-  process.stdout.write(`${sigma.note}\n`);
+  const disabled = new Set(values.disable ? values.disable.split(',') : []);
+  process.stdout.write(`${sigma.note}${disabled.size > 0 ? `; disabled as an operator would: ${[...disabled].join(', ')}` : ''}\n`);
   const results: SeedResult[] = [];
   let detectors: Detector[] = [];
   for (const seed of seeds) {
     const scenario = buildScenario(seed, { events, ...(geo ? { locate: geo.lookup } : {}) });
-    detectors = [...behaviouralDetectors(), ...sigma.detectors];
+    detectors = [...behaviouralDetectors(), ...sigma.detectors].filter((d) => !disabled.has(d.id));
     const result = evaluate(scenario, detectors, geo);
     results.push(result);
+    const judged = [...result.judgeSeconds.values()].reduce((a, b) => a + b, 0);
     const missed = scenario.incidents.filter((i) => (result.recalledBy.get(i.name)?.size ?? 0) === 0).map((i) => i.name);
     process.stdout.write(
-      `seed ${seed}: ${result.events} events over ${scenario.options.days} days judged by ${detectors.length} detectors in ${result.seconds.toFixed(1)} s ` +
-        `(${Math.round((result.events * detectors.length) / result.seconds)} judgements/s); ${result.alerts.length} medium+ alerts` +
+      `seed ${seed}: ${result.events} events over ${scenario.options.days} days, ${result.seconds.toFixed(1)} s with generation; ` +
+        `judging by ${detectors.length} detectors took ${judged.toFixed(1)} s (${Math.round(result.events / judged)} events/s); ${result.alerts.length} medium+ alerts` +
         `${missed.length > 0 ? `; missed: ${missed.join(', ')}` : ''}\n`,
     );
     if (values.verbose) {
+      for (const incident of scenario.incidents) {
+        process.stdout.write(`  incident ${incident.name} [${incident.kinds.join(', ')}]: ${[...(result.recalledBy.get(incident.name) ?? [])].join(', ') || 'MISSED'}\n`);
+      }
       for (const outcome of result.alerts.filter((o) => o.verdict !== 'true')) {
         process.stdout.write(`  ${outcome.verdict.padEnd(5)} ${outcome.alert.severity.padEnd(8)} ${outcome.detector}: ${outcome.alert.summary}${outcome.incidents.length ? ` [${outcome.incidents.join(', ')}]` : ''}\n`);
       }
     }
   }
   const { rows, overall, byKind } = summarise(results, detectors);
+  const cost = detectors.map((d) => {
+    const seconds = results.reduce((sum, r) => sum + (r.judgeSeconds.get(d.id) ?? 0), 0);
+    const events = results.reduce((sum, r) => sum + r.events, 0);
+    return `${d.id} ${((seconds * 1e6) / events).toFixed(2)}`;
+  });
   process.stdout.write(
     `\nmedium-and-above alerts, seeds ${seeds.join(', ')} (${values.tune || values.seeds ? 'as chosen' : `held out; thresholds were tuned on seeds ${TUNING_SEEDS.join(', ')}`}):\n\n` +
       `${table([...rows, overall], true)}\n\n${table(byKind, false)}\n\n` +
       `targets: recall >= 0.95, precision >= 0.90; overall precision ${ratio(overall.truePositives, overall.alerts)}, recall ${ratio(overall.recalled, overall.incidents)}` +
-      ` ("other": alerts that hold only incidents of kinds the detector is not for)\n`,
+      ` ("other": alerts that hold only incidents of kinds the detector is not for)\n` +
+      `\nµs per event judged: ${cost.join(', ')}\n`,
   );
   return 0;
 }

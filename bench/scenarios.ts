@@ -379,29 +379,26 @@ class Planter {
 
   private selfGrant(): void {
     const user = this.user((u) => u.events >= 60 && u.adminEvents === 0);
-    const at = this.localTime(user, 0.76, 14, (d) => d >= 1 && d <= 5);
     const name = 'self-grant-admin';
-    this.emit(name, user, at, {
-      action: 'role.grant',
-      category: 'admin',
-      targets: [{ type: 'user', id: user.id, name: user.template.actor.name ?? user.id }, { type: 'role', id: 'admin' }],
-      metadata: { role: 'admin' },
-    });
+    this.grantAdmin(name, user, user, this.localTime(user, 0.76, 14, (d) => d >= 1 && d <= 5));
     this.incident(name, ['privilege-escalation'], `${user.id} (${user.tenant}) grants itself the admin role`);
   }
 
   private noviceGrant(): void {
     const user = this.user((u) => u.events >= 250 && u.adminEvents === 0);
     const colleague = this.user((u) => u.tenant === user.tenant, false);
-    const at = this.localTime(user, 0.86, 11, (d) => d >= 1 && d <= 5);
     const name = 'novice-grants-admin';
-    this.emit(name, user, at, {
+    this.grantAdmin(name, user, colleague, this.localTime(user, 0.86, 11, (d) => d >= 1 && d <= 5));
+    this.incident(name, ['privilege-escalation'], `${user.id} (${user.tenant}), who never did anything administrative, grants admin to ${colleague.id}`);
+  }
+
+  private grantAdmin(incident: string, granter: KnownActor, grantee: KnownActor, at: number): void {
+    this.emit(incident, granter, at, {
       action: 'role.grant',
       category: 'admin',
-      targets: [{ type: 'user', id: colleague.id, name: colleague.template.actor.name ?? colleague.id }, { type: 'role', id: 'admin' }],
+      targets: [{ type: 'user', id: grantee.id, name: grantee.template.actor.name ?? grantee.id }, { type: 'role', id: 'admin' }],
       metadata: { role: 'admin' },
     });
-    this.incident(name, ['privilege-escalation'], `${user.id} (${user.tenant}), who never did anything administrative, grants admin to ${colleague.id}`);
   }
 
   /** The system ledger as the server writes it (src/server/retention.ts, access-log.ts): routine reads, then tampering. */

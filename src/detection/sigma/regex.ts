@@ -2,9 +2,10 @@
  * `|re` values. JavaScript's RegExp backtracks, so a hostile or careless pattern could hold the event
  * loop for minutes on one event. Patterns are held to the specification's flavour (`.`, anchors,
  * `* + ? {n,m}`, classes, alternation, groups) plus the usual class escapes, and refused when a
- * quantified group itself contains a quantifier or an alternation (`(a+)+`, `(a|a)*`: exponential) or
- * when they hold more than MAX_UNBOUNDED quantifiers (`.*a.*b.*c.*d`: a high polynomial). What they
- * are matched against is capped at MAX_INPUT characters; a longer value does not match.
+ * repeated group itself contains a quantifier or an alternation (`(a+)+`, `(a|a)*`: exponential; an
+ * optional group, `(a+)?`, is a choice and allowed) or when they hold more than MAX_UNBOUNDED
+ * quantifiers (`.*a.*b.*c.*d`: a high polynomial). What they are matched against is capped at
+ * MAX_INPUT characters; a longer value does not match.
  */
 
 export const REGEX_LIMITS = { maxPatternLength: 1024, maxInput: 1024, maxUnbounded: 3 } as const;
@@ -53,8 +54,10 @@ export function regexProblem(pattern: string, flags: string): string | undefined
       const bound = c === '{' ? /^\{(\d+)(,(\d*))?\}/.exec(pattern.slice(i)) : null;
       if (c === '{' && !bound) continue; // a literal brace
       if (c === '?' && isQuantifierEnd(pattern, i)) continue; // lazy marker of the quantifier before it
-      if (closed && (closed.quantified || closed.alternation)) {
-        return 'regular expression has a quantified group that contains a quantifier or alternation (catastrophic backtracking)';
+      // `?` (or {0,1}, {1}) takes a group once at most: a choice, not a repetition that can split input many ways.
+      const repeats = !(c === '?' || (bound && (bound[0] === '{1}' || bound[0] === '{0,1}' || bound[0] === '{1,1}')));
+      if (closed && repeats && (closed.quantified || closed.alternation)) {
+        return 'regular expression repeats a group that contains a quantifier or alternation (catastrophic backtracking)';
       }
       if (c === '*' || c === '+' || (bound && bound[2] !== undefined && bound[3] === '')) unbounded++;
       for (const group of stack) group.quantified = true;

@@ -116,6 +116,13 @@ describe('modifiers', () => {
     assert.equal(matches(detectionRule("sel:\n    metadata.note|re|s: 'first.second'\ncondition: sel"), multiline), true);
   });
 
+  it('re accepts optional groups, which choose rather than repeat', () => {
+    const rule = detectionRule("sel:\n    metadata.args|re: '-k\\s\\w{1,64}(?:\\s?(?:-p|-s))?$'\ncondition: sel");
+    assert.equal(matches(rule, { metadata: { args: 'tool -k secret -p' } }), true);
+    assert.equal(matches(rule, { metadata: { args: 'tool -k secret' } }), true);
+    assert.equal(matches(rule, { metadata: { args: 'tool -x secret' } }), false);
+  });
+
   it('re does not look at values longer than 1,024 characters', () => {
     const rule = detectionRule("sel:\n    metadata.note|re: 'x$'\ncondition: sel");
     assert.equal(matches(rule, { metadata: { note: `${'a'.repeat(1023)}x` } }), true);

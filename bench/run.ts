@@ -13,9 +13,10 @@ import { httpSection } from './http.js';
 import { indexedSection } from './indexed.js';
 import { ingestSection } from './ingest.js';
 import { postgresSection } from './postgres.js';
+import { streamsSection } from './streams.js';
 import { formatSection, formatSummary, loadAverage, machine, writeJson, type Report, type Section } from './report.js';
 
-type SectionName = 'core' | 'ingest' | 'indexed' | 'http' | 'postgres' | 'export';
+type SectionName = 'core' | 'ingest' | 'indexed' | 'http' | 'postgres' | 'export' | 'streams';
 
 const SECTIONS: Record<SectionName, (options: BenchOptions) => Section | Promise<Section>> = {
   core: coreSection,
@@ -24,6 +25,7 @@ const SECTIONS: Record<SectionName, (options: BenchOptions) => Section | Promise
   http: httpSection,
   postgres: postgresSection,
   export: exportSection,
+  streams: streamsSection,
 };
 
 function parseOptions(): { options: BenchOptions; only: SectionName[] } {

@@ -214,7 +214,7 @@ export async function searchRoutes(app: FastifyInstance, { store, suite }: AppCo
     '/ledgers/:ledger/stats',
     {
       schema: {
-        summary: 'Counts of matching events by actor, action, hour, country, outcome, tenant or category.',
+        summary: 'Counts of matching events by actor, action, hour, day, country, outcome, tenant, category, ip or target.',
         params: LedgerParams,
         querystring: Type.Object({
           q: Type.Optional(QueryText('Query selecting the events counted (docs/SEARCH.md); empty counts every event.')),

@@ -7,7 +7,7 @@
  * rather than one per event. State is plain JSON, pruned as event time moves past a timespan and
  * capped per group and in groups.
  */
-import type { JudgedEvent } from '../detector.js';
+import { MAX_FINDING_EVENTS, type JudgedEvent } from '../detector.js';
 import { countSatisfies, MAX_GROUP_HITS, type CorrelationRule } from './rule.js';
 
 /** Groups one correlation keeps; past it the group idle longest is dropped. */
@@ -72,7 +72,7 @@ export function correlate(
     const group = groupOf(rule, judged, ruleName);
     if (!group) continue; // a group-by field is absent: the event belongs to no group
     const key = JSON.stringify(group.map(([, v]) => v));
-    const stored: StoredHit = { t: hit.t, f: hit.first, i: judged.index, r: slot, x: hit.x };
+    const stored: StoredHit = { t: hit.t, f: hit.first, i: judged.index, r: slot, x: boundedIndexes(hit.x) };
     if (rule.type === 'value_count') {
       const values = valuesOf(rule.field!.read(judged));
       if (values.length === 0) continue; // nothing to count
@@ -85,6 +85,11 @@ export function correlate(
     if (list.length === 0) delete state.g[key];
   }
   return fired;
+}
+
+/** A chained correlation's hit can stand for a whole window: keep its oldest events and its last. */
+function boundedIndexes(indexes: number[]): number[] {
+  return indexes.length <= MAX_FINDING_EVENTS ? indexes : [...indexes.slice(0, MAX_FINDING_EVENTS - 1), indexes.at(-1)!];
 }
 
 function groupOf(rule: CorrelationRule, judged: JudgedEvent, ruleName: string | undefined): Array<[string, string]> | undefined {

@@ -38,7 +38,7 @@ describe('the built-in pack', () => {
       assert.match(detector.id, /^sealtrail-/);
     }
     const ids = pack().map((d) => d.id);
-    for (const expected of ['sealtrail-brute-force-then-success', 'sealtrail-password-spraying', 'sealtrail-admin-role-grant', 'sealtrail-self-role-grant', 'sealtrail-retention-policy-shortened', 'sealtrail-subject-erasure', 'sealtrail-legal-hold-released', 'sealtrail-sink-disabled', 'sealtrail-detection-rule-disabled', 'sealtrail-api-key-revoked']) {
+    for (const expected of ['sealtrail-brute-force-then-success', 'sealtrail-password-spraying', 'sealtrail-api-token-guessing', 'sealtrail-admin-role-grant', 'sealtrail-self-role-grant', 'sealtrail-retention-policy-shortened', 'sealtrail-subject-erasure', 'sealtrail-legal-hold-released', 'sealtrail-sink-disabled', 'sealtrail-detection-rule-disabled', 'sealtrail-api-key-revoked']) {
       assert.ok(ids.includes(expected), expected);
     }
   });
@@ -139,6 +139,10 @@ describe('the pack on the records the server seals in the system ledger', () => 
     await call('POST', '/v1/erasures', { subject: 'alice@example.com', reference: 'DSR-17' });
     const hold = await call('POST', '/v1/holds', { ledgers: ['app'], reason: 'Matter 2026-17', owner: 'legal@example.com' });
     await call('POST', `/v1/holds/${hold.id}/release`, { reason: 'matter closed' });
+    for (let i = 0; i < 25; i++) {
+      const res = await server.app.inject({ method: 'GET', url: '/v1/ledgers', headers: { authorization: `Bearer st_guess${i}.wrong` } });
+      assert.equal(res.statusCode, 401);
+    }
     const adminKey = await call('POST', '/v1/keys', { role: 'admin', ledgers: ['*'] });
     const readerKey = await call('POST', '/v1/keys', { role: 'reader', ledgers: ['app'] });
     await call('DELETE', `/v1/keys/${readerKey.id}`);
@@ -151,6 +155,7 @@ describe('the pack on the records the server seals in the system ledger', () => 
       'sealtrail-retention-policy-shortened',
       'sealtrail-subject-erasure',
       'sealtrail-legal-hold-released',
+      'sealtrail-api-token-guessing',
       'sealtrail-admin-api-key-created',
       'sealtrail-api-key-created',
       'sealtrail-api-key-revoked',

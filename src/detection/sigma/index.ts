@@ -65,17 +65,21 @@ function compileRuleSet(files: RuleFile[], references: RuleFile[]): { nodes: Map
       return nodes.get(target.id)!;
     });
   }
-  for (const node of nodes.values()) assertAcyclic(node, []);
+  const done = new Set<RuleNode>();
+  for (const node of nodes.values()) assertAcyclic(node, [], done);
   const order = own.map((r) => r.id);
   return { nodes, roots: order.filter((id) => referenced.get(id) !== true), order };
 }
 
-function assertAcyclic(node: RuleNode, path: RuleNode[]): void {
+/** Depth-first, each rule finished once (`done`), so shared references cost no more than a tree. */
+function assertAcyclic(node: RuleNode, path: RuleNode[], done: Set<RuleNode>): void {
+  if (done.has(node)) return;
   if (path.includes(node)) {
     const rule = node.rule as CorrelationRule;
     rule.doc.fail(['correlation', 'rules'], `correlation rules refer to each other in a loop: ${[...path, node].map((n) => n.rule.id).join(' → ')}`);
   }
-  for (const slot of node.slots) assertAcyclic(slot, [...path, node]);
+  for (const slot of node.slots) assertAcyclic(slot, [...path, node], done);
+  done.add(node);
 }
 
 function detectorOf(node: RuleNode): Detector<SigmaState> {

@@ -69,6 +69,15 @@ describe('Sigma rule refusals', () => {
     assert.match(errorOf(() => compile(loop, 'rules/x.yml')), /refer to each other in a loop: a → b → a/);
   });
 
+  it('loads a deep chain of correlations sharing references in linear time', () => {
+    const documents = ['title: base\nid: c0\nlogsource: {product: sealtrail}\ndetection:\n    s: {action: a.b}\n    condition: s\n', 'title: one\nid: c1\ncorrelation:\n    type: event_count\n    rules: [c0]\n    timespan: 1h\n    condition: {gte: 1}\n'];
+    for (let i = 2; i < 150; i++) {
+      documents.push(`title: c${i}\nid: c${i}\ncorrelation:\n    type: temporal\n    rules: [c${i - 1}, c${i - 2}]\n    timespan: 1h\n`);
+    }
+    // Each level refers to the two below it: 2^150 paths for a walk that does not remember.
+    assert.deepEqual(compile(documents.join('---\n')).map((d) => d.id), ['c149']);
+  });
+
   it('refuses a duplicate id across files, naming both', () => {
     const rule = `${header}detection:\n    sel:\n        action: a.b\n    condition: sel\n`;
     const message = errorOf(() => compileSigmaRules([{ path: 'rules/one.yml', text: rule }, { path: 'rules/two.yml', text: rule }]));

@@ -323,3 +323,7 @@ export class SealtrailClient {
   }
 
 }
+
+// The batching writer (writer.ts) and its receipt checks; the spool loads only when asked for (Node).
+export { BatchingWriter, QueueFullError, WriterClosedError, type BatchingWriterOptions } from './writer.js';
+export { ReceiptVerificationError } from './receipts.js';

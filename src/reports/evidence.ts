@@ -4,6 +4,7 @@
  * types, gaps, retention rules, legal holds and who read the audit log. Integrity is in integrity.ts.
  */
 import { parseRetentionPolicy, expiryCutoff, holdCovers, type LegalHold, type RetentionRule } from '../core/retention.js';
+import { parseQuery } from '../core/query.js';
 import { formatMicros } from '../core/time.js';
 import { SYSTEM_LEDGER } from '../core/forgetting.js';
 import type { Store } from '../store/store.js';
@@ -150,9 +151,9 @@ export async function retentionEvidence(store: Store, framework: Framework, nowM
   const minimum = framework.retentionMonths;
   const rules = policy.rules.map((rule) => {
     const cutoff = expiryCutoff(rule.retain, nowMicros);
-    // Whole months, rounded to the day, so that "12m" and "365d" both count as a year.
-    const months = cutoff === undefined ? null : Math.round(((nowMicros - cutoff) / MONTH_MICROS) * 30) / 30;
-    return { id: rule.id, applies_to: ruleSelector(rule), retain: rule.retain, months, meets_minimum: minimum === null ? null : months === null || months >= minimum - 1 / 30 };
+    // Tenths of a month, so that "12m" (a calendar year) and "365d" both count as twelve.
+    const months = cutoff === undefined ? null : Math.round(((nowMicros - cutoff) / MONTH_MICROS) * 10) / 10;
+    return { id: rule.id, applies_to: ruleSelector(rule), retain: rule.retain, months, meets_minimum: minimum === null ? null : months === null || months >= minimum };
   });
   const meets = minimum === null ? null : rules.every((r) => r.meets_minimum !== false);
   return { policy_version: stored?.version ?? null, minimum_months: minimum, basis: framework.retentionBasis, rules, meets_minimum: meets };
@@ -172,10 +173,14 @@ export async function legalHoldEvidence(store: Store, scope: ReportScope): Promi
 
 const activeDuring = (hold: LegalHold, scope: ReportScope) => hold.createdAtMicros < scope.toMicros && (hold.releasedAtMicros === null || hold.releasedAtMicros >= scope.fromMicros);
 
-/** A tenant's report shows the holds that select all events or name its tenant, never another tenant's. */
+/**
+ * A tenant's report shows the holds that select every event or name its tenant exactly, never another
+ * hold: its reason and owner may describe another tenant's case.
+ */
 function holdConcerns(hold: LegalHold, tenant: string | undefined): boolean {
-  if (tenant === undefined) return true;
-  return hold.query === '' || new RegExp(`(^|\\s)tenant:("?)${tenant.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\2(\\s|$)`).test(hold.query);
+  if (tenant === undefined || hold.query === '') return true;
+  const clauses = parseQuery(hold.query).clauses;
+  return clauses.some((c) => c.field === 'tenant' && !c.negate && c.anyOf.some((m) => m.kind === 'exact' && m.value === tenant));
 }
 
 function holdBody(hold: LegalHold): HoldEvidence {

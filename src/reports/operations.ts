@@ -6,6 +6,7 @@
  */
 import { formatMicros } from '../core/time.js';
 import { SYSTEM_LEDGER } from '../core/forgetting.js';
+import type { Clause } from '../core/query.js';
 import type { Store } from '../store/store.js';
 import { cite, exact, periodQuery, type Citation, type ReportScope } from './scope.js';
 
@@ -54,7 +55,7 @@ export interface AlertEvidence {
   /** Listed alerts (at most MAX_ALERTS), newest first; `truncated` when there were more. */
   alerts?: Array<{ id: string; rule: string; title: string; severity: string; ledger: string; first_seen: string; last_seen: string; status: string; close_reason: string | null; handled_at: string | null; handled_by: string | null; events: Array<{ ledger: string; index: number }> }>;
   truncated?: boolean;
-  /** The sealed records of status changes (alert.* in the system ledger). */
+  /** The sealed records of alerts and their status changes (alert.* in the system ledger). */
   citation?: Citation;
 }
 
@@ -62,7 +63,7 @@ export interface SinkEvidence {
   configured: boolean;
   note?: string;
   sinks?: Array<{ name: string; type: string; paused: boolean; failing: boolean; lagging: boolean; last_success: string | null; last_error: string | null }>;
-  /** Sealed health transitions (sink.failing, sink.lagging, sink.recovered) in the period. */
+  /** Sealed health transitions (sink.failing, sink.lagging, sink.recovered, sink.dead_letter) in the period. */
   transitions?: Array<{ key: string | null; count: number }>;
   citation?: Citation;
 }
@@ -88,7 +89,7 @@ export async function alertEvidence(store: Store, scope: ReportScope): Promise<A
   }
   const byStatus: Record<string, number> = {};
   for (const alert of inPeriod) byStatus[alert.status] = (byStatus[alert.status] ?? 0) + 1;
-  const citation = await systemCitation(store, scope, ['alert.acknowledged', 'alert.closed', 'alert.reopened']);
+  const citation = await systemCitation(store, scope, { field: 'action', negate: false, anyOf: [{ kind: 'prefix', value: 'alert.' }], position: 0 });
   return {
     configured: true,
     total: inPeriod.length,
@@ -122,8 +123,8 @@ export async function sinkEvidence(store: Store, scope: ReportScope, includeDepl
   if (!includeDeployment) return { configured: true, note: "sinks serve the whole deployment: shown only to keys that may read every tenant and the system ledger" };
   const sinks = await reader.listSinks();
   if (sinks.length === 0) return { configured: false, note: 'no sinks defined' };
-  const actions = ['sink.failing', 'sink.lagging', 'sink.recovered'];
-  const transitions = (await store.getLedger(SYSTEM_LEDGER)) ? await store.stats(SYSTEM_LEDGER, periodQuery(systemScope(scope), exact('action', actions)), 'action', 10) : [];
+  const actions = exact('action', ['sink.failing', 'sink.lagging', 'sink.recovered', 'sink.dead_letter']);
+  const transitions = (await store.getLedger(SYSTEM_LEDGER)) ? await store.stats(SYSTEM_LEDGER, periodQuery(systemScope(scope), actions), 'action', 10) : [];
   const citation = await systemCitation(store, scope, actions);
   return {
     configured: true,
@@ -144,7 +145,7 @@ export async function sinkEvidence(store: Store, scope: ReportScope, includeDepl
 /** The system ledger has no tenants: its records of the period are cited without the tenant clause. */
 const systemScope = (scope: ReportScope) => ({ fromMicros: scope.fromMicros, toMicros: scope.toMicros });
 
-async function systemCitation(store: Store, scope: ReportScope, actions: string[]): Promise<Citation | undefined> {
+async function systemCitation(store: Store, scope: ReportScope, actions: Clause): Promise<Citation | undefined> {
   if (!(await store.getLedger(SYSTEM_LEDGER))) return undefined;
-  return cite(store, SYSTEM_LEDGER, periodQuery(systemScope(scope), exact('action', actions)));
+  return cite(store, SYSTEM_LEDGER, periodQuery(systemScope(scope), actions));
 }

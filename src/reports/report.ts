@@ -165,7 +165,9 @@ function summarise(kind: EvidenceKind, evidence: ReportEvidence, minimumMonths: 
         ? `${evidence.audit_log_access.total ?? 0} reads or exports of audit data by ${evidence.audit_log_access.readers?.length ?? 0} key(s), each sealed in the system ledger.`
         : `Audit-log reads not shown: ${evidence.audit_log_access.note}.`;
     case 'alerts':
-      return evidence.alerts.configured ? `${evidence.alerts.total} alert(s) raised; by status: ${JSON.stringify(evidence.alerts.by_status)}.` : `Alerts: ${evidence.alerts.note}.`;
+      return evidence.alerts.configured
+        ? `${evidence.alerts.total} alert(s) raised${evidence.alerts.total ? `: ${Object.entries(evidence.alerts.by_status ?? {}).map(([status, n]) => `${n} ${status}`).join(', ')}` : ''}.`
+        : `Alerts: ${evidence.alerts.note}.`;
     case 'sinks':
       return evidence.sinks.configured && evidence.sinks.sinks
         ? `${evidence.sinks.sinks.length} sink(s); failing now: ${evidence.sinks.sinks.filter((s) => s.failing).length}.`

@@ -146,6 +146,16 @@ function reportSuite(kind: 'sqlite' | 'postgres') {
     assert.equal(body.evidence.volume[0]!.total, server.known.tenants.get(own)!.events);
     assert.equal(body.evidence.audit_log_access.included, false);
     assert.equal((await report(server, `&tenant=${other}`, scoped)).statusCode, 403);
+    // Holds: the tenant sees its own and the all-events one, never another tenant's case.
+    for (const query of [`tenant:${own}`, `tenant:${other}`, '']) {
+      const hold = await server.app.inject({ method: 'POST', url: '/v1/holds', headers: admin, payload: { reason: `case ${query || 'all'}`, owner: 'legal', query } });
+      assert.equal(hold.statusCode, 201, hold.body);
+    }
+    const untilTomorrow = `from=${new Date(START / 1000).toISOString()}&to=${new Date(Date.now() + 86_400_000).toISOString()}`;
+    const withHolds = await server.app.inject({ method: 'GET', url: `/v1/reports/soc2?${untilTomorrow}&ledgers=${LEDGER}`, headers: scoped });
+    assert.deepEqual((withHolds.json() as ReportDocument).evidence.legal_holds.map((h) => h.reason).sort(), ['case all', `case tenant:${own}`]);
+    const everyHold = await server.app.inject({ method: 'GET', url: `/v1/reports/soc2?${untilTomorrow}&ledgers=${LEDGER}`, headers: admin });
+    assert.equal((everyHold.json() as ReportDocument).evidence.legal_holds.length, 3);
     const reader = await keyFor(server, { role: 'reader', ledgers: ['*'] });
     assert.equal((await report(server, '', reader)).statusCode, 403);
     const refused = await server.app.inject({ method: 'GET', url: `/v1/ledgers/sealtrail-system/events?q=${encodeURIComponent('action:report.generate outcome:failure')}`, headers: admin });

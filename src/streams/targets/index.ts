@@ -2,6 +2,8 @@
 import type { SinkType } from '../../store/sink-state.js';
 import type { TargetKind } from '../target.js';
 import { fileKind } from './file.js';
+import { natsKind } from './nats.js';
+import { splunkHecKind } from './splunk-hec.js';
 import { syslogKind } from './syslog.js';
 import { webhookKind } from './webhook.js';
 
@@ -9,6 +11,8 @@ const KINDS = new Map<SinkType, TargetKind<any>>([
   ['webhook', webhookKind],
   ['file', fileKind],
   ['syslog', syslogKind],
+  ['splunk_hec', splunkHecKind],
+  ['nats', natsKind],
 ]);
 
 export function targetKind(type: SinkType): TargetKind | undefined {

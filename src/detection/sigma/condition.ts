@@ -5,6 +5,7 @@
  * `near` are refused: correlation rules express them.
  */
 import { allOf, anyOf } from './predicates.js';
+import { wildcardMatcher, type WildcardPart } from './wildcard.js';
 
 export type Condition =
   | { kind: 'ref'; name: string }
@@ -114,9 +115,10 @@ export function parseCondition(text: string, identifiers: readonly string[]): Co
   return condition;
 }
 
+/** `*` in an identifier pattern is any run of characters (glob-matched: no RegExp to backtrack). */
 function patternMatches(pattern: string, name: string): boolean {
-  const parts = pattern.split('*').map((p) => p.replace(/[.\-]/g, '\\$&'));
-  return new RegExp(`^${parts.join('.*')}$`).test(name);
+  const parts = pattern.split('*').flatMap((literal, i): WildcardPart[] => [...(i > 0 ? ['*' as const] : []), ...(literal ? [{ literal }] : [])]);
+  return wildcardMatcher(parts, true)(name);
 }
 
 /** A predicate from a condition, given one predicate per search identifier. */

@@ -287,6 +287,9 @@ function compileMatch(column: string, match: Match, dialect: Dialect): string {
       return bounds.length === 0 ? `${column} IS NOT NULL` : bounds.join(' AND ');
     }
     case 'ipRange':
+      // One address is an equality, so the planner uses (ledger_id, ip, idx) with the index range too,
+      // rather than reading the whole window by idx and testing each row's address.
+      if (match.low === match.high) return `${column} = ${dialect.param(dialect.blob(match.low))}`;
       return `${column} BETWEEN ${dialect.param(dialect.blob(match.low))} AND ${dialect.param(dialect.blob(match.high))}`;
     case 'text':
       return dialect.text(searchablePhrase(match.value));

@@ -6,7 +6,7 @@
  *
  * Everything is checked before the server opens its store: an unknown key is an error naming its line
  * (with the key it probably meant), never a setting silently ignored; so are keys reserved for later
- * subsystems (`rules`), which a user may expect to work.
+ * subsystems, which a user may expect to work.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -17,6 +17,7 @@ import { SealtrailError } from '../core/errors.js';
 import { ConfigError } from '../server/deployment.js';
 import type { OptionSpec, ParsedArgs } from './command.js';
 import { sinksFromConfig } from '../streams/config-file.js';
+import { rulesFromConfig } from './commands/detect.js';
 
 /** A configuration file is a page of settings; anything larger is a mistake (or an attack on the parser). */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -25,9 +26,7 @@ export const MAX_CONFIG_BYTES = 1024 * 1024;
 const POLICY_KEYS = ['retention', 'retention-force'] as const;
 
 /** Keys of subsystems that do not exist yet: refused, so that nobody believes they are in effect. */
-const RESERVED_KEYS: Record<string, string> = {
-  rules: 'detection rules are not supported yet (retention rules go under "retention: rules:")',
-};
+const RESERVED_KEYS: Record<string, string> = {};
 
 export interface ConfigFile {
   path: string;
@@ -41,6 +40,8 @@ export interface ConfigFile {
   retentionForce: boolean;
   /** `sinks:`, each a POST /v1/sinks body, checked (src/streams/config-file.ts). */
   sinks?: Array<Record<string, unknown>>;
+  /** `rules: {folder, disable}`: detection rule ids to disable at start (the folder becomes the `rules` flag). */
+  rulesDisabled?: string[];
 }
 
 /**
@@ -74,6 +75,12 @@ export function readConfigFile(path: string, options: Record<string, OptionSpec>
     const value = plain[key] ?? null;
     if (key === 'retention') {
       config.retention = policyFrom(doc, value, where, at);
+      continue;
+    }
+    if (key === 'rules' && typeof value !== 'string') {
+      const { folder, disable } = rulesFromConfig(value, where);
+      if (folder !== undefined) [config.values.rules, config.origins.rules] = [folder, `rules.folder (${at(keyOffset)})`];
+      config.rulesDisabled = disable;
       continue;
     }
     if (key === 'sinks') {

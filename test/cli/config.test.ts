@@ -66,10 +66,16 @@ describe('serve --config: reading the file', () => {
     refusal('config: other.yaml\n', /config: unknown key \(a configuration file cannot name another\)/);
   });
 
-  it('checks sinks as POST /v1/sinks would, and refuses rules as not supported yet', () => {
+  it('checks sinks as POST /v1/sinks would, and detection rules as a folder or {folder, disable}', () => {
     refusal('port: 1\nsinks:\n  - type: webhook\n', /line 2: sinks\[0\]: name must be/);
     refusal('sinks:\n  name: x\n', /line 1: sinks: must be a list of sinks/);
-    refusal('rules: []\n', /line 1: rules: detection rules are not supported yet/);
+    refusal('rules: []\n', /line 1: rules: a rule folder, or a mapping with folder: and disable:/);
+    refusal('rules:\n  folder: ./r\n  disabled: [x]\n', /line 1: rules: unknown key "disabled" \(folder, disable\)/);
+    refusal('rules:\n  disable: [1]\n', /rules: disable must be a list of rule ids/);
+    assert.equal(read('rules: ./my-rules\n').values.rules, './my-rules');
+    const mapped = read('rules:\n  folder: ./my-rules\n  disable: [sealtrail-sink-disabled]\n');
+    assert.equal(mapped.values.rules, './my-rules');
+    assert.deepEqual(mapped.rulesDisabled, ['sealtrail-sink-disabled']);
   });
 
   it('refuses values of the wrong kind, duplicate keys and broken syntax, with the line', () => {

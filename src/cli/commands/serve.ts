@@ -1,9 +1,9 @@
 /** `sealtrail serve`: the HTTP server over the embedded store in a data folder. */
 import { readFileSync } from 'node:fs';
 import { buildApp } from '../../server/app.js';
-import { RetentionService } from '../../server/retention.js';
+import { CONFIG_FILE_REQUESTER, RetentionService } from '../../server/retention.js';
 import { newToken } from '../../server/auth.js';
-import { openDeployment, openPostgresDeployment, type Deployment, type PostgresDeployment } from '../../server/deployment.js';
+import { ConfigError, openDeployment, openPostgresDeployment, type Deployment, type PostgresDeployment } from '../../server/deployment.js';
 import { IntegrityMonitor, type IntegrityLog } from '../../store/integrity.js';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -13,6 +13,9 @@ import { recordKeyCreation } from '../../server/key-registry.js';
 import { nodeSuite } from '../../platform/node-crypto.js';
 import { SYSTEM_LEDGER } from '../../core/forgetting.js';
 import { applyConfiguredPolicy, readConfigFile, withConfigValues } from '../config.js';
+import { DetectionService, RuleRefusedError } from '../../detection/service.js';
+import { defaultRuleLibrary } from '../../detection/library.js';
+import { loadRuleFolder, SigmaRuleError } from '../../detection/sigma/index.js';
 import { MAX_ENTERPRISE_NUMBER } from '../../core/export/syslog.js';
 import { startSyslog, SYSLOG_OPTIONS } from '../../ingest/syslog/serve.js';
 import { SinkService } from '../../streams/service.js';
@@ -92,6 +95,12 @@ export const serveCommand: Command = {
       value: 'PEN',
     },
     ...SYSLOG_OPTIONS,
+    rules: {
+      type: 'string',
+      description: 'Folder of Sigma rule files (*.yml, *.yaml) judged beside the built-in pack; a rule of the same id replaces a built-in one. A rule that does not compile stops the server, naming its line.',
+      env: 'SEALTRAIL_RULES',
+      value: 'DIR',
+    },
     'metrics-public': { type: 'boolean', description: 'Serve /metrics without a token (its labels name every ledger); by default it needs an admin or all-ledger auditor key.' },
     quiet: { type: 'boolean', description: 'Log only warnings and errors.' },
   },
@@ -146,7 +155,9 @@ export const serveCommand: Command = {
       locate: geo?.lookup,
       log: { error: (message, details) => log?.error(message, details ?? {}), warn: (message, details) => log?.warn(message, details ?? {}) },
     });
+    const detection = await detectionService(deployment.store, optionalString(args, 'rules'), geo?.lookup, (message, error) => log?.error(message, { error: String(error ?? '') }));
     const app = await buildApp({
+      detection,
       sinks,
       integrity,
       retention,
@@ -173,6 +184,8 @@ export const serveCommand: Command = {
         : configFile && (await applyConfiguredPolicy(retention, configFile));
     const sinksNote = configFile?.sinks ? await applyConfiguredSinks(sinks, configFile.sinks) : undefined;
     await sinks.start();
+    await detection.start(true);
+    const detectionNote = await applyConfiguredRules(detection, configFile?.rulesDisabled, unready.some((l) => l.ledger === SYSTEM_LEDGER));
     const address = await app.listen({ port, host });
     const syslog = await startSyslog(args, deployment.store, certFile && keyFile ? { cert: certFile, key: keyFile } : undefined, {
       warn: (message) => app.log.warn(message),
@@ -202,6 +215,7 @@ export const serveCommand: Command = {
     lines.push(`retention:    ${retentionMinutes === 0 ? 'scheduled purges off' : `purge runs every ${retentionMinutes} min (policy: sealtrail retention show)`}`);
     if (policyNote) lines.push(`              ${policyNote}`);
     if (sinksNote) lines.push(`sinks:        ${sinksNote} (sealtrail sinks list)`);
+    lines.push(`detection:    ${detectionNote} (sealtrail rules list; sealtrail alerts list)`);
     if (syslog) lines.push(`syslog:       ${syslog.description}`);
     if (configFile) lines.push(`config:       ${configFile.path} (flags and SEALTRAIL_* variables override it)`);
     const checked = integrity.status().ledgers;
@@ -220,6 +234,7 @@ export const serveCommand: Command = {
     await stopRetention();
     await syslog?.receiver.close();
     await sinks.stop();
+    await detection.stop();
     await integrity.stop();
     await app.close();
     await deployment.store.close();
@@ -242,6 +257,34 @@ export function integrityMonitor(deployment: Deployment | PostgresDeployment, lo
     log,
     intervalMs: Math.max(1, intervalSeconds) * 1000,
   });
+}
+
+/**
+ * Detection with the built-in pack, the behavioural detectors and the folder's rules, all compiled
+ * before the server opens its port: a folder rule that does not compile is refused with its line.
+ */
+async function detectionService(store: Store, folder: string | undefined, locate: Geo['lookup'] | undefined, log: (message: string, error?: unknown) => void): Promise<DetectionService> {
+  try {
+    const folderFiles = folder ? await loadRuleFolder(folder) : [];
+    return new DetectionService({ store, library: defaultRuleLibrary(), folderFiles, locate, log });
+  } catch (error) {
+    if (error instanceof RuleRefusedError || error instanceof SigmaRuleError) throw new ConfigError(`--rules ${folder ?? ''}: ${error.message}`);
+    throw error;
+  }
+}
+
+/** The config file's disabled rules, sealed like `rules disable` (not into a system ledger found tampered); the banner line. */
+async function applyConfiguredRules(detection: DetectionService, disabled: string[] | undefined, systemUntrusted: boolean): Promise<string> {
+  let note = '';
+  if (disabled && disabled.length > 0) {
+    if (systemUntrusted) note = `; disable list NOT applied: ${SYSTEM_LEDGER} is not trusted`;
+    else {
+      const unknown = await detection.applyConfiguredSettings(disabled, CONFIG_FILE_REQUESTER);
+      if (unknown.length > 0) note = `; no rule ${unknown.join(', ')} to disable`;
+    }
+  }
+  const rules = detection.rules();
+  return `${rules.filter((r) => r.enabled).length} of ${rules.length} rules enabled${note}`;
 }
 
 /** The geolocation database: the bundled one unless a path is given; none with "off" (or none installed). */

@@ -100,7 +100,9 @@ const sinkNotFound = (name: string) => new StoreError('NOT_FOUND', `no sink name
 const oneLine = (text: string, max = 500) => text.slice(0, max).replace(/[\u0000-\u001f\u007f]/g, ' ');
 
 export class SinkService implements SinkEvents {
-  private readonly workers = new Map<string, SinkWorker>();
+  private readonly workers = new Map<string, SinkWorker & { definition?: string }>();
+  /** Starting and stopping workers, by requests and by the refresh loop, one change at a time. */
+  private changes: Promise<unknown> = Promise.resolve();
   private lag = new Map<string, { events: number; seconds: number }>();
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> = Promise.resolve();
@@ -132,8 +134,10 @@ export class SinkService implements SinkEvents {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.refreshing;
-    await Promise.all([...this.workers.values()].map((worker) => worker.stop()));
-    this.workers.clear();
+    await this.exclusive(async () => {
+      await Promise.all([...this.workers.values()].map((worker) => worker.stop()));
+      this.workers.clear();
+    });
   }
 
   /** Lag per sink as last measured (for /metrics: cheap, in memory). */
@@ -168,7 +172,7 @@ export class SinkService implements SinkEvents {
       // Settings without secrets: the sealed record is readable by every auditor.
       settings: oneLine(JSON.stringify(definition.settings), 2000),
     });
-    if (!this.stopped) this.startWorker(stored);
+    await this.exclusive(async () => this.startWorker(stored));
     return this.get(definition.name);
   }
 
@@ -184,7 +188,7 @@ export class SinkService implements SinkEvents {
 
   async pause(name: string, by: string): Promise<SinkView> {
     if (!(await this.sinks.setSinkPaused(name, true))) throw sinkNotFound(name);
-    await this.stopWorker(name);
+    await this.exclusive(() => this.stopWorker(name));
     await this.seal(by, 'sink.pause', name, {});
     return this.get(name);
   }
@@ -192,14 +196,19 @@ export class SinkService implements SinkEvents {
   async resume(name: string, by: string): Promise<SinkView> {
     if (!(await this.sinks.setSinkPaused(name, false))) throw sinkNotFound(name);
     await this.seal(by, 'sink.resume', name, {});
-    const sink = await this.sinks.getSink(name);
-    if (sink && !this.stopped) this.startWorker(sink);
+    await this.exclusive(async () => {
+      const sink = await this.sinks.getSink(name);
+      if (sink) this.startWorker(sink);
+    });
     return this.get(name);
   }
 
   async remove(name: string, by: string): Promise<void> {
-    await this.stopWorker(name);
-    if (!(await this.sinks.deleteSink(name))) throw sinkNotFound(name);
+    const removed = await this.exclusive(async () => {
+      await this.stopWorker(name);
+      return this.sinks.deleteSink(name);
+    });
+    if (!removed) throw sinkNotFound(name);
     this.lag.delete(name);
     await this.seal(by, 'sink.remove', name, {});
   }
@@ -278,12 +287,16 @@ export class SinkService implements SinkEvents {
     return kind.create({ ...definition.settings, ...secrets }, definition.format);
   }
 
+  private exclusive<T>(change: () => Promise<T>): Promise<T> {
+    const run = this.changes.then(change);
+    this.changes = run.catch(() => {});
+    return run;
+  }
+
   private startWorker(sink: StoredSink): void {
-    if (this.workers.has(sink.name) || sink.paused) return;
+    if (this.workers.has(sink.name) || sink.paused || this.stopped) return;
     const definition = readDefinition(sink.definition);
-    this.workers.set(
-      sink.name,
-      new SinkWorker({
+    const worker: SinkWorker & { definition?: string } = new SinkWorker({
         store: this.options.store,
         definition,
         query: sinkQuery(definition),
@@ -294,8 +307,9 @@ export class SinkService implements SinkEvents {
         ...(this.options.leaseMs ? { leaseMs: this.options.leaseMs } : {}),
         ...(this.options.checkMs ? { checkMs: this.options.checkMs } : {}),
         log: (message, error) => this.options.log?.warn(message, { sink: sink.name, err: error instanceof Error ? error.message : error }),
-      }),
-    );
+    });
+    worker.definition = sink.definition;
+    this.workers.set(sink.name, worker);
   }
 
   private async stopWorker(name: string): Promise<void> {
@@ -305,10 +319,14 @@ export class SinkService implements SinkEvents {
   }
 
   private async refresh(): Promise<void> {
-    const sinks = await this.sinks.listSinks();
-    const live = new Set(sinks.filter((s) => !s.paused).map((s) => s.name));
-    for (const name of [...this.workers.keys()]) if (!live.has(name)) await this.stopWorker(name);
-    if (!this.stopped) for (const sink of sinks) this.startWorker(sink);
+    const sinks = await this.exclusive(async () => {
+      const listed = await this.sinks.listSinks();
+      // Stopped when paused or removed, and restarted when re-created under its name with another definition.
+      const live = new Map(listed.filter((s) => !s.paused).map((s) => [s.name, s.definition]));
+      for (const [name, worker] of [...this.workers]) if (live.get(name) !== worker.definition) await this.stopWorker(name);
+      for (const sink of listed) this.startWorker(sink);
+      return listed;
+    });
     const lag = new Map<string, { events: number; seconds: number }>();
     for (const sink of sinks) {
       const { events, seconds } = await sinkLag(this.options.store, await this.sinks.cursors(sink.name));

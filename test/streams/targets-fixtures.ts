@@ -47,7 +47,7 @@ export async function sealLedger(ledger: string, count: number): Promise<SealedL
     ledger,
     records,
     checkpoint,
-    delivery: (from, to, attempt = 1) => ({ sink: 'test-sink', ledger, records: records.slice(from, to), checkpoint, attempt }),
+    delivery: (from, to, attempt = 1) => ({ sink: 'test-sink', ledger, records: records.slice(from, to), checkpoint, attempt, previous: from === 0 ? null : from - 1 }),
   };
 }
 

@@ -77,6 +77,7 @@ function assertStored(messages: StoredMsg[], subject: string, deliveryEnds: numb
     assert.equal(message.header.get('Sealtrail-Ledger'), record.ledger);
     assert.equal(message.header.get('Sealtrail-Index'), String(record.index));
     assert.equal(message.header.get('Sealtrail-Leaf-Hash'), record.leaf_hash);
+    assert.equal(message.header.get('Sealtrail-Previous-Index'), i === 0 ? '-' : String(i - 1));
     const body = message.json<Record<string, any>>();
     assert.equal(body.index, record.index);
     assert.equal(body.leaf_hash, record.leaf_hash);

@@ -16,6 +16,7 @@ import { makeTestPki, parseSyslog, startRsyslog, type ParsedSyslog, type Rsyslog
 const SEAL = 'seal@32473';
 const EVENT = 'event@32473';
 const CHECKPOINT = 'checkpoint@32473';
+const CHAIN = 'chain@32473';
 
 let sealed: SealedLedger;
 let pki: TestPki;
@@ -65,6 +66,7 @@ function assertStream(messages: ParsedSyslog[], from: number, deliveryEnds: numb
     assert.equal(message.sd[EVENT]!.reason, event.outcome_reason);
     assert.deepEqual(JSON.parse(message.sd[EVENT]!.metadata!), event.metadata);
     assert.equal(message.timestamp, record.received_at);
+    assert.deepEqual(message.sd[CHAIN], { previous: from + i === 0 ? '-' : String(from + i - 1) });
     if (deliveryEnds.includes(from + i)) assert.deepEqual(message.sd[CHECKPOINT], { size: String(sealed.checkpoint.size), note: sealed.checkpoint.note });
     else assert.equal(message.sd[CHECKPOINT], undefined, `message ${i} has no checkpoint`);
   });

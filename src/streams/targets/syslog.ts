@@ -4,7 +4,8 @@
  * certificate always verified, a client certificate optional).
  *
  * Each message is the export's RFC 5424 line (src/core/export/syslog.ts), whose `seal@PEN` element
- * carries ledger, index, leaf hash and writer. The last message of every delivery also carries
+ * carries ledger, index, leaf hash and writer; `[chain@PEN previous="N"]` the index this sink delivered
+ * before it (`-` where a chain starts). The last message of every delivery also carries
  * `[checkpoint@PEN size="N" note="…"]`: the signed checkpoint covering the batch (its line breaks written
  * `\n`, as every PARAM-VALUE is), so a receiver can prove what it got. Format `cef` keeps the RFC 5424
  * header and the seal and checkpoint elements and sends the CEF line as MSG.
@@ -138,10 +139,21 @@ export function frame(message: string, framing: SyslogFraming): string {
   return framing === 'octet-counting' ? `${Buffer.byteLength(message, 'utf8')} ${message}` : `${message}\n`;
 }
 
+/** `[chain@PEN previous="N"]`: the index this sink delivered before the record (`-` where a chain starts). */
+function chainElement(previous: number | null, pen: number): string {
+  return `[chain@${pen} previous="${previous === null ? '-' : previous}"]`;
+}
+
 export function deliveryBytes(delivery: Delivery, config: SyslogConfig, format: string): Buffer {
   const last = delivery.records.length - 1;
-  const checkpoint = checkpointElement(delivery.checkpoint, config.enterpriseNumber);
-  const frames = delivery.records.map((record, i) => frame(syslogMessage(record, config, format, i === last ? checkpoint : ''), config.framing));
+  const pen = config.enterpriseNumber;
+  const checkpoint = checkpointElement(delivery.checkpoint, pen);
+  let previous = delivery.previous ?? null;
+  const frames = delivery.records.map((record, i) => {
+    const extra = chainElement(previous, pen) + (i === last ? checkpoint : '');
+    previous = record.index;
+    return frame(syslogMessage(record, config, format, extra), config.framing);
+  });
   return Buffer.from(frames.join(''), 'utf8');
 }
 

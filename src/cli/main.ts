@@ -18,8 +18,8 @@ import { verifyBundleCommand } from './commands/bundle.js';
 import { reindexCommand } from './commands/reindex.js';
 import { alertsCommand, detectCommand, rulesCommand } from './commands/detect.js';
 import { importCommand } from './commands/import.js';
-import { certificateCommand, reportCommand } from './commands/report.js';
 import { sinksCommand, verifyStreamCommand } from './commands/sinks.js';
+import { certificateCommand, reportCommand } from './commands/report.js';
 
 const COMMANDS: Command[] = [serveCommand, ledgersCommand, appendCommand, checkpointCommand, proofCommand, searchCommand, timelineCommand, exportCommand, importCommand, keysCommand, retentionCommand, holdsCommand, eraseCommand, verifyCommand, verifyBundleCommand, sinksCommand, verifyStreamCommand, reportCommand, certificateCommand, alertsCommand, rulesCommand, detectCommand, reindexCommand, dbCommand];
 

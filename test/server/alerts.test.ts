@@ -79,7 +79,7 @@ describe('GET /v1/alerts', () => {
     let cursor: string | null = '';
     let pages = 0;
     while (cursor !== null) {
-      const page = (await call('GET', `/v1/alerts?limit=3${cursor ? `&cursor=${cursor}` : ''}`)).json();
+      const page: { alerts: Array<{ id: string }>; next: string | null } = (await call('GET', `/v1/alerts?limit=3${cursor ? `&cursor=${cursor}` : ''}`)).json();
       assert.ok(page.alerts.length <= 3);
       seen.push(...page.alerts.map((a: { id: string }) => a.id));
       cursor = page.next;

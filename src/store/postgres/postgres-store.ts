@@ -821,7 +821,7 @@ async function writeSearchRecords(db: pg.ClientBase | pg.Pool, ledgerId: number,
     `INSERT INTO search_events (ledger_id, idx, received_at, occurred_at, actor_type, actor_id, actor_name, action, category, tenant, outcome, ip, writer, body,
                                 country, region, city, latitude, longitude, ip_reserved, session_id, device_id)
      SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bytea[], $13::text[], $14::text[],
-                              $15::text[], $16::text[], $17::text[], $18::float8[], $19::float8[], $20::text[])${conflict}`,
+                              $15::text[], $16::text[], $17::text[], $18::float8[], $19::float8[], $20::text[], $21::text[], $22::text[])${conflict}`,
     [
       ledgerId,
       records.map((r) => r.index),
@@ -838,14 +838,14 @@ async function writeSearchRecords(db: pg.ClientBase | pg.Pool, ledgerId: number,
       records.map((r) => r.writer),
       records.map((r) => r.text),
       ...transpose(records.map((r) => locationValues(r.location)), LOCATION_COLUMNS.length),
+      records.map((r) => r.sessionId),
+      records.map((r) => r.deviceId),
     ],
   );
   const targets = records.flatMap((r) => r.targets.map((t) => ({ ...t, index: r.index })));
   if (targets.length > 0) {
     await db.query(
       `INSERT INTO search_targets (ledger_id, target_id, idx, target_type, target_name)
-      records.map((r) => r.sessionId),
-      records.map((r) => r.deviceId),
        SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[]) ON CONFLICT DO NOTHING`,
       [ledgerId, targets.map((t) => t.id), targets.map((t) => t.index), targets.map((t) => t.type), targets.map((t) => t.name)],
     );

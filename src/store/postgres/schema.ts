@@ -536,9 +536,9 @@ export function serviceGrants(schema: string, role: string): string {
   GRANT UPDATE (released_at, released_by, release_reason) ON ${s}.legal_holds TO ${r};
   GRANT SELECT, INSERT, UPDATE ON ${s}.integrity_state TO ${r};
   GRANT SELECT, INSERT, UPDATE ON ${s}.leases TO ${r};
+  GRANT SELECT, INSERT, UPDATE, DELETE ON ${DETECTION_TABLES.split(', ').map((table) => `${s}.${table}`).join(', ')} TO ${r};
   GRANT SELECT, INSERT, UPDATE, DELETE ON ${s}.sinks, ${s}.sink_cursors, ${s}.sink_dead_letters TO ${r};
   GRANT USAGE ON SEQUENCE ${s}.sink_dead_letters_id_seq TO ${r};`;
-  GRANT SELECT, INSERT, UPDATE, DELETE ON ${DETECTION_TABLES.split(', ').map((table) => `${s}.${table}`).join(', ')} TO ${r};
 }
 
 export function quoteIdent(name: string): string {

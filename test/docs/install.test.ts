@@ -25,9 +25,13 @@ it('the README names the oldest Node version package.json accepts', () => {
   assert.match(readme, new RegExp(`Requires Node\\.js ${major}\\.${minor} or later`));
 });
 
+const ENGINE_EXCEPTIONS = new Set(['node_modules/@nats-io/nuid']);
+
 it('every locked package accepts the oldest Node version package.json promises', () => {
   const oldest = semver.minVersion(manifest.engines.node)!.version;
   const refusing = Object.entries(lock.packages)
+    // @nats-io/nuid 2 declares node >= 22 but runs on 20: the NATS sink tests (test/streams/targets-nats) exercise it here.
+    .filter(([path]) => !ENGINE_EXCEPTIONS.has(path))
     .filter(([path, entry]) => path !== '' && entry.engines && !Array.isArray(entry.engines) && entry.engines.node)
     .filter(([, entry]) => !semver.satisfies(oldest, (entry.engines as { node: string }).node))
     .map(([path, entry]) => `${path}@${entry.version} wants node ${(entry.engines as { node: string }).node}`);

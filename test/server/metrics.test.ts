@@ -233,10 +233,10 @@ describe('metrics gathering', () => {
   it('lets a later subsystem report its lag on the same registry', async () => {
     const { app } = await start(backends[0]!);
     let behind = 7;
-    app.metrics.addGauge('sealtrail_detection_lag_events', 'Events not yet evaluated by detection rules.', [], () => [{ value: behind }]);
-    assert.equal(sample(await scrape(app), 'sealtrail_detection_lag_events'), 7);
+    app.metrics.addGauge('sealtrail_example_lag_events', 'Events a later subsystem has not processed yet.', [], () => [{ value: behind }]);
+    assert.equal(sample(await scrape(app), 'sealtrail_example_lag_events'), 7);
     behind = 0;
-    assert.equal(sample(await scrape(app), 'sealtrail_detection_lag_events'), 0);
+    assert.equal(sample(await scrape(app), 'sealtrail_example_lag_events'), 0);
   });
 });
 

@@ -8,6 +8,9 @@
 import { eventTimeMicros } from '../core/event-time.js';
 import type { LocationLike } from '../core/export/record.js';
 import { formatMicros } from '../core/time.js';
+import { greatCircleKm } from '../core/geo-distance.js';
+
+export { greatCircleKm };
 
 /** Where an address was placed by the deployment's geolocation (structurally the store's IpLocation). */
 export type TimelineLocation = LocationLike;
@@ -52,8 +55,6 @@ export const AUTH_RUN_MAX_GAP_MICROS = 60 * 60 * 1_000_000;
  */
 export const IMPLAUSIBLE_SPEED_KMH = 1000;
 export const IMPLAUSIBLE_MIN_DISTANCE_KM = 500;
-
-const EARTH_RADIUS_KM = 6371.0088;
 
 export interface EventRef {
   ledger: string;
@@ -208,15 +209,6 @@ export function addressesOf(ordered: readonly Ordered[]): TimelineAddress[] {
     }
   }
   return [...byIp.values()];
-}
-
-/** Great-circle distance (haversine on a sphere of the Earth's mean radius), in kilometres. */
-export function greatCircleKm(a: { latitude: number; longitude: number }, b: { latitude: number; longitude: number }): number {
-  const rad = Math.PI / 180;
-  const dLat = (b.latitude - a.latitude) * rad;
-  const dLon = (b.longitude - a.longitude) * rad;
-  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a.latitude * rad) * Math.cos(b.latitude * rad) * Math.sin(dLon / 2) ** 2;
-  return 2 * EARTH_RADIUS_KM * Math.asin(Math.min(1, Math.sqrt(h)));
 }
 
 type Located = TimelineLocation & { latitude: number; longitude: number };

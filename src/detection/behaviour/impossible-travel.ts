@@ -26,6 +26,9 @@ import {
   type BoundedTable,
   type EventRef,
 } from './common.js';
+import { greatCircleKm } from '../../core/geo-distance.js';
+
+export { greatCircleKm };
 
 export interface ImpossibleTravelOptions {
   learningMicros: number;
@@ -127,17 +130,6 @@ function fixOf(e: JudgedEvent, country: string): Fix | undefined {
   const { latitude, longitude, city } = e.location ?? {};
   if (typeof latitude !== 'number' || typeof longitude !== 'number') return undefined;
   return { micros: e.timeMicros, latitude, longitude, country, ...(city ? { city } : {}), ref: eventRef(e) };
-}
-
-const EARTH_RADIUS_KM = 6371.0088;
-
-/** Haversine distance between two points, in kilometres. */
-export function greatCircleKm(a: { latitude: number; longitude: number }, b: { latitude: number; longitude: number }): number {
-  const rad = Math.PI / 180;
-  const dLat = (b.latitude - a.latitude) * rad;
-  const dLon = (b.longitude - a.longitude) * rad;
-  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a.latitude * rad) * Math.cos(b.latitude * rad) * Math.sin(dLon / 2) ** 2;
-  return 2 * EARTH_RADIUS_KM * Math.asin(Math.min(1, Math.sqrt(h)));
 }
 
 const place = (fix: Fix): string => (fix.city ? `${fix.city}, ${fix.country}` : fix.country);

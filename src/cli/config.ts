@@ -16,7 +16,7 @@ import { CONFIG_FILE_REQUESTER, type RetentionService } from '../server/retentio
 import { SealtrailError } from '../core/errors.js';
 import { ConfigError } from '../server/deployment.js';
 import type { OptionSpec, ParsedArgs } from './command.js';
-import { sinksFromConfig } from '../streams/config-file.js';
+import { sinksFromConfig } from './sinks-config.js';
 import { rulesFromConfig } from './commands/detect.js';
 
 /** A configuration file is a page of settings; anything larger is a mistake (or an attack on the parser). */
@@ -38,7 +38,7 @@ export interface ConfigFile {
   retention?: RetentionPolicy;
   /** `retention-force: true`: store rules keeping events under 12 months, as `retention set --force`. */
   retentionForce: boolean;
-  /** `sinks:`, each a POST /v1/sinks body, checked (src/streams/config-file.ts). */
+  /** `sinks:`, each a POST /v1/sinks body, checked (src/cli/sinks-config.ts). */
   sinks?: Array<Record<string, unknown>>;
   /** `rules: {folder, disable}`: detection rule ids to disable at start (the folder becomes the `rules` flag). */
   rulesDisabled?: string[];

@@ -17,10 +17,10 @@ import { DetectionService, RuleRefusedError } from '../../detection/service.js';
 import { defaultRuleLibrary } from '../../detection/library.js';
 import { loadRuleFolder, SigmaRuleError } from '../../detection/sigma/index.js';
 import { MAX_ENTERPRISE_NUMBER } from '../../core/export/syslog.js';
-import { startSyslog, SYSLOG_OPTIONS } from '../../ingest/syslog/serve.js';
+import { startSyslog, SYSLOG_OPTIONS } from '../syslog-options.js';
 import { SinkService } from '../../streams/service.js';
 import { signingKeySecretBox } from '../../streams/secrets.js';
-import { applyConfiguredSinks } from '../../streams/config-file.js';
+import { applyConfiguredSinks } from '../sinks-config.js';
 import { DATA_OPTION, integerOption, optionalString, requireString, UsageError, type Command, type OptionSpec } from '../command.js';
 
 const BOOTSTRAP_KEY_ID = 'admin0';

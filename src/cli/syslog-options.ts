@@ -1,8 +1,8 @@
 /** `serve --syslog-tcp / --syslog-tls / --syslog-ledger`: the syslog receiver beside the HTTP server. */
 import { readFileSync } from 'node:fs';
-import type { Store } from '../../store/store.js';
-import { optionalString, requireString, UsageError, type OptionSpec, type ParsedArgs } from '../../cli/command.js';
-import { parseListenAddress, SyslogReceiver, SYSLOG_WRITER } from './receiver.js';
+import type { Store } from '../store/store.js';
+import { optionalString, requireString, UsageError, type OptionSpec, type ParsedArgs } from './command.js';
+import { parseListenAddress, SyslogReceiver, SYSLOG_WRITER } from '../ingest/syslog/receiver.js';
 
 export const SYSLOG_OPTIONS: Record<string, OptionSpec> = {
   'syslog-tcp': { type: 'string', description: 'Receive syslog (RFC 5424/3164, RFC 6587 framing) over TCP at this address, e.g. 127.0.0.1:6514.', env: 'SEALTRAIL_SYSLOG_TCP', value: 'HOST:PORT' },

@@ -5,9 +5,9 @@
  * if the file now says otherwise: changing a stream's definition under it is a remove and an add.
  */
 import { ConfigError } from '../server/deployment.js';
-import type { SinkService } from './service.js';
-import { SinkExistsError } from './service.js';
-import { parseSinkInput } from './sink.js';
+import type { SinkService } from '../streams/service.js';
+import { SinkExistsError } from '../streams/service.js';
+import { parseSinkInput } from '../streams/sink.js';
 
 export function sinksFromConfig(value: unknown, where: string): Array<Record<string, unknown>> {
   if (!Array.isArray(value)) throw new ConfigError(`${where}: must be a list of sinks (each like a POST /v1/sinks body)`);

@@ -1,51 +1,13 @@
 /**
- * Evidence from the parts of sealtrail that may not be configured: alerts raised by detection and how
- * they were handled, and sink health. Both are read through the store's optional `detection` and
- * `sinks` parts, typed here by the little the report needs, so that a store without them (or an older
- * one) gives "not configured" rather than an error.
+ * Evidence from detection and streams: alerts raised and how they were handled, and sink health, read
+ * through the store's `detection` and `sinks` parts (src/store/detection-state.ts, sink-state.ts).
  */
 import { formatMicros } from '../core/time.js';
 import { SYSTEM_LEDGER } from '../core/forgetting.js';
 import type { Clause } from '../core/query.js';
+import type { StoredAlert } from '../store/detection-state.js';
 import type { Store } from '../store/store.js';
 import { cite, exact, periodQuery, type Citation, type ReportScope } from './scope.js';
-
-interface AlertLike {
-  id: string;
-  rule: string;
-  title: string;
-  severity: string;
-  ledger: string;
-  tenant: string | null;
-  status: string;
-  closeReason: string | null;
-  firstSeenMicros: number;
-  lastSeenMicros: number;
-  count: number;
-  events: Array<{ ledger: string; index: number }>;
-  changedAtMicros: number | null;
-  changedBy: string | null;
-  seq?: number;
-}
-
-interface AlertReader {
-  listAlerts(filter: { ledgers: string[]; tenants: string[]; limit: number; beforeSeq?: number }): Promise<AlertLike[]>;
-}
-
-interface SinkLike {
-  name: string;
-  type: string;
-  paused: boolean;
-  lastSuccessMicros: number | null;
-  lastErrorMicros: number | null;
-  lastError: string | null;
-  failing: boolean;
-  lagging: boolean;
-}
-
-interface SinkReader {
-  listSinks(): Promise<SinkLike[]>;
-}
 
 export interface AlertEvidence {
   configured: boolean;
@@ -71,17 +33,12 @@ export interface SinkEvidence {
 const MAX_ALERTS = 500;
 const PAGE = 200;
 
-const hasMethod = <T>(value: unknown, method: string): value is T =>
-  typeof value === 'object' && value !== null && typeof (value as Record<string, unknown>)[method] === 'function';
-
 /** Alerts whose events fall in the period, in the report's ledgers and tenant. */
 export async function alertEvidence(store: Store, scope: ReportScope): Promise<AlertEvidence> {
-  const reader = (store as { detection?: unknown }).detection;
-  if (!hasMethod<AlertReader>(reader, 'listAlerts')) return { configured: false, note: 'detection not configured' };
-  const inPeriod: AlertLike[] = [];
+  const inPeriod: StoredAlert[] = [];
   let beforeSeq: number | undefined;
   for (;;) {
-    const page = await reader.listAlerts({ ledgers: scope.ledgers, tenants: scope.tenant === undefined ? ['*'] : [scope.tenant], limit: PAGE, ...(beforeSeq !== undefined ? { beforeSeq } : {}) });
+    const page = await store.detection.listAlerts({ ledgers: scope.ledgers, tenants: scope.tenant === undefined ? ['*'] : [scope.tenant], limit: PAGE, ...(beforeSeq !== undefined ? { beforeSeq } : {}) });
     inPeriod.push(...page.filter((a) => a.firstSeenMicros < scope.toMicros && a.lastSeenMicros >= scope.fromMicros));
     const oldest = page.at(-1);
     if (page.length < PAGE || oldest?.seq === undefined || oldest.lastSeenMicros < scope.fromMicros) break;
@@ -100,7 +57,7 @@ export async function alertEvidence(store: Store, scope: ReportScope): Promise<A
   };
 }
 
-function alertBody(alert: AlertLike) {
+function alertBody(alert: StoredAlert) {
   return {
     id: alert.id,
     rule: alert.rule,
@@ -118,10 +75,8 @@ function alertBody(alert: AlertLike) {
 }
 
 export async function sinkEvidence(store: Store, scope: ReportScope, includeDeployment: boolean): Promise<SinkEvidence> {
-  const reader = (store as { sinks?: unknown }).sinks;
-  if (!hasMethod<SinkReader>(reader, 'listSinks')) return { configured: false, note: 'streams not configured' };
   if (!includeDeployment) return { configured: true, note: "sinks serve the whole deployment: shown only to keys that may read every tenant and the system ledger" };
-  const sinks = await reader.listSinks();
+  const sinks = await store.sinks.listSinks();
   if (sinks.length === 0) return { configured: false, note: 'no sinks defined' };
   const actions = exact('action', ['sink.failing', 'sink.lagging', 'sink.recovered', 'sink.dead_letter']);
   const transitions = (await store.getLedger(SYSTEM_LEDGER)) ? await store.stats(SYSTEM_LEDGER, periodQuery(systemScope(scope), actions), 'action', 10) : [];

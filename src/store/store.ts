@@ -16,6 +16,7 @@ import type { LegalHold } from '../core/retention.js';
 import type { SearchRecord } from './search-fields.js';
 import type { SinkStateStore } from './sink-state.js';
 import type { DetectionStateStore } from './detection-state.js';
+import type { SessionStateStore } from './session-state.js';
 
 export interface AppendRequest {
   event: AuditEvent;
@@ -322,6 +323,8 @@ export interface Store {
   readonly sinks: SinkStateStore;
   /** The detection engine's cursors, states, alerts, outbox, rules and departures (src/store/detection-state.ts). */
   readonly detection: DetectionStateStore;
+  /** Console sign-in sessions (src/store/session-state.ts). */
+  readonly sessions: SessionStateStore;
 
   close(): Promise<void>;
 }

@@ -49,6 +49,7 @@ import type { Query } from '../../core/query.js';
 import { ipBytes } from '../../core/ipnet.js';
 import { LEGACY_KEY_CHUNK } from '../idempotency.js';
 import { PostgresSinks } from './sinks.js';
+import { PostgresSessions } from './sessions.js';
 import { PostgresDetectionState } from './detection.js';
 import { INDEXED_EVENT_COLUMNS, toIndexedEvent, type IndexedEventColumns } from '../verify-derived.js';
 
@@ -142,12 +143,14 @@ export class PostgresStore implements Store, BatchBackend, IntegrityStateStore {
   private readonly retention: PostgresRetention;
   readonly sinks: PostgresSinks;
   readonly detection: PostgresDetectionState;
+  readonly sessions: PostgresSessions;
 
   private constructor(private readonly options: PostgresStoreOptions & { schema: string }) {
     this.pool = createPool(options.url, options.schema, options.poolSize);
     this.searchContext = searchContext(options, ipBytes);
     this.sinks = new PostgresSinks(this.pool);
     this.detection = new PostgresDetectionState(this.pool);
+    this.sessions = new PostgresSessions(this.pool);
     this.retention = new PostgresRetention({
       pool: this.pool,
       context: this.searchContext,

@@ -505,6 +505,18 @@ export const PG_MIGRATIONS: string[] = [
   CREATE INDEX search_events_device ON search_events (ledger_id, device_id, idx);
   CREATE INDEX search_targets_event ON search_targets (ledger_id, idx);
   `,
+  // 15: console sign-in sessions; see SQLite migration 14.
+  `
+  CREATE TABLE console_sessions (
+    token_hash     BYTEA PRIMARY KEY,
+    key_id         TEXT NOT NULL,
+    operator_check BYTEA,
+    created_at     BIGINT NOT NULL,
+    expires_at     BIGINT NOT NULL
+  );
+  CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
+  ${grantToRoles(APPENDING_ROLES, ['GRANT SELECT, INSERT, DELETE ON console_sessions TO %I'])}
+  `,
 ];
 
 function appendOnly(table: string): string {
@@ -538,7 +550,8 @@ export function serviceGrants(schema: string, role: string): string {
   GRANT SELECT, INSERT, UPDATE ON ${s}.leases TO ${r};
   GRANT SELECT, INSERT, UPDATE, DELETE ON ${DETECTION_TABLES.split(', ').map((table) => `${s}.${table}`).join(', ')} TO ${r};
   GRANT SELECT, INSERT, UPDATE, DELETE ON ${s}.sinks, ${s}.sink_cursors, ${s}.sink_dead_letters TO ${r};
-  GRANT USAGE ON SEQUENCE ${s}.sink_dead_letters_id_seq TO ${r};`;
+  GRANT USAGE ON SEQUENCE ${s}.sink_dead_letters_id_seq TO ${r};
+  GRANT SELECT, INSERT, DELETE ON ${s}.console_sessions TO ${r};`;
 }
 
 export function quoteIdent(name: string): string {

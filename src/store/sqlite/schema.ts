@@ -407,6 +407,18 @@ export const MIGRATIONS: string[] = [
   CREATE INDEX search_events_device ON search_events (ledger_id, device_id, idx);
   CREATE INDEX search_targets_event ON search_targets (ledger_id, idx);
   `,
+  // 14: console sign-in sessions (issue 15, src/store/session-state.ts): only the token's hash is kept.
+  // Not sealed: each sign-in and sign-out is recorded in the system ledger.
+  `
+  CREATE TABLE console_sessions (
+    token_hash     BLOB PRIMARY KEY,
+    key_id         TEXT NOT NULL,
+    operator_check BLOB,
+    created_at     INTEGER NOT NULL,
+    expires_at     INTEGER NOT NULL
+  );
+  CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
+  `,
 ];
 
 function appendOnly(table: string): string {

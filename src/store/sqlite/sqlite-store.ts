@@ -38,6 +38,7 @@ import {
 import type { LegalHold } from '../../core/retention.js';
 import { SqliteRetention } from './retention.js';
 import { SqliteSinks } from './sinks.js';
+import { SqliteSessions } from './sessions.js';
 import { SqliteDetectionState } from './detection.js';
 import { isPurged } from '../forget.js';
 import { MIGRATIONS } from './schema.js';
@@ -181,6 +182,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   private readonly retention: SqliteRetention;
   readonly sinks: SqliteSinks;
   readonly detection: SqliteDetectionState;
+  readonly sessions: SqliteSessions;
 
   constructor(private readonly options: SqliteStoreOptions) {
     this.db = openDatabase(options.path, options.readonly);
@@ -190,6 +192,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
     this.retention = new SqliteRetention(this.db, this.searchIndex, this.searchContext, sqliteDialect);
     this.sinks = new SqliteSinks(this.db);
     this.detection = new SqliteDetectionState(this.db);
+    this.sessions = new SqliteSessions(this.db);
     if (!options.readonly) {
       this.searchIndex.tune();
       this.repairSearchIndex();

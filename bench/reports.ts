@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/reports.ts --data DIR [--ledger L] [--events N --days D] [--framework F] [--verify full|checkpoints]`
+ * `node --import tsx bench/reports.ts --data DIR [--ledger L] [--events N --days D] [--framework F] [--verify full|entries|checkpoints] [--no-monitor]`
  *
  * Time and peak memory of one compliance report over a generated ledger (bench/gen.ts). When DIR has no
  * ledger L yet, it is generated first (N events over D days, written with --bulk: the search index is
@@ -7,6 +7,13 @@
  * works as it is. The report is built in-process against the store, exactly as the route builds it
  * (src/reports/report.ts), over the whole generated span. The target (issue 16): a 12-month SOC 2 report
  * over 10M events in under a minute with memory under 512 MB.
+ *
+ * As in `serve`, the server's integrity monitor (src/store/integrity.ts) first verifies the ledger from
+ * its stored watermark (the first run over a folder verifies everything and stores the watermark; later
+ * runs resume from it), and the report cites it in `full` mode; `--no-monitor` leaves it out, so `full`
+ * re-derives the period like `entries`. Printed beside the report: the baseline (one bare `stats by hour`
+ * of the period, the least a report reads, in the same run), memory at each stage, and the event loop's
+ * delay while the report ran (perf_hooks.monitorEventLoopDelay): what other requests of a server would wait.
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -17,7 +24,10 @@ import { nodeSuite } from '../src/platform/node-crypto.js';
 import { openDeployment } from '../src/server/deployment.js';
 import { buildReport } from '../src/reports/report.js';
 import { isFrameworkId } from '../src/reports/frameworks.js';
-import type { VerificationMode } from '../src/reports/integrity.js';
+import { VERIFICATION_MODES, type VerificationMode } from '../src/reports/integrity.js';
+import { periodQuery } from '../src/reports/scope.js';
+import { integrityMonitor } from '../src/cli/commands/serve.js';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 const { values } = parseArgs({
   options: {
@@ -27,12 +37,15 @@ const { values } = parseArgs({
     days: { type: 'string', default: '365' },
     framework: { type: 'string', default: 'soc2' },
     verify: { type: 'string', default: 'full' },
+    'no-monitor': { type: 'boolean', default: false },
   },
 });
 if (!values.data) throw new Error('--data DIR is required');
 const framework = values.framework!;
 if (!isFrameworkId(framework)) throw new Error(`unknown framework ${framework}`);
 const ledger = values.ledger!;
+const mode = values.verify as VerificationMode;
+if (!VERIFICATION_MODES.includes(mode)) throw new Error(`--verify must be one of ${VERIFICATION_MODES.join(', ')}`);
 
 async function ensureLedger(dir: string): Promise<{ events: number; days: number; end: number }> {
   if (existsSync(`${dir}/gen-${ledger}.json`)) {
@@ -66,28 +79,74 @@ async function ensureLedger(dir: string): Promise<{ events: number; days: number
 const dataset = await ensureLedger(values.data);
 const deployment = openDeployment({ dataDir: values.data });
 const verifier = parseVerifierKey(nodeSuite, formatVerifierKey(nodeSuite, deployment.name, deployment.signer.publicKey));
+const mib = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`;
+const memory = () => {
+  const m = process.memoryUsage();
+  return `rss ${mib(m.rss)}, heap used ${mib(m.heapUsed)}, external ${mib(m.external)} (array buffers ${mib(m.arrayBuffers)})`;
+};
+process.stdout.write(`opened: ${memory()}\n`);
+
+let monitor: ReturnType<typeof integrityMonitor> | undefined;
+if (!values['no-monitor']) {
+  monitor = integrityMonitor(deployment, { error: (m) => process.stderr.write(`${m}\n`), warn: (m) => process.stderr.write(`${m}\n`) });
+  const t = performance.now();
+  await monitor.start(false);
+  const status = monitor.status().ledgers.find((l) => l.ledger === ledger);
+  process.stdout.write(
+    `integrity monitor start: ${((performance.now() - t) / 1000).toFixed(1)} s, ${monitor.verifier.entriesChecked} entries verified ` +
+      `(resumed from watermark ${status?.resumedFrom ?? 0}), ${status?.state} at size ${status?.verifiedSize}; ${memory()}\n`,
+  );
+}
+
+const scope = { ledgers: [ledger], fromMicros: dataset.end - dataset.days * 86_400_000_000, toMicros: dataset.end + 3_600_000_000 };
+// The baseline: one bare hourly count of the whole period, the cheapest read that touches every event.
+const baselineStarted = performance.now();
+const hours = await deployment.store.stats(ledger, periodQuery(scope), 'hour', dataset.days * 24 + 2);
+const baselineSeconds = (performance.now() - baselineStarted) / 1000;
+process.stdout.write(`baseline (stats by hour of the period, ${hours.length} hours): ${baselineSeconds.toFixed(2)} s; ${memory()}\n`);
+
 const rssBefore = process.memoryUsage().rss;
 let peakRss = rssBefore;
-const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
+let peakHeap = process.memoryUsage().heapUsed;
+const sample = () => {
+  const m = process.memoryUsage();
+  peakRss = Math.max(peakRss, m.rss);
+  peakHeap = Math.max(peakHeap, m.heapUsed);
+};
+const sampler = setInterval(sample, 50);
+const loop = monitorEventLoopDelay({ resolution: 10 });
+loop.enable();
 const started = performance.now();
 const report = await buildReport({
   store: deployment.store,
   framework,
-  scope: { ledgers: [ledger], fromMicros: dataset.end - dataset.days * 86_400_000_000, toMicros: dataset.end + 3_600_000_000 },
+  scope,
   deployment: deployment.name,
   generatedBy: 'bench',
   nowMicros: Date.now() * 1000,
-  integrity: { suite: nodeSuite, verifier, mode: values.verify as VerificationMode },
+  integrity: { suite: nodeSuite, verifier, mode, ...(monitor ? { monitor: (name: string) => monitor!.status().ledgers.find((l) => l.ledger === name) } : {}) },
   deploymentWide: { included: true },
+  onStage: (stage) => {
+    sample();
+    process.stdout.write(`  ${stage} at ${((performance.now() - started) / 1000).toFixed(1)} s: ${memory()}\n`);
+  },
 });
 const seconds = (performance.now() - started) / 1000;
+loop.disable();
 clearInterval(sampler);
-peakRss = Math.max(peakRss, process.memoryUsage().rss);
+sample();
+await monitor?.stop();
 await deployment.store.close();
 const volume = report.evidence.volume[0]!;
 const integrity = report.evidence.integrity[0]!;
+const ms = (ns: number) => (ns / 1e6).toFixed(0);
 process.stdout.write(
-  `${framework} report over ${volume.total} events (${dataset.days} days), verify=${values.verify}: ${seconds.toFixed(1)} s, ` +
-    `peak RSS ${(peakRss / 1048576).toFixed(0)} MiB (${(rssBefore / 1048576).toFixed(0)} MiB before), ` +
-    `integrity ${integrity.result} over ${integrity.checkpoints?.count ?? 0} checkpoints, ${report.evidence.gaps.length} sources judged, sha256 ${report.sha256}\n`,
+  `${framework} report over ${volume.total} events (${dataset.days} days), verify=${mode}${monitor ? '' : ' (no monitor)'}: ${seconds.toFixed(1)} s ` +
+    `= ${(seconds / baselineSeconds).toFixed(1)}x the baseline's ${baselineSeconds.toFixed(2)} s, ` +
+    `peak RSS ${mib(peakRss)} (${mib(rssBefore)} before), peak heap used ${mib(peakHeap)}, ` +
+    `event-loop delay p99 ${ms(loop.percentile(99))} ms, max ${ms(loop.max)} ms\n` +
+    `integrity ${integrity.result}${integrity.reason ? ` (${integrity.reason})` : ''} over ${integrity.checkpoints?.count ?? 0} checkpoints, ` +
+    `${integrity.entries ? `entries ${integrity.entries.from}..${integrity.entries.to} re-derived now` : 'no entries re-derived'}` +
+    `${integrity.cited ? `, entries below ${integrity.cited.verified_size} cited from the integrity monitor` : ''}; ` +
+    `${report.evidence.gaps.length} sources judged, sha256 ${report.sha256}\n`,
 );

@@ -342,8 +342,20 @@ export interface LedgerIntegrityStatus {
   state: LedgerTrust;
   /** Size up to which this process (or the lease holder, through the watermark) verified the ledger. */
   verifiedSize: number;
-  /** Where the background sweep over already-verified entries is, and how many full rounds it completed. */
-  sweep: { position: number; rounds: number };
+  /** The signed root of the checkpoint of verifiedSize (base64), which the verification reproduced. */
+  verifiedRoot?: string;
+  /** When verification last reached verifiedSize (this process's own, or its adoption of the lease holder's watermark). */
+  verifiedAt?: string;
+  /**
+   * Where this process took over: the size of the MAC-bound watermark it started from (entries below it
+   * were verified by an earlier process, or by the lease holder), 0 when it verified from the start.
+   */
+  resumedFrom?: number;
+  /**
+   * Where the background sweep over already-verified entries is, and how many full rounds it completed;
+   * the last complete round re-derived entries [0, lastRound.size) between its start and end.
+   */
+  sweep: { position: number; rounds: number; lastRound?: { size: number; startedAt: string; endedAt: string } };
   reason?: string;
   brokenAt?: string;
 }
@@ -386,10 +398,18 @@ interface Watch {
    * error: a busy database, a lost connection) the ledger is `verifying`, never `trusted`.
    */
   caughtUp?: boolean;
+  /** When `verified` last moved (µs). */
+  verifiedAt?: number;
+  /** The watermark size this process started from (undefined: none read yet; 0: from the start). */
+  resumedFrom?: number;
   sweep: TreeState | undefined;
   rounds: number;
+  /** When the current sweep round started (µs). */
+  roundStartedAt?: number;
   /** When the last complete sweep round ended (µs). */
   roundEndedAt?: number;
+  /** The last complete round: the size it reached, and when it ran. */
+  lastRound?: { size: number; startedAtMicros: number; endedAtMicros: number };
 }
 
 export class IntegrityMonitor {
@@ -450,7 +470,16 @@ export class IntegrityMonitor {
         ledger,
         state: failure ? 'broken' : watch.verified && watch.caughtUp ? 'trusted' : 'verifying',
         verifiedSize: watch.verified?.size ?? 0,
-        sweep: { position: watch.sweep?.size ?? 0, rounds: watch.rounds },
+        ...(watch.verified ? { verifiedRoot: toBase64(watch.verified.frontier.root(this.options.suite)) } : {}),
+        ...(watch.verifiedAt !== undefined ? { verifiedAt: formatMicros(watch.verifiedAt) } : {}),
+        ...(watch.resumedFrom !== undefined ? { resumedFrom: watch.resumedFrom } : {}),
+        sweep: {
+          position: watch.sweep?.size ?? 0,
+          rounds: watch.rounds,
+          ...(watch.lastRound
+            ? { lastRound: { size: watch.lastRound.size, startedAt: formatMicros(watch.lastRound.startedAtMicros), endedAt: formatMicros(watch.lastRound.endedAtMicros) } }
+            : {}),
+        },
         ...(failure ? { reason: failure.reason, brokenAt: formatMicros(failure.atMicros) } : {}),
       });
     }
@@ -524,6 +553,8 @@ export class IntegrityMonitor {
     if (!mark || (watch.verified && mark.size <= watch.verified.size)) return;
     try {
       watch.verified = await this.verifier.stateAt(ledger, mark.size, mark.root);
+      watch.verifiedAt = Date.now() * 1000;
+      watch.resumedFrom ??= mark.size;
       // The lease holder verified up to there; a catch-up of ours cut short before is superseded.
       watch.caughtUp = true;
     } catch (error) {
@@ -553,11 +584,14 @@ export class IntegrityMonitor {
       if (!watch.verified) {
         const mark = await this.watermarkOf(ledger);
         watch.verified = mark ? await this.verifier.stateAt(ledger, mark.size, mark.root) : await this.verifier.stateAt(ledger, 0);
+        watch.verifiedAt = Date.now() * 1000;
+        watch.resumedFrom = mark?.size ?? 0;
       }
       let state = watch.verified;
       while (state.size < headSize && !this.stopped) {
         state = await this.verifier.verifySlice(ledger, state, headSize, this.options.sliceEntries ?? 2000);
         watch.verified = state;
+        watch.verifiedAt = Date.now() * 1000;
         const root = state.frontier.root(this.options.suite);
         await this.options.store.saveIntegrityWatermark(ledger, state.size, root, watermarkMac(this.key, ledger, state.size, root));
       }
@@ -584,6 +618,7 @@ export class IntegrityMonitor {
         const pause = (this.options.sweepPauseMs ?? 60_000) * 1000;
         if (state && watch.roundEndedAt !== undefined && Date.now() * 1000 - watch.roundEndedAt < pause) return 0;
         state = await this.verifier.stateAt(ledger, 0);
+        watch.roundStartedAt = Date.now() * 1000;
       }
       const target = state.size + budget;
       while (state.size < Math.min(target, watch.verified.size) && !this.stopped) {
@@ -593,6 +628,7 @@ export class IntegrityMonitor {
       if (state.size >= watch.verified.size) {
         watch.rounds++;
         watch.roundEndedAt = Date.now() * 1000;
+        watch.lastRound = { size: state.size, startedAtMicros: watch.roundStartedAt ?? watch.roundEndedAt, endedAtMicros: watch.roundEndedAt };
       }
     } catch (error) {
       this.fail(ledger, error);

@@ -15,6 +15,7 @@ import { portableSigner } from '../../src/core/crypto.js';
 import { formatVerifierKey } from '../../src/core/note.js';
 import { nodeSuite } from '../../src/platform/node-crypto.js';
 import { buildApp } from '../../src/server/app.js';
+import { hasIntegrityState, IntegrityGuard, IntegrityMonitor } from '../../src/store/integrity.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
@@ -49,10 +50,16 @@ export interface ReportServer {
   app: FastifyInstance;
   store: Store;
   kind: 'sqlite' | 'postgres';
+  /** The deployment's verifier key (name+id+public key). */
+  verifierKey: string;
   planted: Planted;
   known: Known;
   /** Overwrites the stored leaf hash of entry `index` of the ledger behind the store's back (its guards lifted). */
   tamper(index: number): Promise<void>;
+  /** With `monitored`: the server's integrity monitor, started (every ledger verified to its head) before the app. */
+  monitor?: IntegrityMonitor;
+  /** Appends `batches` batches of `perBatch` events received after the period, an hour apart; returns the new size. */
+  appendAfterPeriod(batches: number, perBatch: number): Promise<number>;
   cleanup(): Promise<void>;
 }
 
@@ -114,7 +121,7 @@ async function writeDataset(store: Store, clock: { now: number | undefined }, da
   return known;
 }
 
-export async function buildReportServer(kind: 'sqlite' | 'postgres', events = 8000): Promise<ReportServer> {
+export async function buildReportServer(kind: 'sqlite' | 'postgres', events = 8000, options: { monitored?: boolean } = {}): Promise<ReportServer> {
   const dataset = new Dataset({ events, seed: 'reports', days: 28, endMicros: END, tenants: 6, users: 300 });
   const planted = plantGaps(dataset);
   const clock: { now: number | undefined } = { now: undefined };
@@ -156,16 +163,48 @@ export async function buildReportServer(kind: 'sqlite' | 'postgres', events = 80
     release = () => fixture.drop();
   }
   const known = await writeDataset(store, clock, dataset, planted);
-  const app = await buildApp({ store, suite: nodeSuite, verifierKey: formatVerifierKey(nodeSuite, NAME, signer.publicKey), adminToken: ADMIN, rateLimit: false });
+  let monitor: IntegrityMonitor | undefined;
+  if (options.monitored) {
+    if (!hasIntegrityState(store)) throw new Error(`the ${kind} store keeps no integrity state`);
+    // Sweeps re-check all history at once when a test runs a round, rather than a little per second.
+    monitor = new IntegrityMonitor({ store, suite: nodeSuite, signer, keyName: NAME, guard: new IntegrityGuard(), holder: 'reports-test', sweepEntries: 1_000_000, sweepPauseMs: 0 });
+    await monitor.start(false);
+  }
+  const verifierKey = formatVerifierKey(nodeSuite, NAME, signer.publicKey);
+  const app = await buildApp({
+    store,
+    suite: nodeSuite,
+    verifierKey,
+    adminToken: ADMIN,
+    rateLimit: false,
+    ...(monitor ? { integrity: monitor } : {}),
+  });
   await app.ready();
   return {
     app,
     store,
     kind,
+    verifierKey,
     planted,
     known,
     tamper,
+    ...(monitor ? { monitor } : {}),
+    async appendAfterPeriod(batches, perBatch) {
+      let size = 0;
+      for (let b = 0; b < batches; b++) {
+        clock.now = END + (b + 1) * HOUR;
+        const events = Array.from({ length: perBatch }, (_, i) => ({
+          event: { actor: { type: 'user' as const, id: `late-${b}-${i}` }, action: 'file.read', category: 'read' as const, outcome: 'success' as const },
+          writer: 'gen',
+        }));
+        const receipt = await store.append(LEDGER, events);
+        size = receipt.at(-1)!.index + 1;
+      }
+      clock.now = undefined;
+      return size;
+    },
     async cleanup() {
+      await monitor?.stop();
       await app.close();
       await store.close();
       await release();

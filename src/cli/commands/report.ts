@@ -41,7 +41,7 @@ export const reportCommand: Command = {
     ...PERIOD_OPTIONS,
     framework: { type: 'string', short: 'f', description: `Framework: ${FRAMEWORK_IDS.join(', ')}.`, value: 'F' },
     tenant: { type: 'string', description: "Only this tenant's events.", value: 'T' },
-    verify: { type: 'string', description: 'Integrity evidence: full (re-verify every entry of the period) or checkpoints (signatures only, for very large periods).', default: 'full', value: 'MODE' },
+    verify: { type: 'string', description: "Integrity evidence: full (every entry verified: the server's integrity monitor's run cited below its watermark, the rest re-derived now), entries (every entry of the period re-derived now) or checkpoints (signatures only).", default: 'full', value: 'MODE' },
   },
   details:
     'Auditor or admin key. The server seals the report\'s SHA-256 (RFC 8785 canonical JSON without its sha256\n' +

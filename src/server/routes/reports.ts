@@ -72,7 +72,7 @@ export async function reportRoutes(app: FastifyInstance, { store, suite, verifie
         querystring: Type.Object({
           ...PeriodQuery,
           tenant: Type.Optional(Type.String({ pattern: TENANT_PATTERN, description: 'Only this tenant\'s events (a tenant-scoped key must name one of its tenants).' })),
-          verify: Type.Optional(Type.Union(VERIFICATION_MODES.map((m) => Type.Literal(m)), { default: 'full', description: 'full: re-verify every entry of the period; checkpoints: only the signed checkpoints.' })),
+          verify: Type.Optional(Type.Union(VERIFICATION_MODES.map((m) => Type.Literal(m)), { default: 'full', description: 'full: every entry of the period verified, below the integrity monitor\'s watermark by citing its run, the rest now; entries: every entry re-derived now; checkpoints: only the signed checkpoints.' })),
         }),
         response: { 200: DOCUMENT_RESPONSE, ...keyedErrors('FORBIDDEN', 'LEDGER_NOT_FOUND', 'QUERY_TIMEOUT') },
       },

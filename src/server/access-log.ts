@@ -32,6 +32,8 @@ const ACTIONS: Record<string, [action: string, category: Category]> = {
   'GET /v1/actors/:actor_id/timeline': ['actor.timeline', 'read'],
   'GET /v1/ledgers/:ledger/export': ['event.export', 'export'],
   'POST /v1/ledgers/:ledger/bundle': ['bundle.export', 'export'],
+  'POST /v1/session': ['console.sign_in', 'auth'],
+  'DELETE /v1/session': ['console.sign_out', 'auth'],
   'POST /v1/keys': ['key.create', 'admin'],
   'GET /v1/keys': ['key.list', 'read'],
   'DELETE /v1/keys/:id': ['key.revoke', 'admin'],
@@ -56,11 +58,15 @@ declare module 'fastify' {
     resultCount?: number;
   }
   interface FastifyContextConfig {
+    /** A route that needs no token (the verifier key, console sign-in). */
+    public?: boolean;
     /**
      * What a route adds to its access record beyond the URL's query string (a POST body's selection,
      * say); called when the record is made, so also for requests the route refused.
      */
     accessMetadata?: (request: FastifyRequest) => Record<string, unknown>;
+    /** The token a public route was given in its body (console sign-in), to name the key it claims when refused. */
+    accessClaimedToken?: (request: FastifyRequest) => unknown;
     /** What the route's `:id` names, as the record's target type; default api_key. */
     accessTargetType?: string;
   }
@@ -114,7 +120,7 @@ function accessEvent(request: FastifyRequest, reply: FastifyReply): AuditEvent |
   const userAgent = request.headers['user-agent'];
   const ip = isIPv4(request.ip) || isIPv6(request.ip) ? request.ip : undefined;
   return {
-    actor: request.principal ? { type: 'api_key', id: request.principal.id } : claimedActor(request.headers.authorization),
+    actor: request.principal ? { type: 'api_key', id: request.principal.id } : claimedActor(request.routeOptions.config?.accessClaimedToken?.(request) ?? request.headers.authorization),
     action,
     category,
     ...(targets.length > 0 ? { targets } : {}),
@@ -132,7 +138,7 @@ function accessEvent(request: FastifyRequest, reply: FastifyReply): AuditEvent |
  * For a rejected token, the key id it claims (the part before the secret, never the secret), so that
  * attacks on one key can be seen; "anonymous" when there was no recognisable token.
  */
-function claimedActor(header: string | undefined): AuditEvent['actor'] {
-  const claimed = header ? /^bearer\s+st_([a-z0-9]{4,32})\./i.exec(header)?.[1] : undefined;
+function claimedActor(presented: unknown): AuditEvent['actor'] {
+  const claimed = typeof presented === 'string' ? /^(?:bearer\s+)?st_([a-z0-9]{4,32})\./i.exec(presented.slice(0, 600))?.[1] : undefined;
   return { type: 'api_key', id: claimed ? `claimed:${claimed}` : 'anonymous' };
 }

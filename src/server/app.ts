@@ -9,6 +9,8 @@
  *   integrity    GET /v1/integrity; GET /readyz (no key; /healthz is liveness)
  *   otlp         POST /v1/logs (OpenTelemetry logs as events, docs/INGEST.md)
  *   metrics      GET /metrics, Prometheus (metrics.ts; admin or all-ledger auditor unless metricsPublic)
+ *   session      POST/GET/DELETE /v1/session: console sign-in with an httpOnly cookie (session.ts)
+ *   console      GET / and its assets: the web console built into dist/console (console-static.ts)
  * OpenAPI at /openapi.json, a browsable reference at /docs. Reads and administration are recorded in
  * the system ledger (access-log.ts).
  */
@@ -50,6 +52,10 @@ import { alertRoutes } from './routes/alerts.js';
 import { detectionRoutes } from './routes/detection.js';
 import { DetectionService } from '../detection/service.js';
 import { defaultRuleLibrary } from '../detection/library.js';
+import cookie from '@fastify/cookie';
+import { ConsoleSessions, SESSION_COOKIE } from './session.js';
+import { sessionRoutes } from './routes/session.js';
+import { CONSOLE_CSP, consoleRoutes, findConsoleBuild } from './console-static.js';
 
 export interface AppOptions {
   store: Store;
@@ -85,6 +91,10 @@ export interface AppOptions {
   metricsPublic?: boolean;
   /** Syslog exports' default private enterprise number in SD-IDs (docs/EXPORT.md); default 32473, the documentation PEN. */
   syslogEnterpriseNumber?: number;
+  /** The built web console's folder (dist/console); found beside the code when absent, null to serve none. */
+  consoleDir?: string | null;
+  /** Console sessions' lifetime in ms (default 8 hours; never beyond the key's own expiry). */
+  sessionTtlMs?: number;
 }
 
 /** The OpenAPI document's introduction: what sealtrail is, authentication, errors and where the docs are. */
@@ -120,6 +130,9 @@ function setSecurityHeaders(url: string, reply: FastifyReply, tls: boolean): voi
   if (url.startsWith('/v1/') || url === '/openapi.json') {
     void reply.header('cache-control', 'no-store');
     void reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
+  } else if (!url.startsWith('/docs')) {
+    // The console's pages and assets (console-static.ts).
+    void reply.header('content-security-policy', CONSOLE_CSP);
   }
 }
 
@@ -191,6 +204,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await registry.start();
   app.addHook('onClose', async () => registry.stop());
   const authenticator = new Authenticator(options.store, options.adminToken, { registry });
+  const sessions = new ConsoleSessions(options.store, authenticator, { ttlMs: options.sessionTtlMs });
+  await app.register(cookie);
 
   app.setErrorHandler(errorHandler);
   app.addHook('onSend', async (request, reply, payload) => {
@@ -261,7 +276,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     v1.decorateRequest('principal', null as unknown as Principal);
     v1.addHook('onRequest', async (request) => {
       if (request.routeOptions.config && (request.routeOptions.config as { public?: boolean }).public) return;
-      request.principal = await authenticator.authenticate(request.headers.authorization);
+      // A bearer token wins; without one, the console's session cookie (CSRF-checked for changes).
+      const sessionToken = request.headers.authorization === undefined ? request.cookies[SESSION_COOKIE] : undefined;
+      if (sessionToken === undefined) {
+        request.principal = await authenticator.authenticate(request.headers.authorization);
+        return;
+      }
+      const session = await sessions.resolve(request, sessionToken);
+      request.principal = session.principal;
+      request.sessionToken = sessionToken;
+      request.sessionExpiresAtMicros = session.expiresAtMicros;
     });
     if (options.rateLimit !== false) {
       const { max, windowMs } = options.rateLimit ?? DEFAULT_RATE_LIMIT;
@@ -287,6 +311,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         }
       }
     });
+    await sessionRoutes(v1, sessions, { secureCookie: Boolean(options.tls) });
     await ledgerRoutes(v1, context);
     await eventRoutes(v1, context);
     await verificationRoutes(v1, context);
@@ -308,5 +333,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await detectionRoutes(v1, detection);
     await otlpRoutes(v1, context);
   }, { prefix: '/v1' });
+  await consoleRoutes(app, options.consoleDir === undefined ? findConsoleBuild() : (options.consoleDir ?? undefined));
   return app;
 }

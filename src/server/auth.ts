@@ -5,6 +5,7 @@
  * SEALTRAIL_ADMIN_TOKEN, compared the same way.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { ConsoleSession } from '../store/session-state.js';
 import type { ApiKeyRecord, Role, Store } from '../store/store.js';
 import { ApiError } from './errors.js';
 import type { KeyRegistry } from './key-registry.js';
@@ -85,6 +86,33 @@ export class Authenticator {
     // the same 401 as any bad token, the detail only in the operator's log and the system ledger.
     if (this.registry && !(await this.registry.matches(key))) throw unauthenticated();
     return { id: key.id, role: key.role, ledgers: key.ledgers, tenants: key.tenants };
+  }
+
+  /**
+   * What a console session (src/server/session.ts) may do now: the key it was opened with, checked again
+   * on every request, so a revoked, expired or tampered key ends its sessions at once; for the operator
+   * token, only while the same token is configured.
+   */
+  async principalOfSession(session: ConsoleSession): Promise<Principal> {
+    if (session.operatorCheck) {
+      const current = this.operatorCheck();
+      if (!current || !timingSafeEqual(current, Buffer.from(session.operatorCheck))) throw unauthenticated();
+      return { id: 'admin', role: 'admin', ledgers: ['*'], tenants: ['*'] };
+    }
+    const key = await this.store.getApiKey(session.keyId);
+    if (!key || !isUsable(key, this.now())) throw unauthenticated();
+    if (this.registry && !(await this.registry.matches(key))) throw unauthenticated();
+    return { id: key.id, role: key.role, ledgers: key.ledgers, tenants: key.tenants };
+  }
+
+  /** Whether `token` is the operator token (SEALTRAIL_ADMIN_TOKEN), compared in constant time. */
+  isOperatorToken(token: string): boolean {
+    return this.adminTokenHash !== undefined && timingSafeEqual(sha256(token), this.adminTokenHash);
+  }
+
+  /** A session opened with the operator token keeps SHA-256 of its hash, to tell a later token from it. */
+  operatorCheck(): Buffer | undefined {
+    return this.adminTokenHash ? sha256(this.adminTokenHash) : undefined;
   }
 }
 

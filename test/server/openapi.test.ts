@@ -108,6 +108,9 @@ function successCalls(): Call[] {
     { request: { method: 'POST', url: '/v1/ledgers/audit/events', headers: admin(), payload: sampleEvent(4) } },
     { request: { method: 'GET', url: '/v1/ledgers/audit/events?q=action:auth.login', headers: admin() } },
     { request: { method: 'GET', url: '/v1/verifier-key' } },
+    { request: { method: 'POST', url: '/v1/session', payload: { api_key: server.adminToken } } },
+    { request: { method: 'GET', url: '/v1/session', headers: admin() } },
+    { request: { method: 'DELETE', url: '/v1/session', headers: admin() } },
     { request: { method: 'GET', url: '/v1/ledgers/audit/checkpoint', headers: admin() } },
     { request: { method: 'GET', url: '/v1/ledgers/audit/entries/0', headers: admin() } },
     { request: { method: 'GET', url: '/v1/ledgers/audit/proof/inclusion?index=0', headers: admin() } },
@@ -208,7 +211,8 @@ describe('OpenAPI document', () => {
     const calls: Call[] = [
       // Without a token, every keyed operation answers 401 UNAUTHENTICATED.
       ...successCalls()
-        .filter((c) => c.operation.includes(' /v1/') && !c.operation.endsWith('/v1/verifier-key'))
+        // Sign-in takes its key in the body, not a header.
+        .filter((c) => c.operation.includes(' /v1/') && !c.operation.endsWith('/v1/verifier-key') && c.operation !== 'POST /v1/session')
         .map((c) => ({ operation: c.operation, request: { ...c.request, headers: {} } })),
       { operation: 'GET /metrics', request: { method: 'GET', url: '/metrics' } },
       { operation: 'GET /metrics', request: { method: 'GET', url: '/metrics', headers: as(writerToken) } },
@@ -230,6 +234,9 @@ describe('OpenAPI document', () => {
       { operation: 'GET /v1/ledgers/{ledger}/proof/consistency', request: { method: 'GET', url: '/v1/ledgers/nope/proof/consistency?from=1', headers: admin() } },
       { operation: 'POST /v1/keys', request: { method: 'POST', url: '/v1/keys', headers: as(writerToken), payload: { role: 'reader', ledgers: ['*'] } } },
       { operation: 'DELETE /v1/keys/{id}', request: { method: 'DELETE', url: '/v1/keys/nosuchkey', headers: admin() } },
+      { operation: 'POST /v1/session', request: { method: 'POST', url: '/v1/session', payload: { api_key: 'st_abcd1234.nope' } } },
+      { operation: 'POST /v1/session', request: { method: 'POST', url: '/v1/session', payload: { api_key: 7 } } },
+      { operation: 'GET /v1/session', request: { method: 'GET', url: '/v1/session', headers: { cookie: 'sealtrail_session=sts_nope' } } },
       { operation: 'GET /v1/events', request: { method: 'GET', url: '/v1/events?q=outcome:success', headers: as(writerToken) } },
       { operation: 'GET /v1/ledgers/{ledger}/stats', request: { method: 'GET', url: '/v1/ledgers/audit/stats?by=nothing', headers: admin() } },
       { operation: 'PUT /v1/retention/policy', request: { method: 'PUT', url: '/v1/retention/policy', headers: admin(), payload: longAgo } },

@@ -63,6 +63,12 @@ const EventResult = Type.Object({
     ),
   ),
   proof: Type.Optional(Type.Object({ size: Type.Integer(), hashes: Type.Array(Type.String()) })),
+  leaf: Type.Optional(Type.String({ description: 'With proofs=1: standard base64 of the exact leaf bytes, so every shown field can be checked against it.' })),
+  disclosures: Type.Optional(
+    Type.Record(Type.String(), Type.Array(Type.Unknown(), { minItems: 2, maxItems: 2 }), {
+      description: 'With proofs=1: field path → [salt, value], the openings of the leaf’s commitments (docs/FORMAT.md).',
+    }),
+  ),
 });
 
 /** Parses the query and narrows it to the principal's tenants. */
@@ -123,7 +129,8 @@ async function attachProofs(store: Store, suite: AppContext['suite'], ledger: st
   for (const entry of entries) {
     const plan = planInclusionProof(suite, entry.index, size);
     const hashes = plan.finish(await store.readHashes(ledger, plan.reads));
-    results.push({ ...eventBody(entry), proof: { size, hashes: hashes.map(toBase64) } });
+    // The leaf and its openings too: a verifier (the console) checks every shown value, not only the leaf hash.
+    results.push({ ...eventBody(entry), proof: { size, hashes: hashes.map(toBase64) }, leaf: toBase64(entry.leaf), disclosures: entry.disclosures });
   }
   return { events: results, checkpoint: checkpoint?.note ?? null };
 }

@@ -1,0 +1,7 @@
+// Placeholder until this page is built (issue 15).
+import { Page } from '../ui/common.js';
+import type { PageProps } from './registry.js';
+
+export function AlertsPage(_props: PageProps) {
+  return <Page title="Alerts"><p>Not built yet.</p></Page>;
+}

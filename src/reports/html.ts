@@ -73,6 +73,13 @@ export function reportHtml(doc: ReportDocument): string {
       ['ledger', 'mode', 'result', 'entries', 'checkpoints', 'first', 'last', 'reason'],
       e.integrity.map((i) => [i.ledger, i.mode, i.result.toUpperCase(), i.entries ? `${i.entries.from}–${i.entries.to}` : '', i.checkpoints?.count ?? 0, i.checkpoints ? `${i.checkpoints.first.size} ${i.checkpoints.first.root}` : '', i.checkpoints ? `${i.checkpoints.last.size} ${i.checkpoints.last.root}` : '', i.reason ?? '']),
     ),
+    ...e.integrity.map(
+      (i) =>
+        `<h3>${escapeHtml(i.ledger)}: verified now</h3>${list(i.verified_now ?? [])}` +
+        (i.cited
+          ? `<h3>${escapeHtml(i.ledger)}: cited</h3><p>${escapeHtml(i.cited.statement)}</p><p class="cite">checkpoint ${i.cited.checkpoint.size} ${escapeHtml(i.cited.checkpoint.root)}; consistency proof ${i.consistency?.from}→${i.consistency?.to}: ${escapeHtml((i.consistency?.proof ?? []).join(' ') || '(empty: same tree)')}</p>`
+          : ''),
+    ),
     '<h2>Retention</h2>',
     `<p>Minimum checked: ${e.retention.minimum_months === null ? 'none' : `${e.retention.minimum_months} months`}. ${escapeHtml(e.retention.basis)}</p>`,
     table(['rule', 'applies to', 'retain', 'meets minimum'], e.retention.rules.map((r) => [r.id, r.applies_to, r.retain, r.meets_minimum === null ? 'n/a' : r.meets_minimum ? 'yes' : 'NO'])),

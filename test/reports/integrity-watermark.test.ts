@@ -60,6 +60,10 @@ function watermarkSuite(kind: 'sqlite' | 'postgres') {
       assert.ok(integrity.verified_now!.some((s) => s.includes(`checkpoint of size ${total} (the monitor's watermark)`)));
       assert.ok(doc.controls.find((c) => c.id === 'CC6.1')!.summary.some((l) => l.includes(`below the integrity monitor's verified checkpoint (${LEDGER} size ${total})`)));
 
+      const html = await server.app.inject({ method: 'GET', url: `/v1/reports/soc2?${PERIOD}&ledgers=${LEDGER}&format=html`, headers: admin });
+      assert.ok(html.body.includes(`checkpoint ${total} ${cited.checkpoint.root}`), 'the HTML names the cited checkpoint');
+      assert.ok(html.body.includes('this report did not re-derive them'));
+
       // verify=entries cites nothing and re-derives the period itself.
       const { integrity: own } = await integrityOf(server, 'entries');
       assert.equal(own.result, 'verified');

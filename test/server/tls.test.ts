@@ -20,14 +20,16 @@ function hasOpenssl(): boolean {
   }
 }
 
-it('serves HTTPS with HSTS and safe headers', { skip: hasOpenssl() ? false : 'openssl is needed to make a test certificate' }, async () => {
+const ADMIN_TOKEN = 'tls-test-admin-token-0123456789abcdef';
+
+it('serves HTTPS with HSTS and safe headers, and Secure session cookies', { skip: hasOpenssl() ? false : 'openssl is needed to make a test certificate' }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sealtrail-tls-'));
   const deployment = openDeployment({ dataDir: join(dir, 'data') });
   try {
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
       '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
     const cert = readFileSync(join(dir, 'cert.pem'));
-    const app = await buildApp({ store: deployment.store, suite: nodeSuite, verifierKey: deployment.verifierKey, tls: { cert, key: readFileSync(join(dir, 'key.pem')) } });
+    const app = await buildApp({ store: deployment.store, suite: nodeSuite, verifierKey: deployment.verifierKey, adminToken: ADMIN_TOKEN, tls: { cert, key: readFileSync(join(dir, 'key.pem')) } });
     await app.listen({ port: 0, host: '127.0.0.1' });
     try {
       const { port } = app.server.address() as AddressInfo;
@@ -45,6 +47,14 @@ it('serves HTTPS with HSTS and safe headers', { skip: hasOpenssl() ? false : 'op
       assert.match(String(response.headers['strict-transport-security']), /max-age=\d+/);
       assert.equal(response.headers['x-content-type-options'], 'nosniff');
       assert.equal(response.headers['cache-control'], 'no-store');
+
+      // Under TLS the console's session cookie is Secure too (with httpOnly and SameSite=Strict).
+      const signIn = await app.inject({ method: 'POST', url: '/v1/session', payload: { api_key: ADMIN_TOKEN } });
+      assert.equal(signIn.statusCode, 201, signIn.body);
+      const cookie = signIn.cookies.find((c) => c.name === 'sealtrail_session');
+      assert.equal(cookie?.secure, true);
+      assert.equal(cookie?.httpOnly, true);
+      assert.equal(cookie?.sameSite, 'Strict');
     } finally {
       await app.close();
     }

@@ -182,6 +182,20 @@ describe('ledger creation', () => {
     assert.deepEqual((listed.json() as { ledgers: LedgerBody[] }).ledgers.filter((l) => l.name === 'payments'), [created]);
   });
 
+  it('GET of one ledger says when its latest checkpoint was signed', async () => {
+    await api().call('PUT', '/v1/ledgers/described');
+    const before = Date.now() * 1000;
+    await api().appendBatchOk('described', [sampleEvent(1)]);
+    const described = (await api().call('GET', '/v1/ledgers/described')).json() as LedgerBody & { checkpoint_at: string | null };
+    assert.equal(described.size, 1);
+    assert.match(described.checkpoint_at!, RFC3339_MICROS);
+    const signedAt = parseMicros(described.checkpoint_at!);
+    assert.ok(signedAt >= before && signedAt <= Date.now() * 1000, `${described.checkpoint_at} is the append's checkpoint`);
+    await api().appendBatchOk('described', [sampleEvent(2)]);
+    const later = (await api().call('GET', '/v1/ledgers/described')).json() as { checkpoint_at: string };
+    assert.ok(parseMicros(later.checkpoint_at) >= signedAt, 'the latest checkpoint, not the first');
+  });
+
   it('accepts every valid name shape', async () => {
     for (const name of ['a', '0', 'a.b-c_d', 'x'.repeat(64), '9lives']) {
       const response = await api().call('PUT', `/v1/ledgers/${name}`);

@@ -7,6 +7,13 @@ import { SYSTEM_LEDGER } from '../access-log.js';
 import { ApiError } from '../errors.js';
 import { keyedErrors, LedgerInfo, LedgerParams } from '../schemas.js';
 import type { LedgerInfo as StoredLedger } from '../../store/store.js';
+import { formatMicros } from '../../core/time.js';
+
+/** One ledger described: its listing and when its latest checkpoint was signed (the console's ledger health). */
+const LedgerDescription = Type.Composite([
+  LedgerInfo,
+  Type.Object({ checkpoint_at: Type.Union([Type.String(), Type.Null()], { description: 'When the latest checkpoint was signed (RFC 3339); null before the first.' }) }),
+]);
 
 const toBody = (ledger: StoredLedger) => ({ name: ledger.name, origin: ledger.origin, created_at: ledger.createdAt, size: ledger.size });
 
@@ -31,11 +38,12 @@ export async function ledgerRoutes(app: FastifyInstance, { store }: AppContext):
 
   app.get<{ Params: { ledger: string } }>(
     '/ledgers/:ledger',
-    { schema: { summary: 'Describe a ledger.', params: LedgerParams, response: { 200: LedgerInfo, ...keyedErrors('LEDGER_NOT_FOUND') } } },
+    { schema: { summary: 'Describe a ledger, with when its latest checkpoint was signed.', params: LedgerParams, response: { 200: LedgerDescription, ...keyedErrors('LEDGER_NOT_FOUND') } } },
     async (request) => {
       const ledger = inScope(request.principal, request.params.ledger) ? await store.getLedger(request.params.ledger) : undefined;
       if (!ledger) throw ledgerNotFound(request.params.ledger);
-      return toBody(ledger);
+      const checkpoint = await store.latestCheckpoint(ledger.name);
+      return { ...toBody(ledger), checkpoint_at: checkpoint ? formatMicros(checkpoint.createdAtMicros) : null };
     },
   );
 

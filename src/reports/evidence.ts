@@ -10,7 +10,7 @@ import { SYSTEM_LEDGER } from '../core/forgetting.js';
 import type { Store } from '../store/store.js';
 import type { Framework } from './frameworks.js';
 import { findGaps, type Gap } from './gaps.js';
-import { cite, exact, hourCeil, hourlyCounts, hourOf, periodQuery, type Citation, type ReportScope } from './scope.js';
+import { cite, exact, hourCeil, hourlyCounts, hourOf, periodQuery, yieldToLoop, type Citation, type ReportScope } from './scope.js';
 
 export interface Bucket {
   key: string | null;
@@ -77,14 +77,17 @@ const MAX_BUCKETS = 200;
 export async function ledgerVolume(store: Store, ledger: string, scope: ReportScope): Promise<{ volume: VolumeEvidence; hourly: Map<number, number> }> {
   const query = periodQuery(scope);
   const [hourly, citation] = await Promise.all([hourlyCounts(store, ledger, query, scope), cite(store, ledger, query)]);
-  const perDay = new Map<string, number>();
+  // Summed per day number (hours / 24), in hour order; a day is formatted once, not once per hour.
+  const perDay = new Map<number, number>();
   let total = 0;
-  for (const [hour, count] of [...hourly].sort(([a], [b]) => a - b)) {
-    const day = new Date(hour * 3_600_000).toISOString().slice(0, 10);
+  for (const hour of [...hourly.keys()].sort((a, b) => a - b)) {
+    const count = hourly.get(hour)!;
+    const day = Math.floor(hour / 24);
     perDay.set(day, (perDay.get(day) ?? 0) + count);
     total += count;
   }
-  return { volume: { ledger, total, days: [...perDay].map(([day, count]) => ({ day, count })), citation }, hourly };
+  const days = [...perDay].map(([day, count]) => ({ day: new Date(day * 86_400_000).toISOString().slice(0, 10), count }));
+  return { volume: { ledger, total, days, citation }, hourly };
 }
 
 export async function eventTypes(store: Store, ledger: string, scope: ReportScope): Promise<EventTypeEvidence> {
@@ -106,6 +109,7 @@ export async function ledgerGaps(store: Store, ledger: string, scope: ReportScop
   const fromHour = hourOf(scope.fromMicros);
   const toHour = hourCeil(scope.toMicros);
   const judge = async (kind: GapEvidence['source']['kind'], id: string, counts: Map<number, number>): Promise<GapEvidence> => {
+    await yieldToLoop();
     const analysis = findGaps(counts, fromHour, toHour);
     const gaps = await Promise.all(analysis.gaps.map((gap) => citeGap(store, ledger, scope, kind, id, gap)));
     return { ledger, source: { kind, id }, cycle: analysis.cycle, active_hours: analysis.activeHours, gaps };

@@ -12,6 +12,7 @@ import { SYSTEM_LEDGER } from '../../../src/core/forgetting.js';
 import type { Finding, JudgedEvent } from '../../../src/detection/detector.js';
 import { builtinRuleFiles, compileSigmaRules, loadRuleFolder, testRuleFile } from '../../../src/detection/sigma/index.js';
 import { builtinRuleFolder } from '../../../src/detection/sigma/files.js';
+import { behaviouralDetectors } from '../../../src/detection/behaviour/index.js';
 import { readLedgerRange } from '../../../src/store/follow.js';
 import { buildTestServer, type TestServer } from '../../helpers/server.js';
 import { Dataset } from '../../../bench/gen.js';
@@ -38,7 +39,7 @@ describe('the built-in pack', () => {
       assert.match(detector.id, /^sealtrail-/);
     }
     const ids = pack().map((d) => d.id);
-    for (const expected of ['sealtrail-brute-force-then-success', 'sealtrail-password-spraying', 'sealtrail-api-token-guessing', 'sealtrail-admin-role-grant', 'sealtrail-self-role-grant', 'sealtrail-retention-policy-shortened', 'sealtrail-subject-erasure', 'sealtrail-legal-hold-released', 'sealtrail-sink-disabled', 'sealtrail-detection-rule-disabled', 'sealtrail-api-key-revoked']) {
+    for (const expected of ['sealtrail-brute-force-then-success', 'sealtrail-password-spraying', 'sealtrail-api-token-guessing', 'sealtrail-admin-role-grant', 'sealtrail-retention-policy-shortened', 'sealtrail-subject-erasure', 'sealtrail-legal-hold-released', 'sealtrail-sink-disabled', 'sealtrail-detection-rule-disabled', 'sealtrail-api-key-revoked']) {
       assert.ok(ids.includes(expected), expected);
     }
   });
@@ -47,10 +48,26 @@ describe('the built-in pack', () => {
     const grant = (index: number, grantee: string, role: string) =>
       judged(index, { action: 'role.grant', category: 'admin', targets: [{ type: 'user', id: grantee }, { type: 'role', id: role }] });
     const rules = (findings: Finding[]) => findings.map((f) => f.rule).sort();
-    assert.deepEqual(rules(judgeAll([grant(0, 'alice', 'editor')])), ['sealtrail-self-role-grant']);
+    // A grant to oneself is behaviour.privilege-escalation's alone (see the next test), not the pack's.
+    assert.deepEqual(rules(judgeAll([grant(0, 'alice', 'editor')])), []);
     assert.deepEqual(rules(judgeAll([grant(0, 'bob', 'admin')])), ['sealtrail-admin-role-grant']);
+    assert.deepEqual(judgeAll([grant(0, 'bob', 'admin')]).map((f) => f.severity), ['low'], 'a routine admin grant is recorded for review, not raised as an incident');
     assert.deepEqual(rules(judgeAll([grant(0, 'bob', 'tenant-admin')])), ['sealtrail-admin-role-grant']);
     assert.deepEqual(rules(judgeAll([grant(0, 'bob', 'viewer')])), []);
+  });
+
+  it('raises one medium-or-above finding for a grant to oneself, as the server composes the catalogue (pack + behavioural detectors)', () => {
+    const detectors = [...pack(), ...behaviouralDetectors()];
+    const judgeWithAll = (event: JudgedEvent) => {
+      const states = detectors.map((d) => d.initialState());
+      return detectors.flatMap((d, i) => d.judge(event, states[i]!, NO_CONTEXT));
+    };
+    const self = (role: string) => judged(0, { action: 'role.grant', category: 'admin', targets: [{ type: 'user', id: 'alice' }, { type: 'role', id: role }] });
+    const serious = (findings: Finding[]) => findings.filter((f) => f.severity !== 'low').map((f) => [f.rule, f.severity]);
+    assert.deepEqual(serious(judgeWithAll(self('editor'))), [['behaviour.privilege-escalation', 'high']]);
+    assert.deepEqual(serious(judgeWithAll(self('admin'))), [['behaviour.privilege-escalation', 'critical']]);
+    // The admin grant is still recorded for review, at low.
+    assert.deepEqual(judgeWithAll(self('admin')).filter((f) => f.severity === 'low').map((f) => f.rule), ['sealtrail-admin-role-grant']);
   });
 
   it('finds password spraying from one address, not a shared office with a few failures', () => {
@@ -199,7 +216,7 @@ describe('the pack on generated traffic', () => {
     assert.equal(bruteForce[0]!.actor?.id, dataset.incidents.find((i) => i.name === 'brute-force')!.actor);
     // What else fires are real admin grants (the generator grants admin now and then) — a handful a week.
     const others = findings.filter((f) => f.rule !== 'sealtrail-brute-force-then-success');
-    assert.ok(others.every((f) => f.rule === 'sealtrail-admin-role-grant' || f.rule === 'sealtrail-self-role-grant'), others.map((f) => f.rule).join());
+    assert.ok(others.every((f) => f.rule === 'sealtrail-admin-role-grant' && f.severity === 'low'), others.map((f) => f.rule).join());
     assert.ok(others.length <= 30, `${others.length} other findings`);
     assert.ok(findings.some((f) => f.rule === 'sealtrail-admin-role-grant' && incidentOf.get(f.events[0]!.index) === 'off-hours-admin-grant'));
   });

@@ -93,6 +93,8 @@ for (const kind of STORE_KINDS) {
 
     it('pins the key once, then shows an event verified with every field, its proof and checkpoint, and its neighbours verified', { skip }, async () => {
       const { page, context } = await browser.open(server);
+      const workers: string[] = [];
+      page.on('worker', (worker) => workers.push(worker.url()));
       await signIn(page, server, reader, `/#/events/${LEDGER}/3`);
       const verdict = page.locator('.verdict-line');
       // Nothing is verified before a key is pinned, and the banner shows the server's key to pin.
@@ -103,6 +105,8 @@ for (const kind of STORE_KINDS) {
       await verdict.getByText('verified', { exact: true }).waitFor();
       assert.equal(await banner.count(), 0, 'the banner goes once the pinned key matches');
       assert.equal(await page.evaluate(`localStorage.getItem(${JSON.stringify(pinName(server))})`), serverKey);
+      assert.equal(workers.length, 1, 'verification runs in one Web Worker, off the page');
+      assert.ok(workers[0]!.startsWith(`${new URL(server.url).origin}/assets/`), workers[0]);
 
       const entry = await server.api('GET', `/v1/ledgers/${LEDGER}/entries/3`);
       const checkpoint = String(await server.api('GET', `/v1/ledgers/${LEDGER}/checkpoint`));

@@ -56,6 +56,7 @@ export function currentPinState(): PinState {
 /** Reads the server's key (once per page load unless asked again). */
 export function loadServerKey(force = false): Promise<void> {
   if (fetching && !force) return fetching;
+  lastLoad = Date.now();
   fetching = apiText('/verifier-key', { quiet: true }).then(
     (text) => {
       const key = text.trim();
@@ -89,10 +90,17 @@ export function unpinKey(): void {
   notify();
 }
 
-// Another tab that pins or unpins changes this one too.
+/** A key replaced while the page stays open is noticed on the next move, at most once a minute. */
+const RECHECK_MS = 60_000;
+let lastLoad = 0;
+
 if (typeof window !== 'undefined') {
+  // Another tab that pins or unpins changes this one too.
   window.addEventListener('storage', (event) => {
     if (event.key === null || event.key === pinStorageName()) notify();
+  });
+  window.addEventListener('hashchange', () => {
+    if (Date.now() - lastLoad > RECHECK_MS) void loadServerKey(true);
   });
 }
 

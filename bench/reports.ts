@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/reports.ts --data DIR [--ledger L] [--events N --days D] [--framework F] [--verify full|entries|checkpoints] [--no-monitor]`
+ * `node --import tsx bench/reports.ts --data DIR [--ledger L] [--events N --days D] [--period P] [--framework F] [--verify full|entries|checkpoints] [--no-monitor]`
  *
  * Time and peak memory of one compliance report over a generated ledger (bench/gen.ts). When DIR has no
  * ledger L yet, it is generated first (N events over D days, written with --bulk: the search index is
@@ -35,6 +35,8 @@ const { values } = parseArgs({
     ledger: { type: 'string', default: 'bench' },
     events: { type: 'string', default: '1000000' },
     days: { type: 'string', default: '365' },
+    /** Report on the last P days of the generated span only (default: all of it). */
+    period: { type: 'string' },
     framework: { type: 'string', default: 'soc2' },
     verify: { type: 'string', default: 'full' },
     'no-monitor': { type: 'boolean', default: false },
@@ -98,7 +100,9 @@ if (!values['no-monitor']) {
   );
 }
 
-const scope = { ledgers: [ledger], fromMicros: dataset.end - dataset.days * 86_400_000_000, toMicros: dataset.end + 3_600_000_000 };
+const periodDays = values.period === undefined ? dataset.days : Number(values.period);
+if (!(periodDays > 0 && periodDays <= dataset.days)) throw new Error(`--period must be 1..${dataset.days} days`);
+const scope = { ledgers: [ledger], fromMicros: dataset.end - periodDays * 86_400_000_000, toMicros: dataset.end + 3_600_000_000 };
 // The baseline: one bare hourly count of the whole period, the cheapest read that touches every event.
 // Both read workers started first (under tsx a worker's start compiles modules on the main thread: not a report's cost).
 await Promise.all([0, 1].map(() => deployment.store.stats(ledger, periodQuery({ fromMicros: scope.fromMicros, toMicros: scope.fromMicros + 3_600_000_000 }), 'outcome', 10)));
@@ -106,7 +110,7 @@ await Promise.all([0, 1].map(() => deployment.store.stats(ledger, periodQuery({ 
 const idleLoop = monitorEventLoopDelay({ resolution: 10 });
 idleLoop.enable();
 const baselineStarted = performance.now();
-const hours = await deployment.store.stats(ledger, periodQuery(scope), 'hour', dataset.days * 24 + 2);
+const hours = await deployment.store.stats(ledger, periodQuery(scope), 'hour', periodDays * 24 + 2);
 const baselineSeconds = (performance.now() - baselineStarted) / 1000;
 idleLoop.disable();
 process.stdout.write(`baseline (stats by hour of the period, ${hours.length} hours): ${baselineSeconds.toFixed(2)} s; ${memory()}\n`);
@@ -147,7 +151,7 @@ const volume = report.evidence.volume[0]!;
 const integrity = report.evidence.integrity[0]!;
 const ms = (ns: number) => (ns / 1e6).toFixed(0);
 process.stdout.write(
-  `${framework} report over ${volume.total} events (${dataset.days} days), verify=${mode}${monitor ? '' : ' (no monitor)'}: ${seconds.toFixed(1)} s ` +
+  `${framework} report over ${volume.total} events (${periodDays} days), verify=${mode}${monitor ? '' : ' (no monitor)'}: ${seconds.toFixed(1)} s ` +
     `= ${(seconds / baselineSeconds).toFixed(1)}x the baseline's ${baselineSeconds.toFixed(2)} s, ` +
     `peak RSS ${mib(peakRss)} (${mib(rssBefore)} before), peak heap used ${mib(peakHeap)}, ` +
     `event-loop delay p99 ${ms(loop.percentile(99))} ms, max ${ms(loop.max)} ms (during the baseline: p99 ${ms(idleLoop.percentile(99))}, max ${ms(idleLoop.max)}; the monitor's 10 ms resolution included)\n` +

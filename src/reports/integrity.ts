@@ -162,7 +162,7 @@ async function citeMonitor(context: IntegrityContext, ledger: string, first: num
     } catch (cause) {
       throw new IntegrityFailure(ledger, `the stored tree does not prove the checkpoint of size ${head.size} consistent with the watermark's of size ${size}: ${(cause as Error).message}`);
     }
-    steps.push(`Checked an RFC 9162 consistency proof (${proof.length} hashes, included below) from size ${size} to the latest checkpoint, size ${head.size}, against both signed roots.`);
+    steps.push(`Checked an RFC 9162 consistency proof (${proof.length} hashes, in \`consistency\`) from size ${size} to the latest checkpoint, size ${head.size}, against both signed roots.`);
   }
   const checkpoints = await periodCheckpoints(context, ledger, first, last, false);
   steps.push(`Counted the period's ${checkpoints.count} stored checkpoints and re-opened the first and the last; the others' signatures were checked by the monitor.`);

@@ -86,7 +86,7 @@ export function EventsBySession({ timeline }: { timeline: Timeline }) {
               <tbody key={`${g.session}:${g.events[0]!.ledger}:${g.events[0]!.index}`} aria-label={name}>
                 <tr class="session-row">
                   <th scope="rowgroup" colSpan={8}>
-                    {name}: {session ? <><Time value={session.start} /> – <Time value={session.end} />, {session.events} events from {session.ips.join(', ') || 'no address'}</> : null}
+                    {name}: {session ? <><Time value={session.start} /> – <Time value={session.end} />, {session.events} event{session.events === 1 ? '' : 's'} from {session.ips.join(', ') || 'no address'}</> : null}
                   </th>
                 </tr>
                 {g.events.map((e) => {

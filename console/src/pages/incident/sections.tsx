@@ -207,7 +207,7 @@ export function SharedAddresses({ timeline }: { timeline: Timeline }) {
               {s.actors.map((other, i) => (
                 <span key={other.actor}>
                   {i > 0 ? ', ' : ''}
-                  <a href={href('incident', { actor: other.actor, from: timeline.from, to: timeline.to })}>{other.actor}</a> <span class="muted">({other.events} events)</span>
+                  <a href={href('incident', { actor: other.actor, from: timeline.from, to: timeline.to })}>{other.actor}</a> <span class="muted">({other.events} event{other.events === 1 ? '' : 's'})</span>
                 </span>
               ))}
             </li>

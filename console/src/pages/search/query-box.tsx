@@ -10,15 +10,21 @@ import { checkQuery, completionAt, type Completion } from './model.js';
 export function QueryBox({ value, onInput, problem }: { value: string; onInput(value: string): void; problem: ReturnType<typeof checkQuery> }) {
   const id = useId();
   const input = useRef<HTMLInputElement>(null);
-  const [completion, setCompletion] = useState<Completion | undefined>(undefined);
-  const [active, setActive] = useState(0);
+  // The list lives in a ref as well as in what is rendered: keys typed faster than a render (Tab right
+  // after a letter) must act on the list for the text as it is now, not as last drawn.
+  const list = useRef<{ completion: Completion | undefined; active: number }>({ completion: undefined, active: 0 });
+  const [, redraw] = useState(0);
+  const show = (completion: Completion | undefined, active = 0) => {
+    list.current = { completion, active };
+    redraw((n) => n + 1);
+  };
   const pendingCaret = useRef<number | undefined>(undefined);
   // The text as typed here: a value set from outside (a facet, a saved search) closes the list.
   const typed = useRef(value);
   useEffect(() => {
     if (value !== typed.current) {
       typed.current = value;
-      setCompletion(undefined);
+      show(undefined);
     }
   }, [value]);
 
@@ -29,46 +35,49 @@ export function QueryBox({ value, onInput, problem }: { value: string; onInput(v
     }
   });
 
-  const refresh = (text: string, caret: number | null) => {
-    const next = caret === null ? undefined : completionAt(text, caret);
-    setCompletion(next);
-    setActive(0);
-  };
+  const refresh = (text: string, caret: number | null) => show(caret === null ? undefined : completionAt(text, caret));
 
   const accept = (index: number) => {
-    if (!completion) return;
-    const item = completion.items[index];
-    if (!item) return;
-    const text = value.slice(0, completion.start) + item.insert + value.slice(completion.end);
+    const { completion } = list.current;
+    const item = completion?.items[index];
+    if (!completion || !item) return;
+    const now = typed.current;
+    const text = now.slice(0, completion.start) + item.insert + now.slice(completion.end);
     const caret = completion.start + item.insert.length;
     pendingCaret.current = caret;
     typed.current = text;
+    if (input.current) {
+      input.current.value = text;
+      input.current.setSelectionRange(caret, caret);
+    }
     onInput(text);
     // A key's values may follow at once (outcome: → success, failure).
     refresh(text, caret);
   };
 
   const onKeyDown = (e: KeyboardEvent) => {
+    const { completion, active } = list.current;
     if (!completion) {
-      if (e.key === 'ArrowDown' && input.current) refresh(value, input.current.selectionStart);
+      if (e.key === 'ArrowDown' && input.current) refresh(input.current.value, input.current.selectionStart);
       return;
     }
     const count = completion.items.length;
     if (e.key === 'ArrowDown') {
       e.preventDefault();
-      setActive((a) => (a + 1) % count);
+      show(completion, (active + 1) % count);
     } else if (e.key === 'ArrowUp') {
       e.preventDefault();
-      setActive((a) => (a - 1 + count) % count);
+      show(completion, (active - 1 + count) % count);
     } else if (e.key === 'Enter' || e.key === 'Tab') {
       e.preventDefault();
       accept(active);
     } else if (e.key === 'Escape') {
       e.preventDefault();
-      setCompletion(undefined);
+      show(undefined);
     }
   };
 
+  const { completion, active } = list.current;
   const listId = `${id}-keys`;
   const errorId = `${id}-error`;
   const open = completion !== undefined;
@@ -100,8 +109,8 @@ export function QueryBox({ value, onInput, problem }: { value: string; onInput(v
             refresh(target.value, target.selectionStart);
           }}
           onKeyDown={onKeyDown}
-          onBlur={() => setCompletion(undefined)}
-          onClick={(e) => refresh(value, e.currentTarget.selectionStart)}
+          onBlur={() => show(undefined)}
+          onClick={(e) => refresh(e.currentTarget.value, e.currentTarget.selectionStart)}
         />
         <ul id={listId} role="listbox" aria-label="Query keys" class="completion" hidden={!open}>
           {completion?.items.map((item, index) => (

@@ -106,7 +106,7 @@ export function LedgersSection() {
                   <td>
                     {ledger.checkpoint_at ? (
                       <>
-                        {formatAge(ageSince(ledger.checkpoint_at, now))} ago
+                        {formatAge(Math.max(0, ageSince(ledger.checkpoint_at, Math.max(now, data?.at ?? 0))))} ago
                         <div class="muted"><Time value={ledger.checkpoint_at} /></div>
                       </>
                     ) : ledger.checkpoint_at === null ? (
@@ -160,7 +160,7 @@ function IntegrityState({ ledger, size }: { ledger: IntegrityLedger; size: numbe
   }
   return (
     <span class="state-verified" title={ledger.sweep?.rounds !== undefined ? `background re-verification: ${ledger.sweep.rounds} rounds completed` : undefined}>
-      verified: {ledger.verifiedSize.toLocaleString('en')} entries
+      verified: {ledger.verifiedSize.toLocaleString('en')} entries{ledger.verifiedSize < size ? ` of ${size.toLocaleString('en')} (the newest being checked)` : ''}
     </span>
   );
 }

@@ -73,8 +73,7 @@ for (const kind of STORE_KINDS) {
     let serverKey: string;
     before(async () => {
       if (skip) return;
-      server = await serveConsole(kind);
-      browser = await launchConsoleBrowser();
+      [server, browser] = await Promise.all([serveConsole(kind), launchConsoleBrowser()]);
       const events = Array.from({ length: EVENTS }, (_, n) => {
         const event = sampleEvent(n);
         if (n === ERASED_INDEX) event.actor = { ...event.actor, email: ERASED_SUBJECT };
@@ -119,12 +118,21 @@ for (const kind of STORE_KINDS) {
       assert.equal((await page.getByLabel('Checkpoint note').innerText()).trim(), checkpoint.trim());
       assert.match(await page.getByRole('region', { name: 'Inclusion proof' }).innerText(), new RegExp(`tree of size ${EVENTS}`));
       assert.equal(await page.getByRole('link', { name: 'Incident view for u-3' }).getAttribute('href'), '#/incident?actor=u-3');
-      assert.equal(await page.getByRole('link', { name: 'Back to search' }).getAttribute('href'), '#/search');
+      assert.equal(await page.getByRole('link', { name: 'Back to search' }).getAttribute('href'), `#/search?ledger=${LEDGER}`);
 
       // The neighbours came without proofs: the hook fetched their evidence and verified each.
       const nearby = page.getByRole('region', { name: 'Nearby entries' });
       for (const index of [0, 1, 2, 4, 5, 6]) {
         await nearby.getByRole('row').filter({ hasText: `#${index}` }).getByText('verified', { exact: true }).waitFor();
+      }
+
+      // Search rows: one ledger (proofs in the answer) and all ledgers (no proofs: the hook fetches them).
+      for (const scope of [`ledger=${LEDGER}&`, '']) {
+        await page.evaluate(`location.hash = '#/search?${scope}q=index:0..${EVENTS - 1}'`);
+        const rows = page.getByRole('region', { name: 'Search results' }).locator('tbody tr[data-key]');
+        await rows.locator('.verify-cell .state-verified').nth(EVENTS - 1).waitFor();
+        assert.equal(await rows.count(), EVENTS);
+        assert.equal(await rows.locator('.verify-cell .state-verified').count(), EVENTS, `every row reads verified (${scope || 'all ledgers'})`);
       }
 
       // An erased entry: verified, its erased fields named as such, the rest present.
@@ -168,6 +176,14 @@ for (const kind of STORE_KINDS) {
       const fields = page.getByRole('table', { name: /Every field the leaf commits to/ });
       const tampered = fields.getByRole('row').filter({ has: page.getByRole('rowheader', { name: 'actor.id', exact: true }) });
       assert.match(await tampered.innerText(), /present: does NOT match its commitment\s+mallory/);
+
+      // In search results, with proofs and without.
+      for (const scope of [`ledger=${LEDGER}&`, '']) {
+        await page.evaluate(`location.hash = '#/search?${scope}q=index:${TAMPERED - 2}..${TAMPERED + 2}'`);
+        const results = page.getByRole('region', { name: 'Search results' });
+        await results.locator(`tbody tr[data-key="${LEDGER}:${TAMPERED}"] .verify-cell`).getByText(/failed: entry 11, field actor\.id/).waitFor();
+        await results.locator(`tbody tr[data-key="${LEDGER}:${TAMPERED + 1}"] .verify-cell`).getByText('verified', { exact: true }).waitFor();
+      }
 
       // From a neighbour's page: the neighbour verifies, the tampered row in its list fails with the field.
       await page.evaluate(`location.hash = '#/events/${LEDGER}/${TAMPERED - 1}'`);

@@ -136,7 +136,7 @@ export function EventPage({ route }: PageProps) {
   }
   if (loaded.error) {
     return (
-      <Page title={title} actions={<BackLink />}>
+      <Page title={title} actions={<BackLink ledger={ledger} />}>
         <ErrorMessage error={loaded.error} title="The event could not be loaded" />
         <button type="button" onClick={loaded.reload}>
           Try again
@@ -153,7 +153,7 @@ export function EventPage({ route }: PageProps) {
   }
   if (!answer) {
     return (
-      <Page title={title} actions={<BackLink />}>
+      <Page title={title} actions={<BackLink ledger={ledger} />}>
         <ErrorMessage error={new Error(`There is no entry ${index} in ledger ${ledger} that this key may read.`)} />
       </Page>
     );
@@ -172,7 +172,7 @@ export function EventPage({ route }: PageProps) {
       title={title}
       actions={
         <>
-          <BackLink />
+          <BackLink ledger={ledger} />
           {typeof actorId === 'string' ? <a href={href('incident', { actor: actorId })}>Incident view for {actorId}</a> : null}
         </>
       }
@@ -364,6 +364,6 @@ function NearbyEntries({ ledger, index }: { ledger: string; index: number }) {
 
 const NEARBY = 3;
 
-function BackLink() {
-  return <a href={href('search')}>Back to search</a>;
+function BackLink({ ledger }: { ledger: string }) {
+  return <a href={href('search', { ledger })}>Back to search</a>;
 }

@@ -238,7 +238,7 @@ for (const kind of STORE_KINDS) {
       await page.mouse.move(over.x + over.width - 2, over.y + over.height / 2, { steps: 5 });
       await page.mouse.up();
       await until(page, "/[?&]from=[^&]+/.test(location.hash) && /[?&]to=[^&]+/.test(location.hash)");
-      const narrowed = new URLSearchParams((await page.evaluate('location.hash')).split('?')[1]);
+      const narrowed = new URLSearchParams((await page.evaluate<string>('location.hash')).split('?')[1]);
       assert.ok(Date.parse(narrowed.get('to')!) > Date.parse(narrowed.get('from')!));
       assert.equal(new Date(narrowed.get('from')!).getUTCMinutes(), 0, 'bucket boundaries');
       await page.locator('.sent-query').filter({ hasText: /received:>=.*received:</ }).waitFor();

@@ -158,7 +158,7 @@ function AlertFiltersForm({ filters, onChange }: { filters: AlertFilters; onChan
 }
 
 export function SeverityTag({ severity }: { severity: Alert['severity'] }) {
-  return <span class={`severity severity-${severity}`}>{severity}</span>;
+  return <span class={`alert-severity alert-severity-${severity}`}>{severity}</span>;
 }
 
 export function StatusTag({ status }: { status: Alert['status'] }) {

@@ -4,7 +4,7 @@
  * the stats API, one page of results at a time with each row's verification state, live tail, saved
  * searches and export. The route holds the search, so a reload, a bookmark or a shared link repeats it.
  */
-import { useEffect, useId, useMemo, useRef, useState } from 'preact/hooks';
+import { useId, useMemo, useRef, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { href, navigate } from '../router.js';
 import { ErrorMessage, Page, useAsync } from '../ui/common.js';
@@ -83,8 +83,11 @@ async function loadStats(q: string, ledgers: string[], params: SearchParams, sig
 export function SearchPage({ route }: PageProps) {
   const params = paramsOf(route.query);
   const id = useId();
-  const [draft, setDraft] = useState(params.q);
-  useEffect(() => setDraft(params.q), [params.q]);
+  // The box's text follows the route when the route's query changes (a facet, a saved search, back),
+  // decided during render: an effect would run late and could wipe what the user typed meanwhile.
+  const [edit, setEdit] = useState({ route: params.q, text: params.q });
+  const draft = edit.route === params.q ? edit.text : params.q;
+  const setDraft = (text: string) => setEdit({ route: params.q, text });
   const problem = checkQuery(draft);
   const sent = effectiveQuery(params);
   const sentProblem = checkQuery(sent);

@@ -4,7 +4,7 @@
  * Escape closes. The core's parser runs on every change: its message is shown under the box with the
  * offending span marked, and the box is marked invalid.
  */
-import { useEffect, useId, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { useId, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { checkQuery, completionAt, type Completion } from './model.js';
 
 export function QueryBox({ value, onInput, problem }: { value: string; onInput(value: string): void; problem: ReturnType<typeof checkQuery> }) {
@@ -21,12 +21,10 @@ export function QueryBox({ value, onInput, problem }: { value: string; onInput(v
   const pendingCaret = useRef<number | undefined>(undefined);
   // The text as typed here: a value set from outside (a facet, a saved search) closes the list.
   const typed = useRef(value);
-  useEffect(() => {
-    if (value !== typed.current) {
-      typed.current = value;
-      show(undefined);
-    }
-  }, [value]);
+  if (value !== typed.current) {
+    typed.current = value;
+    list.current = { completion: undefined, active: 0 };
+  }
 
   useLayoutEffect(() => {
     if (pendingCaret.current !== undefined && input.current) {

@@ -89,7 +89,12 @@ export function ResultTable({ scope, total, tail, onNewMatches }: { scope: Resul
   const current = paging.scopeKey === scopeKey ? paging : { scopeKey, cursors: [undefined], page: 0 };
   const [refresh, setRefresh] = useState(0);
   const [tailError, setTailError] = useState<unknown>(undefined);
-  const result = useAsync((signal) => fetchPage(scope, current.cursors[current.page], signal), [scopeKey, current.page, refresh]);
+  const pageKey = `${scopeKey}\n${current.page}`;
+  const loaded = useAsync((signal) => fetchPage(scope, current.cursors[current.page], signal).then((answer) => ({ answer, pageKey })), [scopeKey, current.page, refresh]);
+  // The answer shown is the last one read; until the one for this page arrives, the table says it loads
+  // (useAsync keeps the previous answer meanwhile, and only marks itself loading after this render).
+  const stale = loaded.data !== undefined && loaded.data.pageKey !== pageKey;
+  const result = { ...loaded, data: loaded.data?.answer, loading: loaded.loading || stale };
   const rows = result.data?.events ?? [];
   const checkpoints: Record<string, string | null> = scope.ledger && result.data ? { [scope.ledger]: result.data.checkpoint ?? null } : {};
   const states = useRowVerification(rows, checkpoints);

@@ -159,7 +159,9 @@ export class Judgement {
       this.failed.add(detector.id);
       return [];
     }
-    if (findings.length > 0 && judged.timeMicros - wrapped.first < detector.learningMicros) return [];
+    // A detector that learns nothing is never in a learning period: not even for an event that happened
+    // before the first one this worker saw (a late delivery, or the first batch's own late events).
+    if (findings.length > 0 && detector.learningMicros > 0 && judged.timeMicros - wrapped.first < detector.learningMicros) return [];
     return findings;
   }
 

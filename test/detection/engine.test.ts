@@ -207,6 +207,25 @@ for (const [kind, make] of HARNESSES) {
       }
     });
 
+    it('a detector that learns nothing judges an event that happened before the first one seen (a late delivery)', { skip }, async () => {
+      const harness = await make();
+      const store = await harness.open();
+      const detection = service(store, [failedLoginDetector()]);
+      try {
+        await store.createLedger('app');
+        await detection.start(true);
+        const at = (actor: string, iso: string) => ({ event: loginEvent(actor, 'failure', 'acme', { occurred_at: iso }), writer: 'w' });
+        await store.append('app', [{ event: loginEvent('hal', 'success'), writer: 'w' }, at('ivy', '2026-01-01T00:00:00Z')]);
+        await judgedAll(store, 'app');
+        const alerts = await store.detection.listAlerts(all);
+        assert.deepEqual(alerts.map((a) => [a.actor?.id, a.events]), [['ivy', [{ ledger: 'app', index: 1 }]]]);
+      } finally {
+        await detection.stop();
+        await store.close();
+        await harness.destroy();
+      }
+    });
+
     it('two processes: only one judges a ledger, the other takes over when it stops, nothing doubled', { skip }, async () => {
       const harness = await make();
       const first = await harness.open();

@@ -40,7 +40,7 @@ export interface VerifiedSummary {
 }
 
 export type EntryOutcome =
-  | { index: number; ledger: string; status: 'verified'; checkpointSize: number; entry: VerifiedSummary }
+  | { index: number; ledger: string; status: 'verified'; checkpointSize: number; checkpointRoot: string; entry: VerifiedSummary }
   | { index: number; ledger: string; status: 'failed'; reason: string; part: string; field?: string };
 
 function describe(error: unknown): { reason: string; part: string; field?: string; index?: number } {
@@ -118,6 +118,7 @@ export function verifyRequest(request: VerifyRequest): EntryOutcome[] {
                 ledger: entry.ledger,
                 status: 'verified',
                 checkpointSize: result.checkpoint.size,
+                checkpointRoot: toBase64(result.checkpoint.rootHash),
                 entry: { writer: verified.writer, receivedAt: verified.receivedAt, event: verified.event, withheld: verified.withheld },
               },
         );

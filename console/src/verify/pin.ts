@@ -7,6 +7,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { apiText } from '../api.js';
+import { forgetKey } from './consistency.js';
 
 /** localStorage name of the pinned key for this origin (tests and operators may set it directly). */
 export const pinStorageName = (origin = location.origin) => `sealtrail.verifier-key@${origin}`;
@@ -78,10 +79,12 @@ export function loadServerKey(force = false): Promise<void> {
   return fetching;
 }
 
-/** Pins `key` (the server's, shown to the user and chosen by a click). */
+/** Pins `key` (the server's, shown to the user and chosen by a click), forgetting its remembered checkpoints. */
 export function pinKey(key: string): void {
   if (!isVerifierKeyText(key)) throw new Error('not a verifier key');
   localStorage.setItem(pinStorageName(), key);
+  // A key pinned anew starts a fresh memory of checkpoints: nothing verified before is carried over.
+  forgetKey(key);
   notify();
 }
 

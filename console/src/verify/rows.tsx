@@ -7,6 +7,7 @@
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { evidenceFor, runVerification, type Evidence } from './client.js';
+import { checkpointStanding, useConsistency } from './consistency.js';
 import type { EntryOutcome, EvidenceInput, VerifiedSummary } from './engine.js';
 import { usePinState, verifyingKey } from './pin.js';
 import './verify.css';
@@ -16,6 +17,8 @@ export type RowState =
   | {
       status: 'verified';
       checkpointSize: number;
+      /** The verified checkpoint's root (base64), checked against what this browser remembers of the ledger. */
+      checkpointRoot?: string;
       /** What the verified leaf and disclosures say: the event as disclosed, the fields withheld, the writer. */
       entry?: VerifiedSummary;
     }
@@ -69,7 +72,7 @@ function evidenceInput(r: ProvenResult, leaf: string, disclosures: Record<string
 }
 
 function stateOf(outcome: EntryOutcome): RowState {
-  if (outcome.status === 'verified') return { status: 'verified', checkpointSize: outcome.checkpointSize, entry: outcome.entry };
+  if (outcome.status === 'verified') return { status: 'verified', checkpointSize: outcome.checkpointSize, checkpointRoot: outcome.checkpointRoot, entry: outcome.entry };
   return { status: 'failed', reason: outcome.reason, part: outcome.part, ...(outcome.field ? { field: outcome.field } : {}) };
 }
 
@@ -86,6 +89,7 @@ export function useRowVerification(results: ProvenResult[], checkpoints: Record<
   const verifying = verifyingKey(pin);
   const verifierKey = 'key' in verifying ? verifying.key : undefined;
   const [, setVersion] = useState(0);
+  useConsistency();
   const local = useRef(new Map<string, RowState>());
   const resultsRef = useRef(results);
   resultsRef.current = results;
@@ -175,10 +179,29 @@ export function useRowVerification(results: ProvenResult[], checkpoints: Record<
     else {
       const note = checkpoints[row.ledger];
       const cache = cacheKey(verifying.key, row, hasProof(row) && note ? row.proof.size : 'fetched');
-      states.set(key, outcomes.get(cache) ?? localFor(local.current, key, cache) ?? { status: 'checking' });
+      states.set(key, withConsistency(verifying.key, row.ledger, outcomes.get(cache) ?? localFor(local.current, key, cache) ?? { status: 'checking' }));
     }
   }
   return states;
+}
+
+/**
+ * A verified row stays `verified` only while its checkpoint agrees with the one this browser remembers
+ * for the ledger (consistency.ts): one look-up per row, one check per new checkpoint.
+ */
+function withConsistency(verifierKey: string, ledger: string, state: RowState): RowState {
+  if (state.status !== 'verified' || state.checkpointRoot === undefined) return state;
+  const standing = checkpointStanding(verifierKey, ledger, state.checkpointSize, state.checkpointRoot);
+  switch (standing.status) {
+    case 'consistent':
+      return state;
+    case 'pending':
+      return { status: 'checking' };
+    case 'inconsistent':
+      return { status: 'failed', reason: standing.reason, part: 'checkpoint' };
+    case 'unknown':
+      return { status: 'unverifiable', reason: standing.reason };
+  }
 }
 
 /** A state settled in this hook but not cached (an error of fetching), while it still applies. */
@@ -192,7 +215,7 @@ export function VerificationBadge({ state }: { state: RowState | undefined }) {
   if (!state || state.status === 'checking') return <span class="verify-badge state-pending">checking…</span>;
   if (state.status === 'verified') {
     return (
-      <span class="verify-badge state-verified" title={`the leaf, its inclusion proof and every shown value checked out in this browser against the checkpoint of size ${state.checkpointSize}, signed by the pinned key`}>
+      <span class="verify-badge state-verified" title={`the leaf, its inclusion proof and every shown value checked out in this browser against the checkpoint of size ${state.checkpointSize}, signed by the pinned key and consistent with the checkpoints this browser verified before`}>
         verified
       </span>
     );

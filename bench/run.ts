@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { coreSection } from './core.js';
+import { detectionSection } from './detection.js';
 import { exportSection } from './export.js';
 import { BENCH_DIR, PROJECT_ROOT, type BenchOptions } from './fixtures.js';
 import { httpSection } from './http.js';
@@ -16,7 +17,7 @@ import { postgresSection } from './postgres.js';
 import { streamsSection } from './streams.js';
 import { formatSection, formatSummary, loadAverage, machine, writeJson, type Report, type Section } from './report.js';
 
-type SectionName = 'core' | 'ingest' | 'indexed' | 'http' | 'postgres' | 'export' | 'streams';
+type SectionName = 'core' | 'ingest' | 'indexed' | 'http' | 'postgres' | 'export' | 'streams' | 'detection';
 
 const SECTIONS: Record<SectionName, (options: BenchOptions) => Section | Promise<Section>> = {
   core: coreSection,
@@ -26,6 +27,7 @@ const SECTIONS: Record<SectionName, (options: BenchOptions) => Section | Promise
   postgres: postgresSection,
   export: exportSection,
   streams: streamsSection,
+  detection: detectionSection,
 };
 
 function parseOptions(): { options: BenchOptions; only: SectionName[] } {

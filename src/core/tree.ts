@@ -362,6 +362,145 @@ export function planInclusionProof(suite: CryptoSuite, index: number, size: numb
   return planSpans(suite, inclusionSpans(index, size));
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Many inclusion proofs at once, with the interior nodes of full tiles cached
+
+/** Nodes of heights 1..TILE_HEIGHT−1 inside one tile: 128 + 64 + … + 2 = 254 hashes. */
+const TILE_NODES = TILE_WIDTH - 2;
+
+/** Offset of the first node of height h (1 ≤ h < TILE_HEIGHT) in a tile's node array. */
+function nodeOffset(height: number): number {
+  return TILE_WIDTH - (TILE_WIDTH >> (height - 1));
+}
+
+/**
+ * The interior nodes (heights 1–7 inside the tile) of full tiles of one tree, computed once from the
+ * tile's 256 stored hashes and kept, least recently used evicted beyond `maxTiles` (8 KiB each). A
+ * full tile never changes in an append-only tree, whatever later size a proof is for, so a cached node
+ * stands for the same stored hashes it was computed from. One cache per ledger of one store: it trusts
+ * the store exactly as reading the stored hashes does.
+ */
+export class TileNodeCache {
+  readonly #tiles = new Map<string, Uint8Array>();
+
+  constructor(readonly maxTiles = 8192) {
+    if (!Number.isSafeInteger(maxTiles) || maxTiles < 0) fail('INVALID_ARGUMENT', `maxTiles must be a non-negative integer, got ${maxTiles}`, { maxTiles });
+  }
+
+  get size(): number {
+    return this.#tiles.size;
+  }
+
+  get(level: number, tile: number): Uint8Array | undefined {
+    const key = `${level}/${tile}`;
+    const nodes = this.#tiles.get(key);
+    if (nodes !== undefined) {
+      this.#tiles.delete(key);
+      this.#tiles.set(key, nodes);
+    }
+    return nodes;
+  }
+
+  set(level: number, tile: number, nodes: Uint8Array): void {
+    if (this.maxTiles === 0) return;
+    const key = `${level}/${tile}`;
+    this.#tiles.delete(key);
+    this.#tiles.set(key, nodes);
+    while (this.#tiles.size > this.maxTiles) this.#tiles.delete(this.#tiles.keys().next().value as string);
+  }
+}
+
+/** The interior nodes of one tile from its 256 stored hashes (TILE_NODES × 32 bytes). */
+function tileNodes(suite: CryptoSuite, stored: ReadHashes, level: number, tile: number): Uint8Array {
+  const nodes = new Uint8Array(TILE_NODES * HASH_SIZE);
+  let below: Uint8Array[] = [];
+  for (let i = 0; i < TILE_WIDTH; i++) below.push(stored.get(level, tile * TILE_WIDTH + i));
+  for (let height = 1; height < TILE_HEIGHT; height++) {
+    const layer: Uint8Array[] = [];
+    for (let i = 0; i < below.length; i += 2) {
+      const hash = hashChildren(suite, below[i] as Uint8Array, below[i + 1] as Uint8Array);
+      nodes.set(hash, (nodeOffset(height) + layer.length) * HASH_SIZE);
+      layer.push(hash);
+    }
+    below = layer;
+  }
+  return nodes;
+}
+
+/**
+ * Plans the inclusion proofs of many leaves in the tree of the first `size` leaves with one read:
+ * proof `i` of the result is exactly planInclusionProof(suite, indices[i], size)'s. Reads of all proofs
+ * are merged per level, a hash shared by several proofs is computed once, and with a `cache` a piece
+ * inside a full tile comes from its cached interior nodes (a tile not yet cached is read whole and
+ * cached by `finish`), so a proof costs a few lookups instead of hundreds of hashes.
+ */
+export function planInclusionProofs(suite: CryptoSuite, indices: readonly number[], size: number, cache?: TileNodeCache): Plan<Uint8Array[][]> {
+  for (const index of indices) {
+    if (!isCount(index) || !isCount(size) || index >= size) {
+      fail('INVALID_ARGUMENT', `an inclusion proof needs 0 ≤ index < size, got index ${index}, size ${size}`, { index, size });
+    }
+  }
+  const pieceLists = indices.map((index) => inclusionSpans(index, size).map(piecesOf));
+  /** Tiles found in the cache at planning time (held here, so an eviction before finish is harmless). */
+  const cached = new Map<string, Uint8Array>();
+  /** Full tiles to read whole and cache. */
+  const missing = new Map<string, { level: number; tile: number }>();
+  const toRead: Piece[] = [];
+  const inFullTile = (piece: Piece): boolean =>
+    cache !== undefined && piece.count > 1 && (Math.floor(piece.index / TILE_WIDTH) + 1) * TILE_WIDTH ** (piece.level + 1) <= size;
+  for (const pieces of pieceLists.flat()) {
+    for (const piece of pieces) {
+      if (!inFullTile(piece)) {
+        toRead.push(piece);
+        continue;
+      }
+      const tile = Math.floor(piece.index / TILE_WIDTH);
+      const key = `${piece.level}/${tile}`;
+      if (cached.has(key) || missing.has(key)) continue;
+      const nodes = cache!.get(piece.level, tile);
+      if (nodes !== undefined) cached.set(key, nodes);
+      else {
+        missing.set(key, { level: piece.level, tile });
+        toRead.push({ level: piece.level, index: tile * TILE_WIDTH, count: TILE_WIDTH });
+      }
+    }
+  }
+  const reads = mergeReads(toRead);
+  return {
+    reads,
+    finish(hashes) {
+      const stored = new ReadHashes(reads, hashes);
+      for (const [key, { level, tile }] of missing) {
+        const nodes = tileNodes(suite, stored, level, tile);
+        cached.set(key, nodes);
+        cache!.set(level, tile, nodes);
+      }
+      const memo = new Map<string, Uint8Array>();
+      const piece = (p: Piece): Uint8Array => {
+        if (p.count === 1) return stored.get(p.level, p.index);
+        if (inFullTile(p)) {
+          const tile = Math.floor(p.index / TILE_WIDTH);
+          const nodes = cached.get(`${p.level}/${tile}`) as Uint8Array;
+          const height = Math.log2(p.count);
+          const at = (nodeOffset(height) + (p.index - tile * TILE_WIDTH) / p.count) * HASH_SIZE;
+          return nodes.slice(at, at + HASH_SIZE);
+        }
+        const key = `${p.level}/${p.index}/${p.count}`;
+        let hash = memo.get(key);
+        if (hash === undefined) memo.set(key, (hash = pieceHash(suite, stored, p)));
+        return hash;
+      };
+      return pieceLists.map((spans) =>
+        spans.map((pieces) => {
+          let hash = piece(pieces[pieces.length - 1] as Piece);
+          for (let i = pieces.length - 2; i >= 0; i--) hash = hashChildren(suite, piece(pieces[i] as Piece), hash);
+          return hash;
+        }),
+      );
+    },
+  };
+}
+
 /**
  * Plans the RFC 9162 §2.1.4.1 consistency proof from the tree of `from` leaves to the tree of `to`.
  * INVALID_ARGUMENT unless 0 < from ≤ to; from = to gives an empty proof.

@@ -32,9 +32,10 @@ import { openCheckpoint, type Checkpoint } from '../../core/checkpoint.js';
 import { parseVerifierKey } from '../../core/note.js';
 import type { Query } from '../../core/query.js';
 import { formatMicros } from '../../core/time.js';
-import { planConsistencyProof, planInclusionProof, planRootHash, type HashRange } from '../../core/tree.js';
+import { planConsistencyProof, planRootHash } from '../../core/tree.js';
 import { isWithholdSpec, MAX_AUDITOR_CHECKPOINTS, writeBundle, type BundleEventInput } from '../../core/bundle/index.js';
 import type { Store, StoredCheckpoint } from '../../store/store.js';
+import { inclusionProofs } from '../../store/proofs.js';
 import { clean, SERVER_WRITER, SYSTEM_LEDGER } from '../access-log.js';
 import type { AppContext } from '../app.js';
 import { ledgerNotFound, requireLedger, tenantInScope, type Principal } from '../auth.js';
@@ -264,39 +265,6 @@ function recordIncompleteBundle(stream: Readable, request: FastifyRequest, reply
   reply.raw.once('close', () => {
     if (!stream.readableEnded) record('the connection closed before the bundle ended: the client received a truncated archive');
   });
-}
-
-/**
- * Inclusion proofs of many leaves in one tree with one storage read: the plans' ranges are merged per
- * level, read once, and each plan gets its own slices back. Proofs of nearby leaves share most of their
- * hashes, so this reads far fewer hashes than one read per proof, and one round trip instead of a
- * thousand (a read per proof made a 10,000-event bundle take seconds on SQLite alone).
- */
-async function inclusionProofs(store: Store, suite: AppContext['suite'], ledger: string, indices: number[], size: number): Promise<Uint8Array[][]> {
-  if (indices.length === 0) return [];
-  const plans = indices.map((index) => planInclusionProof(suite, index, size));
-  const sorted = plans.flatMap((plan) => plan.reads).sort((a, b) => a.level - b.level || a.start - b.start);
-  const merged: HashRange[] = [];
-  for (const range of sorted) {
-    const last = merged[merged.length - 1];
-    if (last && last.level === range.level && range.start <= last.end) last.end = Math.max(last.end, range.end);
-    else merged.push({ ...range });
-  }
-  const read = await store.readHashes(ledger, merged);
-  const slice = (range: HashRange): Uint8Array[] => {
-    // The merged ranges are sorted and disjoint per level: find the one containing `range` by bisection.
-    let lo = 0;
-    let hi = merged.length - 1;
-    while (lo < hi) {
-      const mid = Math.ceil((lo + hi) / 2);
-      const m = merged[mid]!;
-      if (m.level < range.level || (m.level === range.level && m.start <= range.start)) lo = mid;
-      else hi = mid - 1;
-    }
-    const m = merged[lo]!;
-    return read[lo]!.slice(range.start - m.start, range.end - m.start);
-  };
-  return plans.map((plan) => plan.finish(plan.reads.map(slice)));
 }
 
 /** What a bundle request selected, for its access record (access-log.ts); the body may have failed validation. */

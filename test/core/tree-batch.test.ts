@@ -1,0 +1,87 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
+import { SealtrailError } from '../../src/core/errors.js';
+import { planInclusionProof, planInclusionProofs, TileNodeCache, verifyInclusion, planRootHash } from '../../src/core/tree.js';
+import { nodeSuite } from '../../src/platform/node-crypto.js';
+import { MemoryHashStore } from './tree-reference.js';
+
+// Past one full level-1 tile (65,536 leaves), so that pieces of full level-0 and level-1 tiles and of
+// partial tiles all occur.
+const LEAVES = 140_000;
+
+function leafHash(i: number): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(`leaf ${i}`).digest());
+}
+
+const tree = new MemoryHashStore(nodeSuite);
+for (let i = 0; i < LEAVES; i++) tree.append(leafHash(i));
+
+const one = (index: number, size: number): Uint8Array[] => tree.run(planInclusionProof(nodeSuite, index, size), size);
+
+const toHexes = (proof: Uint8Array[]): string[] => proof.map((h) => Buffer.from(h).toString('hex'));
+
+describe('planInclusionProofs', () => {
+  it('gives, for many sizes and index sets, exactly the proofs planned one at a time, with and without a cache', () => {
+    // A small cache shared across runs: tiles are evicted and re-read, and cached tiles serve later sizes.
+    const shared = new TileNodeCache(16);
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.integer({ min: 1, max: 600 }), fc.integer({ min: 1, max: LEAVES }), fc.constantFrom(256, 257, 65_535, 65_536, 65_537, LEAVES)),
+        fc.array(fc.nat(), { minLength: 1, maxLength: 40 }),
+        fc.boolean(),
+        (size, picks, near) => {
+          // Either spread over the tree or clustered (duplicates included), as a bundle's pages are.
+          const base = picks[0]! % size;
+          const indices = picks.map((p) => (near ? (base + (p % 700)) % size : p % size));
+          const expected = indices.map((i) => toHexes(one(i, size)));
+          for (const cache of [undefined, shared, new TileNodeCache()]) {
+            const proofs = tree.run(planInclusionProofs(nodeSuite, indices, size, cache), size);
+            assert.deepEqual(proofs.map(toHexes), expected);
+          }
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('serves a warm cache without reading the tiles again, and the proofs verify', () => {
+    const cache = new TileNodeCache();
+    // Every tile of a tree of 2 × 65,536 leaves is full: warm, a proof reads only its lone siblings.
+    const size = 131_072;
+    const indices = [0, 5, 255, 256, 70_000, 131_071];
+    const cold = planInclusionProofs(nodeSuite, indices, size, cache);
+    const coldRead = cold.reads.reduce((n, r) => n + r.end - r.start, 0);
+    tree.run(cold, size);
+    const warm = planInclusionProofs(nodeSuite, indices, size, cache);
+    const warmRead = warm.reads.reduce((n, r) => n + r.end - r.start, 0);
+    assert.ok(warmRead <= 3 * indices.length && coldRead > 256 * 4, `warm read ${warmRead} hashes, cold ${coldRead}`);
+    const root = tree.run(planRootHash(nodeSuite, size), size);
+    tree.run(warm, size).forEach((proof, i) => {
+      verifyInclusion(nodeSuite, indices[i]!, size, leafHash(indices[i]!), proof, root);
+    });
+  });
+
+  it('does not cache a tile from a read of the wrong shape, and rejects bad indexes', () => {
+    const cache = new TileNodeCache();
+    const plan = planInclusionProofs(nodeSuite, [1000], LEAVES, cache);
+    const hashes = plan.reads.map((r) => tree.read(r, LEAVES));
+    hashes[0] = hashes[0]!.slice(1);
+    assert.throws(() => plan.finish(hashes), (e: unknown) => e instanceof SealtrailError && e.code === 'INVALID_ARGUMENT');
+    assert.equal(cache.size, 0);
+    const bad = plan.reads.map((r) => tree.read(r, LEAVES));
+    bad[0]![0] = new Uint8Array(31);
+    assert.throws(() => plan.finish(bad), (e: unknown) => e instanceof SealtrailError && e.code === 'MALFORMED');
+    assert.equal(cache.size, 0);
+    for (const [index, size] of [[5, 5], [-1, 10], [0.5, 10]] as const) {
+      assert.throws(() => planInclusionProofs(nodeSuite, [0, index], size), (e: unknown) => e instanceof SealtrailError && e.code === 'INVALID_ARGUMENT');
+    }
+  });
+
+  it('keeps at most maxTiles tiles', () => {
+    const cache = new TileNodeCache(3);
+    tree.run(planInclusionProofs(nodeSuite, [0, 300, 600, 900, 1200], LEAVES, cache), LEAVES);
+    assert.equal(cache.size, 3);
+  });
+});

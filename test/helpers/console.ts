@@ -7,12 +7,13 @@
  * the browser tests fail under CI and are skipped elsewhere, saying why.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { spawnServe } from './serve.js';
 import { createPostgresFixture, postgresUnavailable, type PostgresFixture } from './postgres.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -51,29 +52,9 @@ export interface ServedConsole {
 export async function serveConsole(kind: StoreKind, options: { extraArgs?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<ServedConsole> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sealtrail-console-'));
   const postgres = kind === 'PostgreSQL' ? await createPostgresFixture('console.test') : undefined;
-  const env: NodeJS.ProcessEnv = { ...process.env, SEALTRAIL_ADMIN_TOKEN: CONSOLE_ADMIN_TOKEN, SEALTRAIL_RATE_LIMIT: '0', ...options.env };
-  delete env.NODE_TEST_CONTEXT;
-  const args = ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--data', dataDir, '--port', '0', '--host', '127.0.0.1', '--name', 'console.test', '--quiet', ...(options.extraArgs ?? [])];
+  const args = ['--data', dataDir, '--port', '0', '--host', '127.0.0.1', '--name', 'console.test', '--quiet', ...(options.extraArgs ?? [])];
   if (postgres) args.push('--database-url', postgres.serviceUrl, '--database-schema', postgres.schema);
-  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
-  let output = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start\n${output}`)), 60_000);
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      output += chunk;
-      const match = /sealtrail listening on (http:\/\/\S+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    void exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`serve exited\n${output}`));
-    });
-  });
+  const { url, child, exited } = await spawnServe(args, { SEALTRAIL_ADMIN_TOKEN: CONSOLE_ADMIN_TOKEN, SEALTRAIL_RATE_LIMIT: '0', ...options.env });
   const api = async (method: string, path: string, body?: unknown, token = CONSOLE_ADMIN_TOKEN) => {
     const response = await fetch(`${url}${path}`, {
       method,

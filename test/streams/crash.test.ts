@@ -6,18 +6,17 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { newWebhookSecret } from '../../src/streams/targets/webhook.js';
 import { sampleEvent } from '../helpers/events.js';
 import { runCli } from '../helpers/cli.js';
+import { spawnServe } from '../helpers/serve.js';
 import { createPostgresFixture, postgresUnavailable, type PostgresFixture } from '../helpers/postgres.js';
 import { receivedIndexes, startReceiver, until, type Receiver } from './webhook-receiver.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ADMIN_TOKEN = 'streams-crash-admin-token-0123456789';
 const dirs: string[] = [];
 const children = new Set<ChildProcess>();
@@ -36,26 +35,11 @@ interface Server {
 }
 
 function serve(dataDir: string, fixture?: PostgresFixture): Promise<Server> {
-  const env: NodeJS.ProcessEnv = { ...process.env, SEALTRAIL_ADMIN_TOKEN: ADMIN_TOKEN };
-  delete env.NODE_TEST_CONTEXT;
-  const args = ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--data', dataDir, '--port', '0', '--name', 'crash.test', '--quiet', '--integrity-interval', '0'];
+  const args = ['--data', dataDir, '--port', '0', '--name', 'crash.test', '--quiet', '--integrity-interval', '0'];
   if (fixture) args.push('--database-url', fixture.serviceUrl, '--database-schema', fixture.schema);
-  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const exited = new Promise<void>((resolve) => child.on('close', () => (children.delete(child), resolve())));
-  let output = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start\n${output}`)), 60_000);
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      output += chunk;
-      const match = /sealtrail listening on (http:\/\/\S+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ url: match[1]!, child, exited });
-      }
-    });
-    void exited.then(() => reject(new Error(`serve exited\n${output}`)));
+  return spawnServe(args, { SEALTRAIL_ADMIN_TOKEN: ADMIN_TOKEN }, (child) => {
+    children.add(child);
+    child.on('close', () => children.delete(child));
   });
 }
 

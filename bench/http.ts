@@ -159,11 +159,16 @@ async function loadAll(url: string, token: string, name: string, options: BenchO
   return results;
 }
 
+/** BENCH_SERVE_ARGS="--integrity-interval 0" adds flags to the server under test (to see what a subsystem costs). */
+function extraServeArgs(): string[] {
+  return (process.env.BENCH_SERVE_ARGS ?? '').split(/\s+/).filter((arg) => arg !== '');
+}
+
 async function measureSealtrail(options: BenchOptions): Promise<Map<string, LoadResult>> {
   const dataDir = tempDir('serve');
   const token = randomBytes(24).toString('hex');
   // No per-key rate limit: the bench measures what the server can ingest, not the limiter.
-  const args = ['src/cli/main.ts', 'serve', '--data', join(dataDir, 'data'), '--port', '0', '--rate-limit', '0', '--quiet'];
+  const args = ['src/cli/main.ts', 'serve', '--data', join(dataDir, 'data'), '--port', '0', '--rate-limit', '0', '--quiet', ...extraServeArgs()];
   const server = await startServer(args, {
     SEALTRAIL_ADMIN_TOKEN: token,
   });

@@ -16,6 +16,7 @@
  * and tenant, unless the operator opts in with `metricsPublic` (`serve --metrics-public`).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Store } from '../store/store.js';
 import type { LedgerTrust } from '../store/integrity.js';
@@ -82,6 +83,36 @@ declare module 'fastify' {
   }
 }
 
+/** Sampling period of the event-loop delay monitor: a stall shorter than this may go unseen. */
+const EVENT_LOOP_RESOLUTION_MS = 5;
+
+/**
+ * How long the event loop was held, since the previous scrape: every request waits behind synchronous
+ * work (a large index transaction, a long verification step), so this is the figure that shows it.
+ * Reset at each scrape, like prom-client's nodejs_eventloop_lag gauges, so max means "since last scrape"
+ * (the monitor restarts its clock at its first tick after a reset, so one tick after a scrape goes unseen).
+ */
+function registerEventLoopDelay(app: FastifyInstance, registry: Registry): void {
+  const delay = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
+  delay.enable();
+  app.addHook('onClose', async () => delay.disable());
+  new Gauge({
+    name: 'sealtrail_event_loop_delay_seconds',
+    help: 'How late the event loop ran a 5 ms timer since the previous scrape (perf_hooks.monitorEventLoopDelay), at quantiles 0.5, 0.99 and 1 (the longest stall).',
+    labelNames: ['quantile'],
+    registers: [registry],
+    collect() {
+      // The monitor records the whole interval between timer runs, resolution included: what it was late by is the rest.
+      const seconds = (nanoseconds: number): number =>
+        Number.isFinite(nanoseconds) ? Math.max(0, nanoseconds / 1e6 - EVENT_LOOP_RESOLUTION_MS) / 1000 : 0;
+      this.set({ quantile: '0.5' }, seconds(delay.percentile(50)));
+      this.set({ quantile: '0.99' }, seconds(delay.percentile(99)));
+      this.set({ quantile: '1' }, seconds(delay.max));
+      delay.reset();
+    },
+  });
+}
+
 function mayReadMetrics(principal: Principal): void {
   if (principal.role === 'auditor' && principal.ledgers.includes('*') && principal.tenants.includes('*')) return;
   requireAdmin(principal);
@@ -146,6 +177,8 @@ export async function registerMetrics(app: FastifyInstance, options: MetricsOpti
     help: 'Requests refused with 429 RATE_LIMITED.',
     registers: [registry],
   });
+
+  registerEventLoopDelay(app, registry);
 
   // Ledger sizes and checkpoint times: read from the store at most once per storeCacheMs.
   let heads = new Map<string, LedgerHeadSnapshot>();

@@ -240,6 +240,24 @@ describe('metrics gathering', () => {
   });
 });
 
+describe('event-loop delay', () => {
+  it('reports the longest stall since the previous scrape, and starts again from zero after it', async () => {
+    const { app } = await start(backends[0]!);
+    await scrape(app);
+    // The monitor restarts its clock at the first tick after a reset, so the block comes a few ticks later.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Hold the loop for 80 ms, as a large synchronous transaction would, then let the monitor's timer run.
+    const until = performance.now() + 80;
+    while (performance.now() < until);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const held = sample(await scrape(app), 'sealtrail_event_loop_delay_seconds{quantile="1"}')!;
+    assert.ok(held >= 0.06 && held < 1, `longest stall ${held} s after an 80 ms block`);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const after = sample(await scrape(app), 'sealtrail_event_loop_delay_seconds{quantile="1"}')!;
+    assert.ok(after < held, `the scrape reset the monitor: ${after} s then, ${held} s before`);
+  });
+});
+
 describe('checkpoint age between store reads', () => {
   it('restarts at zero when an append signs a checkpoint, without waiting for the next store read', async () => {
     const { default: Fastify } = await import('fastify');

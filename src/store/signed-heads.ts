@@ -17,7 +17,9 @@ import { bytesEqual, fromBase64, toBase64 } from '../core/bytes.js';
 import { SealtrailError } from '../core/errors.js';
 import type { Store } from './store.js';
 
-const writeAsync = promisify((fd: number, text: string, done: (error: NodeJS.ErrnoException | null) => void) => writeFd(fd, text, (error) => done(error)));
+const writeAsync = promisify((fd: number, text: string, done: (error: NodeJS.ErrnoException | null, written: number) => void) =>
+  writeFd(fd, text, (error, written) => done(error, written)),
+);
 const fdatasyncAsync = promisify(fdatasync);
 
 export interface SignedHead {
@@ -106,12 +108,39 @@ export function readSignedHeads(path: string): Map<string, SignedHead[]> | undef
   return heads;
 }
 
+/** Heads waiting for one write: their lines, and the callers to tell once the write is on disk. */
+class QueuedHeads {
+  readonly heads: Array<{ ledger: string; size: number; root: Uint8Array }> = [];
+  private readonly waiting: Array<{ resolve(): void; reject(error: unknown): void }> = [];
+
+  add(ledger: string, size: number, root: Uint8Array): Promise<void> {
+    this.heads.push({ ledger, size, root });
+    return new Promise<void>((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+
+  text(): string {
+    return this.heads.map((h) => `${JSON.stringify({ l: h.ledger, s: h.size, r: toBase64(h.root) })}\n`).join('');
+  }
+
+  resolveAll(): void {
+    for (const caller of this.waiting) caller.resolve();
+  }
+
+  rejectAll(error: unknown): void {
+    for (const caller of this.waiting) caller.reject(error);
+  }
+}
+
 export class SignedHeadsJournal {
   private readonly latest = new Map<string, SignedHead>();
   private readonly fd: number;
-  /** Writes are serialized: batches of different ledgers commit concurrently. */
-  private pending: Promise<void> = Promise.resolve();
+  /** Heads asked for while a write is in flight: they go to disk together in the next write. */
+  private queued: QueuedHeads | undefined;
+  /** The write in flight, if any; writes are serialized, one write and one fdatasync each. */
+  private writing: Promise<void> | undefined;
   private closed = false;
+  /** Writes made durable so far (each one fdatasync, however many heads it carried). */
+  syncs = 0;
 
   constructor(readonly path: string) {
     if (existsSync(path)) {
@@ -134,26 +163,49 @@ export class SignedHeadsJournal {
     return this.latest.get(ledger);
   }
 
-  /** Appends and fsyncs one signed head; resolves once it is on disk. */
+  /**
+   * Appends and fsyncs one signed head; resolves once it is on disk. Group commit: every head asked for
+   * while a write is in flight joins the next write, so that one fdatasync covers them all. Without it,
+   * single-event appends (one checkpoint each) queued one thread-pool write and fsync per event, and
+   * each receipt waited behind all the fsyncs before it (~100 ms at 50 concurrent clients).
+   */
   record(ledger: string, size: number, root: Uint8Array): Promise<void> {
-    const line = `${JSON.stringify({ l: ledger, s: size, r: toBase64(root) })}\n`;
-    // On the thread pool, so that the fsync does not hold the event loop.
-    const write = this.pending.then(async () => {
-      await writeAsync(this.fd, line);
-      await fdatasyncAsync(this.fd);
-      const known = this.latest.get(ledger);
-      if (!known || known.size < size) this.latest.set(ledger, { size, root });
-    });
-    // A failed write fails its own batch only; the next one tries again.
-    this.pending = write.catch(() => {});
-    return write;
+    this.queued ??= new QueuedHeads();
+    const done = this.queued.add(ledger, size, root);
+    this.writing ??= this.writeQueued();
+    return done;
+  }
+
+  /** Writes what is queued, then again while more was queued meanwhile; on the thread pool, off the event loop. */
+  private async writeQueued(): Promise<void> {
+    while (this.queued) {
+      const group = this.queued;
+      this.queued = undefined;
+      try {
+        const text = group.text();
+        const written = await writeAsync(this.fd, text);
+        if (written !== Buffer.byteLength(text)) throw new Error(`short write to ${this.path} (${written} bytes)`);
+        await fdatasyncAsync(this.fd);
+      } catch (error) {
+        // A failed write fails its own heads only (their batches are not released); the next one tries again.
+        group.rejectAll(error);
+        continue;
+      }
+      for (const head of group.heads) {
+        const known = this.latest.get(head.ledger);
+        if (!known || known.size < head.size) this.latest.set(head.ledger, { size: head.size, root: head.root });
+      }
+      this.syncs++;
+      group.resolveAll();
+    }
+    this.writing = undefined;
   }
 
   /** Closes the file once the writes already asked for are done. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    void this.pending.then(() => {
+    void (this.writing ?? Promise.resolve()).then(() => {
       try {
         closeSync(this.fd);
       } catch {

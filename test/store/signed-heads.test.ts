@@ -37,4 +37,34 @@ describe('signed-heads journal', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('writes heads asked for together in one fsync, every one on disk before its promise resolves', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sealtrail-heads-'));
+    const path = join(dir, 'key.pem.heads');
+    try {
+      const journal = new SignedHeadsJournal(path);
+      const onDisk: number[] = [];
+      // 300 batches of three ledgers signed at once, as single-event appends from many clients are.
+      const records = Array.from({ length: 300 }, (_, i) =>
+        journal.record(`ledger-${i % 3}`, Math.floor(i / 3) + 1, new Uint8Array(32).fill(i % 251)).then(() => {
+          // Resolved only once its own line is in the file.
+          const text = readFileSync(path, 'utf8');
+          if (text.includes(`"s":${Math.floor(i / 3) + 1},"r":"${root(i)}"`)) onDisk.push(i);
+        }),
+      );
+      await Promise.all(records);
+      assert.equal(onDisk.length, 300, 'every head was in the file when its record resolved');
+      assert.ok(journal.syncs >= 1 && journal.syncs <= 3, `300 heads asked for at once took ${journal.syncs} fsyncs`);
+      assert.equal(journal.latestOf('ledger-2')?.size, 100);
+      await journal.record('ledger-0', 101, new Uint8Array(32).fill(9));
+      assert.equal(journal.syncs <= 4, true, 'a later head is a write of its own');
+      journal.close();
+      const heads = readSignedHeads(path)!;
+      assert.deepEqual([...heads.keys()].sort(), ['ledger-0', 'ledger-1', 'ledger-2']);
+      assert.equal(heads.get('ledger-0')!.length, 101);
+      assert.equal(readFileSync(path, 'utf8').split('\n').length, 302, 'one complete line per head');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -28,6 +28,7 @@ import type { NoteVerifier } from '../core/note.js';
 import { planConsistencyProof, verifyConsistency } from '../core/tree.js';
 import { IntegrityFailure, SliceVerifier, type LedgerIntegrityStatus, type TreeState } from '../store/integrity.js';
 import type { Store, StoredCheckpoint } from '../store/store.js';
+import { LoopBudget } from '../platform/event-loop.js';
 import type { Citation } from './scope.js';
 
 export type VerificationMode = 'full' | 'entries' | 'checkpoints';
@@ -90,7 +91,7 @@ export interface IntegrityContext {
   verifier: NoteVerifier;
   mode: VerificationMode;
   monitor?: (ledger: string) => LedgerIntegrityStatus | undefined;
-  /** Longest the work holds the event loop before it yields (ms). Default 10. */
+  /** Longest the work holds the event loop before it yields (ms); BACKGROUND_SLICE_MS by default. */
   yieldEveryMs?: number;
 }
 
@@ -233,11 +234,10 @@ async function periodCheckpoints(context: IntegrityContext, ledger: string, firs
   const end = await checkpointAfter(store, ledger, last);
   if (!end) throw new IntegrityFailure(ledger, `no stored checkpoint covers entry ${last}`);
   const from = startRow?.size ?? 0;
-  const yieldEvery = context.yieldEveryMs ?? 10;
+  const budget = new LoopBudget(context.yieldEveryMs);
   let count = 0;
   let firstRow: StoredCheckpoint | undefined;
   let lastRow: StoredCheckpoint | undefined;
-  let since = performance.now();
   for (let low = from + 1; low <= end.size; low += CHECKPOINT_PAGE) {
     const rows = await store.checkpoints(ledger, low, Math.min(end.size, low + CHECKPOINT_PAGE - 1));
     for (const row of rows) {
@@ -245,13 +245,9 @@ async function periodCheckpoints(context: IntegrityContext, ledger: string, firs
       firstRow ??= row;
       lastRow = row;
       count++;
-      if (performance.now() - since > yieldEvery) {
-        await new Promise((resolve) => setImmediate(resolve));
-        since = performance.now();
-      }
+      if (budget.spent) await budget.yield();
     }
-    await new Promise((resolve) => setImmediate(resolve));
-    since = performance.now();
+    await budget.yield();
   }
   if (!firstRow || !lastRow) throw new IntegrityFailure(ledger, `no stored checkpoint between sizes ${from} and ${end.size}`);
   if (!openAll) {

@@ -139,6 +139,30 @@ describe('sqlite deferred search indexing', () => {
   );
 
   it(
+    'indexes a backlog in short transactions with the event loop free between them',
+    withDir(async (path) => {
+      const store = open(path);
+      try {
+        await store.createLedger('a');
+        for (let from = 0; from < 6000; from += 500) await store.append('a', events(from, 500));
+        // Background indexing has begun (past INDEX_START_EVENTS). Each turn of the loop sees how far it
+        // got: one big transaction would show nothing, then everything.
+        const seen = new Set<number>();
+        for (let turn = 0; turn < 10_000 && rowCount(store) < 6000; turn++) {
+          seen.add(rowCount(store));
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        assert.equal(rowCount(store), 6000, 'the backlog was indexed without a search asking for it');
+        const partial = [...seen].filter((n) => n > 0 && n < 6000);
+        assert.ok(partial.length >= 3, `the loop ran between index transactions (saw ${[...seen].sort((a, b) => a - b).join(', ')})`);
+        assert.deepEqual(await allIndexes(store, 'a', 'actor.id:u-3'), range(6000).filter((n) => n % 17 === 3));
+      } finally {
+        await store.close();
+      }
+    }),
+  );
+
+  it(
     'keeps row ids in index order when a forget rewrites an event, so free-text rowids follow the ledger',
     withDir(async (path) => {
       const store = open(path);

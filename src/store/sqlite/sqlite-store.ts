@@ -50,6 +50,7 @@ import type { Query } from '../../core/query.js';
 import { ipBytes } from '../../core/ipnet.js';
 import { SqliteReadPool } from './read-worker-pool.js';
 import { LEGACY_KEY_CHUNK } from '../idempotency.js';
+import { BACKGROUND_SLICE_MS } from '../../platform/event-loop.js';
 import { INDEXED_EVENT_COLUMNS, toIndexedEvent, type IndexedEventColumns } from '../verify-derived.js';
 
 export interface SqliteStoreOptions extends GeolocationOption {
@@ -92,8 +93,18 @@ const PAGE = 1000;
 /** Page cache of the writing connection, in KiB (256 MiB). */
 const SQLITE_CACHE_KIB = 256 * 1024;
 const OPTIMIZE_EVERY_EVENTS = 100_000;
-/** Search records written to the index per transaction once this many wait (see queueIndex). */
+/** Search records written to the index per transaction when a reader needs them all (ensureIndexed). */
 const INDEX_BATCH_EVENTS = 8000;
+/** Background indexing starts once this many records wait (or appends pause, INDEX_IDLE_MS). */
+const INDEX_START_EVENTS = 2000;
+/**
+ * How long one background index transaction may hold the event loop, in ms. Every request waits behind
+ * it (issue 17: no stall over 10 ms); the slice size is re-aimed at it from the rate just measured.
+ */
+const INDEX_SLICE_MS = BACKGROUND_SLICE_MS;
+/** Past this backlog the slice budget grows with it, so that the queue (memory) stays bounded under sustained load. */
+const INDEX_BACKLOG_EVENTS = 20_000;
+const INDEX_SLICE_MAX_MS = 40;
 /** Entries read into the index per transaction of a bulk rebuild. */
 const REBUILD_CHUNK_EVENTS = 50_000;
 /** Waiting records are indexed this long after appends pause, so an idle store has nothing waiting. */
@@ -175,6 +186,8 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   /** Search records of acknowledged entries waiting to be indexed, per ledger id, in index order (queueIndex). */
   private readonly pendingIndex = new Map<number, SearchRecord[]>();
   private pendingEvents = 0;
+  /** Records per background index transaction, re-aimed at INDEX_SLICE_MS after each one. */
+  private sliceRecords = 256;
   private indexSoon = false;
   private indexTimer: NodeJS.Timeout | undefined;
   private eventsSinceOptimize = 0;
@@ -428,9 +441,10 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
 
   /**
    * Deferred, batched indexing. An append commits its entries (durable, then acknowledged) without
-   * search rows; their records wait here and are written to the index in large transactions
-   * (INDEX_BATCH_EVENTS), where random-key index pages and free-text segments are written once per
-   * thousands of events instead of once per batch. Every read of the index first indexes whatever
+   * search rows; their records wait here until a few thousand do (INDEX_START_EVENTS) or appends pause,
+   * and are then written in background transactions sized to hold the event loop ~INDEX_SLICE_MS each
+   * (indexSomePending): hundreds of events per transaction rather than one batch's few, yet never the
+   * half-second stall of one 8,000-event transaction. Every read of the index first indexes whatever
    * is waiting (ensureIndexed), so a search is still exact and complete for every acknowledged append.
    * Nothing here needs to be durable: a crash loses only records that catchUpSearchIndex rebuilds
    * from the entries on the next open.
@@ -449,14 +463,8 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
     for (const r of records) pending.push(r);
     this.pendingIndex.set(ledgerId, pending);
     this.pendingEvents += records.length;
-    if (this.pendingEvents >= INDEX_BATCH_EVENTS) {
-      if (!this.indexSoon) {
-        this.indexSoon = true;
-        setImmediate(() => {
-          this.indexSoon = false;
-          this.indexSomePending();
-        });
-      }
+    if (this.pendingEvents >= INDEX_START_EVENTS) {
+      this.indexSoonAgain();
     } else if (!this.indexTimer) {
       // Once appends pause, index the rest so that the next search finds nothing waiting.
       this.indexTimer = setTimeout(() => {
@@ -467,7 +475,12 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
     }
   }
 
-  /** One transaction of waiting records (the largest ledger's), then again later while any wait. */
+  /**
+   * One short transaction of waiting records (the largest ledger's), then again on the next turn of the
+   * event loop while any wait, so that requests are served between slices. Each slice is sized from the
+   * rate of the one before to take about INDEX_SLICE_MS; a backlog past INDEX_BACKLOG_EVENTS (appends
+   * outrunning the index) buys proportionally longer slices rather than an unbounded queue.
+   */
   private indexSomePending(): void {
     if (!this.db.open || this.pendingEvents === 0) return;
     let ledgerId = -1;
@@ -475,31 +488,45 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
     for (const [id, pending] of this.pendingIndex) {
       if (pending.length > most) [ledgerId, most] = [id, pending.length];
     }
+    const budgetMs = Math.min(INDEX_SLICE_MAX_MS, INDEX_SLICE_MS * Math.max(1, this.pendingEvents / INDEX_BACKLOG_EVENTS));
+    const started = performance.now();
+    let written: number;
     try {
-      this.indexPendingOf(ledgerId, INDEX_BATCH_EVENTS);
+      written = this.indexPendingOf(ledgerId, this.sliceRecords);
     } catch {
       // E.g. another process holds the write lock past busy_timeout. Nothing is lost: the records keep
       // waiting, and the next read of the index or the next append retries.
       return;
     }
-    if (this.pendingEvents > 0 && !this.indexSoon) {
-      this.indexSoon = true;
-      setImmediate(() => {
-        this.indexSoon = false;
-        this.indexSomePending();
-      });
-    }
+    this.aimSlice(written, performance.now() - started, budgetMs);
+    if (this.pendingEvents > 0) this.indexSoonAgain();
+  }
+
+  /** Sizes the next slice from this one's rate, halfway towards the budget so one slow slice (GC) does not swing it. */
+  private aimSlice(written: number, elapsedMs: number, budgetMs: number): void {
+    if (written === 0) return;
+    const fits = (written / Math.max(elapsedMs, 0.05)) * budgetMs;
+    this.sliceRecords = Math.round(Math.min(INDEX_BATCH_EVENTS, Math.max(32, (this.sliceRecords + fits) / 2)));
+  }
+
+  private indexSoonAgain(): void {
+    if (this.indexSoon) return;
+    this.indexSoon = true;
+    setImmediate(() => {
+      this.indexSoon = false;
+      this.indexSomePending();
+    });
   }
 
   /**
    * Writes up to `limit` records of the ledger's waiting queue, in index order from the first index the
-   * search index lacks, in one transaction. Records another process already indexed are dropped; an
+   * search index lacks, in one transaction, and says how many it wrote. Records another process already indexed are dropped; an
    * index range missing from the queue (appended by another process on the same file) is read back from
    * the entries, so the index always grows contiguously.
    */
-  private indexPendingOf(ledgerId: number, limit: number): void {
+  private indexPendingOf(ledgerId: number, limit: number): number {
     const pending = this.pendingIndex.get(ledgerId) ?? [];
-    this.db
+    const written = this.db
       .transaction(() => {
         let next = this.searchIndex.nextUnindexed(ledgerId);
         let used = 0;
@@ -524,9 +551,11 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
         if (records.length === 0) used = pending.length;
         pending.splice(0, used);
         this.pendingEvents -= used;
+        return records.length;
       })
       .immediate();
     if (pending.length === 0) this.pendingIndex.delete(ledgerId);
+    return written;
   }
 
   /** Indexes stored entries [nextUnindexed, latest checkpoint size) read back from the entries, at most `limit`. */

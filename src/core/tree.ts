@@ -382,9 +382,24 @@ function nodeOffset(height: number): number {
  */
 export class TileNodeCache {
   readonly #tiles = new Map<string, Uint8Array>();
+  /**
+   * Hashes of perfect subtrees outside full tiles (the tree's right edge, which every proof at a size
+   * shares), by `level/index/count`: a perfect subtree's leaves are all stored, so its hash is as final
+   * as a full tile's. Bounded like the tiles, at 32 bytes each.
+   */
+  readonly #pieces = new Map<string, Uint8Array>();
 
   constructor(readonly maxTiles = 8192) {
     if (!Number.isSafeInteger(maxTiles) || maxTiles < 0) fail('INVALID_ARGUMENT', `maxTiles must be a non-negative integer, got ${maxTiles}`, { maxTiles });
+  }
+
+  /** The cached hash of a perfect subtree, by its key `level/index/count`. */
+  piece(key: string): Uint8Array | undefined {
+    return touch(this.#pieces, key);
+  }
+
+  setPiece(key: string, hash: Uint8Array): void {
+    remember(this.#pieces, key, hash, this.maxTiles * 16);
   }
 
   get size(): number {
@@ -392,23 +407,32 @@ export class TileNodeCache {
   }
 
   get(level: number, tile: number): Uint8Array | undefined {
-    const key = `${level}/${tile}`;
-    const nodes = this.#tiles.get(key);
-    if (nodes !== undefined) {
-      this.#tiles.delete(key);
-      this.#tiles.set(key, nodes);
-    }
-    return nodes;
+    return touch(this.#tiles, `${level}/${tile}`);
   }
 
   set(level: number, tile: number, nodes: Uint8Array): void {
-    if (this.maxTiles === 0) return;
-    const key = `${level}/${tile}`;
-    this.#tiles.delete(key);
-    this.#tiles.set(key, nodes);
-    while (this.#tiles.size > this.maxTiles) this.#tiles.delete(this.#tiles.keys().next().value as string);
+    remember(this.#tiles, `${level}/${tile}`, nodes, this.maxTiles);
   }
 }
+
+/** A least-recently-used lookup: a hit moves to the end (Map keeps insertion order). */
+function touch<V>(map: Map<string, V>, key: string): V | undefined {
+  const value = map.get(key);
+  if (value !== undefined) {
+    map.delete(key);
+    map.set(key, value);
+  }
+  return value;
+}
+
+function remember<V>(map: Map<string, V>, key: string, value: V, max: number): void {
+  if (max === 0) return;
+  map.delete(key);
+  map.set(key, value);
+  while (map.size > max) map.delete(map.keys().next().value as string);
+}
+
+const pieceKey = (piece: Piece): string => `${piece.level}/${piece.index}/${piece.count}`;
 
 /** The interior nodes of one tile from its 256 stored hashes (TILE_NODES × 32 bytes). */
 function tileNodes(suite: CryptoSuite, stored: ReadHashes, level: number, tile: number): Uint8Array {
@@ -448,10 +472,14 @@ export function planInclusionProofs(suite: CryptoSuite, indices: readonly number
   const toRead: Piece[] = [];
   const inFullTile = (piece: Piece): boolean =>
     cache !== undefined && piece.count > 1 && (Math.floor(piece.index / TILE_WIDTH) + 1) * TILE_WIDTH ** (piece.level + 1) <= size;
+  /** Perfect subtrees outside full tiles found in the cache at planning time. */
+  const cachedPieces = new Map<string, Uint8Array>();
   for (const pieces of pieceLists.flat()) {
     for (const piece of pieces) {
       if (!inFullTile(piece)) {
-        toRead.push(piece);
+        const known = cache !== undefined && piece.count > 1 ? cache.piece(pieceKey(piece)) : undefined;
+        if (known !== undefined) cachedPieces.set(pieceKey(piece), known);
+        else toRead.push(piece);
         continue;
       }
       const tile = Math.floor(piece.index / TILE_WIDTH);
@@ -485,9 +513,12 @@ export function planInclusionProofs(suite: CryptoSuite, indices: readonly number
           const at = (nodeOffset(height) + (p.index - tile * TILE_WIDTH) / p.count) * HASH_SIZE;
           return nodes.slice(at, at + HASH_SIZE);
         }
-        const key = `${p.level}/${p.index}/${p.count}`;
-        let hash = memo.get(key);
-        if (hash === undefined) memo.set(key, (hash = pieceHash(suite, stored, p)));
+        const key = pieceKey(p);
+        let hash = memo.get(key) ?? cachedPieces.get(key);
+        if (hash === undefined) {
+          memo.set(key, (hash = pieceHash(suite, stored, p)));
+          cache?.setPiece(key, hash);
+        }
         return hash;
       };
       return pieceLists.map((spans) =>

@@ -63,6 +63,26 @@ describe('planInclusionProofs', () => {
     });
   });
 
+  it('caches the right edge every proof at a size shares, so a warm proof on a partial tree reads a few hashes', () => {
+    const cache = new TileNodeCache();
+    const reads = (plan: { reads: Array<{ start: number; end: number }> }) => plan.reads.reduce((n, r) => n + r.end - r.start, 0);
+    const root = tree.run(planRootHash(nodeSuite, LEAVES), LEAVES);
+    // 140,000 leaves: the last level-1 tile and the last leaf tile are partial (the tree's right edge).
+    for (const index of [10, 99_999]) {
+      const cold = planInclusionProofs(nodeSuite, [index], LEAVES, cache);
+      tree.run(cold, LEAVES);
+      const warm = planInclusionProofs(nodeSuite, [index], LEAVES, cache);
+      const [proof] = tree.run(warm, LEAVES);
+      // Cold, the first proof also read the right edge (~100 stored hashes besides its two tiles).
+      assert.ok(reads(warm) <= 3 && (index !== 10 || reads(cold) > 512 + 50), `leaf ${index}: warm read ${reads(warm)} hashes, cold ${reads(cold)}`);
+      verifyInclusion(nodeSuite, index, LEAVES, leafHash(index), proof!, root);
+      assert.deepEqual(toHexes(proof!), toHexes(one(index, LEAVES)));
+    }
+    // Another size shares some perfect subtrees with the cached ones and must still be exact.
+    const other = tree.run(planInclusionProofs(nodeSuite, [10, 139_998], LEAVES - 1, cache), LEAVES - 1);
+    assert.deepEqual(other.map(toHexes), [toHexes(one(10, LEAVES - 1)), toHexes(one(139_998, LEAVES - 1))]);
+  });
+
   it('does not cache a tile from a read of the wrong shape, and rejects bad indexes', () => {
     const cache = new TileNodeCache();
     const plan = planInclusionProofs(nodeSuite, [1000], LEAVES, cache);

@@ -10,7 +10,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { fromBase64Url, toBase64, toBase64Url, utf8, fromUtf8 } from '../../core/bytes.js';
 import { eventFromDisclosures } from '../../core/commitments.js';
 import { parseQuery, QUERY_LIMITS, type Query } from '../../core/query.js';
-import { planInclusionProof } from '../../core/tree.js';
+import { inclusionProofs } from '../../store/proofs.js';
 import { formatMicros } from '../../core/time.js';
 import { STATS_DIMENSIONS, type SearchHit, type StatsDimension, type Store } from '../../store/store.js';
 import type { AppContext } from '../app.js';
@@ -125,13 +125,15 @@ function decodeCursor(cursor: string | undefined, order: string): Map<string, nu
 async function attachProofs(store: Store, suite: AppContext['suite'], ledger: string, entries: SearchHit[]) {
   const checkpoint = await store.latestCheckpoint(ledger);
   const size = checkpoint?.size ?? 0;
-  const results = [];
-  for (const entry of entries) {
-    const plan = planInclusionProof(suite, entry.index, size);
-    const hashes = plan.finish(await store.readHashes(ledger, plan.reads));
-    // The leaf and its openings too: a verifier (the console) checks every shown value, not only the leaf hash.
-    results.push({ ...eventBody(entry), proof: { size, hashes: hashes.map(toBase64) }, leaf: toBase64(entry.leaf), disclosures: entry.disclosures });
-  }
+  // One planned batch (shared nodes read once, full tiles from the store's cache), as evidence bundles do.
+  const proofs = await inclusionProofs(store, suite, ledger, entries.map((entry) => entry.index), size);
+  // The leaf and its openings too: a verifier (the console) checks every shown value, not only the leaf hash.
+  const results = entries.map((entry, i) => ({
+    ...eventBody(entry),
+    proof: { size, hashes: proofs[i]!.map(toBase64) },
+    leaf: toBase64(entry.leaf),
+    disclosures: entry.disclosures,
+  }));
   return { events: results, checkpoint: checkpoint?.note ?? null };
 }
 

@@ -11,7 +11,8 @@ import type { FastifyInstance } from 'fastify';
 import { toBase64 } from '../../core/bytes.js';
 import { eventFromDisclosures } from '../../core/commitments.js';
 import { formatMicros } from '../../core/time.js';
-import { planConsistencyProof, planInclusionProof } from '../../core/tree.js';
+import { planConsistencyProof } from '../../core/tree.js';
+import { inclusionProofs } from '../../store/proofs.js';
 import type { Store } from '../../store/store.js';
 import type { AppContext } from '../app.js';
 import { can, requireLedger, tenantInScope } from '../auth.js';
@@ -117,9 +118,9 @@ export async function verificationRoutes(app: FastifyInstance, { store, suite, v
       const size = request.query.size ?? latest;
       if (size > latest) throw new ApiError(400, 'INVALID_ARGUMENT', `size ${size} is beyond the latest checkpoint (${latest})`);
       if (index >= size) throw new ApiError(400, 'INVALID_ARGUMENT', `index ${index} is not below size ${size}`);
-      const plan = planInclusionProof(suite, index, size);
-      const hashes = plan.finish(await store.readHashes(ledger, plan.reads));
-      return { index, size, hashes: hashes.map(toBase64) };
+      // Through the store's cache of full tiles' interior nodes: a few lookups instead of ~750 SHA-256 calls at 1M leaves.
+      const [hashes] = await inclusionProofs(store, suite, ledger, [index], size);
+      return { index, size, hashes: hashes!.map(toBase64) };
     },
   );
 

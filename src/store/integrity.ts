@@ -385,9 +385,19 @@ export interface IntegrityMonitorOptions {
   sweepEntries?: number;
   /** Least time between the end of a ledger's sweep and the start of its next one. Default 60 s. */
   sweepPauseMs?: number;
+  /**
+   * How busy the event loop was since the last call, 0 to 1; above 0.5 the sweep re-checks less (down
+   * to a tenth of sweepEntries). Default: performance.eventLoopUtilization since the last round.
+   */
+  loopBusy?: () => number;
   /** How long a lease holds without renewal. Default 30 s. */
   leaseMs?: number;
 }
+
+/** Event-loop utilisation over a round above which the sweep re-checks less (sweepShare). */
+const SWEEP_BUSY = 0.5;
+/** The least part of its budget the sweep keeps however busy the loop is, so that it always moves on. */
+const SWEEP_FLOOR = 0.1;
 
 interface Watch {
   verified: TreeState | undefined;
@@ -418,6 +428,8 @@ export class IntegrityMonitor {
   private running: Promise<void> | undefined;
   private stopped = false;
   private roundsRun = 0;
+  /** Event-loop utilisation when the last round began (sweepShare). */
+  private loopSince = performance.eventLoopUtilization();
   /** Broken marks being written to the store; a round ends only once they are, so other processes see them. */
   private readonly recording = new Set<Promise<void>>();
 
@@ -491,7 +503,7 @@ export class IntegrityMonitor {
     const ledgers = await this.options.store.listLedgers();
     // The sweep's budget is shared by all ledgers; each round starts with the next one, so that a big
     // ledger cannot keep the others' sweeps waiting.
-    let sweepBudget = this.options.sweepEntries ?? 2000;
+    let sweepBudget = Math.round((this.options.sweepEntries ?? 2000) * this.sweepShare());
     const first = ledgers.length === 0 ? 0 : this.roundsRun++ % ledgers.length;
     for (const { name } of [...ledgers.slice(first), ...ledgers.slice(0, first)]) {
       if (this.stopped) return;
@@ -511,6 +523,24 @@ export class IntegrityMonitor {
       sweepBudget -= await this.sweepSome(name, watch, sweepBudget);
     }
     await Promise.all(this.recording);
+  }
+
+  /**
+   * The part of the sweep's budget this round may use: all of it while the event loop has room, less as
+   * foreground work (ingest, searches) fills it since the last round, down to SWEEP_FLOOR. Re-checking
+   * old history is what can wait; new batches are always verified in full. The sweep's own work is
+   * ~0.2 of the loop at its full budget, below where this starts to cut.
+   */
+  private sweepShare(): number {
+    const utilization = this.options.loopBusy ? this.options.loopBusy() : this.loopUtilization();
+    if (utilization <= SWEEP_BUSY) return 1;
+    return Math.max(SWEEP_FLOOR, (1 - utilization) / (1 - SWEEP_BUSY));
+  }
+
+  private loopUtilization(): number {
+    const { utilization } = performance.eventLoopUtilization(this.loopSince);
+    this.loopSince = performance.eventLoopUtilization();
+    return utilization;
   }
 
   private schedule(): void {

@@ -229,7 +229,8 @@ function runIntegrityBoth(kind: string, makeHarness: () => Promise<Harness>): vo
     it('bounds the sweep per round over all ledgers, and pauses between a ledger\'s rounds', async () => {
       const harness = await makeHarness();
       const store = await harness.open();
-      const monitor = new IntegrityMonitor({ store, suite: nodeSuite, signer: harness.signer, keyName: NAME, guard: new IntegrityGuard(), holder: 'solo', sweepEntries: 100 });
+      // An idle loop: the whole budget every round (the test itself keeps the real loop busy).
+      const monitor = new IntegrityMonitor({ store, suite: nodeSuite, signer: harness.signer, keyName: NAME, guard: new IntegrityGuard(), holder: 'solo', sweepEntries: 100, loopBusy: () => 0 });
       try {
         for (const ledger of ['l1', 'l2', 'l3', 'l4']) {
           await store.createLedger(ledger);
@@ -250,6 +251,32 @@ function runIntegrityBoth(kind: string, makeHarness: () => Promise<Harness>): vo
         await monitor.runOnce();
         assert.equal(monitor.verifier.entriesChecked, before, 'swept ledgers wait sweepPauseMs before their next round');
         assert.ok(monitor.status().ledgers.every((l) => l.sweep.rounds === 1));
+      } finally {
+        await monitor.stop();
+        await store.close();
+        await harness.destroy();
+      }
+    });
+
+    it('sweeps less while the event loop is busy, but always some', async () => {
+      const harness = await makeHarness();
+      const store = await harness.open();
+      let busy = 0.95;
+      const monitor = new IntegrityMonitor({ store, suite: nodeSuite, signer: harness.signer, keyName: NAME, guard: new IntegrityGuard(), holder: 'solo', sweepEntries: 2000, sliceEntries: 1, loopBusy: () => busy });
+      try {
+        await store.createLedger('l1');
+        for (let b = 0; b < 150; b++) await store.append('l1', Array.from({ length: 10 }, (_, i) => ({ event: sampleEvent(b * 10 + i), writer: 'key_w' })));
+        await monitor.start(false);
+        const swept = async () => {
+          const before = monitor.verifier.entriesChecked;
+          await monitor.runOnce();
+          return monitor.verifier.entriesChecked - before;
+        };
+        const busyRound = await swept();
+        assert.ok(busyRound >= 200 && busyRound <= 210, `at 95 % busy the sweep took a tenth of 2,000 (and at most one batch past it): ${busyRound}`);
+        busy = 0.75;
+        const halfRound = await swept();
+        assert.ok(halfRound >= 1000 && halfRound <= 1010, `at 75 % busy it took half of the budget: ${halfRound}`);
       } finally {
         await monitor.stop();
         await store.close();

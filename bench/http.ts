@@ -46,6 +46,8 @@ interface LoadResult {
   bytesPerResponse: number;
   /** The server's event-loop delay during the timed run (sealtrail_event_loop_delay_seconds), in ms. */
   loopDelay?: { p99: number; max: number };
+  /** Seconds the server's integrity monitor and detection engine took to catch up after the timed run. */
+  catchUpSeconds?: number;
 }
 
 /** Non-2xx answers of an autocannon run by status code, e.g. "429×120". */
@@ -169,6 +171,37 @@ async function scrapeLoopDelay(url: string, token: string): Promise<{ p99: numbe
   return p99 === undefined || max === undefined ? undefined : { p99, max };
 }
 
+/** Longest the bench waits for the server's background work to catch up after a case. */
+const CATCH_UP_TIMEOUT_MS = 180_000;
+
+/**
+ * Waits until the server's background work has caught up with what the case appended: the integrity
+ * monitor has verified, and the detection engine judged, the whole ledger (the search index is brought
+ * up to date by the reads after). Returns the seconds it took, or undefined for a server without them.
+ */
+async function waitCaughtUp(url: string, token: string): Promise<number | undefined> {
+  const get = async <T>(path: string): Promise<T | undefined> => {
+    const response = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    return response.ok ? ((await response.json()) as T) : undefined;
+  };
+  type Progress = { ledgers: Array<{ ledger: string; verifiedSize?: number; evaluated?: number }> };
+  const began = performance.now();
+  for (;;) {
+    const [ledger, integrity, detection] = await Promise.all([
+      get<{ size: number }>(`/v1/ledgers/${LEDGER}`),
+      get<Progress>('/v1/integrity'),
+      get<Progress>('/v1/detection'),
+    ]);
+    if (!ledger) return undefined;
+    const size = ledger.size;
+    const verified = integrity?.ledgers.find((l) => l.ledger === LEDGER)?.verifiedSize ?? size;
+    const judged = detection?.ledgers.find((l) => l.ledger === LEDGER)?.evaluated ?? size;
+    if (verified >= size && judged >= size) return (performance.now() - began) / 1000;
+    if (performance.now() - began > CATCH_UP_TIMEOUT_MS) throw new Error(`background work did not catch up in ${CATCH_UP_TIMEOUT_MS / 1000} s (size ${size}, verified ${verified}, judged ${judged})`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
 /** Runs every case against one server: a short warm-up, then the timed run. */
 async function loadAll(url: string, token: string, name: string, options: BenchOptions): Promise<Map<string, LoadResult>> {
   const { warmup, seconds } = options.quick ? { warmup: 1, seconds: 2 } : { warmup: 2, seconds: 8 };
@@ -176,9 +209,13 @@ async function loadAll(url: string, token: string, name: string, options: BenchO
   for (const c of CASES) {
     progress(`http: ${name}, ${c.label} (${seconds} s)`);
     await load(url, token, c, warmup, `${c.id}w`);
+    await waitCaughtUp(url, token);
     await scrapeLoopDelay(url, token);
     const result = await load(url, token, c, seconds, `${c.id}m`);
-    results.set(c.id, { ...result, loopDelay: await scrapeLoopDelay(url, token) });
+    const loopDelay = await scrapeLoopDelay(url, token);
+    // Each case starts with the server caught up, so that one case's backlog is not measured in the next.
+    const catchUpSeconds = await waitCaughtUp(url, token);
+    results.set(c.id, { ...result, ...(loopDelay ? { loopDelay } : {}), ...(catchUpSeconds !== undefined ? { catchUpSeconds } : {}) });
   }
   return results;
 }
@@ -252,7 +289,9 @@ function caseRows(c: LoadCase, sealtrail: LoadResult, bare: LoadResult): Row[] {
     value: sealtrail.loopDelay.max,
     unit: 'ms',
     target: { on: 'value', op: '<=', limit: TARGET_LOOP_STALL_MS },
-    note: `event-loop delay p99 ${sealtrail.loopDelay.p99.toFixed(1)} ms (sealtrail_event_loop_delay_seconds over the timed run)`,
+    note:
+      `event-loop delay p99 ${sealtrail.loopDelay.p99.toFixed(1)} ms (sealtrail_event_loop_delay_seconds over the timed run)` +
+      (sealtrail.catchUpSeconds !== undefined ? `; verification and detection caught up ${sealtrail.catchUpSeconds.toFixed(1)} s after it` : ''),
   };
   return [throughput, p50, p99, stall];
 }

@@ -253,6 +253,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   metrics.addGauge('sealtrail_sink_lag_events', 'Events each sink has still to deliver or judge, summed over its ledgers.', ['sink'], () =>
     sinks.lagSamples().map((lag) => ({ labels: { sink: lag.sink }, value: lag.events })),
   );
+  const { store } = options;
+  if (store.searchIndexBacklog) {
+    metrics.addGauge('sealtrail_search_index_backlog_events', 'Acknowledged events whose search rows the background indexer has still to write (searches index them first).', [], () => [
+      { value: store.searchIndexBacklog!() },
+    ]);
+  }
   metrics.addGauge('sealtrail_sink_lag_seconds', "Age in seconds of the oldest event each sink has still to deliver.", ['sink'], () =>
     sinks.lagSamples().map((lag) => ({ labels: { sink: lag.sink }, value: lag.seconds })),
   );

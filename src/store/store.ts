@@ -319,6 +319,13 @@ export interface Store {
    */
   onAppended(listener: (ledger: string, size: number) => void): () => void;
 
+  /**
+   * Acknowledged events of this process whose search rows are still to be written (a store that
+   * indexes in the append's own transaction has none and leaves this out). Searches never see the gap:
+   * they index what waits first. For the operator's view of the background indexer's backlog.
+   */
+  searchIndexBacklog?(): number;
+
   /** Streams' sinks, cursors and dead letters (src/store/sink-state.ts). */
   readonly sinks: SinkStateStore;
   /** The detection engine's cursors, states, alerts, outbox, rules and departures (src/store/detection-state.ts). */

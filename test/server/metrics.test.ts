@@ -240,6 +240,19 @@ describe('metrics gathering', () => {
   });
 });
 
+describe('search index backlog', () => {
+  it('counts acknowledged events waiting for their search rows, and not those a search has indexed', async () => {
+    const { app, store } = await start(backends[0]!);
+    await store.createLedger('audit');
+    await store.append('audit', Array.from({ length: 30 }, (_, i) => ({ event: sampleEvent(i), writer: 'key_w' })));
+    assert.equal(sample(await scrape(app), 'sealtrail_search_index_backlog_events'), 30);
+    const search = await app.inject({ method: 'GET', url: '/v1/ledgers/audit/events?limit=5', headers: bearer(ADMIN) });
+    assert.equal(search.statusCode, 200, search.body);
+    // The 30 were indexed for the search; what waits now is the search's own access record (sealtrail-system).
+    assert.equal(sample(await scrape(app), 'sealtrail_search_index_backlog_events'), 1);
+  });
+});
+
 describe('event-loop delay', () => {
   it('reports the longest stall since the previous scrape, and starts again from zero after it', async () => {
     const { app } = await start(backends[0]!);

@@ -1005,6 +1005,10 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
     return this.sequencer.onAppended(listener);
   }
 
+  searchIndexBacklog(): number {
+    return this.pendingEvents;
+  }
+
   async close(): Promise<void> {
     await this.readPool?.close();
     this.readPool = undefined;

@@ -246,6 +246,7 @@ export class SliceVerifier {
     // Each row's signature is checked when the entries reach it, inside the loop's time budget: a slice
     // of single-event batches holds 2,000 checkpoints, ~120 ms of Ed25519 if opened all at once.
     const checkpointsAt = new Map(rows.map((row) => [row.size, row]));
+    const reached = new Set<StoredCheckpoint>();
     const end = rows.at(-1)!.size;
 
     const frontier = start.frontier.clone();
@@ -266,6 +267,7 @@ export class SliceVerifier {
       for (const h of frontier.append(suite, leafHash)) completed.push(h);
       const row = checkpointsAt.get(frontier.size);
       if (row) {
+        reached.add(row);
         if (!bytesEqual(frontier.root(suite), this.openRow(ledger, row))) {
           throw new IntegrityFailure(ledger, `the checkpoint of size ${frontier.size} does not match the entries before it: history differs from what was signed`);
         }
@@ -276,6 +278,13 @@ export class SliceVerifier {
       if (budget.spent) await budget.yield();
     }
     if (frontier.size !== end) throw new IntegrityFailure(ledger, `the checkpoint of size ${end} covers entries that are not stored (the store ends at ${frontier.size})`);
+    // Every row of the slice was reached at its size above, unless it names no size the entries end at
+    // (6.5, a second row of one size): those are forged, and signed by nobody.
+    for (const row of rows) {
+      if (reached.has(row)) continue;
+      this.openRow(ledger, row);
+      throw new IntegrityFailure(ledger, `the checkpoint row of size ${row.size} is at no batch end of the entries`);
+    }
     await this.compareTreeHashes(ledger, completed);
     return { size: end, frontier, lastReceivedAtMicros: last };
   }

@@ -14,11 +14,12 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { portableSigner, type Ed25519Signer } from '../../src/core/crypto.js';
 import { nodeSuite } from '../../src/platform/node-crypto.js';
-import { IntegrityGuard, IntegrityMonitor, type IntegrityStateStore } from '../../src/store/integrity.js';
+import { ed25519KeyId } from '../../src/core/note.js';
+import { IntegrityFailure, IntegrityGuard, IntegrityMonitor, SliceVerifier, type IntegrityStateStore } from '../../src/store/integrity.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { SignedHeadsJournal } from '../../src/store/signed-heads.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-import { StoreError, type Store } from '../../src/store/store.js';
+import { StoreError, type Store, type StoredCheckpoint } from '../../src/store/store.js';
 import { sampleEvent } from '../helpers/events.js';
 import { createPostgresFixture, postgresUnavailable } from '../helpers/postgres.js';
 
@@ -36,6 +37,8 @@ interface Harness {
   editValue(idx: number): Promise<void>;
   /** Deletes every entry from `keep` on and the checkpoints above it. */
   rollback(keep: number): Promise<void>;
+  /** Adds a checkpoint row of `size` with a note nobody signed (a store whose column types allow it). */
+  forgeCheckpoint?(size: number, like: StoredCheckpoint): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -80,6 +83,19 @@ async function sqliteHarness(): Promise<Harness> {
       change((db, id) => {
         db.prepare('DELETE FROM entries WHERE ledger_id = ? AND idx >= ?').run(id, keep);
         db.prepare('DELETE FROM checkpoints WHERE ledger_id = ? AND size > ?').run(id, keep);
+      });
+    },
+    // SQLite keeps 6.5 in an INTEGER column (type affinity); PostgreSQL's bigint would refuse it.
+    async forgeCheckpoint(size, like) {
+      change((db, id) => {
+        db.prepare('INSERT INTO checkpoints (ledger_id, size, root, note, frontier, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(
+          id,
+          size,
+          Buffer.from(like.rootHash),
+          'forged note\n',
+          Buffer.from(like.frontier),
+          like.createdAtMicros,
+        );
       });
     },
     async destroy() {},
@@ -279,6 +295,30 @@ function runIntegrityBoth(kind: string, makeHarness: () => Promise<Harness>): vo
         assert.ok(halfRound >= 1000 && halfRound <= 1010, `at 75 % busy it took half of the budget: ${halfRound}`);
       } finally {
         await monitor.stop();
+        await store.close();
+        await harness.destroy();
+      }
+    });
+
+    it('fails a slice holding a checkpoint row at no size the entries end at, which no one signed', async (t) => {
+      const harness = await makeHarness();
+      if (!harness.forgeCheckpoint) {
+        await harness.destroy();
+        return t.skip('the column types refuse such a size');
+      }
+      const store = await harness.open();
+      try {
+        await store.createLedger(LEDGER);
+        for (let b = 0; b < 5; b++) await store.append(LEDGER, Array.from({ length: 4 }, (_, i) => ({ event: sampleEvent(b * 4 + i), writer: 'key_w' })));
+        const latest = (await store.latestCheckpoint(LEDGER))!;
+        await harness.forgeCheckpoint!(6.5, latest);
+        const own = { name: NAME, keyId: ed25519KeyId(nodeSuite, NAME, harness.signer.publicKey), publicKey: harness.signer.publicKey };
+        const verifier = new SliceVerifier(store, { suite: nodeSuite, verifier: own, keyName: NAME });
+        await assert.rejects(
+          verifier.verifySlice(LEDGER, await verifier.stateAt(LEDGER, 0), 20, 2000),
+          (error: unknown) => error instanceof IntegrityFailure && /checkpoint of size 6\.5/.test(error.reason),
+        );
+      } finally {
         await store.close();
         await harness.destroy();
       }

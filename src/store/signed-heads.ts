@@ -11,7 +11,7 @@
  * the file at start; only `verify` collects every head. A torn last line (a crash mid-write) is ignored; any other unreadable
  * line is refused, since the journal is written by this code alone.
  */
-import { closeSync, existsSync, fdatasync, openSync, readSync, statSync, truncateSync, write as writeFd } from 'node:fs';
+import { closeSync, existsSync, fdatasync, fstatSync, ftruncateSync, openSync, readSync, statSync, truncateSync, write as writeFd } from 'node:fs';
 import { promisify } from 'node:util';
 import { bytesEqual, fromBase64, toBase64 } from '../core/bytes.js';
 import { SealtrailError } from '../core/errors.js';
@@ -21,6 +21,15 @@ const writeAsync = promisify((fd: number, text: string, done: (error: NodeJS.Err
   writeFd(fd, text, (error, written) => done(error, written)),
 );
 const fdatasyncAsync = promisify(fdatasync);
+
+/** How the journal writes: node:fs on the thread pool; tests give a writer that fails part way. */
+export interface JournalIo {
+  /** Appends `text`; resolves with the bytes written. */
+  write(fd: number, text: string): Promise<number>;
+  datasync(fd: number): Promise<void>;
+}
+
+const nodeJournalIo: JournalIo = { write: writeAsync, datasync: fdatasyncAsync };
 
 export interface SignedHead {
   size: number;
@@ -142,7 +151,13 @@ export class SignedHeadsJournal {
   /** Writes made durable so far (each one fdatasync, however many heads it carried). */
   syncs = 0;
 
-  constructor(readonly path: string) {
+  /** The file's length as this process last left it, to cut a failed write's fragment back to. */
+  private expectedSize = 0;
+
+  constructor(
+    readonly path: string,
+    private readonly io: JournalIo = nodeJournalIo,
+  ) {
     if (existsSync(path)) {
       // Only the latest head per ledger is kept: the file is streamed, never held whole.
       const complete = scanSignedHeads(path, (ledger, head) => {
@@ -156,6 +171,7 @@ export class SignedHeadsJournal {
       if (statSync(path).size !== complete) truncateSync(path, complete);
     }
     this.fd = openSync(path, 'a', 0o600);
+    this.expectedSize = fstatSync(this.fd).size;
   }
 
   /** The largest size this journal knows to have been signed for the ledger, with its root. */
@@ -172,7 +188,8 @@ export class SignedHeadsJournal {
   record(ledger: string, size: number, root: Uint8Array): Promise<void> {
     this.queued ??= new QueuedHeads();
     const done = this.queued.add(ledger, size, root);
-    this.writing ??= this.writeQueued();
+    // Started on a later tick, so that `writing` is set before the loop can end and clear it.
+    this.writing ??= Promise.resolve().then(() => this.writeQueued());
     return done;
   }
 
@@ -181,16 +198,24 @@ export class SignedHeadsJournal {
     while (this.queued) {
       const group = this.queued;
       this.queued = undefined;
+      const text = group.text();
+      const length = Buffer.byteLength(text);
+      // Another process appended since (several share one journal on PostgreSQL): a fragment of ours
+      // can then not be told from their lines, so it is not cut.
+      const alone = fstatSync(this.fd).size === this.expectedSize;
       try {
-        const text = group.text();
-        const written = await writeAsync(this.fd, text);
-        if (written !== Buffer.byteLength(text)) throw new Error(`short write to ${this.path} (${written} bytes)`);
-        await fdatasyncAsync(this.fd);
+        const written = await this.io.write(this.fd, text);
+        if (written !== length) throw new Error(`short write to ${this.path} (${written} of ${length} bytes)`);
+        await this.io.datasync(this.fd);
       } catch (error) {
-        // A failed write fails its own heads only (their batches are not released); the next one tries again.
+        // A failed write fails its own heads only (their batches are not released); the next one tries
+        // again, after the fragment it may have left is cut off, since a line merged with it would make
+        // the journal unreadable at the next start.
+        if (alone) this.cutBack(length);
         group.rejectAll(error);
         continue;
       }
+      this.expectedSize += length;
       for (const head of group.heads) {
         const known = this.latest.get(head.ledger);
         if (!known || known.size < head.size) this.latest.set(head.ledger, { size: head.size, root: head.root });
@@ -199,6 +224,16 @@ export class SignedHeadsJournal {
       group.resolveAll();
     }
     this.writing = undefined;
+  }
+
+  /** Truncates what a failed write of `length` bytes added, if the file holds nothing else new. */
+  private cutBack(length: number): void {
+    try {
+      const size = fstatSync(this.fd).size;
+      if (size > this.expectedSize && size <= this.expectedSize + length) ftruncateSync(this.fd, this.expectedSize);
+    } catch {
+      // The file cannot even be inspected: the next write fails too, and its heads with it.
+    }
   }
 
   /** Closes the file once the writes already asked for are done. */

@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, fdatasyncSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toBase64 } from '../../src/core/bytes.js';
@@ -63,6 +63,40 @@ describe('signed-heads journal', () => {
       assert.deepEqual([...heads.keys()].sort(), ['ledger-0', 'ledger-1', 'ledger-2']);
       assert.equal(heads.get('ledger-0')!.length, 101);
       assert.equal(readFileSync(path, 'utf8').split('\n').length, 302, 'one complete line per head');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('cuts off what a failed write left, so the journal still opens and later heads follow whole lines', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sealtrail-heads-'));
+    const path = join(dir, 'key.pem.heads');
+    try {
+      let failNext = false;
+      const io = {
+        // A disk that fills part way through: half the text lands, then the write fails.
+        write: async (fd: number, text: string) => {
+          if (!failNext) return writeSync(fd, text);
+          failNext = false;
+          writeSync(fd, text.slice(0, Math.floor(text.length / 2)));
+          throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+        },
+        datasync: async (fd: number) => fdatasyncSync(fd),
+      };
+      const journal = new SignedHeadsJournal(path, io);
+      await journal.record('a', 1, new Uint8Array(32).fill(1));
+      failNext = true;
+      await assert.rejects(journal.record('a', 2, new Uint8Array(32).fill(2)), /no space left/);
+      const afterFailure = readFileSync(path, 'utf8');
+      assert.ok(afterFailure.endsWith('\n') && afterFailure.split('\n').length === 2, `the fragment was cut off: ${JSON.stringify(afterFailure)}`);
+      await journal.record('a', 3, new Uint8Array(32).fill(3));
+      assert.equal(journal.latestOf('a')?.size, 3);
+      journal.close();
+      const heads = readSignedHeads(path)!;
+      assert.deepEqual(heads.get('a')!.map((h) => h.size), [1, 3], 'the failed head is not there; the journal reads whole');
+      const reopened = new SignedHeadsJournal(path);
+      assert.equal(reopened.latestOf('a')?.size, 3);
+      reopened.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -514,10 +514,11 @@ export function planInclusionProofs(suite: CryptoSuite, indices: readonly number
           return nodes.slice(at, at + HASH_SIZE);
         }
         const key = pieceKey(p);
-        let hash = memo.get(key) ?? cachedPieces.get(key);
+        // Copies in and out of the cache, as tiles' nodes are sliced: a proof handed out may be changed.
+        let hash = memo.get(key) ?? cachedPieces.get(key)?.slice();
         if (hash === undefined) {
           memo.set(key, (hash = pieceHash(suite, stored, p)));
-          cache?.setPiece(key, hash);
+          cache?.setPiece(key, hash.slice());
         }
         return hash;
       };

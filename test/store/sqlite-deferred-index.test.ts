@@ -163,6 +163,33 @@ describe('sqlite deferred search indexing', () => {
   );
 
   it(
+    'lets the event loop run while a search indexes the backlog before it, and still finds every event',
+    withDir(async (path) => {
+      const store = open(path);
+      try {
+        await store.createLedger('a');
+        await store.append('a', events(0, 6000));
+        // 6,000 records wait. Every turn of the loop the search gives up is seen here, part-way through.
+        const seen = new Set<number>();
+        let searching = true;
+        const watch = () => {
+          if (!searching) return;
+          seen.add(rowCount(store));
+          setImmediate(watch);
+        };
+        setImmediate(watch);
+        const found = await allIndexes(store, 'a', 'actor.id:u-3');
+        searching = false;
+        assert.deepEqual(found, range(6000).filter((n) => n % 17 === 3));
+        const partial = [...seen].filter((n) => n > 0 && n < 6000);
+        assert.ok(partial.length >= 2, `other work ran while the search indexed (saw ${[...seen].sort((a, b) => a - b).join(', ')})`);
+      } finally {
+        await store.close();
+      }
+    }),
+  );
+
+  it(
     'keeps row ids in index order when a forget rewrites an event, so free-text rowids follow the ledger',
     withDir(async (path) => {
       const store = open(path);

@@ -50,7 +50,7 @@ import type { Query } from '../../core/query.js';
 import { ipBytes } from '../../core/ipnet.js';
 import { SqliteReadPool } from './read-worker-pool.js';
 import { LEGACY_KEY_CHUNK } from '../idempotency.js';
-import { BACKGROUND_SLICE_MS } from '../../platform/event-loop.js';
+import { BACKGROUND_SLICE_MS, LoopBudget } from '../../platform/event-loop.js';
 import { INDEXED_EVENT_COLUMNS, toIndexedEvent, type IndexedEventColumns } from '../verify-derived.js';
 
 export interface SqliteStoreOptions extends GeolocationOption {
@@ -103,7 +103,7 @@ const INDEX_START_EVENTS = 2000;
  */
 const INDEX_SLICE_MS = BACKGROUND_SLICE_MS;
 /** Past this backlog the slice budget grows with it, so that the queue (memory) stays bounded under sustained load. */
-const INDEX_BACKLOG_EVENTS = 20_000;
+const INDEX_BACKLOG_EVENTS = 8_000;
 const INDEX_SLICE_MAX_MS = 40;
 /** Entries read into the index per transaction of a bulk rebuild. */
 const REBUILD_CHUNK_EVENTS = 50_000;
@@ -588,6 +588,32 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   }
 
   /**
+   * ensureIndexed for a read that can wait: what this process acknowledged before the call is indexed in
+   * slices of the background budget, yielding to the event loop between them, so that a search behind a
+   * backlog of thousands of events does not hold every other request for a second. Appends acknowledged
+   * meanwhile need not be waited for (they are newer than the request); the index grows contiguously, so
+   * the read sees every event up to where it stopped. Another process's appends are read back from the
+   * entries, at once, as before (usually none).
+   */
+  private async indexedForRead(ledgerId: number): Promise<void> {
+    const pending = this.pendingIndex.get(ledgerId);
+    if (this.options.readonly || this.options.bulkLoad || !pending || pending.length === 0 || this.searchIndex.bulkUnfinished()) {
+      this.ensureIndexed(ledgerId);
+      return;
+    }
+    const target = pending[pending.length - 1]!.index + 1;
+    const budget = new LoopBudget(INDEX_SLICE_MS);
+    while (this.pendingIndex.has(ledgerId) && this.searchIndex.nextUnindexed(ledgerId) < target) {
+      const started = performance.now();
+      const written = this.indexPendingOf(ledgerId, this.sliceRecords);
+      this.aimSlice(written, performance.now() - started, INDEX_SLICE_MS);
+      if (written === 0) break;
+      if (budget.spent) await budget.yield();
+    }
+    if (!this.pendingIndex.has(ledgerId)) this.indexEntries(ledgerId, Number.MAX_SAFE_INTEGER);
+  }
+
+  /**
    * Builds the whole search index anew from the entries, in one pass: rows appended in index order,
    * then each B-tree built once by sorting (SqliteSearchIndex.beginBulk). For bulk loads and for
    * re-deriving what the index holds (e.g. locations of events indexed before geolocation was set up).
@@ -713,7 +739,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   /** The SQL and parameters search() runs for one page (public for EXPLAIN in tests and benchmarks). */
   async searchStatement(ledger: string, request: SearchRequest): Promise<Statement> {
     const ledgerId = this.ledgerId(ledger);
-    this.ensureIndexed(ledgerId);
+    await this.indexedForRead(ledgerId);
     const query = await receivedAsIndex(request.query, (micros) => this.firstIndexAtOrAfter(ledgerId, micros));
     const direction = request.order === 'desc' ? 'DESC' : 'ASC';
     // A free-text term drives the search from the FTS index, read in rowid order and stopped at the
@@ -770,7 +796,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   /** The SQL and parameters stats() runs (public for EXPLAIN in tests and benchmarks). */
   async statsStatement(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Statement> {
     const ledgerId = this.ledgerId(ledger);
-    this.ensureIndexed(ledgerId);
+    await this.indexedForRead(ledgerId);
     const params: unknown[] = [ledgerId];
     const narrowed = await receivedAsIndex(query, (micros) => this.firstIndexAtOrAfter(ledgerId, micros));
     const where = compileWhere(narrowed, sqliteDialect(params, ledgerId));
@@ -792,7 +818,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   async *indexedEvents(ledger: string, from: number, to: number): AsyncIterable<IndexedEventRow> {
     const ledgerId = this.ledgerId(ledger);
     // Records of this process still waiting in memory are written first (a verifying, read-only store has none).
-    if (!this.options.readonly) this.ensureIndexed(ledgerId);
+    if (!this.options.readonly) await this.indexedForRead(ledgerId);
     const page = this.db.prepare<[number, number, number, number], IndexedEventColumns<number>>(
       `SELECT ${INDEXED_EVENT_COLUMNS} FROM search_events WHERE ledger_id = ? AND idx >= ? AND idx < ? ORDER BY idx LIMIT ?`,
     );
@@ -806,7 +832,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
 
   async *indexedDetails(ledger: string, from: number, to: number): AsyncIterable<IndexedDetailRow> {
     const ledgerId = this.ledgerId(ledger);
-    if (!this.options.readonly) this.ensureIndexed(ledgerId);
+    if (!this.options.readonly) await this.indexedForRead(ledgerId);
     // Keyset pages in primary-key order: the tables have no index by idx, and need none but this scan.
     const targets = this.db.prepare<[number, string, number, string, number, number, number], { target_id: string; idx: number; target_type: string; target_name: string | null }>(
       `SELECT target_id, idx, target_type, target_name FROM search_targets

@@ -1,6 +1,6 @@
 /**
  * Core costs, in units of one node:crypto SHA-256 one-shot call measured in the same run: sealing an
- * event, tree appends, inclusion and consistency proofs over a 1M-leaf tree, and checkpoint signing.
+ * event, tree appends, inclusion and consistency proofs over a 1M-leaf tree (BENCH_TREE_SIZE), and checkpoint signing.
  */
 import { hash, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -256,7 +256,7 @@ function treeRows(options: BenchOptions): Row[] {
   const rates = interleavedRates({ shaMix, ...ops }, rounds, ms);
   const unit = rates.shaMix;
   return [
-    costRow('core.tree.append', 'Frontier.append (1M-leaf build)', tree.appendRate, 'leaves/s', unit, 'leaf'),
+    costRow('core.tree.append', `Frontier.append (${TREE_SIZE / 1e6}M-leaf build)`, tree.appendRate, 'leaves/s', unit, 'leaf'),
     costRow('core.proof.inclusion.prove', 'inclusion proof, generate', rates.inclusionProve, 'proofs/s', unit, 'proof'),
     cachedProofRow(rates.inclusionProveCached, rates.inclusionProve),
     ...bundleRows(tree),

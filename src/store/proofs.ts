@@ -9,7 +9,7 @@ import { planInclusionProofs, TileNodeCache } from '../core/tree.js';
 import type { Store } from './store.js';
 
 /** 4,096 tiles of 8 KiB: 32 MiB per ledger at most, every full tile of a 1M-leaf ledger. */
-const MAX_TILES = 4096;
+export const MAX_CACHED_TILES = 4096;
 
 const caches = new WeakMap<Store, Map<string, TileNodeCache>>();
 
@@ -17,7 +17,7 @@ function cacheOf(store: Store, ledger: string): TileNodeCache {
   let byLedger = caches.get(store);
   if (byLedger === undefined) caches.set(store, (byLedger = new Map()));
   let cache = byLedger.get(ledger);
-  if (cache === undefined) byLedger.set(ledger, (cache = new TileNodeCache(MAX_TILES)));
+  if (cache === undefined) byLedger.set(ledger, (cache = new TileNodeCache(MAX_CACHED_TILES)));
   return cache;
 }
 

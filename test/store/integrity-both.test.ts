@@ -39,6 +39,7 @@ interface Harness {
   rollback(keep: number): Promise<void>;
   /** Adds a checkpoint row of `size` with a note nobody signed (a store whose column types allow it). */
   forgeCheckpoint?(size: number, like: StoredCheckpoint): Promise<void>;
+  dropCheckpoint?(size: number): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -97,6 +98,9 @@ async function sqliteHarness(): Promise<Harness> {
           like.createdAtMicros,
         );
       });
+    },
+    async dropCheckpoint(size) {
+      change((db, id) => db.prepare('DELETE FROM checkpoints WHERE ledger_id = ? AND size = ?').run(id, size));
     },
     async destroy() {},
   };
@@ -311,13 +315,18 @@ function runIntegrityBoth(kind: string, makeHarness: () => Promise<Harness>): vo
         await store.createLedger(LEDGER);
         for (let b = 0; b < 5; b++) await store.append(LEDGER, Array.from({ length: 4 }, (_, i) => ({ event: sampleEvent(b * 4 + i), writer: 'key_w' })));
         const latest = (await store.latestCheckpoint(LEDGER))!;
-        await harness.forgeCheckpoint!(6.5, latest);
         const own = { name: NAME, keyId: ed25519KeyId(nodeSuite, NAME, harness.signer.publicKey), publicKey: harness.signer.publicKey };
         const verifier = new SliceVerifier(store, { suite: nodeSuite, verifier: own, keyName: NAME });
-        await assert.rejects(
-          verifier.verifySlice(LEDGER, await verifier.stateAt(LEDGER, 0), 20, 2000),
-          (error: unknown) => error instanceof IntegrityFailure && /checkpoint of size 6\.5/.test(error.reason),
-        );
+        // Inside a slice (6.5), and just above where slices of one batch start (0.5, 4.5): each is found.
+        for (const forged of [6.5, 0.5, 4.5]) {
+          await harness.forgeCheckpoint!(forged, latest);
+          let state = await verifier.stateAt(LEDGER, 0);
+          const walk = async () => {
+            while (state.size < 20) state = await verifier.verifySlice(LEDGER, state, 20, forged === 6.5 ? 2000 : 4);
+          };
+          await assert.rejects(walk(), (error: unknown) => error instanceof IntegrityFailure && /size (6|0|4)\.5/.test(error.reason), `forged size ${forged}`);
+          await harness.dropCheckpoint!(forged);
+        }
       } finally {
         await store.close();
         await harness.destroy();

@@ -151,9 +151,6 @@ export class SignedHeadsJournal {
   /** Writes made durable so far (each one fdatasync, however many heads it carried). */
   syncs = 0;
 
-  /** The file's length as this process last left it, to cut a failed write's fragment back to. */
-  private expectedSize = 0;
-
   constructor(
     readonly path: string,
     private readonly io: JournalIo = nodeJournalIo,
@@ -171,7 +168,6 @@ export class SignedHeadsJournal {
       if (statSync(path).size !== complete) truncateSync(path, complete);
     }
     this.fd = openSync(path, 'a', 0o600);
-    this.expectedSize = fstatSync(this.fd).size;
   }
 
   /** The largest size this journal knows to have been signed for the ledger, with its root. */
@@ -186,6 +182,7 @@ export class SignedHeadsJournal {
    * each receipt waited behind all the fsyncs before it (~100 ms at 50 concurrent clients).
    */
   record(ledger: string, size: number, root: Uint8Array): Promise<void> {
+    if (this.closed) return Promise.reject(new SignedHeadsError(`${this.path} is closed`));
     this.queued ??= new QueuedHeads();
     const done = this.queued.add(ledger, size, root);
     // Started on a later tick, so that `writing` is set before the loop can end and clear it.
@@ -195,42 +192,56 @@ export class SignedHeadsJournal {
 
   /** Writes what is queued, then again while more was queued meanwhile; on the thread pool, off the event loop. */
   private async writeQueued(): Promise<void> {
-    while (this.queued) {
-      const group = this.queued;
-      this.queued = undefined;
-      const text = group.text();
-      const length = Buffer.byteLength(text);
-      // Another process appended since (several share one journal on PostgreSQL): a fragment of ours
-      // can then not be told from their lines, so it is not cut.
-      const alone = fstatSync(this.fd).size === this.expectedSize;
-      try {
-        const written = await this.io.write(this.fd, text);
-        if (written !== length) throw new Error(`short write to ${this.path} (${written} of ${length} bytes)`);
-        await this.io.datasync(this.fd);
-      } catch (error) {
-        // A failed write fails its own heads only (their batches are not released); the next one tries
-        // again, after the fragment it may have left is cut off, since a line merged with it would make
-        // the journal unreadable at the next start.
-        if (alone) this.cutBack(length);
-        group.rejectAll(error);
-        continue;
+    try {
+      while (this.queued) {
+        const group = this.queued;
+        this.queued = undefined;
+        try {
+          await this.writeGroup(group);
+        } catch (error) {
+          // A failed write fails its own heads only (their batches are not released); the next one tries again.
+          group.rejectAll(error);
+          continue;
+        }
+        for (const head of group.heads) {
+          const known = this.latest.get(head.ledger);
+          if (!known || known.size < head.size) this.latest.set(head.ledger, { size: head.size, root: head.root });
+        }
+        this.syncs++;
+        group.resolveAll();
       }
-      this.expectedSize += length;
-      for (const head of group.heads) {
-        const known = this.latest.get(head.ledger);
-        if (!known || known.size < head.size) this.latest.set(head.ledger, { size: head.size, root: head.root });
-      }
-      this.syncs++;
-      group.resolveAll();
+    } finally {
+      this.writing = undefined;
     }
-    this.writing = undefined;
   }
 
-  /** Truncates what a failed write of `length` bytes added, if the file holds nothing else new. */
-  private cutBack(length: number): void {
+  /**
+   * One write and one fdatasync of a group's lines. A write that stops short (a full disk) or whose
+   * fdatasync fails leaves its bytes at the end of the file; they are cut off again, since the next
+   * group's line would merge with a fragment and make the journal unreadable at the next start. Only
+   * when the file ends exactly where this write left it: another process sharing the journal may have
+   * appended its own lines, which are never cut.
+   */
+  private async writeGroup(group: QueuedHeads): Promise<void> {
+    const text = group.text();
+    const length = Buffer.byteLength(text);
+    const before = fstatSync(this.fd).size;
+    const written = await this.io.write(this.fd, text);
+    if (written !== length) {
+      this.cutBack(before, written);
+      throw new Error(`short write to ${this.path} (${written} of ${length} bytes)`);
+    }
     try {
-      const size = fstatSync(this.fd).size;
-      if (size > this.expectedSize && size <= this.expectedSize + length) ftruncateSync(this.fd, this.expectedSize);
+      await this.io.datasync(this.fd);
+    } catch (error) {
+      this.cutBack(before, written);
+      throw error;
+    }
+  }
+
+  private cutBack(before: number, written: number): void {
+    try {
+      if (written > 0 && fstatSync(this.fd).size === before + written) ftruncateSync(this.fd, before);
     } catch {
       // The file cannot even be inspected: the next write fails too, and its heads with it.
     }

@@ -74,19 +74,18 @@ describe('signed-heads journal', () => {
     try {
       let failNext = false;
       const io = {
-        // A disk that fills part way through: half the text lands, then the write fails.
+        // A disk that fills part way through: half the text lands and the write says so (a short write).
         write: async (fd: number, text: string) => {
           if (!failNext) return writeSync(fd, text);
           failNext = false;
-          writeSync(fd, text.slice(0, Math.floor(text.length / 2)));
-          throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+          return writeSync(fd, text.slice(0, Math.floor(text.length / 2)));
         },
         datasync: async (fd: number) => fdatasyncSync(fd),
       };
       const journal = new SignedHeadsJournal(path, io);
       await journal.record('a', 1, new Uint8Array(32).fill(1));
       failNext = true;
-      await assert.rejects(journal.record('a', 2, new Uint8Array(32).fill(2)), /no space left/);
+      await assert.rejects(journal.record('a', 2, new Uint8Array(32).fill(2)), /short write/);
       const afterFailure = readFileSync(path, 'utf8');
       assert.ok(afterFailure.endsWith('\n') && afterFailure.split('\n').length === 2, `the fragment was cut off: ${JSON.stringify(afterFailure)}`);
       await journal.record('a', 3, new Uint8Array(32).fill(3));
@@ -97,6 +96,7 @@ describe('signed-heads journal', () => {
       const reopened = new SignedHeadsJournal(path);
       assert.equal(reopened.latestOf('a')?.size, 3);
       reopened.close();
+      await assert.rejects(reopened.record('a', 4, new Uint8Array(32).fill(4)), /closed/, 'a closed journal takes no heads');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

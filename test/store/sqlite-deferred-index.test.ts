@@ -190,6 +190,29 @@ describe('sqlite deferred search indexing', () => {
   );
 
   it(
+    'a search that yields finds what another process appended before it, while this one appends during the search',
+    withDir(async (path) => {
+      const one = open(path);
+      const two = open(path);
+      try {
+        await one.createLedger('a');
+        await one.append('a', events(0, 3000));
+        await two.append('a', events(3000, 10));
+        // The other process dies before indexing its 10: only their entries are on the file.
+        two.db.close();
+        let appended: Promise<unknown> | undefined;
+        setImmediate(() => (appended = one.append('a', events(3010, 1))));
+        const first = await one.search('a', { query: parseQuery(''), limit: 5000, order: 'asc' });
+        await appended;
+        const found = first.entries.map((e) => e.index);
+        assert.deepEqual(found.slice(0, 3010), range(3010), 'every event acknowledged before the search, the other process\'s included');
+      } finally {
+        await one.close();
+      }
+    }),
+  );
+
+  it(
     'keeps row ids in index order when a forget rewrites an event, so free-text rowids follow the ledger',
     withDir(async (path) => {
       const store = open(path);

@@ -601,7 +601,8 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
       this.ensureIndexed(ledgerId);
       return;
     }
-    const target = pending[pending.length - 1]!.index + 1;
+    // Everything acknowledged so far, by this process or another on the same file.
+    const target = Math.max(pending[pending.length - 1]!.index + 1, this.statements.latestCheckpoint.get(ledgerId)?.size ?? 0);
     const budget = new LoopBudget(INDEX_SLICE_MS);
     while (this.pendingIndex.has(ledgerId) && this.searchIndex.nextUnindexed(ledgerId) < target) {
       const started = performance.now();
@@ -610,7 +611,13 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
       if (written === 0) break;
       if (budget.spent) await budget.yield();
     }
-    if (!this.pendingIndex.has(ledgerId)) this.indexEntries(ledgerId, Number.MAX_SAFE_INTEGER);
+    if (!this.db.open) throw new StoreError('OVERLOADED', 'the store was closed during the read; try again');
+    // A rebuild another process began meanwhile leaves a partial index: refused, as ensureIndexed does.
+    if (this.searchIndex.bulkUnfinished()) this.ensureIndexed(ledgerId);
+    // What no queue of this process holds up to the target (another process's appends, or a batch whose
+    // records could not be made) is read back from the entries.
+    const next = this.searchIndex.nextUnindexed(ledgerId);
+    if (next < target) this.indexEntries(ledgerId, target - next);
   }
 
   /**

@@ -24,7 +24,6 @@ import { ALERT_ACTION_PREFIX, alertRecord, type SystemOutbox } from './outbox.js
 import { followLedger } from '../store/follow.js';
 import { runUnderLease, type LeaseWorker } from '../store/lease.js';
 import type { DetectionStep, StoredAlert } from '../store/detection-state.js';
-import { LoopBudget } from '../platform/event-loop.js';
 import type { IpLocation, Store, StoredEntry } from '../store/store.js';
 
 /** What the engine judges with: the enabled detectors, changed as a whole (version) when rules change. */
@@ -138,10 +137,7 @@ export class Judgement {
   }
 
   async judge(entries: StoredEntry[]): Promise<void> {
-    // A step of 500 events is ~50 ms of judging: requests are served between slices of it.
-    const budget = new LoopBudget();
     for (const entry of entries) {
-      if (budget.spent) await budget.yield();
       this.judged++;
       if (isOwnAlertRecord(entry)) continue;
       const judged = judgedEventOf(entry, this.options.locate);

@@ -102,7 +102,7 @@ const INDEX_START_EVENTS = 2000;
  * it (issue 17: no stall over 10 ms); the slice size is re-aimed at it from the rate just measured.
  */
 const INDEX_SLICE_MS = BACKGROUND_SLICE_MS;
-/** Past this backlog the slice budget grows with it, so that the queue (memory) stays bounded under sustained load. */
+/** Past this backlog the slice budget grows with it (up to INDEX_SLICE_MAX_MS), so that appends outrunning the index buy longer slices. */
 const INDEX_BACKLOG_EVENTS = 8_000;
 const INDEX_SLICE_MAX_MS = 40;
 /** Entries read into the index per transaction of a bulk rebuild. */
@@ -443,7 +443,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
    * Deferred, batched indexing. An append commits its entries (durable, then acknowledged) without
    * search rows; their records wait here until a few thousand do (INDEX_START_EVENTS) or appends pause,
    * and are then written in background transactions sized to hold the event loop ~INDEX_SLICE_MS each
-   * (indexSomePending): hundreds of events per transaction rather than one batch's few, yet never the
+   * (indexSomePending): some tens of events per transaction rather than one batch's few, yet never the
    * half-second stall of one 8,000-event transaction. Every read of the index first indexes whatever
    * is waiting (ensureIndexed), so a search is still exact and complete for every acknowledged append.
    * Nothing here needs to be durable: a crash loses only records that catchUpSearchIndex rebuilds
@@ -479,7 +479,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
    * One short transaction of waiting records (the largest ledger's), then again on the next turn of the
    * event loop while any wait, so that requests are served between slices. Each slice is sized from the
    * rate of the one before to take about INDEX_SLICE_MS; a backlog past INDEX_BACKLOG_EVENTS (appends
-   * outrunning the index) buys proportionally longer slices rather than an unbounded queue.
+   * outrunning the index) buys proportionally longer slices, up to INDEX_SLICE_MAX_MS.
    */
   private indexSomePending(): void {
     if (!this.db.open || this.pendingEvents === 0) return;
@@ -520,8 +520,8 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
 
   /**
    * Writes up to `limit` records of the ledger's waiting queue, in index order from the first index the
-   * search index lacks, in one transaction, and says how many it wrote. Records another process already indexed are dropped; an
-   * index range missing from the queue (appended by another process on the same file) is read back from
+   * search index lacks, in one transaction, and says how many it wrote. Records another process already
+   * indexed are dropped; an index range missing from the queue (appended by another process on the same file) is read back from
    * the entries, so the index always grows contiguously.
    */
   private indexPendingOf(ledgerId: number, limit: number): number {

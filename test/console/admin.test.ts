@@ -101,7 +101,8 @@ for (const kind of STORE_KINDS) {
       await row.getByRole('button', { name: 'Cancel' }).click();
       assert.equal((await server.api('GET', '/v1/ledgers', undefined, token)).ledgers.length, 1, 'still valid');
       await row.getByRole('button', { name: `Revoke ${created.id}` }).click();
-      assert.equal(await page.evaluate('document.activeElement?.textContent'), 'Confirm revoke', 'the keyboard is at the confirmation');
+      // Focus moves once the confirmation has rendered, which a loaded machine may take a moment to do.
+      await until(async () => (await page.evaluate('document.activeElement?.textContent')) === 'Confirm revoke', 'the keyboard is at the confirmation');
       await row.getByRole('button', { name: 'Confirm revoke' }).click();
       await until(async () => (await page.getByRole('row').filter({ hasText: created.id }).count()) === 0, 'the revoked key leaves the active list');
       await page.getByLabel(/Show revoked keys/).check();

@@ -169,9 +169,10 @@ describe('detection survives kill -9 of the server', () => {
       const ledger = (await detectionOf(server, 'app'))!;
       seen = { evaluated: ledger.evaluated, size: ledger.size };
       alertsAtKill = (await api(server, 'GET', '/v1/alerts?ledger=app&limit=1000')).alerts.length;
-      // Once some alerts are committed and the engine is behind what was acknowledged: kill, with the
-      // next append in flight (it may or may not have committed; it is sent again after the restart).
-      if (alertsAtKill >= 3 && seen.evaluated < seen.size && b + 1 < BATCHES) {
+      // Once some alerts are committed and the engine is a whole batch behind what was acknowledged: kill,
+      // with the next append in flight (it may or may not have committed; it is sent again after the
+      // restart). Merely behind was not enough: the engine could commit its step before the kill landed.
+      if (alertsAtKill >= 3 && seen.size - seen.evaluated >= BATCH && b + 1 < BATCHES) {
         void api(server, 'POST', '/v1/ledgers/app/events', events.slice((b + 1) * BATCH, (b + 2) * BATCH)).catch(() => {});
         server.child.kill('SIGKILL');
         break;

@@ -489,24 +489,29 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
       if (pending.length > most) [ledgerId, most] = [id, pending.length];
     }
     const budgetMs = Math.min(INDEX_SLICE_MAX_MS, INDEX_SLICE_MS * Math.max(1, this.pendingEvents / INDEX_BACKLOG_EVENTS));
-    const started = performance.now();
-    let written: number;
     try {
-      written = this.indexPendingOf(ledgerId, this.sliceRecords);
+      this.indexSlice(ledgerId, budgetMs);
     } catch {
       // E.g. another process holds the write lock past busy_timeout. Nothing is lost: the records keep
       // waiting, and the next read of the index or the next append retries.
       return;
     }
-    this.aimSlice(written, performance.now() - started, budgetMs);
     if (this.pendingEvents > 0) this.indexSoonAgain();
   }
 
-  /** Sizes the next slice from this one's rate, halfway towards the budget so one slow slice (GC) does not swing it. */
-  private aimSlice(written: number, elapsedMs: number, budgetMs: number): void {
-    if (written === 0) return;
-    const fits = (written / Math.max(elapsedMs, 0.05)) * budgetMs;
-    this.sliceRecords = Math.round(Math.min(INDEX_BATCH_EVENTS, Math.max(32, (this.sliceRecords + fits) / 2)));
+  /**
+   * One transaction of the ledger's waiting records, `sliceRecords` of them, then the next slice's size
+   * aimed at `budgetMs` from this one's rate, halfway towards it so one slow slice (GC) does not swing
+   * it. Returns how many records it wrote.
+   */
+  private indexSlice(ledgerId: number, budgetMs: number): number {
+    const started = performance.now();
+    const written = this.indexPendingOf(ledgerId, this.sliceRecords);
+    if (written > 0) {
+      const fits = (written / Math.max(performance.now() - started, 0.05)) * budgetMs;
+      this.sliceRecords = Math.round(Math.min(INDEX_BATCH_EVENTS, Math.max(32, (this.sliceRecords + fits) / 2)));
+    }
+    return written;
   }
 
   private indexSoonAgain(): void {
@@ -605,10 +610,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
     const target = Math.max(pending[pending.length - 1]!.index + 1, this.statements.latestCheckpoint.get(ledgerId)?.size ?? 0);
     const budget = new LoopBudget(INDEX_SLICE_MS);
     while (this.pendingIndex.has(ledgerId) && this.searchIndex.nextUnindexed(ledgerId) < target) {
-      const started = performance.now();
-      const written = this.indexPendingOf(ledgerId, this.sliceRecords);
-      this.aimSlice(written, performance.now() - started, INDEX_SLICE_MS);
-      if (written === 0) break;
+      if (this.indexSlice(ledgerId, INDEX_SLICE_MS) === 0) break;
       if (budget.spent) await budget.yield();
     }
     if (!this.db.open) throw new StoreError('OVERLOADED', 'the store was closed during the read; try again');

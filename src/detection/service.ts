@@ -16,6 +16,7 @@ import type { AlertFilter, AlertStatus, Departure, StoredAlert, StoredRule } fro
 import type { IpLocation, Store } from '../store/store.js';
 
 import type { RuleFile } from './sigma/source.js';
+import { yieldToEventLoop } from '../platform/event-loop.js';
 
 /**
  * Where detectors come from: the Sigma compiler and pack (src/detection/sigma/) and the behavioural
@@ -353,7 +354,7 @@ export class DetectionService implements DetectorSource {
       job.judged = judgement.judged;
       job.opened = judgement.opened;
       // Other requests run between batches.
-      await new Promise((resolve) => setImmediate(resolve));
+      await yieldToEventLoop();
     }
     await this.outbox.drain();
     job.state = 'done';

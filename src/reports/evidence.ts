@@ -10,7 +10,8 @@ import { SYSTEM_LEDGER } from '../core/forgetting.js';
 import type { Store } from '../store/store.js';
 import type { Framework } from './frameworks.js';
 import { findGaps, type Gap } from './gaps.js';
-import { cite, exact, hourCeil, hourlyCounts, hourOf, periodQuery, yieldToLoop, type Citation, type ReportScope } from './scope.js';
+import { cite, exact, hourCeil, hourlyCounts, hourOf, periodQuery, type Citation, type ReportScope } from './scope.js';
+import { yieldToEventLoop } from '../platform/event-loop.js';
 
 export interface Bucket {
   key: string | null;
@@ -109,7 +110,7 @@ export async function ledgerGaps(store: Store, ledger: string, scope: ReportScop
   const fromHour = hourOf(scope.fromMicros);
   const toHour = hourCeil(scope.toMicros);
   const judge = async (kind: GapEvidence['source']['kind'], id: string, counts: Map<number, number>): Promise<GapEvidence> => {
-    await yieldToLoop();
+    await yieldToEventLoop();
     const analysis = findGaps(counts, fromHour, toHour);
     const gaps = await Promise.all(analysis.gaps.map((gap) => citeGap(store, ledger, scope, kind, id, gap)));
     return { ledger, source: { kind, id }, cycle: analysis.cycle, active_hours: analysis.activeHours, gaps };

@@ -5,6 +5,7 @@
  */
 import { formatQuery, type Clause, type Query } from '../core/query.js';
 import type { Store } from '../store/store.js';
+import { yieldToEventLoop } from '../platform/event-loop.js';
 
 export interface ReportScope {
   ledgers: string[];
@@ -58,18 +59,12 @@ export function hourFromKey(key: string | null): number | undefined {
   return Number.isNaN(millis) ? undefined : Math.floor(millis / 3_600_000);
 }
 
-/**
- * Lets the event loop run other work: an awaited result continues in the same task (a microtask), so
- * without this the store's decoding of a result, its conversion here and the analysis after it would
- * hold the loop together.
- */
-export const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
-
 /** Events per hour of `query` on `ledger` from the stats API (one bucket per active hour). */
 export async function hourlyCounts(store: Store, ledger: string, query: Query, scope: Pick<ReportScope, 'fromMicros' | 'toMicros'>): Promise<Map<number, number>> {
   const limit = hourCeil(scope.toMicros) - hourOf(scope.fromMicros) + 1;
   const buckets = await store.stats(ledger, query, 'hour', limit);
-  await yieldToLoop();
+  // Else the decoding of the result, its conversion here and the analysis after it hold the loop together.
+  await yieldToEventLoop();
   const counts = new Map<number, number>();
   for (const { key, count } of buckets) {
     const hour = hourFromKey(key);

@@ -15,6 +15,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError } from './errors.js';
+import { yieldToEventLoop } from '../platform/event-loop.js';
 
 /** Shape limits of a request body, far above what any route accepts (1000 events of ≤ 16 KiB each). */
 export interface BodyShapeLimits {
@@ -46,8 +47,6 @@ export const BODY_SHAPE_LIMITS: Readonly<BodyShapeLimits> = {
 
 /** Characters scanned, decoded or parsed between two yields to the event loop. */
 const SLICE = 64 * 1024;
-
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export function registerStrictJson(app: FastifyInstance, limits: Readonly<BodyShapeLimits> = BODY_SHAPE_LIMITS): void {
   const parseSecurely = app.getDefaultJsonParser('error', 'error');

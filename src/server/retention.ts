@@ -4,7 +4,6 @@
  * release, purge run and erasure is itself recorded in the system ledger — without the erased data.
  */
 import { randomBytes } from 'node:crypto';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { validateEvent, type AuditEvent } from '../core/event.js';
 import { parseQuery, type Query } from '../core/query.js';
 import {
@@ -32,6 +31,7 @@ import { planGrants, forgetRecordEvent, type GrantRequest } from '../core/forget
 import type { Redaction } from '../core/commitments.js';
 import { SERVER_WRITER, SYSTEM_LEDGER } from './access-log.js';
 import { holdRecordMetadata, holdReleaseMetadata } from '../store/verify-records.js';
+import { yieldToEventLoop } from '../platform/event-loop.js';
 
 /** Who asked: the API key id, or "scheduler" for the periodic job. */
 export type Requester = string;

@@ -16,6 +16,7 @@ import { formatMicros } from '../core/time.js';
 import { Frontier, type StoredHash } from '../core/tree.js';
 import { StoreError, type AppendRequest, type Receipt } from './store.js';
 import { idempotencySecret, storedIdempotencyKey } from './idempotency.js';
+import { yieldToEventLoop } from '../platform/event-loop.js';
 
 /** What a backend knows about a ledger's tree at the start of a batch, read inside its lock. */
 export interface LedgerHead {
@@ -240,7 +241,7 @@ export class Sequencer {
         if (calls.length === 0) return;
         await this.commit(ledger, calls);
         // Yield so that requests arriving during the commit can queue for the next batch.
-        await new Promise((resolve) => setImmediate(resolve));
+        await yieldToEventLoop();
       }
     } finally {
       this.flushing.delete(ledger);

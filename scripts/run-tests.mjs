@@ -29,7 +29,9 @@ if (files.some((f) => f.startsWith(join('test', 'console')))) {
   const build = spawnSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--config', 'console/vite.config.ts', '--logLevel', 'warn'], { stdio: 'inherit' });
   if (build.status !== 0) process.exit(build.status ?? 1);
 }
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
+// A file that never finishes (a test awaiting what never comes, or a handle left open after its tests)
+// fails after 10 minutes, named, instead of holding the run; the longest file takes under two.
+const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=600000', '--test-force-exit', ...files], {
   stdio: 'inherit',
 });
 process.exit(result.status ?? 1);

@@ -74,6 +74,8 @@ export class SystemOutbox {
   private draining: Promise<void> | undefined;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
+  /** Set by stop(): a drain or tick in flight then arms nothing further. */
+  private stopped = false;
   private systemLedgerReady: Promise<void> | undefined;
 
   constructor(
@@ -89,9 +91,10 @@ export class SystemOutbox {
     }
     this.draining = this.drainAll().finally(() => {
       this.draining = undefined;
-      if (this.again) {
+      if (this.again && !this.stopped) {
         this.again = false;
-        void this.drain();
+        // Nobody awaits this one: a failure is logged (and retried by the next tick), never left unhandled.
+        void this.drain().catch((error: unknown) => this.log('detection outbox drain failed; retrying', error));
       }
     });
     return this.draining;
@@ -99,7 +102,9 @@ export class SystemOutbox {
 
   /** Drains every `intervalMs`, for records left by a crash or by another process. */
   start(intervalMs = 1000): void {
+    this.stopped = false;
     const tick = () => {
+      if (this.stopped) return;
       this.timer = setTimeout(() => void this.drain().catch((error: unknown) => this.log('detection outbox drain failed; retrying', error)).finally(tick), intervalMs);
       this.timer.unref?.();
     };
@@ -107,6 +112,7 @@ export class SystemOutbox {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.draining?.catch(() => {});

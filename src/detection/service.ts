@@ -99,6 +99,9 @@ export class DetectionService implements DetectorSource {
   private readonly compiledApiRules = new Map<string, { yaml: string; detectors: Detector[] }>();
   private readonly builtin: Array<{ detector: Detector; source: RuleSource; file?: string }>;
   private refreshTimer: NodeJS.Timeout | undefined;
+  /** The periodic re-read in flight, which stop() waits for so that none re-arms after it. */
+  private refreshing: Promise<void> | undefined;
+  private refreshingStopped = true;
   private readonly jobs = new Map<string, BackfillJob>();
   private readonly log: (message: string, error?: unknown) => void;
 
@@ -131,8 +134,14 @@ export class DetectionService implements DetectorSource {
   /** Loads stored rules and settings; then judges every ledger when `judge` (serve), else only serves the API. */
   async start(judge: boolean): Promise<void> {
     await this.refresh();
+    this.refreshingStopped = false;
     const refresh = () => {
-      this.refreshTimer = setTimeout(() => void this.refresh().catch((error: unknown) => this.log('detection could not re-read its rules; retrying', error)).finally(refresh), this.options.refreshMs ?? 2000);
+      if (this.refreshingStopped) return;
+      this.refreshTimer = setTimeout(() => {
+        this.refreshing = this.refresh()
+          .catch((error: unknown) => this.log('detection could not re-read its rules; retrying', error))
+          .finally(refresh);
+      }, this.options.refreshMs ?? 2000);
       this.refreshTimer.unref?.();
     };
     refresh();
@@ -151,8 +160,10 @@ export class DetectionService implements DetectorSource {
   }
 
   async stop(): Promise<void> {
+    this.refreshingStopped = true;
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
     this.refreshTimer = undefined;
+    await this.refreshing;
     await this.engine?.stop();
     this.engine = undefined;
     await this.outbox.stop();

@@ -141,9 +141,22 @@ export function loginEvent(actor: string, outcome: 'success' | 'failure', tenant
 
 export async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!(await condition())) {
+  while (!(await answerWithin(condition, deadline, what))) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** The condition's answer, or an error naming what was awaited once it has not answered by the deadline (a query that never returns). */
+async function answerWithin(condition: () => boolean | Promise<boolean>, deadline: number, what: string): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const silent = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer while waiting for ${what}: a store read never returned`)), Math.max(0, deadline - Date.now()) + 1000);
+  });
+  try {
+    return await Promise.race([Promise.resolve(condition()), silent]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

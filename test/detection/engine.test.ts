@@ -25,6 +25,8 @@ import {
 import type { Detector } from '../../src/detection/detector.js';
 
 const FAST = { stepMs: 50, pollMs: 30, discoverMs: 100, leaseMs: 900 };
+/** Each test takes a second or two: one that hangs fails by name instead of holding the file open. */
+const TEST_MS = 90_000;
 
 function service(store: Store, detectors: Detector[], holder = 'A'): DetectionService {
   return new DetectionService({ store, library: testLibrary(detectors), refreshMs: 100, engine: { ...FAST, holder } });
@@ -43,7 +45,7 @@ for (const [kind, make] of HARNESSES) {
   describe(`detection engine (${kind})`, async () => {
     const skip = kind === 'PostgreSQL' ? await postgresUnavailable() : undefined;
 
-    it('raises alerts grouped per rule, actor and tenant, each sealed once in the system ledger', { skip }, async () => {
+    it('raises alerts grouped per rule, actor and tenant, each sealed once in the system ledger', { skip, timeout: TEST_MS }, async () => {
       const harness = await make();
       const store = await harness.open();
       const detection = service(store, [failedLoginDetector()]);
@@ -84,7 +86,7 @@ for (const [kind, make] of HARNESSES) {
       }
     });
 
-    it('persists cursor and state: a restart continues the count exactly, and a replay raises nothing twice', { skip }, async () => {
+    it('persists cursor and state: a restart continues the count exactly, and a replay raises nothing twice', { skip, timeout: TEST_MS }, async () => {
       const harness = await make();
       let store = await harness.open();
       let detection = service(store, [everyNthDetector(5)]);
@@ -126,7 +128,7 @@ for (const [kind, make] of HARNESSES) {
       }
     });
 
-    it('a finding after an alert was closed opens a new alert; acknowledging keeps merging', { skip }, async () => {
+    it('a finding after an alert was closed opens a new alert; acknowledging keeps merging', { skip, timeout: TEST_MS }, async () => {
       const harness = await make();
       const store = await harness.open();
       const detection = service(store, [failedLoginDetector()]);
@@ -161,7 +163,7 @@ for (const [kind, make] of HARNESSES) {
       }
     });
 
-    it('judges the system ledger but not its own alert records, and picks up ledgers created later', { skip }, async () => {
+    it('judges the system ledger but not its own alert records, and picks up ledgers created later', { skip, timeout: TEST_MS }, async () => {
       const harness = await make();
       const store = await harness.open();
       const detection = service(store, [systemLedgerDetector(), failedLoginDetector()]);
@@ -185,7 +187,7 @@ for (const [kind, make] of HARNESSES) {
       }
     });
 
-    it('a learning detector reports nothing during its learning period', { skip }, async () => {
+    it('a learning detector reports nothing during its learning period', { skip, timeout: TEST_MS }, async () => {
       const harness = await make();
       const store = await harness.open();
       const learning = { ...failedLoginDetector(), id: 'test-learning', learningMicros: 3600 * 1_000_000 };
@@ -207,7 +209,7 @@ for (const [kind, make] of HARNESSES) {
       }
     });
 
-    it('a detector that learns nothing judges an event that happened before the first one seen (a late delivery)', { skip }, async () => {
+    it('a detector that learns nothing judges an event that happened before the first one seen (a late delivery)', { skip, timeout: TEST_MS }, async () => {
       const harness = await make();
       const store = await harness.open();
       const detection = service(store, [failedLoginDetector()]);
@@ -226,7 +228,7 @@ for (const [kind, make] of HARNESSES) {
       }
     });
 
-    it('two processes: only one judges a ledger, the other takes over when it stops, nothing doubled', { skip }, async () => {
+    it('two processes: only one judges a ledger, the other takes over when it stops, nothing doubled', { skip, timeout: TEST_MS }, async () => {
       const harness = await make();
       const first = await harness.open();
       const second = await harness.open();

@@ -44,7 +44,9 @@ async function tamperDisclosure(server: ServedConsole, index: number, path: stri
         const id = db.prepare<[string], number>('SELECT ledger_id FROM ledgers WHERE name = ?').pluck().get(LEDGER)!;
         const text = db.prepare<[number, number], string>('SELECT disclosures FROM entries WHERE ledger_id = ? AND idx = ?').pluck().get(id, index)!;
         db.prepare('UPDATE entries SET disclosures = ? WHERE ledger_id = ? AND idx = ?').run(rewrite(text), id, index);
-      })();
+        // IMMEDIATE: the live server writes too, and a read transaction that then writes after one of its
+        // commits fails at once with SQLITE_BUSY (a stale snapshot), where BEGIN IMMEDIATE waits its turn.
+      }).immediate();
     } finally {
       db.close();
     }

@@ -248,8 +248,10 @@ describe('search index backlog', () => {
     assert.equal(sample(await scrape(app), 'sealtrail_search_index_backlog_events'), 30);
     const search = await app.inject({ method: 'GET', url: '/v1/ledgers/audit/events?limit=5', headers: bearer(ADMIN) });
     assert.equal(search.statusCode, 200, search.body);
-    // The 30 were indexed for the search; what waits now is the search's own access record (sealtrail-system).
-    assert.equal(sample(await scrape(app), 'sealtrail_search_index_backlog_events'), 1);
+    // The 30 were indexed for the search; what may wait now is the search's own access record
+    // (sealtrail-system), unless the background indexer has already taken it too.
+    const after = sample(await scrape(app), 'sealtrail_search_index_backlog_events')!;
+    assert.ok(after === 0 || after === 1, `backlog after the search: ${after}`);
   });
 });
 

@@ -92,7 +92,8 @@ describe('a stream survives kill -9 of the server', () => {
     dirs.push(dataDir);
     const secret = newWebhookSecret();
     const receiver = await startReceiver(secret);
-    receiver.answer = () => ({ status: 200, delayMs: 15 });
+    // Slow until the kill, so that under any load the kill lands with most of the stream undelivered.
+    receiver.answer = () => ({ status: 200, delayMs: 150 });
     try {
       let server = await serve(dataDir);
       const verifierKey = (await (await fetch(`${server.url}/v1/verifier-key`)).text()).trim();
@@ -104,6 +105,7 @@ describe('a stream survives kill -9 of the server', () => {
       await server.exited;
       const atKill = receiver.events.length;
       assert.ok(atKill < TOTAL, `killed mid-stream (${atKill} of ${TOTAL} delivered)`);
+      receiver.answer = () => ({ status: 200, delayMs: 15 });
       server = await serve(dataDir);
       // The dead process's lease (15 s) must lapse before the new one delivers.
       await until(() => new Set(receivedIndexes(receiver, 'app')).size >= TOTAL, 'the rest delivered after restart', 60_000);
@@ -126,7 +128,7 @@ describe('a stream survives kill -9 of the server', () => {
     dirs.push(dataDir);
     const secret = newWebhookSecret();
     const receiver = await startReceiver(secret);
-    receiver.answer = () => ({ status: 200, delayMs: 15 });
+    receiver.answer = () => ({ status: 200, delayMs: 150 });
     try {
       const first = await serve(dataDir, fixture);
       const verifierKey = (await (await fetch(`${first.url}/v1/verifier-key`)).text()).trim();
@@ -141,6 +143,7 @@ describe('a stream survives kill -9 of the server', () => {
       await first.exited;
       const atKill = new Set(receivedIndexes(receiver, 'app')).size;
       assert.ok(atKill < TOTAL, `killed mid-stream (${atKill} of ${TOTAL} delivered)`);
+      receiver.answer = () => ({ status: 200, delayMs: 15 });
       await until(() => new Set(receivedIndexes(receiver, 'app')).size >= TOTAL, 'the second process takes over', 90_000);
       const duplicates = checkArrivals(receiver, TOTAL);
       process.stderr.write(`kill -9 (PostgreSQL, two processes): ${atKill} delivered before the kill, ${duplicates} duplicate(s) after the takeover\n`);

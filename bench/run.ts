@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only core,ingest,indexed,http,postgres,export]`: core, in-process ingest,
+ * `npm run bench [-- --quick] [-- --only core,proofs,ingest,indexed,http,postgres,export]`: core, proofs on a stored ledger, in-process ingest,
  * sealed + indexed ingest beside a plain indexed table (indexed: issue 9, SQLite and PostgreSQL), HTTP ingest, PostgreSQL ingest and export benchmarks (postgres is skipped, with the reason, when no server answers), each
  * figure beside a baseline measured in the same run. Prints a report on stdout (progress on stderr) and
  * writes .bench/results.json. BENCH_QUICK=1 is the same as --quick.
@@ -14,13 +14,15 @@ import { httpSection } from './http.js';
 import { indexedSection } from './indexed.js';
 import { ingestSection } from './ingest.js';
 import { postgresSection } from './postgres.js';
+import { proofsSection } from './proofs.js';
 import { streamsSection } from './streams.js';
 import { formatSection, formatSummary, loadAverage, machine, writeJson, type Report, type Section } from './report.js';
 
-type SectionName = 'core' | 'ingest' | 'indexed' | 'http' | 'postgres' | 'export' | 'streams' | 'detection';
+type SectionName = 'core' | 'proofs' | 'ingest' | 'indexed' | 'http' | 'postgres' | 'export' | 'streams' | 'detection';
 
 const SECTIONS: Record<SectionName, (options: BenchOptions) => Section | Promise<Section>> = {
   core: coreSection,
+  proofs: proofsSection,
   ingest: ingestSection,
   indexed: indexedSection,
   http: httpSection,

@@ -95,6 +95,24 @@ const copyHash = (hash: Uint8Array): Uint8Array => new Uint8Array(hash);
 export type StoredHash = { level: number; index: number; hash: Uint8Array };
 
 /**
+ * The nodes of one full tile: the perfect subtrees of local heights 0–7 inside tile `tile` of tile
+ * level `level`, as {@link TileNodeCache} keeps them and stores persist them (docs/FORMAT.md):
+ * TILE_NODES × 32 bytes, height 0's 256 stored hashes first (leaf hashes at level 0), then height 1's
+ * 128 nodes, …, height 7's 2, each height left to right.
+ */
+export interface TileNodes {
+  level: number;
+  tile: number;
+  nodes: Uint8Array;
+}
+
+/** The nodes of a tile being filled by appends, from its first hash on. */
+interface OpenTile {
+  tile: number;
+  nodes: Uint8Array;
+}
+
+/**
  * The compact range of an append-only tree: for each set bit of `size`, largest first, the hash of the
  * perfect subtree it stands for. That is all that is needed to append and to compute the root, in
  * O(log size) space.
@@ -103,6 +121,12 @@ export class Frontier {
   #size = 0;
   /** Perfect subtree hashes along the right edge, largest (leftmost) first. */
   #hashes: Uint8Array[] = [];
+  /**
+   * Per tile level, the nodes of the tile the right edge is filling, kept only while every
+   * append since the tile's start asked for tiles: a frontier restored from bytes mid-tile never saw the
+   * earlier nodes, and hands out no tile for it.
+   */
+  #open: Array<OpenTile | undefined> = [];
 
   /** The number of leaves appended so far. */
   get size(): number {
@@ -112,27 +136,52 @@ export class Frontier {
   /**
    * Appends a leaf hash (not the leaf: see {@link hashLeaf}). Returns the stored hashes (tile level ≥ 1)
    * that this append completed, lowest level first: none unless the new size is a multiple of 256.
+   * With `tiles`, also pushes there the nodes (TileNodes) of every tile this append completed, if this
+   * frontier made all of them (it appended since the tile's start, each time with `tiles`): the nodes
+   * are hashed by the merges anyway, so keeping them costs copies, no hashing.
    * Amortised cost: one {@link hashChildren} per leaf.
    */
-  append(suite: CryptoSuite, leafHash: Uint8Array): StoredHash[] {
+  append(suite: CryptoSuite, leafHash: Uint8Array, tiles?: TileNodes[]): StoredHash[] {
     if (leafHash.length !== HASH_SIZE) fail('INVALID_ARGUMENT', `a leaf hash is ${HASH_SIZE} bytes, got ${leafHash.length}`);
     if (this.#size >= Number.MAX_SAFE_INTEGER) fail('INVALID_ARGUMENT', 'the tree is full', { size: this.#size });
+    if (tiles === undefined) this.#open = [];
     const newSize = this.#size + 1;
     const completed: StoredHash[] = [];
     let node = copyHash(leafHash);
     let height = 0;
+    if (tiles !== undefined) this.#keepNode(0, this.#size, node);
     // Each trailing 1 bit of the old size is a perfect subtree as high as `node`: merge with it, like
     // carrying in a binary increment.
     for (let rest = this.#size; rest % 2 === 1; rest = (rest - 1) / 2) {
       node = hashChildren(suite, this.#hashes.pop() as Uint8Array, node);
       height++;
+      const index = newSize / 2 ** height - 1;
       if (height % TILE_HEIGHT === 0) {
-        completed.push({ level: height / TILE_HEIGHT, index: newSize / 2 ** height - 1, hash: copyHash(node) });
+        const level = height / TILE_HEIGHT;
+        completed.push({ level, index, hash: copyHash(node) });
+        const open = this.#open[level - 1];
+        this.#open[level - 1] = undefined;
+        if (open !== undefined && tiles !== undefined && open.tile === index) tiles.push({ level: level - 1, tile: index, nodes: open.nodes });
       }
+      if (tiles !== undefined) this.#keepNode(height, index, node);
     }
     this.#hashes.push(node);
     this.#size = newSize;
     return completed;
+  }
+
+  /** Files the node of tree height `height` at `index` in its open tile (a tile boundary is its level's height 0). */
+  #keepNode(height: number, index: number, node: Uint8Array): void {
+    const level = Math.floor(height / TILE_HEIGHT);
+    const local = height - level * TILE_HEIGHT;
+    const perTile = TILE_WIDTH / 2 ** local;
+    const tile = Math.floor(index / perTile);
+    const position = index - tile * perTile;
+    let open = this.#open[level];
+    // A tile's first hash (local height 0, position 0) opens it; a node of a tile not open is dropped.
+    if (local === 0 && position === 0) this.#open[level] = open = { tile, nodes: new Uint8Array(TILE_NODES * HASH_SIZE) };
+    if (open === undefined || open.tile !== tile) return;
+    open.nodes.set(node, (nodeOffset(local) + position) * HASH_SIZE);
   }
 
   /** The tree head (RFC 9162 §2.1.1 MTH) of the leaves appended so far; the empty root for size 0. */
@@ -173,6 +222,8 @@ export class Frontier {
     const copy = new Frontier();
     copy.#size = this.#size;
     copy.#hashes = [...this.#hashes];
+    // Open tiles are filled in place: each copy gets its own, so a batch that fails leaves this one whole.
+    copy.#open = this.#open.map((open) => open && { tile: open.tile, nodes: open.nodes.slice() });
     return copy;
   }
 }
@@ -363,19 +414,22 @@ export function planInclusionProof(suite: CryptoSuite, index: number, size: numb
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Many inclusion proofs at once, with the interior nodes of full tiles cached
+// Many inclusion proofs at once, with the nodes of full tiles cached
 
-/** Nodes of heights 1..TILE_HEIGHT−1 inside one tile: 128 + 64 + … + 2 = 254 hashes. */
-const TILE_NODES = TILE_WIDTH - 2;
+/**
+ * Hashes of local heights 0..TILE_HEIGHT−1 inside one tile: its 256 stored hashes (a C2SP tlog-tiles
+ * full tile), then 128 + 64 + … + 2 interior nodes = 510 hashes.
+ */
+export const TILE_NODES = 2 * TILE_WIDTH - 2;
 
-/** Offset of the first node of height h (1 ≤ h < TILE_HEIGHT) in a tile's node array. */
+/** Offset of the first node of local height h (0 ≤ h < TILE_HEIGHT) in a tile's node array. */
 function nodeOffset(height: number): number {
-  return TILE_WIDTH - (TILE_WIDTH >> (height - 1));
+  return 2 * TILE_WIDTH - (2 * TILE_WIDTH) / 2 ** height;
 }
 
 /**
- * The interior nodes (heights 1–7 inside the tile) of full tiles of one tree, computed once from the
- * tile's 256 stored hashes and kept, least recently used evicted beyond `maxTiles` (8 KiB each). A
+ * The nodes (local heights 0–7: the tile's 256 stored hashes and its interior nodes) of full tiles of
+ * one tree, computed once from the tile's 256 stored hashes and kept, least recently used evicted beyond `maxTiles` (16 KiB each). A
  * full tile never changes in an append-only tree, whatever later size a proof is for, so a cached node
  * stands for the same stored hashes it was computed from. One cache per ledger of one store: it trusts
  * the store exactly as reading the stored hashes does.
@@ -434,11 +488,15 @@ function remember<V>(map: Map<string, V>, key: string, value: V, max: number): v
 
 const pieceKey = (piece: Piece): string => `${piece.level}/${piece.index}/${piece.count}`;
 
-/** The interior nodes of one tile from its 256 stored hashes (TILE_NODES × 32 bytes). */
+/** The nodes of one tile from its 256 stored hashes (TILE_NODES × 32 bytes). */
 function tileNodes(suite: CryptoSuite, stored: ReadHashes, level: number, tile: number): Uint8Array {
   const nodes = new Uint8Array(TILE_NODES * HASH_SIZE);
   let below: Uint8Array[] = [];
-  for (let i = 0; i < TILE_WIDTH; i++) below.push(stored.get(level, tile * TILE_WIDTH + i));
+  for (let i = 0; i < TILE_WIDTH; i++) {
+    const hash = stored.get(level, tile * TILE_WIDTH + i);
+    nodes.set(hash, i * HASH_SIZE);
+    below.push(hash);
+  }
   for (let height = 1; height < TILE_HEIGHT; height++) {
     const layer: Uint8Array[] = [];
     for (let i = 0; i < below.length; i += 2) {
@@ -451,30 +509,64 @@ function tileNodes(suite: CryptoSuite, stored: ReadHashes, level: number, tile: 
   return nodes;
 }
 
+/** A plan of many inclusion proofs; `tiles` are the full tiles it reads whole, not found in the cache. */
+export interface InclusionProofsPlan extends Plan<Uint8Array[][]> {
+  /** After finish, each of these tiles' nodes is in the cache (to be stored, for instance). */
+  readonly tiles: ReadonlyArray<{ level: number; tile: number }>;
+  /**
+   * The same proofs with stored nodes for `tiles` (one per tile, in order; undefined, or of the wrong
+   * length, where none was stored): those are cached and not read; the rest are read whole as before.
+   */
+  withStoredTiles(nodes: ReadonlyArray<Uint8Array | undefined>): InclusionProofsPlan;
+}
+
 /**
  * Plans the inclusion proofs of many leaves in the tree of the first `size` leaves with one read:
  * proof `i` of the result is exactly planInclusionProof(suite, indices[i], size)'s. Reads of all proofs
  * are merged per level, a hash shared by several proofs is computed once, and with a `cache` a piece
- * inside a full tile comes from its cached interior nodes (a tile not yet cached is read whole and
+ * inside a full tile comes from its cached nodes (a tile not yet cached is read whole and
  * cached by `finish`), so a proof costs a few lookups instead of hundreds of hashes.
  */
-export function planInclusionProofs(suite: CryptoSuite, indices: readonly number[], size: number, cache?: TileNodeCache): Plan<Uint8Array[][]> {
+export function planInclusionProofs(suite: CryptoSuite, indices: readonly number[], size: number, cache?: TileNodeCache): InclusionProofsPlan {
   for (const index of indices) {
     if (!isCount(index) || !isCount(size) || index >= size) {
       fail('INVALID_ARGUMENT', `an inclusion proof needs 0 ≤ index < size, got index ${index}, size ${size}`, { index, size });
     }
   }
-  const pieceLists = indices.map((index) => inclusionSpans(index, size).map(piecesOf));
+  // Proofs of nearby leaves share most of their spans (all of them share the right edge): each
+  // distinct span is planned and hashed once, by its key `start:end`.
+  const spansOf = new Map<string, Piece[]>();
+  const proofSpans = indices.map((index) =>
+    inclusionSpans(index, size).map((span) => {
+      const key = `${span.start}:${span.end}`;
+      if (!spansOf.has(key)) spansOf.set(key, piecesOf(span));
+      return key;
+    }),
+  );
   /** Tiles found in the cache at planning time (held here, so an eviction before finish is harmless). */
   const cached = new Map<string, Uint8Array>();
   /** Full tiles to read whole and cache. */
   const missing = new Map<string, { level: number; tile: number }>();
   const toRead: Piece[] = [];
   const inFullTile = (piece: Piece): boolean =>
-    cache !== undefined && piece.count > 1 && (Math.floor(piece.index / TILE_WIDTH) + 1) * TILE_WIDTH ** (piece.level + 1) <= size;
+    cache !== undefined && (Math.floor(piece.index / TILE_WIDTH) + 1) * TILE_WIDTH ** (piece.level + 1) <= size;
   /** Perfect subtrees outside full tiles found in the cache at planning time. */
   const cachedPieces = new Map<string, Uint8Array>();
-  for (const pieces of pieceLists.flat()) {
+  /**
+   * Spans not inside one full tile: the tree's right edge, shared by every proof at this size. Their
+   * hashes are cached whole (key `s<start>:<end>`: the leaves under a span are stored, so it is final).
+   */
+  const edgeSpans = new Set<string>();
+  const cachedSpans = new Map<string, Uint8Array>();
+  for (const [key, pieces] of spansOf) {
+    if (cache !== undefined && !(pieces.length === 1 && inFullTile(pieces[0] as Piece))) {
+      edgeSpans.add(key);
+      const known = cache.piece(`s${key}`);
+      if (known !== undefined) {
+        cachedSpans.set(key, known);
+        continue;
+      }
+    }
     for (const piece of pieces) {
       if (!inFullTile(piece)) {
         const known = cache !== undefined && piece.count > 1 ? cache.piece(pieceKey(piece)) : undefined;
@@ -487,50 +579,68 @@ export function planInclusionProofs(suite: CryptoSuite, indices: readonly number
       if (cached.has(key) || missing.has(key)) continue;
       const nodes = cache!.get(piece.level, tile);
       if (nodes !== undefined) cached.set(key, nodes);
-      else {
-        missing.set(key, { level: piece.level, tile });
-        toRead.push({ level: piece.level, index: tile * TILE_WIDTH, count: TILE_WIDTH });
-      }
+      else missing.set(key, { level: piece.level, tile });
     }
   }
-  const reads = mergeReads(toRead);
-  return {
-    reads,
-    finish(hashes) {
-      const stored = new ReadHashes(reads, hashes);
-      for (const [key, { level, tile }] of missing) {
-        const nodes = tileNodes(suite, stored, level, tile);
-        cached.set(key, nodes);
-        cache!.set(level, tile, nodes);
-      }
-      const memo = new Map<string, Uint8Array>();
-      const piece = (p: Piece): Uint8Array => {
-        if (p.count === 1) return stored.get(p.level, p.index);
-        if (inFullTile(p)) {
-          const tile = Math.floor(p.index / TILE_WIDTH);
-          const nodes = cached.get(`${p.level}/${tile}`) as Uint8Array;
-          const height = Math.log2(p.count);
-          const at = (nodeOffset(height) + (p.index - tile * TILE_WIDTH) / p.count) * HASH_SIZE;
-          return nodes.slice(at, at + HASH_SIZE);
-        }
-        const key = pieceKey(p);
-        // Copies in and out of the cache, as tiles' nodes are sliced: a proof handed out may be changed.
-        let hash = memo.get(key) ?? cachedPieces.get(key)?.slice();
-        if (hash === undefined) {
-          memo.set(key, (hash = pieceHash(suite, stored, p)));
-          cache?.setPiece(key, hash.slice());
-        }
-        return hash;
-      };
-      return pieceLists.map((spans) =>
-        spans.map((pieces) => {
-          let hash = piece(pieces[pieces.length - 1] as Piece);
-          for (let i = pieces.length - 2; i >= 0; i--) hash = hashChildren(suite, piece(pieces[i] as Piece), hash);
-          return hash;
-        }),
-      );
-    },
+  const planWith = (missing: Map<string, { level: number; tile: number }>): InclusionProofsPlan => {
+    const reads = mergeReads([...toRead, ...[...missing.values()].map(({ level, tile }) => ({ level, index: tile * TILE_WIDTH, count: TILE_WIDTH }))]);
+    const tiles = [...missing.values()];
+    return {
+      reads,
+      tiles,
+      withStoredTiles(nodes) {
+        const still = new Map(missing);
+        [...missing.keys()].forEach((key, i) => {
+          const found = nodes[i];
+          if (found === undefined || found.length !== TILE_NODES * HASH_SIZE) return;
+          cached.set(key, found);
+          cache?.set(tiles[i]!.level, tiles[i]!.tile, found);
+          still.delete(key);
+        });
+        return planWith(still);
+      },
+      finish: (hashes) => finish(missing, reads, hashes),
+    };
   };
+  const finish = (missing: Map<string, { level: number; tile: number }>, reads: HashRange[], hashes: ReadonlyArray<readonly Uint8Array[]>): Uint8Array[][] => {
+    const stored = new ReadHashes(reads, hashes);
+    for (const [key, { level, tile }] of missing) {
+      const nodes = tileNodes(suite, stored, level, tile);
+      cached.set(key, nodes);
+      cache!.set(level, tile, nodes);
+    }
+    // Views into tiles and stored hashes here; every hash handed out is copied at the end, so a
+    // caller changing a proof changes neither the cache nor another proof.
+    const piece = (p: Piece): Uint8Array => {
+      if (inFullTile(p)) {
+        const tile = Math.floor(p.index / TILE_WIDTH);
+        const nodes = cached.get(`${p.level}/${tile}`) as Uint8Array;
+        const height = Math.log2(p.count);
+        const at = (nodeOffset(height) + (p.index - tile * TILE_WIDTH) / p.count) * HASH_SIZE;
+        return nodes.subarray(at, at + HASH_SIZE);
+      }
+      if (p.count === 1) return stored.get(p.level, p.index);
+      const key = pieceKey(p);
+      let hash = cachedPieces.get(key);
+      if (hash === undefined) {
+        cachedPieces.set(key, (hash = pieceHash(suite, stored, p)));
+        cache?.setPiece(key, copyHash(hash));
+      }
+      return hash;
+    };
+    const spanHashes = new Map<string, Uint8Array>();
+    for (const [key, pieces] of spansOf) {
+      let hash = cachedSpans.get(key);
+      if (hash === undefined) {
+        hash = piece(pieces[pieces.length - 1] as Piece);
+        for (let i = pieces.length - 2; i >= 0; i--) hash = hashChildren(suite, piece(pieces[i] as Piece), hash);
+        if (edgeSpans.has(key)) cache?.setPiece(`s${key}`, copyHash(hash));
+      }
+      spanHashes.set(key, hash);
+    }
+    return proofSpans.map((keys) => keys.map((key) => copyHash(spanHashes.get(key) as Uint8Array)));
+  };
+  return planWith(missing);
 }
 
 /**

@@ -13,7 +13,7 @@ import { buildLeaf, commitEvent, type CommittedEvent } from '../core/leaf.js';
 import { openCheckpoint, signCheckpoint } from '../core/checkpoint.js';
 import { ed25519KeyId, type NoteVerifier } from '../core/note.js';
 import { formatMicros } from '../core/time.js';
-import { Frontier, type StoredHash } from '../core/tree.js';
+import { Frontier, type StoredHash, type TileNodes } from '../core/tree.js';
 import { StoreError, type AppendRequest, type Receipt } from './store.js';
 import { idempotencySecret, storedIdempotencyKey } from './idempotency.js';
 import { yieldToEventLoop } from '../platform/event-loop.js';
@@ -46,6 +46,8 @@ export interface EntryRow {
 export interface BatchWrite {
   entries: EntryRow[];
   treeHashes: StoredHash[];
+  /** Interior nodes of the tiles the batch completed (those the in-memory frontier saw whole). */
+  tileNodes: TileNodes[];
   keys: Array<{ key: string; requestHash: Uint8Array; index: number }>;
   checkpoint: { size: number; rootHash: Uint8Array; note: string; frontier: Uint8Array; createdAtMicros: number } | null;
   /** Head after the batch, for the backend's cache. */
@@ -311,7 +313,7 @@ export class Sequencer {
     const startSize = frontier.size;
     this.options.guard?.beforeSeal(head.ledger, startSize, frontier.root(this.options.suite));
     const receivedAt = Math.max(this.clock(), head.lastReceivedAtMicros);
-    const write: BatchWrite = { entries: [], treeHashes: [], keys: [], checkpoint: null, head };
+    const write: BatchWrite = { entries: [], treeHashes: [], tileNodes: [], keys: [], checkpoint: null, head };
     const accepted = new Map<PendingCall, Slot[]>();
     const rejected = new Map<PendingCall, StoreError>();
     // Keys sealed earlier in this batch, so that two retries racing each other produce one entry.
@@ -334,7 +336,7 @@ export class Sequencer {
         const index = frontier.size;
         const { commitments, disclosures } = call.committed[i]!;
         const sealed = buildLeaf(this.options.suite, { ledger: head.ledger, index, receivedAtMicros: receivedAt, writer: request.writer }, commitments);
-        write.treeHashes.push(...frontier.append(this.options.suite, sealed.leafHash));
+        write.treeHashes.push(...frontier.append(this.options.suite, sealed.leafHash, write.tileNodes));
         write.entries.push({ index, writer: request.writer, receivedAtMicros: receivedAt, disclosures, ...sealed });
         if (key !== undefined) {
           const requestHash = call.requestHashes[i]!;

@@ -10,7 +10,7 @@
  */
 import type { Disclosures, Redaction, Redactions } from '../core/commitments.js';
 import type { AuditEvent } from '../core/event.js';
-import type { HashRange } from '../core/tree.js';
+import type { HashRange, TileNodes } from '../core/tree.js';
 import type { Query } from '../core/query.js';
 import type { LegalHold } from '../core/retention.js';
 import type { SearchRecord } from './search-fields.js';
@@ -246,6 +246,15 @@ export interface Store {
   entries(ledger: string, from: number, to: number): AsyncIterable<StoredEntry>;
   /** Stored tree hashes for each range (level 0 = leaf hashes); see planInclusionProof. */
   readHashes(ledger: string, ranges: HashRange[]): Promise<Uint8Array[][]>;
+  /**
+   * The stored interior nodes of full tiles (TileNodes, docs/FORMAT.md), one per request in order,
+   * undefined where none is stored. Derived from the stored hashes, like tree hashes: written as appends
+   * complete tiles, and by writeTileNodes for tiles computed on demand (appended before schema 15, or
+   * completed by a process restarted mid-tile).
+   */
+  readTileNodes(ledger: string, tiles: ReadonlyArray<{ level: number; tile: number }>): Promise<Array<Uint8Array | undefined>>;
+  /** Stores interior nodes computed from the stored hashes; a tile already stored is left as it is. No-op when read-only. */
+  writeTileNodes(ledger: string, tiles: readonly TileNodes[]): Promise<void>;
 
   /**
    * Entries matching the query, in index order, one page at a time. Exact and complete for everything

@@ -13,7 +13,7 @@ import { decodeLeaf, verifyDisclosures, type LeafEnvelope } from '../core/leaf.j
 import { checkRedactionsAuthorised, ForgetAuthorisations, grantOf, SYSTEM_LEDGER } from '../core/forgetting.js';
 import type { NoteVerifier } from '../core/note.js';
 import { parseMicros } from '../core/time.js';
-import { Frontier, hashLeaf, type StoredHash } from '../core/tree.js';
+import { Frontier, hashLeaf, type StoredHash, type TileNodes } from '../core/tree.js';
 import type { Store, StoredCheckpoint, StoredEntry } from './store.js';
 
 export interface LedgerVerification {
@@ -79,6 +79,7 @@ export async function verifyStoredLedger(store: Store, ledger: string, options: 
   const rows = new Map(stored.map((row) => [row.size, row]));
   const frontier = new Frontier();
   const treeHashes: StoredHash[] = [];
+  const tiles: TileNodes[] = [];
   let lastReceivedAt = 0;
   const forgetting = options.forgetting ?? new ForgetAuthorisations();
   const redactions = new RedactionCheck(ledger, forgetting);
@@ -109,7 +110,8 @@ export async function verifyStoredLedger(store: Store, ledger: string, options: 
       broken(ledger, `no checkpoint is stored at size ${index}, where a batch ended (received_at changes): a checkpoint was deleted`, { checkpoint: index });
     }
     lastReceivedAt = entry.receivedAtMicros;
-    treeHashes.push(...frontier.append(suite, leafHash));
+    treeHashes.push(...frontier.append(suite, leafHash, tiles));
+    if (tiles.length >= TILES_PER_COMPARISON) await compareTileNodes(store, ledger, tiles.splice(0));
     checkRoots(ledger, suite, frontier, targets);
     const row = rows.get(frontier.size);
     if (row) checkUnsignedColumns(ledger, row, frontier, lastReceivedAt);
@@ -124,6 +126,7 @@ export async function verifyStoredLedger(store: Store, ledger: string, options: 
     }
   }
   await compareTreeHashes(store, ledger, treeHashes);
+  await compareTileNodes(store, ledger, tiles);
   redactions.finish();
   options.onProgress?.(count, latest);
   return {
@@ -249,6 +252,24 @@ async function compareTreeHashes(store: Store, ledger: string, expected: StoredH
     });
     if ((stored?.length ?? 0) !== hashes.length) broken(ledger, `level ${level} has extra stored tree hashes`, { level });
   }
+}
+
+/** Tiles compared per read: their nodes are held until then (8 KiB each). */
+const TILES_PER_COMPARISON = 64;
+
+/**
+ * Stored interior nodes of full tiles must be those the entries give. A tile not stored is no damage
+ * (proofs compute and store it); a wrong one would make every proof through it fail to verify.
+ */
+async function compareTileNodes(store: Store, ledger: string, expected: readonly TileNodes[]): Promise<void> {
+  if (expected.length === 0) return;
+  const stored = await store.readTileNodes(ledger, expected);
+  expected.forEach(({ level, tile, nodes }, i) => {
+    const found = stored[i];
+    if (found !== undefined && !bytesEqual(found, nodes)) {
+      broken(ledger, `stored interior nodes of tile ${tile} at level ${level} do not match the entries`, { level, tile });
+    }
+  });
 }
 
 /**

@@ -20,7 +20,7 @@ import { signCheckpoint } from '../../src/core/checkpoint.js';
 import { commit, SaltSource, type Disclosures } from '../../src/core/commitments.js';
 import type { Ed25519Signer } from '../../src/core/crypto.js';
 import { decodeLeaf, encodeLeaf, sealEvent } from '../../src/core/leaf.js';
-import { Frontier, hashLeaf } from '../../src/core/tree.js';
+import { Frontier, hashLeaf, type TileNodes } from '../../src/core/tree.js';
 import { nodeSigner, nodeSuite } from '../../src/platform/node-crypto.js';
 import { openDeployment } from '../../src/server/deployment.js';
 import { sampleEvent } from '../helpers/events.js';
@@ -30,7 +30,7 @@ const WRITER = 'key_a';
 const BATCH = 120;
 const BATCHES = 5;
 const SIZE = BATCH * BATCHES;
-const SEALED_TABLES = ['ledgers', 'entries', 'tree_hashes', 'checkpoints', 'idempotency_keys'] as const;
+const SEALED_TABLES = ['ledgers', 'entries', 'tree_hashes', 'tile_nodes', 'checkpoints', 'idempotency_keys'] as const;
 
 
 
@@ -117,12 +117,16 @@ function rebuildTree(db: Database.Database, ledger: string, resign?: { name: str
   const hashes = db.prepare<[number], Buffer>('SELECT leaf_hash FROM entries WHERE ledger_id = ? ORDER BY idx').pluck().all(id);
   const sizes = new Set(db.prepare<[number], number>('SELECT size FROM checkpoints WHERE ledger_id = ?').pluck().all(id));
   db.prepare('DELETE FROM tree_hashes WHERE ledger_id = ?').run(id);
+  db.prepare('DELETE FROM tile_nodes WHERE ledger_id = ?').run(id);
   const insertHash = db.prepare('INSERT INTO tree_hashes (ledger_id, level, idx, hash) VALUES (?, ?, ?, ?)');
+  const insertTile = db.prepare('INSERT INTO tile_nodes (ledger_id, level, tile, nodes) VALUES (?, ?, ?, ?)');
   const updateCheckpoint = db.prepare('UPDATE checkpoints SET root = ?, frontier = ? WHERE ledger_id = ? AND size = ?');
   const updateNote = db.prepare('UPDATE checkpoints SET note = ? WHERE ledger_id = ? AND size = ?');
   const frontier = new Frontier();
   for (const leafHash of hashes) {
-    for (const h of frontier.append(nodeSuite, leafHash)) insertHash.run(id, h.level, h.index, h.hash);
+    const tiles: TileNodes[] = [];
+    for (const h of frontier.append(nodeSuite, leafHash, tiles)) insertHash.run(id, h.level, h.index, h.hash);
+    for (const t of tiles) insertTile.run(id, t.level, t.tile, t.nodes);
     if (!sizes.has(frontier.size)) continue;
     const rootHash = frontier.root(nodeSuite);
     updateCheckpoint.run(rootHash, frontier.toBytes(), id, frontier.size);
@@ -382,6 +386,15 @@ describe('sealtrail verify: an attacker with the data folder', { concurrency: 4 
     await assertFails(['--data', dir], /stored tree hash at level 1, index 0 does not match/);
   });
 
+  it('catches changed stored interior nodes of a tile (every proof through it would fail)', async () => {
+    const dir = tampered((db) => {
+      const nodes = db.prepare<[number], Buffer>('SELECT nodes FROM tile_nodes WHERE ledger_id = ? AND level = 0 AND tile = 0').pluck().get(ledgerId(db))!;
+      nodes[100] = nodes[100]! ^ 1;
+      db.prepare('UPDATE tile_nodes SET nodes = ? WHERE ledger_id = ? AND level = 0 AND tile = 0').run(nodes, ledgerId(db));
+    });
+    await assertFails(['--data', dir], /stored interior nodes of tile 0 at level 0 do not match the entries/);
+  });
+
   // BUG: the verifier never looks at checkpoints.frontier, the state the server resumes appending from
   // (SqliteStore.currentHead trusts it without checking it against the signed root).
   it('catches a checkpoint whose stored frontier was changed', async () => {
@@ -446,6 +459,7 @@ describe('sealtrail verify: an attacker with the data folder', { concurrency: 4 
         ledgers: "UPDATE ledgers SET origin = 'x'",
         entries: 'UPDATE entries SET received_at = received_at + 1 WHERE idx = 17',
         tree_hashes: 'UPDATE tree_hashes SET hash = zeroblob(32)',
+        tile_nodes: 'UPDATE tile_nodes SET nodes = zeroblob(16320)',
         checkpoints: "UPDATE checkpoints SET note = 'x' WHERE size = 120",
         idempotency_keys: 'UPDATE idempotency_keys SET idx = idx + 1',
       };

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { SealtrailError } from '../../src/core/errors.js';
-import { planInclusionProof, planInclusionProofs, TileNodeCache, verifyInclusion, planRootHash } from '../../src/core/tree.js';
+import { Frontier, planInclusionProof, planInclusionProofs, TileNodeCache, verifyInclusion, planRootHash, type TileNodes } from '../../src/core/tree.js';
 import { nodeSuite } from '../../src/platform/node-crypto.js';
 import { MemoryHashStore } from './tree-reference.js';
 
@@ -103,5 +103,55 @@ describe('planInclusionProofs', () => {
     const cache = new TileNodeCache(3);
     tree.run(planInclusionProofs(nodeSuite, [0, 300, 600, 900, 1200], LEAVES, cache), LEAVES);
     assert.equal(cache.size, 3);
+  });
+});
+
+describe('Frontier.append with tiles', () => {
+  /** The nodes planInclusionProofs computes for a full tile from its stored hashes (the cache's). */
+  function computedNodes(level: number, tile: number): Uint8Array {
+    const cache = new TileNodeCache();
+    const index = tile * 256 ** (level + 1);
+    const plan = planInclusionProofs(nodeSuite, [index], LEAVES, cache);
+    assert.ok(plan.tiles.some((t) => t.level === level && t.tile === tile), `the proof of ${index} reads tile ${level}/${tile} whole`);
+    tree.run(plan, LEAVES);
+    return cache.get(level, tile)!;
+  }
+
+  it('hands out each full tile’s interior nodes as the merges make them, across batches of cloned frontiers', () => {
+    let frontier = new Frontier();
+    const tiles: TileNodes[] = [];
+    // As the sequencer does: a clone per batch, kept only when the batch commits; some batches fail.
+    for (let next = 0, attempt = 0; next < LEAVES; attempt++) {
+      const batch = frontier.clone();
+      const count = 1 + ((attempt * 7919) % 900);
+      const got: TileNodes[] = [];
+      for (let i = next; i < Math.min(LEAVES, next + count); i++) batch.append(nodeSuite, leafHash(i), got);
+      if (attempt % 5 === 4) continue; // a failed batch: its frontier and tiles are dropped, and it is retried
+      frontier = batch;
+      tiles.push(...got);
+      next = frontier.size;
+    }
+    assert.deepEqual(toHexes([frontier.root(nodeSuite)]), toHexes([tree.run(planRootHash(nodeSuite, LEAVES), LEAVES)]));
+    const level0 = tiles.filter((t) => t.level === 0).map((t) => t.tile);
+    assert.deepEqual(level0, Array.from({ length: Math.floor(LEAVES / 256) }, (_, i) => i), 'every full leaf tile, once, in order');
+    assert.deepEqual(tiles.filter((t) => t.level === 1).map((t) => t.tile), [0, 1], 'and both full level-1 tiles');
+    for (const t of tiles.filter((t) => t.tile % 97 === 0 || t.level === 1)) {
+      assert.equal(Buffer.compare(t.nodes, computedNodes(t.level, t.tile)), 0, `tile ${t.level}/${t.tile}`);
+    }
+  });
+
+  it('hands out no tile it did not see whole: restored mid-tile, or appended to without tiles', () => {
+    const first = new Frontier();
+    for (let i = 0; i < 300; i++) first.append(nodeSuite, leafHash(i), []);
+    // Restored from its bytes at 300 (as after a restart): tile 1 (leaves 256–511) is not handed out.
+    const restored = Frontier.fromBytes(300, first.toBytes());
+    const got: TileNodes[] = [];
+    for (let i = 300; i < 1024; i++) restored.append(nodeSuite, leafHash(i), got);
+    assert.deepEqual(got.map((t) => t.tile), [2, 3]);
+    // An append without tiles forgets the open tile: tile 4 (1024–1279) is skipped, tile 5 is not.
+    const later: TileNodes[] = [];
+    for (let i = 1024; i < 1536; i++) restored.append(nodeSuite, leafHash(i), i === 1100 ? undefined : later);
+    assert.deepEqual(later.map((t) => t.tile), [5]);
+    assert.equal(Buffer.compare(later[0]!.nodes, computedNodes(0, 5)), 0);
   });
 });

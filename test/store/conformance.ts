@@ -9,7 +9,8 @@ import { fromBase64, toBase64 } from '../../src/core/bytes.js';
 import { openCheckpoint } from '../../src/core/checkpoint.js';
 import type { CryptoSuite, Ed25519Signer } from '../../src/core/crypto.js';
 import { formatVerifierKey, parseVerifierKey, type NoteVerifier } from '../../src/core/note.js';
-import { hashLeaf, planConsistencyProof, planInclusionProof, planRootHash, verifyConsistency, verifyInclusion } from '../../src/core/tree.js';
+import { hashLeaf, planConsistencyProof, planInclusionProof, planInclusionProofs, planRootHash, TileNodeCache, verifyConsistency, verifyInclusion } from '../../src/core/tree.js';
+import { inclusionProofs } from '../../src/store/proofs.js';
 import { decodeLeaf, verifyDisclosures } from '../../src/core/leaf.js';
 import { StoreError, type IpLocation, type Store } from '../../src/store/store.js';
 import { verifyWithSystemLedger } from '../../src/store/verify-ledger.js';
@@ -195,6 +196,45 @@ export function runStoreConformance(backend: string, makeHarness: () => Promise<
       const entries = [];
       for await (const entry of store.entries(ledger, 250, 1000)) entries.push(entry.index);
       assert.deepEqual(entries, Array.from({ length: 450 }, (_, i) => 250 + i));
+    });
+
+    it('stores the interior nodes of tiles its appends complete, computes and stores the rest on demand, and proofs from them verify', async () => {
+      const ledger = await freshLedger();
+      /** A tile's nodes as computed from the stored hashes alone. */
+      const computed = async (tile: number, size: number) => {
+        const cache = new TileNodeCache();
+        const plan = planInclusionProofs(harness.suite, [tile * 256], size, cache);
+        plan.finish(await store.readHashes(ledger, plan.reads));
+        return toBase64(cache.get(0, tile)!);
+      };
+      const appendEvents = async (from: number, count: number) => {
+        for (let start = from; start < from + count; start += 100) {
+          await store.append(ledger, Array.from({ length: Math.min(100, from + count - start) }, (_, i) => ({ event: sampleEvent(start + i), writer })));
+        }
+      };
+      await appendEvents(0, 300);
+      let [tile0, tile1] = await store.readTileNodes(ledger, [{ level: 0, tile: 0 }, { level: 0, tile: 1 }]);
+      assert.equal(toBase64(tile0!), await computed(0, 300), 'tile 0, completed by the third batch');
+      assert.equal(tile1, undefined, 'tile 1 is not full');
+      // Restarted mid-tile: the new process never saw tile 1's first nodes, so its appends do not store it.
+      await store.close();
+      store = await harness.open();
+      await appendEvents(300, 300);
+      [tile1] = await store.readTileNodes(ledger, [{ level: 0, tile: 1 }]);
+      assert.equal(tile1, undefined);
+      const checkpoint = openCheckpoint(harness.suite, (await store.latestCheckpoint(ledger))!.note, [verifier]).checkpoint;
+      const indices = [3, 300, 511, 599];
+      const proofs = await inclusionProofs(store, harness.suite, ledger, indices, 600);
+      for (const [i, index] of indices.entries()) {
+        verifyInclusion(harness.suite, index, 600, hashLeaf(harness.suite, (await store.getEntry(ledger, index))!.leaf), proofs[i]!, checkpoint.rootHash);
+      }
+      [tile0, tile1] = await store.readTileNodes(ledger, [{ level: 0, tile: 0 }, { level: 0, tile: 1 }]);
+      assert.equal(toBase64(tile1!), await computed(1, 600), 'tile 1, computed by the proof and stored');
+      // A stored tile is never replaced, and verification compares every stored tile with the entries.
+      await store.writeTileNodes(ledger, [{ level: 0, tile: 0, nodes: new Uint8Array(510 * 32) }]);
+      assert.equal(toBase64((await store.readTileNodes(ledger, [{ level: 0, tile: 0 }]))[0]!), toBase64(tile0!));
+      const result = await verifyWithSystemLedger(store, ledger, { suite: harness.suite, verifiers: [verifier] });
+      assert.equal(result.entries, 600);
     });
 
     it('resumes appending after a restart where it left off', async () => {

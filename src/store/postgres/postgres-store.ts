@@ -15,7 +15,7 @@ import { toBase64 } from '../../core/bytes.js';
 import type { Disclosures } from '../../core/commitments.js';
 import type { CryptoSuite, Ed25519Signer } from '../../core/crypto.js';
 import { formatMicros } from '../../core/time.js';
-import type { HashRange } from '../../core/tree.js';
+import type { HashRange, TileNodes } from '../../core/tree.js';
 import { Sequencer, type BatchBackend, type BatchWrite, type ExistingKey, type LedgerHead, type SigningGuard } from '../sequencer.js';
 import type { IntegrityRecord, IntegrityStateStore } from '../integrity.js';
 import {
@@ -414,7 +414,7 @@ export class PostgresStore implements Store, BatchBackend, IntegrityStateStore {
 
   /** One multi-row INSERT per table (arrays unnested server-side), so a batch costs a handful of round trips. */
   private async writeBatch(client: pg.ClientBase, ledgerId: number, write: BatchWrite): Promise<void> {
-    const { entries, treeHashes, keys, checkpoint } = write;
+    const { entries, treeHashes, tileNodes, keys, checkpoint } = write;
     await writeSearchRecords(
       client,
       ledgerId,
@@ -441,6 +441,7 @@ export class PostgresStore implements Store, BatchBackend, IntegrityStateStore {
         [ledgerId, treeHashes.map((h) => h.level), treeHashes.map((h) => h.index), treeHashes.map((h) => Buffer.from(h.hash))],
       );
     }
+    if (tileNodes.length > 0) await insertTileNodes(client, ledgerId, tileNodes);
     if (keys.length > 0) {
       await client.query(
         'INSERT INTO idempotency_keys (ledger_id, key, request_hash, idx) SELECT $1, * FROM unnest($2::text[], $3::bytea[], $4::bigint[])',
@@ -517,6 +518,21 @@ export class PostgresStore implements Store, BatchBackend, IntegrityStateStore {
         return result.rows.map((row) => row.h);
       }),
     );
+  }
+
+  async readTileNodes(ledger: string, tiles: ReadonlyArray<{ level: number; tile: number }>): Promise<Array<Uint8Array | undefined>> {
+    if (tiles.length === 0) return [];
+    const result = await this.pool.query<{ level: number; tile: string; nodes: Buffer }>(
+      'SELECT level, tile, nodes FROM tile_nodes WHERE ledger_id = $1 AND (level, tile) IN (SELECT * FROM unnest($2::smallint[], $3::bigint[]))',
+      [await this.ledgerId(ledger), tiles.map((t) => t.level), tiles.map((t) => t.tile)],
+    );
+    const found = new Map(result.rows.map((row) => [`${row.level}/${row.tile}`, row.nodes]));
+    return tiles.map(({ level, tile }) => found.get(`${level}/${tile}`));
+  }
+
+  async writeTileNodes(ledger: string, tiles: readonly TileNodes[]): Promise<void> {
+    if (tiles.length === 0) return;
+    await insertTileNodes(this.pool, await this.ledgerId(ledger), tiles, true);
   }
 
   // ---- search --------------------------------------------------------------------------------------
@@ -814,6 +830,20 @@ function postgresDialect(params: unknown[]): Dialect {
     inSet: (column, values) => `${column} = ANY(${param(values)}::text[])`,
     blob: (hex) => Buffer.from(hex, 'hex'),
   };
+}
+
+/**
+ * Tiles' interior nodes in one INSERT. Appends insert plainly, as tree hashes (a row already there for a
+ * tile only now complete was planted); nodes computed on demand keep a row another process stored first.
+ */
+async function insertTileNodes(db: pg.ClientBase | pg.Pool, ledgerId: number, tiles: readonly TileNodes[], computed = false): Promise<void> {
+  const conflict = computed ? ' ON CONFLICT DO NOTHING' : '';
+  await db.query(`INSERT INTO tile_nodes (ledger_id, level, tile, nodes) SELECT $1, * FROM unnest($2::smallint[], $3::bigint[], $4::bytea[])${conflict}`, [
+    ledgerId,
+    tiles.map((t) => t.level),
+    tiles.map((t) => t.tile),
+    tiles.map((t) => Buffer.from(t.nodes.buffer, t.nodes.byteOffset, t.nodes.byteLength)),
+  ]);
 }
 
 /** One multi-row INSERT per search table for a batch of records. */

@@ -517,6 +517,18 @@ export const PG_MIGRATIONS: string[] = [
   CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
   ${grantToRoles(APPENDING_ROLES, ['GRANT SELECT, INSERT, DELETE ON console_sessions TO %I'])}
   `,
+  // 16: interior nodes of full tiles; see SQLite migration 15.
+  `
+  CREATE TABLE tile_nodes (
+    ledger_id INTEGER NOT NULL,
+    level     SMALLINT NOT NULL,
+    tile      BIGINT NOT NULL,
+    nodes     BYTEA NOT NULL,
+    PRIMARY KEY (ledger_id, level, tile)
+  );
+  ${appendOnly('tile_nodes')}
+  ${grantToRoles(APPENDING_ROLES, ['GRANT SELECT, INSERT ON tile_nodes TO %I'])}
+  `,
 ];
 
 function appendOnly(table: string): string {
@@ -551,7 +563,8 @@ export function serviceGrants(schema: string, role: string): string {
   GRANT SELECT, INSERT, UPDATE, DELETE ON ${DETECTION_TABLES.split(', ').map((table) => `${s}.${table}`).join(', ')} TO ${r};
   GRANT SELECT, INSERT, UPDATE, DELETE ON ${s}.sinks, ${s}.sink_cursors, ${s}.sink_dead_letters TO ${r};
   GRANT USAGE ON SEQUENCE ${s}.sink_dead_letters_id_seq TO ${r};
-  GRANT SELECT, INSERT, DELETE ON ${s}.console_sessions TO ${r};`;
+  GRANT SELECT, INSERT, DELETE ON ${s}.console_sessions TO ${r};
+  GRANT SELECT, INSERT ON ${s}.tile_nodes TO ${r};`;
 }
 
 export function quoteIdent(name: string): string {

@@ -419,6 +419,20 @@ export const MIGRATIONS: string[] = [
   );
   CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
   `,
+  // 15: the interior nodes of full tiles (issue 17, docs/FORMAT.md), so that an inclusion proof on a
+  // large ledger reads one row per tile instead of hashing 256 stored hashes. Derived from leaf and
+  // tree hashes like tree_hashes, and, like them, never changed: written as appends complete a tile, or
+  // when a proof first computes a tile appended before this migration.
+  `
+  CREATE TABLE tile_nodes (
+    ledger_id INTEGER NOT NULL,
+    level     INTEGER NOT NULL,
+    tile      INTEGER NOT NULL,
+    nodes     BLOB NOT NULL,
+    PRIMARY KEY (ledger_id, level, tile)
+  );
+  ${appendOnly('tile_nodes')}
+  `,
 ];
 
 function appendOnly(table: string): string {

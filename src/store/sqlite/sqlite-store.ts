@@ -8,7 +8,7 @@ import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
 import { toBase64 } from '../../core/bytes.js';
 import type { Disclosures } from '../../core/commitments.js';
 import type { CryptoSuite, Ed25519Signer } from '../../core/crypto.js';
-import type { HashRange } from '../../core/tree.js';
+import type { HashRange, TileNodes } from '../../core/tree.js';
 import { formatMicros } from '../../core/time.js';
 import { Sequencer, type BatchBackend, type BatchWrite, type ExistingKey, type LedgerHead, type SigningGuard } from '../sequencer.js';
 import type { IntegrityRecord, IntegrityStateStore } from '../integrity.js';
@@ -178,6 +178,8 @@ function migrate(db: Database.Database, readonly: boolean): void {
 
 export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   readonly db: Database.Database;
+  /** Ledger ids by name, as found (every read and append names its ledger). */
+  private readonly ledgerIds = new Map<string, number>();
   private readonly sequencer: Sequencer;
   private readonly heads = new Map<string, LedgerHead & { ledgerId: number }>();
   private readonly statements;
@@ -297,6 +299,10 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
       ),
       insertEntry: db.prepare('INSERT INTO entries (ledger_id, idx, received_at, leaf, leaf_hash, disclosures) VALUES (?, ?, ?, ?, ?, ?)'),
       insertTreeHash: db.prepare('INSERT INTO tree_hashes (ledger_id, level, idx, hash) VALUES (?, ?, ?, ?)'),
+      tileNodes: db.prepare<[number, number, number], { nodes: Buffer }>('SELECT nodes FROM tile_nodes WHERE ledger_id = ? AND level = ? AND tile = ?'),
+      // Appends insert plainly, as tree hashes: a row already there for a tile only now complete was planted.
+      insertTileNodes: db.prepare('INSERT INTO tile_nodes (ledger_id, level, tile, nodes) VALUES (?, ?, ?, ?)'),
+      insertComputedTileNodes: db.prepare('INSERT INTO tile_nodes (ledger_id, level, tile, nodes) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING'),
       insertKey: db.prepare('INSERT INTO idempotency_keys (ledger_id, key, request_hash, idx) VALUES (?, ?, ?, ?)'),
       insertCheckpoint: db.prepare(
         'INSERT INTO checkpoints (ledger_id, size, root, note, frontier, created_at) VALUES (?, ?, ?, ?, ?, ?)',
@@ -332,8 +338,12 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   }
 
   private ledgerId(name: string): number {
+    const known = this.ledgerIds.get(name);
+    if (known !== undefined) return known;
     const row = this.statements.ledgerByName.get(name);
     if (!row) throw new StoreError('LEDGER_NOT_FOUND', `no ledger named ${JSON.stringify(name)}`, { ledger: name });
+    // Ledgers are never renamed or removed (the table is append-only), so an id once found stays right.
+    this.ledgerIds.set(name, row.ledger_id);
     return row.ledger_id;
   }
 
@@ -701,6 +711,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
       s.insertEntry.run(ledgerId, e.index, e.receivedAtMicros, e.leaf, e.leafHash, JSON.stringify(e.disclosures));
     }
     for (const h of write.treeHashes) s.insertTreeHash.run(ledgerId, h.level, h.index, h.hash);
+    for (const t of write.tileNodes) s.insertTileNodes.run(ledgerId, t.level, t.tile, t.nodes);
     for (const k of write.keys) s.insertKey.run(ledgerId, k.key, k.requestHash, k.index);
     const c = write.checkpoint;
     if (c) s.insertCheckpoint.run(ledgerId, c.size, c.rootHash, c.note, c.frontier, c.createdAtMicros);
@@ -741,6 +752,19 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
         : this.statements.treeHashes.all(ledgerId, level, start, end)
       ).map((row) => row.h),
     );
+  }
+
+  async readTileNodes(ledger: string, tiles: ReadonlyArray<{ level: number; tile: number }>): Promise<Array<Uint8Array | undefined>> {
+    const ledgerId = this.ledgerId(ledger);
+    return tiles.map(({ level, tile }) => this.statements.tileNodes.get(ledgerId, level, tile)?.nodes);
+  }
+
+  async writeTileNodes(ledger: string, tiles: readonly TileNodes[]): Promise<void> {
+    if (this.options.readonly || tiles.length === 0) return;
+    const ledgerId = this.ledgerId(ledger);
+    this.db.transaction(() => {
+      for (const t of tiles) this.statements.insertComputedTileNodes.run(ledgerId, t.level, t.tile, t.nodes);
+    })();
   }
 
   // ---- search --------------------------------------------------------------------------------------

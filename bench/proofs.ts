@@ -1,0 +1,136 @@
+/**
+ * Inclusion proofs as the server makes them (src/store/proofs.ts), on a SQLite store: N events
+ * (BENCH_PROOF_EVENTS, default 300,000; --quick 70,000) appended through SqliteStore.append in batches of
+ * 1,000, bulk mode (the search index is not what is measured), then random single proofs and the proofs
+ * of 10,000-event evidence bundles, each beside the same proofs without stored tile nodes (the memory
+ * cache alone, as before schema 15), timed in alternating rounds in the same process.
+ *
+ * A 10M-leaf ledger has 39,062 full leaf tiles, of which the server's memory cache holds 2,048: most
+ * random proofs miss it. The single-proof rows keep that ratio by sizing the memory cache to the
+ * ledger's share (2,048 × N / 10M tiles); BENCH_PROOF_EVENTS=10000000 measures the ledger itself
+ * (~25 GB of disk, an hour to build). Bundles start from an empty memory cache.
+ */
+import { performance } from 'node:perf_hooks';
+import { join } from 'node:path';
+import { TileNodeCache } from '../src/core/tree.js';
+import { nodeSuite } from '../src/platform/node-crypto.js';
+import { inclusionProofs, MAX_CACHED_TILES } from '../src/store/proofs.js';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import type { Store } from '../src/store/store.js';
+import { appendAll, DEPLOYMENT_NAME, LEDGER, newSigner, progress, removeDir, tempDir, type BenchOptions } from './fixtures.js';
+import { bundleRow, BUNDLE_PROOFS } from './core.js';
+import { median } from './measure.js';
+import type { Row, Section } from './report.js';
+
+const TARGET_PROOFS_PER_SECOND = 20_000;
+const TEN_MILLION = 10_000_000;
+
+/** The same store with no stored tile nodes: proofs compute every tile not in memory, as before schema 15. */
+function withoutStoredTiles(store: Store): Store {
+  const none: Pick<Store, 'readTileNodes' | 'writeTileNodes'> = {
+    readTileNodes: async (_ledger, tiles) => tiles.map(() => undefined),
+    writeTileNodes: async () => {},
+  };
+  return new Proxy(store, {
+    get(target, property) {
+      if (property === 'readTileNodes' || property === 'writeTileNodes') return none[property];
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+/** Deterministic pseudo-random integers in [0, max). */
+function randomIndexes(count: number, max: number, seed: number): number[] {
+  let state = seed;
+  return Array.from({ length: count }, () => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return Math.floor((state / 2 ** 32) * max);
+  });
+}
+
+type ProofRun = (cache: TileNodeCache) => Promise<void>;
+
+/** Single proofs per second of each way, in alternating rounds of `ms`; the median of `rounds`. */
+async function singleRates(ways: Record<'stored' | 'computed', ProofRun>, caches: Record<'stored' | 'computed', TileNodeCache>, rounds: number, ms: number) {
+  const samples: Record<'stored' | 'computed', number[]> = { stored: [], computed: [] };
+  for (let round = -1; round < rounds; round++) {
+    for (const way of ['stored', 'computed'] as const) {
+      const start = performance.now();
+      let count = 0;
+      while (performance.now() - start < ms) {
+        await ways[way](caches[way]);
+        count++;
+      }
+      if (round >= 0) samples[way].push((count * 1000) / (performance.now() - start));
+    }
+  }
+  return { stored: median(samples.stored), computed: median(samples.computed) };
+}
+
+export async function proofsSection(options: BenchOptions): Promise<Section> {
+  const events = Number(process.env.BENCH_PROOF_EVENTS ?? (options.quick ? 70_000 : 300_000));
+  const dir = tempDir('proofs');
+  const store = new SqliteStore({ path: join(dir, 'sealtrail.db'), suite: nodeSuite, signer: newSigner(), name: DEPLOYMENT_NAME, bulkLoad: true });
+  try {
+    await store.createLedger(LEDGER);
+    progress(`proofs: appending ${events.toLocaleString('en-US')} events`);
+    const appended = performance.now();
+    for (let first = 0; first < events; first += 50_000) await appendAll(store, LEDGER, { batch: 1000, concurrency: 2, keys: false }, first, Math.min(50_000, events - first));
+    const appendSeconds = (performance.now() - appended) / 1000;
+    const size = (await store.latestCheckpoint(LEDGER))!.size;
+    const plain = withoutStoredTiles(store);
+    const ways = { stored: store, computed: plain };
+    const share = Math.max(1, Math.min(MAX_CACHED_TILES, Math.round((MAX_CACHED_TILES * size) / TEN_MILLION)));
+    const spread = randomIndexes(1 << 16, size, 0x2545f491);
+    let next = 0;
+    const single = (way: 'stored' | 'computed'): ProofRun => (cache) => inclusionProofs(ways[way], nodeSuite, LEDGER, [spread[next++ % spread.length]!], size, cache).then(() => {});
+    progress('proofs: single proofs');
+    const rates = await singleRates({ stored: single('stored'), computed: single('computed') }, { stored: new TileNodeCache(share), computed: new TileNodeCache(share) }, options.quick ? 3 : 7, options.quick ? 200 : 500);
+
+    progress('proofs: bundles');
+    const bundleCases = [
+      { id: 'range', label: 'consecutive', indexes: Array.from({ length: Math.min(BUNDLE_PROOFS, size) }, (_, i) => Math.floor(size / 3) + i).filter((i) => i < size) },
+      { id: 'scattered', label: 'scattered', indexes: randomIndexes(BUNDLE_PROOFS, size, 0x1234567).sort((a, b) => a - b) },
+    ];
+    const bundleMs = async (store: Store, indexes: number[]) => {
+      let best = Infinity;
+      for (let run = 0; run < 3; run++) {
+        const start = performance.now();
+        await inclusionProofs(store, nodeSuite, LEDGER, indexes, size, new TileNodeCache(MAX_CACHED_TILES));
+        best = Math.min(best, performance.now() - start);
+      }
+      return best;
+    };
+    const bundles: Row[] = [];
+    for (const { id, label, indexes } of bundleCases) {
+      const computed = await bundleMs(plain, indexes);
+      const stored = await bundleMs(store, indexes);
+      bundles.push(bundleRow(`proofs.bundle.${id}`, label, stored, { label: 'tiles computed', ratio: '× computed', value: computed }, 'inclusionProofs from an empty memory cache, best of 3'));
+    }
+    const tiles = Math.floor(size / 256);
+    return {
+      title: `Proofs on a ${size.toLocaleString('en-US')}-event SQLite ledger (stored tile nodes)`,
+      rows: [
+        {
+          id: 'proofs.single',
+          label: 'inclusion proof, random leaf',
+          value: rates.stored,
+          unit: 'proofs/s',
+          baseline: { label: 'tiles computed', value: rates.computed, unit: 'proofs/s' },
+          ratio: { value: rates.stored / rates.computed, label: '× computed' },
+          target: { on: 'value', op: '>=', limit: TARGET_PROOFS_PER_SECOND },
+          note: `memory cache of ${share.toLocaleString('en-US')} of ${tiles.toLocaleString('en-US')} leaf tiles, the share the server's ${MAX_CACHED_TILES.toLocaleString('en-US')} hold of a 10M-leaf ledger's 39,062`,
+        },
+        ...bundles,
+      ],
+      notes: [
+        `${size.toLocaleString('en-US')} events appended in ${appendSeconds.toFixed(1)} s (bulk mode, batches of 1,000); proofs through inclusionProofs (src/store/proofs.ts) with and without Store.readTileNodes.`,
+        'Baseline "tiles computed": the same proofs with tile nodes neither read nor stored, so each tile missing from memory is hashed from its 256 stored hashes.',
+      ],
+    };
+  } finally {
+    await store.close();
+    removeDir(dir);
+  }
+}

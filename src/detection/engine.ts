@@ -317,6 +317,9 @@ export class DetectionEngine {
     const run = new AbortController();
     const abort = () => run.abort();
     signal.addEventListener('abort', abort, { once: true });
+    // Aborted while the cursor was loading: the event has fired already and would never reach `run`,
+    // which would then follow the ledger for ever, and stop() would wait for it for ever.
+    if (signal.aborted) run.abort();
     let next = evaluated;
     let committed = evaluated;
     let firstPendingAt = 0;

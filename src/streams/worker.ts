@@ -100,6 +100,8 @@ export class SinkWorker {
       const round = new AbortController();
       const onAbort = () => round.abort();
       signal.addEventListener('abort', onAbort, { once: true });
+      // Aborted while the cursor was read: the event has fired already and would never end this round.
+      if (signal.aborted) round.abort();
       const entry = { controller: round, generation: cursor.generation };
       this.rounds.set(ledger, entry);
       try {

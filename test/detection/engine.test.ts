@@ -228,6 +228,39 @@ for (const [kind, make] of HARNESSES) {
       }
     });
 
+    it('stops when stopped while a worker is still loading its cursor (the abort comes before the worker listens)', { skip, timeout: TEST_MS }, async () => {
+      const harness = await make();
+      const store = await harness.open();
+      let entered!: () => void;
+      const loading = new Promise<void>((resolve) => (entered = resolve));
+      const bound = <T extends object>(target: T, override: Record<string, unknown>): T =>
+        new Proxy(target, {
+          get(t, property) {
+            if (typeof property === 'string' && property in override) return override[property];
+            const value = Reflect.get(t, property, t) as unknown;
+            return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(t) : value;
+          },
+        });
+      const slowDetection = bound(store.detection, {
+        loadCursor: async (ledger: string) => {
+          entered();
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          return store.detection.loadCursor(ledger);
+        },
+      });
+      const detection = service(bound(store, { detection: slowDetection }), [failedLoginDetector()]);
+      try {
+        await store.createLedger('app');
+        await detection.start(true);
+        await loading;
+        const stopped = await Promise.race([detection.stop().then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 10_000))]);
+        assert.equal(stopped, true, 'stop() returned');
+      } finally {
+        await store.close();
+        await harness.destroy();
+      }
+    });
+
     it('two processes: only one judges a ledger, the other takes over when it stops, nothing doubled', { skip, timeout: TEST_MS }, async () => {
       const harness = await make();
       const first = await harness.open();

@@ -424,8 +424,10 @@ export const TILE_NODES = 2 * TILE_WIDTH - 2;
 
 /** Offset of the first node of local height h (0 ≤ h < TILE_HEIGHT) in a tile's node array. */
 function nodeOffset(height: number): number {
-  return 2 * TILE_WIDTH - (2 * TILE_WIDTH) / 2 ** height;
+  return NODE_OFFSETS[height] as number;
 }
+
+const NODE_OFFSETS = Array.from({ length: TILE_HEIGHT }, (_, height) => 2 * TILE_WIDTH - (2 * TILE_WIDTH) / 2 ** height);
 
 /**
  * The nodes (local heights 0–7: the tile's 256 stored hashes and its interior nodes) of full tiles of
@@ -435,25 +437,27 @@ function nodeOffset(height: number): number {
  * the store exactly as reading the stored hashes does.
  */
 export class TileNodeCache {
-  readonly #tiles = new Map<string, Uint8Array>();
+  readonly #tiles: RecentlyUsed<number, Uint8Array>;
   /**
    * Hashes of perfect subtrees outside full tiles (the tree's right edge, which every proof at a size
    * shares), by `level/index/count`: a perfect subtree's leaves are all stored, so its hash is as final
    * as a full tile's. Bounded like the tiles, at 32 bytes each.
    */
-  readonly #pieces = new Map<string, Uint8Array>();
+  readonly #pieces: RecentlyUsed<string, Uint8Array>;
 
   constructor(readonly maxTiles = 8192) {
     if (!Number.isSafeInteger(maxTiles) || maxTiles < 0) fail('INVALID_ARGUMENT', `maxTiles must be a non-negative integer, got ${maxTiles}`, { maxTiles });
+    this.#tiles = new RecentlyUsed(maxTiles);
+    this.#pieces = new RecentlyUsed(maxTiles * 16);
   }
 
   /** The cached hash of a perfect subtree, by its key `level/index/count`. */
   piece(key: string): Uint8Array | undefined {
-    return touch(this.#pieces, key);
+    return this.#pieces.get(key);
   }
 
   setPiece(key: string, hash: Uint8Array): void {
-    remember(this.#pieces, key, hash, this.maxTiles * 16);
+    this.#pieces.set(key, hash);
   }
 
   get size(): number {
@@ -461,29 +465,56 @@ export class TileNodeCache {
   }
 
   get(level: number, tile: number): Uint8Array | undefined {
-    return touch(this.#tiles, `${level}/${tile}`);
+    return this.#tiles.get(tileKey(level, tile));
   }
 
   set(level: number, tile: number, nodes: Uint8Array): void {
-    remember(this.#tiles, `${level}/${tile}`, nodes, this.maxTiles);
+    this.#tiles.set(tileKey(level, tile), nodes);
   }
 }
 
-/** A least-recently-used lookup: a hit moves to the end (Map keeps insertion order). */
-function touch<V>(map: Map<string, V>, key: string): V | undefined {
-  const value = map.get(key);
-  if (value !== undefined) {
-    map.delete(key);
-    map.set(key, value);
-  }
-  return value;
-}
+/** A tile's number key: levels are below 8 for any safe tree size (256^7 > 2^53), so this stays exact. */
+const tileKey = (level: number, tile: number): number => tile * 8 + level;
 
-function remember<V>(map: Map<string, V>, key: string, value: V, max: number): void {
-  if (max === 0) return;
-  map.delete(key);
-  map.set(key, value);
-  while (map.size > max) map.delete(map.keys().next().value as string);
+/**
+ * At most `max` entries, the least recently used evicted first, approximately (CLOCK, second chance):
+ * a hit only marks its entry, and eviction passes over marked entries once. Moving every hit to the end
+ * of a Map, as exact LRU does, costs a delete and an insert per proof and left the Map to compact.
+ */
+class RecentlyUsed<K, V> {
+  readonly #map = new Map<K, { value: V; used: boolean }>();
+
+  constructor(readonly max: number) {}
+
+  get size(): number {
+    return this.#map.size;
+  }
+
+  get(key: K): V | undefined {
+    const entry = this.#map.get(key);
+    if (entry === undefined) return undefined;
+    entry.used = true;
+    return entry.value;
+  }
+
+  set(key: K, value: V): void {
+    if (this.max === 0) return;
+    const known = this.#map.get(key);
+    if (known !== undefined) {
+      known.value = value;
+      known.used = true;
+      return;
+    }
+    this.#map.set(key, { value, used: false });
+    while (this.#map.size > this.max) {
+      const [oldestKey, oldest] = this.#map.entries().next().value as [K, { value: V; used: boolean }];
+      this.#map.delete(oldestKey);
+      if (oldest.used) {
+        oldest.used = false;
+        this.#map.set(oldestKey, oldest);
+      }
+    }
+  }
 }
 
 const pieceKey = (piece: Piece): string => `${piece.level}/${piece.index}/${piece.count}`;
@@ -533,6 +564,114 @@ export function planInclusionProofs(suite: CryptoSuite, indices: readonly number
       fail('INVALID_ARGUMENT', `an inclusion proof needs 0 ≤ index < size, got index ${index}, size ${size}`, { index, size });
     }
   }
+  if (indices.length === 1 && cache !== undefined) {
+    const single = planSingleFromTiles(suite, indices[0] as number, size, cache);
+    if (single !== undefined) return single;
+  }
+  return planManyInclusionProofs(suite, indices, size, cache);
+}
+
+/** Where a sibling's hash sits: byte `at` of the nodes of full tile `tile` of tile level `level`. */
+interface TileNodeRef {
+  level: number;
+  tile: number;
+  at: number;
+}
+
+/**
+ * The common case of one proof with a warm right edge, planned without the general planner's maps: each
+ * sibling is a node of a full tile or a cached edge span. Undefined (use the general planner) when an
+ * edge span is not cached yet. Tiles not in memory are listed in `tiles`; until stored nodes arrive for
+ * all of them, reads and finish are the general plan's, so the plan is exact either way.
+ */
+function planSingleFromTiles(suite: CryptoSuite, index: number, size: number, cache: TileNodeCache): InclusionProofsPlan | undefined {
+  const spans = inclusionSpans(index, size);
+  /** Per sibling, its cached hash, or the position of its tile in `tiles` and its byte offset there. */
+  const known: Array<Uint8Array | undefined> = [];
+  const slots: number[] = [];
+  const offsets: number[] = [];
+  const tiles: Array<{ level: number; tile: number }> = [];
+  for (const { start, end } of spans) {
+    const ref = fullTileNode(start, end, size);
+    if (ref === undefined) {
+      const hash = cache.piece(`s${start}:${end}`);
+      if (hash === undefined) return undefined;
+      known.push(hash);
+      slots.push(-1);
+      offsets.push(0);
+      continue;
+    }
+    let slot = 0;
+    while (slot < tiles.length && (tiles[slot]!.level !== ref.level || tiles[slot]!.tile !== ref.tile)) slot++;
+    if (slot === tiles.length) tiles.push({ level: ref.level, tile: ref.tile });
+    known.push(undefined);
+    slots.push(slot);
+    offsets.push(ref.at);
+  }
+  // Held here from planning on, so an eviction before finish is harmless.
+  const nodes = tiles.map(({ level, tile }) => cache.get(level, tile));
+  const fromNodes = (found: ReadonlyArray<Uint8Array | undefined>): InclusionProofsPlan => ({
+    reads: [],
+    tiles: [],
+    withStoredTiles() {
+      return this;
+    },
+    finish(hashes) {
+      new ReadHashes([], hashes);
+      const proof: Uint8Array[] = [];
+      for (let i = 0; i < known.length; i++) {
+        const hash = known[i];
+        proof.push(hash !== undefined ? copyHash(hash) : (found[slots[i]!] as Uint8Array).slice(offsets[i]!, offsets[i]! + HASH_SIZE));
+      }
+      return [proof];
+    },
+  });
+  if (nodes.every((n) => n !== undefined)) return fromNodes(nodes);
+  const missing = tiles.filter((_, i) => nodes[i] === undefined);
+  let general: InclusionProofsPlan | undefined;
+  const fallback = (): InclusionProofsPlan => (general ??= planManyInclusionProofs(suite, [index], size, cache));
+  return {
+    get reads() {
+      return fallback().reads;
+    },
+    tiles: missing,
+    withStoredTiles(stored) {
+      const complete = stored.length === missing.length && stored.every((n) => n !== undefined && n.length === TILE_NODES * HASH_SIZE);
+      if (!complete) {
+        const plan = fallback();
+        const byKey = new Map(missing.map((t, i) => [`${t.level}/${t.tile}`, stored[i]]));
+        return plan.withStoredTiles(plan.tiles.map((t) => byKey.get(`${t.level}/${t.tile}`)));
+      }
+      missing.forEach(({ level, tile }, i) => cache.set(level, tile, stored[i] as Uint8Array));
+      let next = 0;
+      return fromNodes(nodes.map((n) => n ?? stored[next++]));
+    },
+    finish: (hashes) => fallback().finish(hashes),
+  };
+}
+
+/** Leaves under one hash of each tile level: 256^level. */
+const LEVEL_WIDTHS = Array.from({ length: 8 }, (_, level) => TILE_WIDTH ** level);
+
+/**
+ * The node for span [start, end) if it is one perfect subtree inside a full tile of a tree of `size`
+ * leaves, else undefined (the tree's right edge).
+ */
+function fullTileNode(start: number, end: number, size: number): TileNodeRef | undefined {
+  let height = 0;
+  for (let width = end - start; width > 1; width /= 2) {
+    if (width % 2 === 1) return undefined;
+    height++;
+  }
+  const level = Math.floor(height / TILE_HEIGHT);
+  const local = height - level * TILE_HEIGHT;
+  const levelIndex = start / (LEVEL_WIDTHS[level] as number);
+  const tile = Math.floor(levelIndex / TILE_WIDTH);
+  if ((tile + 1) * (LEVEL_WIDTHS[level + 1] as number) > size) return undefined;
+  return { level, tile, at: (nodeOffset(local) + (levelIndex - tile * TILE_WIDTH) / 2 ** local) * HASH_SIZE };
+}
+
+function planManyInclusionProofs(suite: CryptoSuite, indices: readonly number[], size: number, cache?: TileNodeCache): InclusionProofsPlan {
   // Proofs of nearby leaves share most of their spans (all of them share the right edge): each
   // distinct span is planned and hashed once, by its key `start:end`.
   const spansOf = new Map<string, Piece[]>();

@@ -83,6 +83,42 @@ describe('planInclusionProofs', () => {
     assert.deepEqual(other.map(toHexes), [toHexes(one(10, LEAVES - 1)), toHexes(one(139_998, LEAVES - 1))]);
   });
 
+  it('plans one proof from memory alone once its tiles and the right edge are cached, or from stored tiles', () => {
+    const warmCache = new TileNodeCache();
+    const root = tree.run(planRootHash(nodeSuite, LEAVES), LEAVES);
+    // Leaf tiles inside and outside the full level-1 tile, the partial leaf tile, the last leaf.
+    for (const index of [0, 777, 65_836, 131_071, 139_990, LEAVES - 1]) {
+      tree.run(planInclusionProofs(nodeSuite, [index], LEAVES, warmCache), LEAVES);
+      const warm = planInclusionProofs(nodeSuite, [index], LEAVES, warmCache);
+      assert.deepEqual([warm.reads, warm.tiles], [[], []], `leaf ${index}`);
+      const [proof] = tree.run(warm, LEAVES);
+      assert.deepEqual(toHexes(proof!), toHexes(one(index, LEAVES)));
+      verifyInclusion(nodeSuite, index, LEAVES, leafHash(index), proof!, root);
+    }
+    // Leaf tile 3 is only "in the store" (warmCache stands for it): the plan asks for it, then reads nothing.
+    const index = 3 * 256 + 17;
+    tree.run(planInclusionProofs(nodeSuite, [index], LEAVES, warmCache), LEAVES);
+    const stored = warmCache.get(0, 3)!;
+    for (const given of [stored, undefined, stored.subarray(32)]) {
+      const cache = new TileNodeCache();
+      tree.run(planInclusionProofs(nodeSuite, [0], LEAVES, cache), LEAVES);
+      const plan = planInclusionProofs(nodeSuite, [index], LEAVES, cache);
+      assert.deepEqual(plan.tiles, [{ level: 0, tile: 3 }]);
+      const withStored = plan.withStoredTiles([given]);
+      // Without a usable stored tile, the tile's 256 hashes are read and its nodes computed and cached.
+      assert.equal(withStored.reads.length === 0, given === stored);
+      const [proof] = tree.run(withStored, LEAVES);
+      assert.deepEqual(toHexes(proof!), toHexes(one(index, LEAVES)));
+      assert.deepEqual(cache.get(0, 3), stored);
+    }
+    // A caller that reads without asking the store for tiles gets the same proof, and the tile cached.
+    const cache = new TileNodeCache();
+    tree.run(planInclusionProofs(nodeSuite, [0], LEAVES, cache), LEAVES);
+    const [direct] = tree.run(planInclusionProofs(nodeSuite, [index], LEAVES, cache), LEAVES);
+    assert.deepEqual(toHexes(direct!), toHexes(one(index, LEAVES)));
+    assert.deepEqual(cache.get(0, 3), stored);
+  });
+
   it('does not cache a tile from a read of the wrong shape, and rejects bad indexes', () => {
     const cache = new TileNodeCache();
     const plan = planInclusionProofs(nodeSuite, [1000], LEAVES, cache);

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { portableSigner } from '../../src/core/crypto.js';
 import { nodeSuite } from '../../src/platform/node-crypto.js';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { SQLITE_PAGE_SIZE, SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { sampleEvent } from '../helpers/events.js';
 import { runStoreConformance, type StoreHarness } from './conformance.js';
 import { runRetentionConformance } from './retention-conformance.js';
 
@@ -31,6 +32,36 @@ import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from '../../src/store/sqlite/schema.js';
 import { StoreError } from '../../src/store/store.js';
+
+describe('sqlite page size', () => {
+  it('creates new files with 16 KiB pages and leaves an existing file its own page size, readable and appendable', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sealtrail-pages-'));
+    try {
+      const signer = portableSigner(nodeSuite.randomBytes(32));
+      const fresh = new SqliteStore({ path: join(dir, 'new.db'), suite: nodeSuite, signer, name: 'x' });
+      assert.equal(fresh.db.pragma('page_size', { simple: true }), SQLITE_PAGE_SIZE);
+      await fresh.close();
+      // A file created by an earlier sealtrail, with SQLite's default 4 KiB pages.
+      const oldPath = join(dir, 'old.db');
+      const raw = new Database(oldPath);
+      raw.pragma('page_size = 4096');
+      raw.pragma('journal_mode = WAL');
+      raw.close();
+      let store = new SqliteStore({ path: oldPath, suite: nodeSuite, signer, name: 'x' });
+      await store.createLedger('l');
+      await store.append('l', Array.from({ length: 300 }, (_, i) => ({ event: sampleEvent(i), writer: 'w' })));
+      await store.close();
+      store = new SqliteStore({ path: oldPath, suite: nodeSuite, signer, name: 'x' });
+      assert.equal(store.db.pragma('page_size', { simple: true }), 4096);
+      await store.append('l', [{ event: sampleEvent(300), writer: 'w' }]);
+      assert.equal((await store.latestCheckpoint('l'))?.size, 301);
+      assert.equal((await store.getEntry('l', 299))?.index, 299);
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('sqlite schema versions', () => {
   it('applies migrations to a new file and refuses a file from a newer sealtrail', () => {

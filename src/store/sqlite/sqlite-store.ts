@@ -90,6 +90,14 @@ export interface RebuildProgress {
 }
 
 const PAGE = 1000;
+/**
+ * Page size of new database files. An entry row (leaf, leaf hash, disclosures) is ~2.2 KB: a 4 KiB page
+ * holds one and leaves the rest empty, a 16 KiB page holds seven; a full tile's 16,320 bytes of nodes
+ * fit one page instead of an overflow chain of five. Measured with 100,000 generated events in batches
+ * of 1,000 (bench/indexed.ts sqliteStoreRun, alternating): disk 4,820 → 3,687 bytes/event, bytes
+ * written 15.3k → 13.9k per event, ingest unchanged or faster (1,624–1,767 → 1,842–2,156 events/s).
+ */
+export const SQLITE_PAGE_SIZE = 16384;
 /** Page cache of the writing connection, in KiB (256 MiB). */
 const SQLITE_CACHE_KIB = 256 * 1024;
 const OPTIMIZE_EVERY_EVENTS = 100_000;
@@ -140,6 +148,8 @@ export function openDatabase(path: string, readonly = false): Database.Database 
   if (!readonly) restrictDatabaseFiles(path);
   const db = new Database(path, { readonly, fileMustExist: readonly });
   if (!readonly) {
+    // Only a new, empty file takes it (an existing file keeps its own): must come before WAL mode.
+    db.pragma(`page_size = ${SQLITE_PAGE_SIZE}`);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     // The search indexes are random-key B-trees: once they outgrow the default 2 MiB page cache, nearly

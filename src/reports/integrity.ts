@@ -72,7 +72,7 @@ export interface IntegrityEvidence {
   result: 'verified' | 'failed' | 'no-events';
   /** Entries [from, to) this report re-derived from their rows now (full and entries modes). */
   entries?: { from: number; to: number };
-  /** The period's signed checkpoints: from the last at or before its first entry to the first covering its last. */
+  /** The period's signed checkpoints: from the first covering its first entry to the first covering its last. */
   checkpoints?: { count: number; first: CheckpointReference; last: CheckpointReference };
   /** `full` mode with a usable watermark: what was cited rather than verified now. */
   cited?: MonitorCitation;
@@ -224,7 +224,8 @@ async function verifySignatures(context: IntegrityContext, ledger: string, first
 }
 
 /**
- * The stored checkpoints from the last at or before entry `first` to the first covering entry `last`,
+ * The stored checkpoints from the first covering entry `first` (the one after the last at or before it)
+ * to the first covering entry `last`,
  * read a page of sizes at a time, counted, and each opened under the deployment's key when `openAll`
  * (the first and the last always are).
  */

@@ -65,6 +65,9 @@ export interface AlertFilter {
   severity?: Severity;
   ledger?: string;
   rule?: string;
+  /** Alerts about this actor id (of any type, unless `actorType` is given too). */
+  actor?: string;
+  actorType?: string;
   /** Scope of the key reading: ledger names (['*'] all) and tenants (['*'] all; alerts without a tenant need '*'). */
   ledgers: string[];
   tenants: string[];

@@ -49,6 +49,9 @@ for (const [kind, make] of HARNESSES) {
         assert.deepEqual(await ids({ ledgers: ['app'] }), [b.id, a.id]);
         assert.deepEqual(await ids({ severity: 'low' }), [b.id]);
         assert.deepEqual(await ids({ limit: 1 }), [c.id]);
+        assert.deepEqual(await ids({ actor: 'b' }), [b.id]);
+        assert.deepEqual(await ids({ actor: 'b', actorType: 'service' }), []);
+        assert.deepEqual(await ids({ actorType: 'user', ledgers: ['other'] }), [c.id]);
         assert.deepEqual(await ids({ beforeSeq: (await detection.getAlert(b.id))!.seq! }), [a.id]);
 
         const change = { from: ['open'] as const, to: 'acknowledged' as const, by: 'k1', atMicros: 1 };

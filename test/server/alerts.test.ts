@@ -87,6 +87,21 @@ describe('GET /v1/alerts', () => {
     }
     assert.equal(pages, 3);
     assert.deepEqual(seen, planted.map((a) => a.id).reverse(), 'every alert once, in order');
+    // A last page that is exactly full says it is the last.
+    const firstHalf = (await call('GET', '/v1/alerts?limit=4')).json();
+    const secondHalf = (await call('GET', `/v1/alerts?limit=4&cursor=${firstHalf.next}`)).json();
+    assert.deepEqual([firstHalf.alerts.length, secondHalf.alerts.length, secondHalf.next], [4, 4, null]);
+    assert.equal((await call('GET', '/v1/alerts?limit=8')).json().next, null);
+  });
+
+  it('filters by actor id, and by actor type with it', async () => {
+    const only = async (query: string) => (await call('GET', `/v1/alerts?${query}`)).json().alerts.map((a: { id: string }) => a.id);
+    assert.deepEqual(await only('actor=u3'), [planted[3]!.id]);
+    assert.deepEqual(await only('actor=u3&actor_type=user'), [planted[3]!.id]);
+    assert.deepEqual(await only('actor=u3&actor_type=service'), []);
+    assert.deepEqual(await only('actor=nobody'), []);
+    assert.deepEqual(await only('actor=u6&rule=r-one'), [planted[6]!.id]);
+    for (const query of ['actor=', `actor=${'x'.repeat(257)}`, 'actor_type=']) assert.equal((await call('GET', `/v1/alerts?${query}`)).statusCode, 400, query);
   });
 
   it('shows a tenant-scoped key only its ledgers’ and tenants’ alerts; others answer like missing ones', async () => {

@@ -59,13 +59,15 @@ interface AlertJson {
 export const alertsCommand: Command = {
   name: 'alerts',
   summary: 'Alerts raised by detection: alerts list [filters] | show ID | ack ID | close ID --reason R',
-  usage: 'alerts list [--status S] [--severity S] [--ledger L] [--rule R] [--limit N] [--cursor C] [--all] [--json] | alerts show ID | alerts ack ID | alerts close ID --reason TEXT',
+  usage: 'alerts list [--status S] [--severity S] [--ledger L] [--rule R] [--actor ID [--actor-type T]] [--limit N] [--cursor C] [--all] [--json] | alerts show ID | alerts ack ID | alerts close ID --reason TEXT',
   options: {
     ...SERVER_OPTIONS,
     status: { type: 'string', description: 'open, acknowledged or closed.', value: 'S' },
     severity: { type: 'string', description: 'low, medium, high or critical.', value: 'S' },
     ledger: { type: 'string', short: 'l', description: 'Only alerts of this ledger.', value: 'L' },
     rule: { type: 'string', description: 'Only alerts of this rule id.', value: 'R' },
+    actor: { type: 'string', description: 'Only alerts about this actor id.', value: 'ID' },
+    'actor-type': { type: 'string', description: 'With --actor: only this type of actor (user, service, …).', value: 'T' },
     limit: { type: 'string', description: 'Alerts per page (1–1000).', default: '100', value: 'N' },
     cursor: { type: 'string', description: 'Continue from the `next` a previous page printed.', value: 'C' },
     all: { type: 'boolean', description: 'Follow every page.' },
@@ -103,7 +105,7 @@ export const alertsCommand: Command = {
 
 async function listAlerts(args: ParsedArgs, call: ReturnType<typeof api>, json: boolean): Promise<void> {
   const limit = String(integerOption(args, 'limit', { min: 1, max: 1000 }) ?? 100);
-  const filters = { status: optionalString(args, 'status'), severity: optionalString(args, 'severity'), ledger: optionalString(args, 'ledger'), rule: optionalString(args, 'rule'), limit };
+  const filters = { status: optionalString(args, 'status'), severity: optionalString(args, 'severity'), ledger: optionalString(args, 'ledger'), rule: optionalString(args, 'rule'), actor: optionalString(args, 'actor'), actor_type: optionalString(args, 'actor-type'), limit };
   let cursor = optionalString(args, 'cursor');
   const alerts: AlertJson[] = [];
   let next: string | null = null;

@@ -1,6 +1,6 @@
 /**
  * Alerts raised by detection (docs/DETECTION.md "Alerts and their API"):
- *   GET  /v1/alerts?status=&severity=&ledger=&rule=&limit=&cursor=
+ *   GET  /v1/alerts?status=&severity=&ledger=&rule=&actor=&actor_type=&limit=&cursor=
  *   GET  /v1/alerts/{id}   POST /v1/alerts/{id}/acknowledge   POST /v1/alerts/{id}/close {"reason"}
  * Reading an alert is a reader's right on its ledger and tenant: a key sees an alert only if it may read
  * the events behind it, and any other alert answers exactly like a missing one. Whoever may read an
@@ -79,7 +79,7 @@ export async function alertRoutes(app: FastifyInstance, detection: DetectionServ
     return alert;
   };
 
-  app.get<{ Querystring: { status?: StoredAlert['status']; severity?: StoredAlert['severity']; ledger?: string; rule?: string; limit?: number; cursor?: string } }>(
+  app.get<{ Querystring: { status?: StoredAlert['status']; severity?: StoredAlert['severity']; ledger?: string; rule?: string; actor?: string; actor_type?: string; limit?: number; cursor?: string } }>(
     '/alerts',
     {
       schema: {
@@ -89,6 +89,8 @@ export async function alertRoutes(app: FastifyInstance, detection: DetectionServ
           severity: Type.Optional(literals(SEVERITIES)),
           ledger: Type.Optional(Type.String({ pattern: LEDGER_PATTERN })),
           rule: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+          actor: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: "Only alerts about this actor id (the events' actor.id)." })),
+          actor_type: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'With actor: only that type of actor (user, service, …).' })),
           limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
           cursor: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,15}$', description: 'The `next` of the previous page.' })),
         }),
@@ -100,7 +102,7 @@ export async function alertRoutes(app: FastifyInstance, detection: DetectionServ
     },
     async (request) => {
       const { principal } = request;
-      const { status, severity, ledger, rule, cursor } = request.query;
+      const { status, severity, ledger, rule, actor, actor_type: actorType, cursor } = request.query;
       const limit = request.query.limit ?? 100;
       if (ledger !== undefined) {
         requireLedger(principal, ledger, 'read');
@@ -112,14 +114,18 @@ export async function alertRoutes(app: FastifyInstance, detection: DetectionServ
         ...(severity ? { severity } : {}),
         ...(ledger ? { ledger } : {}),
         ...(rule ? { rule } : {}),
+        ...(actor !== undefined ? { actor } : {}),
+        ...(actorType !== undefined ? { actorType } : {}),
         ledgers: principal.ledgers,
         tenants: principal.tenants,
         ...(cursor ? { beforeSeq: Number(cursor) } : {}),
-        limit,
+        // One more than the page: a last page that is exactly full then says so (next: null).
+        limit: limit + 1,
       });
-      request.resultCount = alerts.length;
-      const last = alerts[alerts.length - 1];
-      return { alerts: alerts.map(alertBody), next: alerts.length === limit && last?.seq !== undefined ? String(last.seq) : null };
+      const page = alerts.slice(0, limit);
+      request.resultCount = page.length;
+      const last = page[page.length - 1];
+      return { alerts: page.map(alertBody), next: alerts.length > limit && last?.seq !== undefined ? String(last.seq) : null };
     },
   );
 

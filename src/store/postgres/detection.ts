@@ -109,6 +109,8 @@ export class PostgresDetectionState implements DetectionStateStore {
     if (filter.severity) add((p) => `severity = ${p}`, filter.severity);
     if (filter.ledger) add((p) => `ledger = ${p}`, filter.ledger);
     if (filter.rule) add((p) => `rule = ${p}`, filter.rule);
+    if (filter.actor !== undefined) add((p) => `actor_id = ${p}`, filter.actor);
+    if (filter.actorType !== undefined) add((p) => `actor_type = ${p}`, filter.actorType);
     if (filter.beforeSeq !== undefined) add((p) => `seq < ${p}`, filter.beforeSeq);
     if (!filter.ledgers.includes('*')) add((p) => `ledger = ANY(${p}::text[])`, filter.ledgers);
     if (!filter.tenants.includes('*')) add((p) => `tenant = ANY(${p}::text[])`, filter.tenants);

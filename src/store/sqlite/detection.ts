@@ -134,6 +134,8 @@ export class SqliteDetectionState implements DetectionStateStore {
     if (filter.severity) equal('severity', filter.severity);
     if (filter.ledger) equal('ledger', filter.ledger);
     if (filter.rule) equal('rule', filter.rule);
+    if (filter.actor !== undefined) equal('actor_id', filter.actor);
+    if (filter.actorType !== undefined) equal('actor_type', filter.actorType);
     if (filter.beforeSeq !== undefined) {
       where.push('seq < ?');
       params.push(filter.beforeSeq);

@@ -23,7 +23,7 @@ import { ipBytes } from '../src/core/ipnet.js';
 import { sealEvent } from '../src/core/leaf.js';
 import { nodeSuite } from '../src/platform/node-crypto.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
-import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { SQLITE_PAGE_SIZE, SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { AppendRequest, Store } from '../src/store/store.js';
 import { ADMIN_URL, createPostgresFixture, probePostgres } from '../test/helpers/postgres.js';
 import { DEPLOYMENT_NAME, newSigner, progress, removeDir, tempDir, type BenchOptions } from './fixtures.js';
@@ -187,7 +187,8 @@ export function sqlitePlainRun(w: Workload, batch: number): Run {
   const path = join(dir, 'plain.db');
   const db = new Database(path);
   try {
-    // The store's pragmas (src/store/sqlite/sqlite-store.ts openDatabase).
+    // The store's pragmas (src/store/sqlite/sqlite-store.ts openDatabase), its page size included.
+    db.pragma(`page_size = ${SQLITE_PAGE_SIZE}`);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('cache_size = -262144');

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { SaltSource } from '../src/core/commitments.js';
 import { sealEvent } from '../src/core/leaf.js';
 import { nodeSuite } from '../src/platform/node-crypto.js';
-import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { SQLITE_PAGE_SIZE, SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { DEPLOYMENT_NAME, LEDGER, newSigner, progress, removeDir, tempDir, WRITER, type BenchOptions, appendAll, eventPool } from './fixtures.js';
 import { timeAsync } from './measure.js';
 import type { Row, Section } from './report.js';
@@ -143,6 +143,7 @@ function measureRaw(rows: RawRow[], perTransaction: number, total: number): numb
   const dir = tempDir('raw');
   const db = new Database(join(dir, 'raw.db'));
   try {
+    db.pragma(`page_size = ${SQLITE_PAGE_SIZE}`);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.exec(`CREATE TABLE entries (ledger_id INTEGER NOT NULL, idx INTEGER NOT NULL, received_at INTEGER NOT NULL,

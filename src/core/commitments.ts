@@ -54,40 +54,258 @@ export function commitmentInput(salt: string, path: string, value: unknown): str
   return `[${JSON.stringify(salt)},${JSON.stringify(path)},${canonicalJson(value)}]`;
 }
 
-// Commitment inputs are encoded into one reused buffer: sealing is dominated by per-field costs, and an
-// allocation per field is a measurable share of them.
-const encoder = new TextEncoder();
-let scratch = new Uint8Array(4096);
+// ---- commitment inputs, written as bytes ----------------------------------------------------------
+//
+// Sealing is dominated by per-field costs, so commitment inputs are not built as strings and then
+// encoded: their UTF-8 bytes are written straight into one reused buffer. JSON as JSON.parse makes it
+// (strings, finite numbers, booleans, null, arrays and plain objects) takes this path; any other value
+// (a Date, a boxed primitive, a sparse array, NaN, …) falls back to the string form of
+// {@link commitmentInput}, so that every value is committed exactly as canonicalJson writes it.
+// Strings of printable ASCII without `"` or `\` are copied byte for byte; the others are written as
+// JSON.stringify escapes them (RFC 8785 §3.2.2.2), encoded to UTF-8.
 
-export function commit(suite: CryptoSuite, salt: string, path: string, value: unknown): string {
-  const input = commitmentInput(salt, path, value);
-  if (input.length * 3 > scratch.length) scratch = new Uint8Array(input.length * 3);
-  const bytes = scratch.subarray(0, encoder.encodeInto(input, scratch).written);
+const encoder = new TextEncoder();
+const OPEN = 0x5b; // [
+const CLOSE = 0x5d; // ]
+const OPEN_OBJECT = 0x7b; // {
+const CLOSE_OBJECT = 0x7d; // }
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+/** Arrays and objects nested deeper than this are written by the general canonicalizer. */
+const MAX_FAST_DEPTH = 64;
+
+let out = new Uint8Array(4096);
+let pos = 0;
+
+function reserve(extra: number): void {
+  if (pos + extra <= out.length) return;
+  const grown = new Uint8Array(Math.max(out.length * 2, pos + extra));
+  grown.set(out.subarray(0, pos));
+  out = grown;
+}
+
+function writeByte(byte: number): void {
+  reserve(1);
+  out[pos++] = byte;
+}
+
+/** Text already in its JSON form (escaped), as UTF-8. */
+function writeText(text: string): void {
+  reserve(text.length * 3);
+  pos += encoder.encodeInto(text, out.subarray(pos)).written;
+}
+
+/** Text known to be ASCII (a number's digits, a literal), byte for byte. */
+function writeAscii(text: string): void {
+  const length = text.length;
+  reserve(length);
+  for (let i = 0; i < length; i++) out[pos + i] = text.charCodeAt(i);
+  pos += length;
+}
+
+/** A JSON string: JSON.stringify's form, which is RFC 8785's. */
+function writeString(text: string): void {
+  const length = text.length;
+  reserve(length + 2);
+  let p = pos;
+  out[p++] = QUOTE;
+  for (let i = 0; i < length; i++) {
+    const c = text.charCodeAt(i);
+    // Control characters, quote, backslash and anything beyond ASCII: JSON.stringify escapes or encodes them.
+    if (c < 0x20 || c > 0x7e || c === QUOTE || c === BACKSLASH) {
+      writeText(JSON.stringify(text));
+      return;
+    }
+    out[p++] = c;
+  }
+  out[p++] = QUOTE;
+  pos = p;
+}
+
+/** Writes plain JSON data in RFC 8785 form; false (with the output in an unknown state) for anything else. */
+function writeValue(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case 'string':
+      writeString(value);
+      return true;
+    case 'number':
+      if (!Number.isFinite(value)) return false;
+      // ECMAScript Number::toString, as JSON.stringify and RFC 8785 §3.2.2.3 write it (-0 is "0").
+      writeAscii(String(value));
+      return true;
+    case 'boolean':
+      writeAscii(value ? 'true' : 'false');
+      return true;
+    case 'object':
+      if (value === null) {
+        writeAscii('null');
+        return true;
+      }
+      if (depth >= MAX_FAST_DEPTH) return false;
+      return Array.isArray(value) ? writeArray(value as unknown[], depth + 1) : writeObject(value as Record<string, unknown>, depth + 1);
+    default:
+      return false;
+  }
+}
+
+function writeArray(array: unknown[], depth: number): boolean {
+  if (Object.getPrototypeOf(array) !== Array.prototype || (array as { toJSON?: unknown }).toJSON !== undefined) return false;
+  writeByte(OPEN);
+  for (let i = 0; i < array.length; i++) {
+    const element = array[i];
+    // A hole or undefined: the general canonicalizer decides (it writes them differently).
+    if (element === undefined) return false;
+    if (i > 0) writeByte(COMMA);
+    if (!writeValue(element, depth)) return false;
+  }
+  writeByte(CLOSE);
+  return true;
+}
+
+function writeObject(object: Record<string, unknown>, depth: number): boolean {
+  const prototype: unknown = Object.getPrototypeOf(object);
+  if ((prototype !== Object.prototype && prototype !== null) || object.toJSON !== undefined) return false;
+  // Members sorted by UTF-16 code units (RFC 8785 §3.2.3), which is what sort() compares; members whose
+  // value is undefined are left out, as JSON.stringify leaves them out.
+  const keys = Object.keys(object);
+  if (keys.length > 1) keys.sort();
+  writeByte(OPEN_OBJECT);
+  let first = true;
+  for (const key of keys) {
+    const member = object[key];
+    if (member === undefined) continue;
+    if (!first) writeByte(COMMA);
+    first = false;
+    writeString(key);
+    writeByte(COLON);
+    if (!writeValue(member, depth)) return false;
+  }
+  writeByte(CLOSE_OBJECT);
+  return true;
+}
+
+/** Writes `[salt,path,` (both JSON strings) from the start of the buffer. */
+function writeHead(salt: string, path: string): void {
+  pos = 0;
+  writeByte(OPEN);
+  writeString(salt);
+  writeByte(COMMA);
+  writeString(path);
+  writeByte(COMMA);
+}
+
+/** Finishes the input after its head `[salt,path,`: the value and `]`. */
+function writeValueAndClose(salt: string, path: string, value: unknown): void {
+  if (!writeValue(value, 0)) {
+    // canonicalJson may throw (NaN, undefined, BigInt), as it always did. It may also run the value's
+    // own code (toJSON), which could commit something itself: the whole input is rewritten after it.
+    const text = canonicalJson(value);
+    writeHead(salt, path);
+    writeText(text);
+  }
+  writeByte(CLOSE);
+}
+
+function digest(suite: CryptoSuite): string {
+  const bytes = out.subarray(0, pos);
   return suite.sha256Base64Url ? suite.sha256Base64Url(bytes) : toBase64Url(suite.sha256(bytes));
 }
 
+export function commit(suite: CryptoSuite, salt: string, path: string, value: unknown): string {
+  if (typeof salt !== 'string' || typeof path !== 'string') {
+    const bytes = encoder.encode(commitmentInput(salt, path, value));
+    return suite.sha256Base64Url ? suite.sha256Base64Url(bytes) : toBase64Url(suite.sha256(bytes));
+  }
+  writeHead(salt, path);
+  writeValueAndClose(salt, path, value);
+  return digest(suite);
+}
+
+// ---- salts --------------------------------------------------------------------------------------
+
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+const BASE64URL_CODES = Uint8Array.from(BASE64URL, (c) => c.charCodeAt(0));
+const asciiDecoder = new TextDecoder();
+
 /**
  * Hands out salts from one buffer of CSPRNG output, so that sealing an event costs one random call per
- * few hundred fields rather than one per field.
+ * few hundred fields rather than one per field. The buffer is encoded to base64url once (RFC 4648 §5;
+ * 18 bytes are 24 characters exactly, so each salt is a slice of it), both as text (the salts handed
+ * out) and as its ASCII bytes (copied into commitment inputs).
  */
 export class SaltSource {
   private encoded = '';
+  private chars = new Uint8Array(0);
   private offset = 0;
 
   /** `batch`: salts drawn per call to the random generator. */
   constructor(private readonly suite: CryptoSuite, private readonly batch = 256) {}
 
   next(): string {
-    if (this.offset >= this.encoded.length) {
-      const random = this.suite.randomBytes(SALT_BYTES * this.batch);
-      this.encoded = toBase64Url(random);
-      random.fill(0);
-      this.offset = 0;
-    }
+    if (this.offset >= this.encoded.length) this.refill();
     const salt = this.encoded.slice(this.offset, this.offset + SALT_CHARS);
     this.offset += SALT_CHARS;
     return salt;
   }
+
+  /**
+   * The next salt, also written as `"salt"` into the commitment buffer at `pos` (the caller has reserved
+   * room for it).
+   */
+  writeNext(): string {
+    if (this.offset >= this.encoded.length) this.refill();
+    const { chars, offset } = this;
+    out[pos] = QUOTE;
+    for (let i = 0; i < SALT_CHARS; i++) out[pos + 1 + i] = chars[offset + i]!;
+    out[pos + 1 + SALT_CHARS] = QUOTE;
+    pos += SALT_CHARS + 2;
+    this.offset = offset + SALT_CHARS;
+    return this.encoded.slice(offset, offset + SALT_CHARS);
+  }
+
+  private refill(): void {
+    const random = this.suite.randomBytes(SALT_BYTES * this.batch);
+    const chars = new Uint8Array((random.length / 3) * 4);
+    for (let i = 0, j = 0; i < random.length; i += 3, j += 4) {
+      const triple = (random[i]! << 16) | (random[i + 1]! << 8) | random[i + 2]!;
+      chars[j] = BASE64URL_CODES[triple >>> 18]!;
+      chars[j + 1] = BASE64URL_CODES[(triple >>> 12) & 63]!;
+      chars[j + 2] = BASE64URL_CODES[(triple >>> 6) & 63]!;
+      chars[j + 3] = BASE64URL_CODES[triple & 63]!;
+    }
+    random.fill(0);
+    this.chars.fill(0);
+    this.chars = chars;
+    this.encoded = asciiDecoder.decode(chars);
+    this.offset = 0;
+  }
+}
+
+/**
+ * Commits to every field of `event` in {@link eventFields} order, each with the next salt of `salts`:
+ * the loop of sealing, which writes each input in place instead of calling {@link commit}.
+ */
+export function commitFields(
+  suite: CryptoSuite,
+  event: AuditEvent,
+  salts: SaltSource,
+  commitments: Record<string, string>,
+  disclosures: Disclosures,
+): void {
+  forEachField(event, (path, value) => {
+    pos = 0;
+    reserve(SALT_CHARS + 4);
+    out[pos++] = OPEN;
+    const salt = salts.writeNext();
+    out[pos++] = COMMA;
+    writeString(path);
+    writeByte(COMMA);
+    writeValueAndClose(salt, path, value);
+    commitments[path] = digest(suite);
+    disclosures[path] = [salt, value];
+  });
 }
 
 /** Checks a salt's form: base64url without padding of at least 16 bytes. */
@@ -111,23 +329,56 @@ export function checkSalt(salt: unknown, path: string): asserts salt is string {
  */
 export function eventFields(event: AuditEvent): Array<[path: string, value: unknown]> {
   const fields: Array<[string, unknown]> = [];
-  for (const [key, value] of Object.entries(event)) {
+  forEachField(event, (path, value) => fields.push([path, value]));
+  return fields;
+}
+
+/** Calls `visit` with each field path of `event` and its value, in {@link eventFields} order. */
+function forEachField(event: AuditEvent, visit: (path: string, value: unknown) => void): void {
+  // Object.keys and indexed reads visit what Object.entries would, in its order, without its pairs.
+  const record = event as unknown as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    const value = record[key];
     if (value === undefined) continue;
-    if (key === 'actor' || key === 'origin') {
-      for (const [member, memberValue] of Object.entries(value as Record<string, unknown>)) {
-        if (memberValue !== undefined) fields.push([`${key}.${member}`, memberValue]);
+    if (key === 'actor' || key === 'origin' || key === 'metadata') {
+      const members = value as Record<string, unknown>;
+      for (const member of Object.keys(members)) {
+        const memberValue = members[member];
+        if (memberValue !== undefined) visit(nestedPath(key, member), memberValue);
       }
     } else if (key === 'targets') {
-      (value as unknown[]).forEach((target, i) => fields.push([`targets.${i}`, target]));
-    } else if (key === 'metadata') {
-      for (const [metaKey, metaValue] of Object.entries(value as Record<string, unknown>)) {
-        if (metaValue !== undefined) fields.push([`metadata.${metaKey}`, metaValue]);
-      }
+      const targets = value as unknown[];
+      // forEach's visit: holes are skipped.
+      for (let i = 0; i < targets.length; i++) if (i in targets) visit(targetPath(i), targets[i]);
     } else {
-      fields.push([key, value]);
+      visit(key, value);
     }
   }
-  return fields;
+}
+
+// Paths repeat from event to event; they are kept rather than concatenated each time (bounded, since
+// metadata keys come from outside).
+const MAX_CACHED_PATHS = 10_000;
+let cachedPaths = 0;
+const nestedPaths = new Map<string, Map<string, string>>();
+const targetPaths: string[] = [];
+
+function nestedPath(group: string, member: string): string {
+  let members = nestedPaths.get(group);
+  if (members === undefined) nestedPaths.set(group, (members = new Map()));
+  let path = members.get(member);
+  if (path === undefined) {
+    path = `${group}.${member}`;
+    if (cachedPaths < MAX_CACHED_PATHS) {
+      members.set(member, path);
+      cachedPaths++;
+    }
+  }
+  return path;
+}
+
+function targetPath(index: number): string {
+  return (targetPaths[index] ??= `targets.${index}`);
 }
 
 const TOP_LEVEL_FIELDS = new Set(['id', 'action', 'category', 'occurred_at', 'outcome', 'outcome_reason', 'tenant']);

@@ -571,7 +571,21 @@ export function planInclusionProofs(suite: CryptoSuite, indices: readonly number
   return planManyInclusionProofs(suite, indices, size, cache);
 }
 
-/** Where a sibling's hash sits: byte `at` of the nodes of full tile `tile` of tile level `level`. */
+function planManyInclusionProofs(suite: CryptoSuite, indices: readonly number[], size: number, cache?: TileNodeCache): InclusionProofsPlan {
+  const siblings = new SiblingTable();
+  for (const index of indices) {
+    const spans = inclusionSpans(index, size);
+    siblings.lengths.push(spans.length);
+    for (const { start, end } of spans) {
+      const node = cache !== undefined ? fullTileNode(start, end, size) : undefined;
+      if (node !== undefined) siblings.addTileNode(node);
+      else siblings.addSpan(start, end);
+    }
+  }
+  return new ProofsPlanner(suite, size, cache, siblings).plan();
+}
+
+/** Where a hash sits: byte `at` of the nodes of full tile `tile` of tile level `level`. */
 interface TileNodeRef {
   level: number;
   tile: number;
@@ -655,7 +669,7 @@ const LEVEL_WIDTHS = Array.from({ length: 8 }, (_, level) => TILE_WIDTH ** level
 
 /**
  * The node for span [start, end) if it is one perfect subtree inside a full tile of a tree of `size`
- * leaves, else undefined (the tree's right edge).
+ * leaves, else undefined (the tree's right edge, or a span of several perfect subtrees).
  */
 function fullTileNode(start: number, end: number, size: number): TileNodeRef | undefined {
   let height = 0;
@@ -671,115 +685,189 @@ function fullTileNode(start: number, end: number, size: number): TileNodeRef | u
   return { level, tile, at: (nodeOffset(local) + (levelIndex - tile * TILE_WIDTH) / 2 ** local) * HASH_SIZE };
 }
 
-function planManyInclusionProofs(suite: CryptoSuite, indices: readonly number[], size: number, cache?: TileNodeCache): InclusionProofsPlan {
-  // Proofs of nearby leaves share most of their spans (all of them share the right edge): each
-  // distinct span is planned and hashed once, by its key `start:end`.
-  const spansOf = new Map<string, Piece[]>();
-  const proofSpans = indices.map((index) =>
-    inclusionSpans(index, size).map((span) => {
-      const key = `${span.start}:${span.end}`;
-      if (!spansOf.has(key)) spansOf.set(key, piecesOf(span));
-      return key;
-    }),
-  );
-  /** Tiles found in the cache at planning time (held here, so an eviction before finish is harmless). */
-  const cached = new Map<string, Uint8Array>();
-  /** Full tiles to read whole and cache. */
-  const missing = new Map<string, { level: number; tile: number }>();
-  const toRead: Piece[] = [];
-  const inFullTile = (piece: Piece): boolean =>
-    cache !== undefined && (Math.floor(piece.index / TILE_WIDTH) + 1) * TILE_WIDTH ** (piece.level + 1) <= size;
-  /** Perfect subtrees outside full tiles found in the cache at planning time. */
-  const cachedPieces = new Map<string, Uint8Array>();
-  /**
-   * Spans not inside one full tile: the tree's right edge, shared by every proof at this size. Their
-   * hashes are cached whole (key `s<start>:<end>`: the leaves under a span are stored, so it is final).
-   */
-  const edgeSpans = new Set<string>();
-  const cachedSpans = new Map<string, Uint8Array>();
-  for (const [key, pieces] of spansOf) {
-    if (cache !== undefined && !(pieces.length === 1 && inFullTile(pieces[0] as Piece))) {
-      edgeSpans.add(key);
-      const known = cache.piece(`s${key}`);
-      if (known !== undefined) {
-        cachedSpans.set(key, known);
-        continue;
-      }
+/**
+ * Every sibling of every proof, in proof order, as flat arrays: a node of a full tile (its tile's slot
+ * and byte offset), or a span hashed from stored hashes (its slot among the distinct spans, which
+ * proofs of nearby leaves and every proof's right edge share).
+ */
+class SiblingTable {
+  /** Siblings per proof. */
+  readonly lengths: number[] = [];
+  /** Per sibling: the tile slot, or −1 for a span. */
+  readonly tileSlots: number[] = [];
+  /** Per sibling: the byte offset in its tile, or its span slot. */
+  readonly offsets: number[] = [];
+  readonly tiles: Array<{ level: number; tile: number }> = [];
+  readonly spans: Span[] = [];
+  readonly #tileSlot = new Map<number, number>();
+  readonly #spanSlot = new Map<string, number>();
+
+  addTileNode(node: TileNodeRef): void {
+    const key = tileKey(node.level, node.tile);
+    let slot = this.#tileSlot.get(key);
+    if (slot === undefined) {
+      slot = this.tiles.length;
+      this.#tileSlot.set(key, slot);
+      this.tiles.push({ level: node.level, tile: node.tile });
     }
-    for (const piece of pieces) {
-      if (!inFullTile(piece)) {
-        const known = cache !== undefined && piece.count > 1 ? cache.piece(pieceKey(piece)) : undefined;
-        if (known !== undefined) cachedPieces.set(pieceKey(piece), known);
-        else toRead.push(piece);
-        continue;
-      }
-      const tile = Math.floor(piece.index / TILE_WIDTH);
-      const key = `${piece.level}/${tile}`;
-      if (cached.has(key) || missing.has(key)) continue;
-      const nodes = cache!.get(piece.level, tile);
-      if (nodes !== undefined) cached.set(key, nodes);
-      else missing.set(key, { level: piece.level, tile });
-    }
+    this.tileSlots.push(slot);
+    this.offsets.push(node.at);
   }
-  const planWith = (missing: Map<string, { level: number; tile: number }>): InclusionProofsPlan => {
-    const reads = mergeReads([...toRead, ...[...missing.values()].map(({ level, tile }) => ({ level, index: tile * TILE_WIDTH, count: TILE_WIDTH }))]);
-    const tiles = [...missing.values()];
+
+  addSpan(start: number, end: number): void {
+    const key = `${start}:${end}`;
+    let slot = this.#spanSlot.get(key);
+    if (slot === undefined) {
+      slot = this.spans.length;
+      this.#spanSlot.set(key, slot);
+      this.spans.push({ start, end });
+    }
+    this.tileSlots.push(-1);
+    this.offsets.push(slot);
+  }
+
+  /** The tile slot of a piece inside a full tile, adding the tile if no sibling needed it. */
+  tileSlotOf(level: number, tile: number): number {
+    this.addTileNode({ level, tile, at: 0 });
+    this.tileSlots.pop();
+    this.offsets.pop();
+    return this.#tileSlot.get(tileKey(level, tile)) as number;
+  }
+}
+
+/**
+ * Turns a sibling table into a plan: the nodes of its full tiles from the cache, from stored tiles or
+ * from their 256 stored hashes read whole; its spans from the cache (`s<start>:<end>`: the leaves
+ * under a span are stored, so its hash is final), else hashed from their perfect pieces, each a tile
+ * node, a cached piece or stored hashes read.
+ */
+class ProofsPlanner {
+  /** Per tile slot, its nodes once known (held here, so an eviction before finish is harmless). */
+  readonly #nodes: Array<Uint8Array | undefined>;
+  /** Per span slot, its hash once known. */
+  readonly #spanHashes: Array<Uint8Array | undefined>;
+  /** Spans to hash at finish, with their pieces. */
+  readonly #toHash: Array<{ slot: number; key: string; pieces: Piece[] }> = [];
+  /** Pieces read from stored hashes (outside full tiles, or every piece without a cache). */
+  readonly #toRead: Piece[] = [];
+  readonly #cachedPieces = new Map<string, Uint8Array>();
+
+  constructor(
+    readonly suite: CryptoSuite,
+    readonly size: number,
+    readonly cache: TileNodeCache | undefined,
+    readonly siblings: SiblingTable,
+  ) {
+    this.#spanHashes = siblings.spans.map(({ start, end }) => cache?.piece(`s${start}:${end}`));
+    siblings.spans.forEach((span, slot) => {
+      if (this.#spanHashes[slot] !== undefined) return;
+      const pieces = piecesOf(span);
+      this.#toHash.push({ slot, key: `${span.start}:${span.end}`, pieces });
+      for (const piece of pieces) this.#planPiece(piece);
+    });
+    this.#nodes = siblings.tiles.map(({ level, tile }) => cache?.get(level, tile));
+  }
+
+  #inFullTile(piece: Piece): boolean {
+    return this.cache !== undefined && (Math.floor(piece.index / TILE_WIDTH) + 1) * (LEVEL_WIDTHS[piece.level + 1] as number) <= this.size;
+  }
+
+  #planPiece(piece: Piece): void {
+    if (this.#inFullTile(piece)) {
+      this.siblings.tileSlotOf(piece.level, Math.floor(piece.index / TILE_WIDTH));
+      return;
+    }
+    if (this.cache !== undefined && piece.count > 1) {
+      const key = pieceKey(piece);
+      const known = this.cache.piece(key);
+      if (known !== undefined) {
+        this.#cachedPieces.set(key, known);
+        return;
+      }
+    }
+    this.#toRead.push(piece);
+  }
+
+  plan(): InclusionProofsPlan {
+    const missing: number[] = [];
+    this.#nodes.forEach((nodes, slot) => {
+      if (nodes === undefined) missing.push(slot);
+    });
+    return this.#planWith(missing);
+  }
+
+  /** The plan once the tiles of `missing` (slots) are the only ones to read whole. */
+  #planWith(missing: number[]): InclusionProofsPlan {
+    const { tiles } = this.siblings;
+    const reads = mergeReads([...this.#toRead, ...missing.map((slot) => ({ level: tiles[slot]!.level, index: tiles[slot]!.tile * TILE_WIDTH, count: TILE_WIDTH }))]);
     return {
       reads,
-      tiles,
-      withStoredTiles(nodes) {
-        const still = new Map(missing);
-        [...missing.keys()].forEach((key, i) => {
-          const found = nodes[i];
-          if (found === undefined || found.length !== TILE_NODES * HASH_SIZE) return;
-          cached.set(key, found);
-          cache?.set(tiles[i]!.level, tiles[i]!.tile, found);
-          still.delete(key);
+      tiles: missing.map((slot) => tiles[slot]!),
+      withStoredTiles: (stored) => {
+        const still = missing.filter((slot, i) => {
+          const found = stored[i];
+          if (found === undefined || found.length !== TILE_NODES * HASH_SIZE) return true;
+          this.#nodes[slot] = found;
+          this.cache?.set(tiles[slot]!.level, tiles[slot]!.tile, found);
+          return false;
         });
-        return planWith(still);
+        return this.#planWith(still);
       },
-      finish: (hashes) => finish(missing, reads, hashes),
+      finish: (hashes) => this.#finish(missing, reads, hashes),
     };
-  };
-  const finish = (missing: Map<string, { level: number; tile: number }>, reads: HashRange[], hashes: ReadonlyArray<readonly Uint8Array[]>): Uint8Array[][] => {
+  }
+
+  #finish(missing: number[], reads: HashRange[], hashes: ReadonlyArray<readonly Uint8Array[]>): Uint8Array[][] {
     const stored = new ReadHashes(reads, hashes);
-    for (const [key, { level, tile }] of missing) {
-      const nodes = tileNodes(suite, stored, level, tile);
-      cached.set(key, nodes);
-      cache!.set(level, tile, nodes);
+    const { tiles, lengths, tileSlots, offsets } = this.siblings;
+    for (const slot of missing) {
+      const { level, tile } = tiles[slot]!;
+      const nodes = tileNodes(this.suite, stored, level, tile);
+      this.#nodes[slot] = nodes;
+      this.cache?.set(level, tile, nodes);
     }
-    // Views into tiles and stored hashes here; every hash handed out is copied at the end, so a
-    // caller changing a proof changes neither the cache nor another proof.
-    const piece = (p: Piece): Uint8Array => {
-      if (inFullTile(p)) {
-        const tile = Math.floor(p.index / TILE_WIDTH);
-        const nodes = cached.get(`${p.level}/${tile}`) as Uint8Array;
-        const height = Math.log2(p.count);
-        const at = (nodeOffset(height) + (p.index - tile * TILE_WIDTH) / p.count) * HASH_SIZE;
-        return nodes.subarray(at, at + HASH_SIZE);
-      }
-      if (p.count === 1) return stored.get(p.level, p.index);
-      const key = pieceKey(p);
-      let hash = cachedPieces.get(key);
-      if (hash === undefined) {
-        cachedPieces.set(key, (hash = pieceHash(suite, stored, p)));
-        cache?.setPiece(key, copyHash(hash));
-      }
-      return hash;
-    };
-    const spanHashes = new Map<string, Uint8Array>();
-    for (const [key, pieces] of spansOf) {
-      let hash = cachedSpans.get(key);
-      if (hash === undefined) {
-        hash = piece(pieces[pieces.length - 1] as Piece);
-        for (let i = pieces.length - 2; i >= 0; i--) hash = hashChildren(suite, piece(pieces[i] as Piece), hash);
-        if (edgeSpans.has(key)) cache?.setPiece(`s${key}`, copyHash(hash));
-      }
-      spanHashes.set(key, hash);
+    for (const { slot, key, pieces } of this.#toHash) {
+      let hash = this.#pieceHash(stored, pieces[pieces.length - 1] as Piece);
+      for (let i = pieces.length - 2; i >= 0; i--) hash = hashChildren(this.suite, this.#pieceHash(stored, pieces[i] as Piece), hash);
+      this.#spanHashes[slot] = hash;
+      this.cache?.setPiece(`s${key}`, copyHash(hash));
     }
-    return proofSpans.map((keys) => keys.map((key) => copyHash(spanHashes.get(key) as Uint8Array)));
-  };
-  return planWith(missing);
+    // Every hash handed out is a copy, a view into one buffer per proof: a caller changing a proof
+    // changes neither the cache nor another proof.
+    const proofs: Uint8Array[][] = [];
+    let sibling = 0;
+    for (const length of lengths) {
+      const bytes = new Uint8Array(length * HASH_SIZE);
+      const proof: Uint8Array[] = [];
+      for (let i = 0; i < length; i++, sibling++) {
+        const tileSlot = tileSlots[sibling] as number;
+        const offset = offsets[sibling] as number;
+        const hash = tileSlot >= 0 ? (this.#nodes[tileSlot] as Uint8Array).subarray(offset, offset + HASH_SIZE) : (this.#spanHashes[offset] as Uint8Array);
+        bytes.set(hash, i * HASH_SIZE);
+        proof.push(bytes.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE));
+      }
+      proofs.push(proof);
+    }
+    return proofs;
+  }
+
+  /** A perfect piece's hash: a view into its tile's nodes, a stored hash, or hashed from stored hashes (and cached). */
+  #pieceHash(stored: ReadHashes, piece: Piece): Uint8Array {
+    if (this.#inFullTile(piece)) {
+      const tile = Math.floor(piece.index / TILE_WIDTH);
+      const nodes = this.#nodes[this.siblings.tileSlotOf(piece.level, tile)] as Uint8Array;
+      const at = (nodeOffset(Math.log2(piece.count)) + (piece.index - tile * TILE_WIDTH) / piece.count) * HASH_SIZE;
+      return nodes.subarray(at, at + HASH_SIZE);
+    }
+    if (piece.count === 1) return stored.get(piece.level, piece.index);
+    const key = pieceKey(piece);
+    let hash = this.#cachedPieces.get(key);
+    if (hash === undefined) {
+      this.#cachedPieces.set(key, (hash = pieceHash(this.suite, stored, piece)));
+      this.cache?.setPiece(key, copyHash(hash));
+    }
+    return hash;
+  }
 }
 
 /**

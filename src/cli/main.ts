@@ -16,12 +16,13 @@ import { eraseCommand, holdsCommand, retentionCommand } from './commands/retenti
 import { exportCommand } from './commands/export.js';
 import { verifyBundleCommand } from './commands/bundle.js';
 import { reindexCommand } from './commands/reindex.js';
+import { compactCommand } from './commands/compact.js';
 import { alertsCommand, detectCommand, rulesCommand } from './commands/detect.js';
 import { importCommand } from './commands/import.js';
 import { sinksCommand, verifyStreamCommand } from './commands/sinks.js';
 import { certificateCommand, reportCommand } from './commands/report.js';
 
-const COMMANDS: Command[] = [serveCommand, ledgersCommand, appendCommand, checkpointCommand, proofCommand, searchCommand, timelineCommand, exportCommand, importCommand, keysCommand, retentionCommand, holdsCommand, eraseCommand, verifyCommand, verifyBundleCommand, sinksCommand, verifyStreamCommand, reportCommand, certificateCommand, alertsCommand, rulesCommand, detectCommand, reindexCommand, dbCommand];
+const COMMANDS: Command[] = [serveCommand, ledgersCommand, appendCommand, checkpointCommand, proofCommand, searchCommand, timelineCommand, exportCommand, importCommand, keysCommand, retentionCommand, holdsCommand, eraseCommand, verifyCommand, verifyBundleCommand, sinksCommand, verifyStreamCommand, reportCommand, certificateCommand, alertsCommand, rulesCommand, detectCommand, reindexCommand, compactCommand, dbCommand];
 
 function overview(): string {
   const rows = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`);

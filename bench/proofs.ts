@@ -127,6 +127,7 @@ export async function proofsSection(options: BenchOptions): Promise<Section> {
       notes: [
         `${size.toLocaleString('en-US')} events appended in ${appendSeconds.toFixed(1)} s (bulk mode, batches of 1,000); proofs through inclusionProofs (src/store/proofs.ts) with and without Store.readTileNodes.`,
         'Baseline "tiles computed": the same proofs with tile nodes neither read nor stored, so each tile missing from memory is hashed from its 256 stored hashes.',
+        `A scattered bundle reads one tile_nodes row per distinct leaf tile: here at most ${tiles.toLocaleString('en-US')}; on a 10M-leaf ledger 10,000 random leaves fall in ~8,900 of its 39,062.`,
       ],
     };
   } finally {

@@ -431,7 +431,8 @@ const NODE_OFFSETS = Array.from({ length: TILE_HEIGHT }, (_, height) => 2 * TILE
 
 /**
  * The nodes (local heights 0–7: the tile's 256 stored hashes and its interior nodes) of full tiles of
- * one tree, computed once from the tile's 256 stored hashes and kept, least recently used evicted beyond `maxTiles` (16 KiB each). A
+ * one tree, computed once from the tile's 256 stored hashes and kept, the least recently used (about:
+ * see RecentlyUsed) evicted beyond `maxTiles` (16 KiB each). A
  * full tile never changes in an append-only tree, whatever later size a proof is for, so a cached node
  * stands for the same stored hashes it was computed from. One cache per ledger of one store: it trusts
  * the store exactly as reading the stored hashes does.

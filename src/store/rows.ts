@@ -5,7 +5,8 @@
  */
 import type { Disclosures } from '../core/commitments.js';
 import { locationFromRow, type LocationRow } from './search-fields.js';
-import type { ApiKeyRecord, Redactions, Role, SearchHit, StoredCheckpoint, StoredEntry } from './store.js';
+import { writerFromLeaf } from '../core/export/record.js';
+import type { ApiKeyRecord, ExportHit, Redactions, Role, SearchHit, StoredCheckpoint, StoredEntry } from './store.js';
 
 /** SQLite returns integers as numbers, PostgreSQL BIGINT as decimal strings. */
 type Int = number | string;
@@ -60,6 +61,39 @@ export function toEntry(ledger: string, row: EntryRow): StoredEntry {
 export function toHit(ledger: string, row: HitRow): SearchHit {
   const location = locationFromRow(row);
   return { ...toEntry(ledger, row), ...(location ? { location } : {}) };
+}
+
+/** How much of a leaf's end a SQLite export page reads (as text, `leaf_tail`): `"writer":"<id>"}` for every valid id (WRITER_ID: up to 128 characters). */
+export const LEAF_TAIL_BYTES = 144;
+
+/**
+ * writerFromLeaf of a leaf from its last bytes, as text: the same answer whenever the tail holds the
+ * whole `"writer":"<id>"}` in ASCII; undefined otherwise (a longer or non-ASCII id, a tail cut inside
+ * the member, a corrupt leaf), when the caller reads the whole leaf.
+ */
+export function writerFromTail(tail: string): string | undefined {
+  const end = tail.length - 2;
+  if (end < 10 || tail.charCodeAt(end + 1) !== 0x7d || tail.charCodeAt(end) !== 0x22) return undefined;
+  const start = tail.lastIndexOf('"', end - 1);
+  if (start < 9 || tail.slice(start - 9, start) !== '"writer":') return undefined;
+  const id = tail.slice(start + 1, end);
+  for (let i = 0; i < id.length; i++) if (id.charCodeAt(i) > 0x7f) return undefined;
+  return id;
+}
+
+/** A search row as an ExportHit, its writer read from the whole leaf (PostgreSQL; SQLite reads the tail). */
+export function toExportHit(ledger: string, row: HitRow): ExportHit {
+  const location = locationFromRow(row);
+  return {
+    ledger,
+    index: Number(row.idx),
+    receivedAtMicros: Number(row.received_at),
+    leafHash: row.leaf_hash,
+    writer: writerFromLeaf(row.leaf),
+    disclosuresJson: row.disclosures,
+    ...(row.redactions ? { redactions: JSON.parse(row.redactions) as Redactions } : {}),
+    ...(location ? { location } : {}),
+  };
 }
 
 export function toCheckpoint(ledger: string, row: CheckpointRow): StoredCheckpoint {

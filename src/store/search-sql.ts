@@ -121,14 +121,17 @@ export async function receivedAsIndex(
   return { clauses };
 }
 
+/** The entries' columns of a search page (rows.ts EntryRow), from `en`. */
+export const ENTRY_COLUMNS = 'en.idx, en.received_at, en.leaf, en.leaf_hash, en.disclosures, en.redactions';
+
 /**
  * One page of search results: `matches` (FROM … WHERE … ORDER BY over search_events `e`) picks the
  * page from the index alone, limited by the placeholder `limit`; only then are its rows joined to their
  * entries, so that where matches must be sorted, only the page's entries are read, not every match's.
  * Both stores run this shape.
  */
-export function pageOfEntries(matches: string, limit: string, direction: 'ASC' | 'DESC'): string {
-  return `SELECT en.idx, en.received_at, en.leaf, en.leaf_hash, en.disclosures, en.redactions, ${LOCATION_COLUMNS.map((c) => `page.${c}`).join(', ')}
+export function pageOfEntries(matches: string, limit: string, direction: 'ASC' | 'DESC', entryColumns = ENTRY_COLUMNS): string {
+  return `SELECT ${entryColumns}, ${LOCATION_COLUMNS.map((c) => `page.${c}`).join(', ')}
            FROM (SELECT e.ledger_id, e.idx, ${LOCATION_COLUMNS.map((c) => `e.${c}`).join(', ')} ${matches} LIMIT ${limit}) page
            JOIN entries en ON en.ledger_id = page.ledger_id AND en.idx = page.idx
            ORDER BY page.idx ${direction}`;

@@ -157,6 +157,28 @@ export interface SearchPage {
 }
 
 /**
+ * A search hit as bulk readers (exports) take it: the leaf's writer (core/export writerFromLeaf) instead
+ * of the whole leaf, and the disclosures as the stored JSON text, written by JSON.stringify, left for
+ * the reader to parse only if it must (core/export/raw.ts mostly need not). Same entry, same location.
+ */
+export interface ExportHit {
+  ledger: string;
+  index: number;
+  receivedAtMicros: number;
+  leafHash: Uint8Array;
+  writer: string;
+  /** JSON text of the Disclosures, as stored. */
+  disclosuresJson: string;
+  redactions?: Redactions;
+  location?: IpLocation;
+}
+
+export interface ExportPage {
+  entries: ExportHit[];
+  next: number | null;
+}
+
+/**
  * One event's row of the search index as stored (search_events), read back to compare it with the
  * entry it was derived from (src/store/verify-derived.ts). Location columns are left out: they come
  * from the geolocation database of the day the event was indexed, which verification cannot replay.
@@ -263,6 +285,13 @@ export interface Store {
    * stable under concurrent appends: cursors are indexes, which never change.
    */
   search(ledger: string, request: SearchRequest): Promise<SearchPage>;
+  /**
+   * search() for bulk readers (exports): the same request (same limits) answers with the same entries,
+   * locations and `next`, as ExportHits. SQLite reads these pages on a thread of their own with a small
+   * page cache (a scan reads each page once), so that a long export neither grows the process by the
+   * search threads' caches nor evicts what they hold.
+   */
+  searchForExport(ledger: string, request: SearchRequest): Promise<ExportPage>;
   /** Counts of matching entries grouped by one dimension, largest first (hour: chronological). */
   stats(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Array<{ key: string | null; count: number }>>;
 

@@ -68,11 +68,12 @@ describe('sealtrail export', () => {
     assert.equal(existsSync(refused), false);
 
     const store = server.deployment.store;
-    const search = store.search.bind(store);
+    // The export reads its pages through searchForExport (docs/EXPORT.md, "How an export reads").
+    const searchForExport = store.searchForExport.bind(store);
     let calls = 0;
-    store.search = async (ledger, request) => {
+    store.searchForExport = async (ledger, request) => {
       if (++calls === 2) throw new Error('disk on fire');
-      return search(ledger, request);
+      return searchForExport(ledger, request);
     };
     try {
       const aborted = join(dir, 'aborted.ocsf');
@@ -82,7 +83,7 @@ describe('sealtrail export', () => {
       assert.equal(existsSync(aborted), false, 'no file under the final name');
       assert.deepEqual(readdirSync(dir).filter((name) => name.includes('aborted')), [], 'and no temporary file left');
     } finally {
-      store.search = search;
+      store.searchForExport = searchForExport;
     }
   });
 

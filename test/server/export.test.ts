@@ -4,6 +4,11 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { SYSTEM_LEDGER } from '../../src/server/access-log.js';
 import { CSV_COLUMNS } from '../../src/core/export/csv.js';
+import { exportFormatter, recordWithAttribution } from '../../src/core/export/index.js';
+import { GEO_ATTRIBUTION } from '../../src/platform/geo.js';
+import { EXPORT_PAGE, exportChunks } from '../../src/server/routes/export.js';
+import type { SearchHit, SearchRequest, Store } from '../../src/store/store.js';
+import { forgetSealed } from '../helpers/forget.js';
 import { buildTestServer, type TestServer } from '../helpers/server.js';
 import { sampleEvent } from '../helpers/events.js';
 
@@ -145,22 +150,117 @@ describe('GET /v1/ledgers/{ledger}/export', () => {
     assert.equal(failed.metadata.status, 400);
   });
 
+  it('writes every line as the general path does, across page boundaries, and never an erased value', async () => {
+    const store = server.deployment.store;
+    // Two full pages of EXPORT_PAGE and one event on a third.
+    await store.createLedger('gamma');
+    for (let first = 0; first < 2 * EXPORT_PAGE + 1; first += 500) {
+      const count = Math.min(500, 2 * EXPORT_PAGE + 1 - first);
+      await store.append('gamma', Array.from({ length: count }, (_, i) => ({ event: { ...sampleEvent(first + i), id: `g-${first + i}` }, writer: 'admin' })));
+    }
+    // One erasure on each side of the first page boundary and one on the last event.
+    await forgetSealed(store, 'gamma', [EXPORT_PAGE - 1, EXPORT_PAGE, 2 * EXPORT_PAGE].map((index) => ({ index, paths: ['actor.name', 'origin.ip', 'targets.0'], reason: 'erased' as const })));
+    const entries: SearchHit[] = [];
+    for (let after: number | undefined; ; ) {
+      const page = await store.search('gamma', { query: { clauses: [] }, limit: 1000, order: 'asc', ...(after !== undefined ? { after } : {}) });
+      entries.push(...page.entries);
+      if (page.next === null) break;
+      after = page.next;
+    }
+    assert.equal(entries.length, 2 * EXPORT_PAGE + 1);
+    for (const format of ['jsonl', 'csv', 'ocsf'] as const) {
+      const formatter = exportFormatter(format, { hostname: 'api.test' });
+      const res = await get(exportUrl('gamma', { format }));
+      assert.equal(res.statusCode, 200);
+      assert.equal(res.body, formatter.header + entries.map((e) => formatter.line(recordWithAttribution(e, GEO_ATTRIBUTION))).join(''), format);
+      const ids = new RegExp(`"?g-(${EXPORT_PAGE - 1}|${EXPORT_PAGE}|${2 * EXPORT_PAGE})\\b`);
+      const erased = res.body.split(format === 'csv' ? '\r\n' : '\n').filter((line) => ids.test(line));
+      assert.equal(erased.length, 3, format);
+      for (const line of erased) {
+        assert.doesNotMatch(line, /User \d|203\.0\.113|report-/, `${format}: an erased value shows`);
+        assert.match(line, /erased/);
+      }
+    }
+  });
+
+  it('stops reading the store when the consumer stops, and leaves no failure of the page read ahead unhandled', async () => {
+    const store = server.deployment.store;
+    const searchForExport = store.searchForExport.bind(store);
+    let calls = 0;
+    const failing: Store = Object.create(store, {
+      searchForExport: {
+        value: async (ledger: string, request: SearchRequest) => {
+          // The page read ahead fails; the consumer, gone, never awaits it.
+          if (++calls === 2) throw new Error('read after the consumer left');
+          return searchForExport(ledger, request);
+        },
+      },
+    });
+    const chunks = exportChunks(failing, 'alpha', { clauses: [] }, exportFormatter('jsonl'));
+    const first = await chunks.next();
+    assert.equal(first.done, false);
+    await chunks.return(undefined);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(calls, 2, 'the first page and the one read ahead, nothing after');
+  });
+
+  it('waits for a slow client instead of buffering the export, and stops when the client goes away', async () => {
+    const store = server.deployment.store;
+    const searchForExport = store.searchForExport.bind(store);
+    let calls = 0;
+    store.searchForExport = async (ledger, request) => {
+      if (ledger === 'delta') calls++;
+      return searchForExport(ledger, request);
+    };
+    // ~12 MB of JSON Lines: more than the sockets' buffers hold.
+    await store.createLedger('delta');
+    for (let first = 0; first < 20_000; first += 2000) {
+      await store.append('delta', Array.from({ length: 2000 }, (_, i) => ({ event: { ...sampleEvent(first + i), id: `d-${first + i}` }, writer: 'admin' })));
+    }
+    await server.app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = server.app.server.address() as AddressInfo;
+    try {
+      const aborter = new AbortController();
+      const res = await fetch(`http://127.0.0.1:${port}${exportUrl('delta')}`, { headers: auth(), signal: aborter.signal });
+      assert.equal(res.status, 200);
+      const reader = res.body!.getReader();
+      await reader.read();
+      // Not reading: the server fills the socket, then stops asking the store for pages.
+      let before = -1;
+      for (let waited = 0; before !== calls && waited < 40; waited++) {
+        before = calls;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(calls, before, 'the export waits while the client does not read');
+      assert.ok(calls < 20_000 / EXPORT_PAGE, `${calls} of ${20_000 / EXPORT_PAGE} pages read while the client read one chunk`);
+      aborter.abort();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const after = calls;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(calls, after, 'nothing read once the client is gone');
+      assert.ok(after < 20_000 / EXPORT_PAGE);
+      assert.equal((await get(exportUrl('beta'))).statusCode, 200, 'and the server serves on');
+    } finally {
+      store.searchForExport = searchForExport;
+    }
+  });
+
   it('aborts the response, rather than ending it early, when the store fails mid-way', async () => {
     const store = server.deployment.store;
-    const search = store.search.bind(store);
+    const searchForExport = store.searchForExport.bind(store);
     let calls = 0;
-    store.search = async (ledger, request) => {
+    store.searchForExport = async (ledger, request) => {
       if (ledger === 'alpha' && ++calls === 2) throw new Error('disk on fire');
-      return search(ledger, request);
+      return searchForExport(ledger, request);
     };
-    await server.app.listen({ port: 0, host: '127.0.0.1' });
+    if (!server.app.server.listening) await server.app.listen({ port: 0, host: '127.0.0.1' });
     try {
       const { port } = server.app.server.address() as AddressInfo;
       const res = await fetch(`http://127.0.0.1:${port}${exportUrl('alpha')}`, { headers: auth() });
       assert.equal(res.status, 200);
       await assert.rejects(res.text(), 'reading a body the server abandoned fails');
     } finally {
-      store.search = search;
+      store.searchForExport = searchForExport;
     }
   });
 });

@@ -475,6 +475,57 @@ export function runStoreConformance(backend: string, makeHarness: () => Promise<
       }
     });
 
+    it('answers searchForExport with the entries, pages and locations of search, the leaf writer and the stored disclosures', async () => {
+      const located = await harness.open({ locate: (ip) => (ip.endsWith('7') ? { country: 'CH', city: 'Bern', latitude: 46.9481, longitude: 7.4474 } : undefined) });
+      try {
+        const ledger = await freshLedger();
+        const longWriter = `w${'x'.repeat(127)}`;
+        await located.append(ledger, Array.from({ length: 21 }, (_, i) => ({ event: sampleEvent(i), writer: i === 4 ? longWriter : i % 2 ? 'key_odd' : writer })));
+        await forgetSealed(located, ledger, [{ index: 7, paths: ['actor.name', 'origin.ip'], reason: 'erased' }]);
+        for (const q of ['', 'outcome:failure', '"report-1"', 'index:..14']) {
+          for (const limit of [7, 10, 21, 1000]) {
+            const read = async (reader: 'search' | 'searchForExport') => {
+              const pages: Array<{ entries: Array<{ index: number }>; next: number | null }> = [];
+              for (let after: number | undefined; ; ) {
+                const request = { query: parseQuery(q), limit, order: 'asc' as const, ...(after !== undefined ? { after } : {}) };
+                const page = reader === 'search' ? await located.search(ledger, request) : await located.searchForExport(ledger, request);
+                pages.push(page);
+                if (page.next === null) return pages;
+                after = page.next;
+              }
+            };
+            const [searched, exported] = [await read('search'), await read('searchForExport')];
+            assert.deepEqual(
+              exported.map((p) => [p.entries.map((e) => e.index), p.next]),
+              searched.map((p) => [p.entries.map((e) => e.index), p.next]),
+              `${q} by ${limit}`,
+            );
+            searched.flatMap((p) => p.entries).forEach((hit, i) => {
+              const entry = exported.flatMap((p) => p.entries)[i]! as Awaited<ReturnType<Store['searchForExport']>>['entries'][number];
+              const stored = hit as Awaited<ReturnType<Store['search']>>['entries'][number];
+              assert.equal(entry.ledger, ledger);
+              assert.equal(entry.receivedAtMicros, stored.receivedAtMicros);
+              assert.deepEqual(new Uint8Array(entry.leafHash), new Uint8Array(stored.leafHash));
+              assert.equal(entry.writer, decodeLeaf(stored.leaf).writer);
+              assert.deepEqual(JSON.parse(entry.disclosuresJson), stored.disclosures);
+              assert.deepEqual(entry.redactions, stored.redactions);
+              assert.deepEqual(entry.location, stored.location);
+            });
+          }
+        }
+        const [long] = (await located.searchForExport(ledger, { query: parseQuery('index:4'), limit: 1, order: 'asc' })).entries;
+        assert.equal(long!.writer, longWriter);
+        const [erased] = (await located.searchForExport(ledger, { query: parseQuery('index:7'), limit: 1, order: 'asc' })).entries;
+        assert.deepEqual(erased!.redactions, { 'actor.name': 'erased', 'origin.ip': 'erased' });
+        assert.ok(!erased!.disclosuresJson.includes('User 7') && !erased!.disclosuresJson.includes('203.0.113.7'), 'erased values are gone from the text');
+        assert.equal(erased!.location, undefined, 'and so is the location derived from the address');
+        const [placed] = (await located.searchForExport(ledger, { query: parseQuery('index:17'), limit: 1, order: 'asc' })).entries;
+        assert.deepEqual(placed!.location, { country: 'CH', city: 'Bern', latitude: 46.9481, longitude: 7.4474 });
+      } finally {
+        await located.close();
+      }
+    });
+
     it('reads stored leaf hashes exactly as the entries hash', async () => {
       const ledger = await freshLedger();
       await store.append(ledger, Array.from({ length: 5 }, (_, i) => ({ event: sampleEvent(i), writer })));

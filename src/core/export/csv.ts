@@ -132,12 +132,17 @@ function isFormulaStart(code: number): boolean {
 
 const PLAIN_NUMBER = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
 
+/** What csvCell may have to change or quote: controls (C0, DEL, C1), `"`, `,`, U+2028, U+2029. */
+const CSV_SPECIAL = /[\u0000-\u001f\u007f-\u009f",\u2028\u2029]/;
+
 /**
- * One cell: neutralised against formula injection, then quoted if needed. A charCode scan, not a regex,
- * decides on quoting: this runs for every cell of every row.
+ * One cell: neutralised against formula injection, then quoted if needed. This runs for every cell of
+ * every row: a regular expression finds the (usual) cells that need neither, then a charCode scan decides.
  */
 export function csvCell(value: string): string {
   if (value.length === 0) return value;
+  // Most cells hold nothing to replace, quote or double: one regular expression says so.
+  if (!CSV_SPECIAL.test(value)) return isFormulaStart(value.charCodeAt(0)) && !PLAIN_NUMBER.test(value) ? `'${value}` : value;
   value = escapeChars(value, keepUnicodeLineBreak);
   if (isFormulaStart(value.charCodeAt(0)) && !PLAIN_NUMBER.test(value)) value = `'${value}`;
   let quote = false;

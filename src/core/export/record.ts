@@ -3,7 +3,6 @@
  * rebuilt from the disclosures the store still holds, and the list of fields whose values were removed
  * after sealing (GDPR erasure, retention purge). Pure: no I/O, runs in browsers like the rest of core/.
  */
-import { toBase64 } from '../bytes.js';
 import { formatMicros } from '../time.js';
 
 import type { Redaction } from '../commitments.js';
@@ -46,12 +45,13 @@ export interface ExportLocation extends LocationLike {
   attribution?: string;
 }
 
-/** What recordFromEntry needs of a stored entry (structurally the store's StoredEntry). */
-export interface EntryLike {
+/** What recordFromEntry needs of a stored entry (structurally the store's StoredEntry or ExportHit). */
+export type EntryLike = EntryFields & ({ leaf: Uint8Array } | { writer: string });
+
+interface EntryFields {
   ledger: string;
   index: number;
   receivedAtMicros: number;
-  leaf: Uint8Array;
   leafHash: Uint8Array;
   disclosures: Record<string, readonly [string, unknown] | [string, unknown]>;
   redactions?: Record<string, string> | undefined;
@@ -107,6 +107,41 @@ export function writerFromLeaf(leaf: Uint8Array): string {
   return id;
 }
 
+let cachedSecond = -1;
+let cachedSecondText = '';
+
+/**
+ * formatMicros, faster for runs of timestamps within one second (an export's are: a batch is received
+ * at once): the date and time of day are formatted once per second, only the fraction per call.
+ */
+export function formatReceivedAt(micros: number): string {
+  if (!Number.isSafeInteger(micros) || micros < 0) return formatMicros(micros); // which throws
+  const second = Math.floor(micros / 1_000_000);
+  if (second !== cachedSecond) {
+    cachedSecondText = formatMicros(second * 1_000_000).slice(0, -8); // less ".000000Z"
+    cachedSecond = second;
+  }
+  const fraction = micros - second * 1_000_000;
+  return `${cachedSecondText}.${fraction >= 100_000 ? fraction : String(fraction).padStart(6, '0')}Z`;
+}
+
+const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/** Standard base64 with padding (toBase64 of core/bytes.ts), by table: ~3× faster on a 32-byte leaf hash. */
+export function base64Of(bytes: Uint8Array): string {
+  let out = '';
+  const whole = bytes.length - (bytes.length % 3);
+  for (let i = 0; i < whole; i += 3) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    out += BASE64[n >> 18]! + BASE64[(n >> 12) & 63]! + BASE64[(n >> 6) & 63]! + BASE64[n & 63]!;
+  }
+  if (whole < bytes.length) {
+    const n = (bytes[whole]! << 16) | ((bytes[whole + 1] ?? 0) << 8);
+    out += BASE64[n >> 18]! + BASE64[(n >> 12) & 63]! + (whole + 1 < bytes.length ? BASE64[(n >> 6) & 63]! : '=') + '=';
+  }
+  return out;
+}
+
 const GROUPS = new Set(['actor', 'origin', 'metadata']);
 const REDACTION_KINDS = new Set(['erased', 'purged']);
 
@@ -142,9 +177,9 @@ export function recordFromEntry(entry: EntryLike): ExportRecord {
   const record: ExportRecord = {
     ledger: entry.ledger,
     index: entry.index,
-    received_at: formatMicros(entry.receivedAtMicros),
-    leaf_hash: toBase64(entry.leafHash),
-    writer: writerFromLeaf(entry.leaf),
+    received_at: formatReceivedAt(entry.receivedAtMicros),
+    leaf_hash: base64Of(entry.leafHash),
+    writer: 'writer' in entry ? entry.writer : writerFromLeaf(entry.leaf),
     event,
   };
   const redactions = entry.redactions;
@@ -198,12 +233,20 @@ export function redactedList(redacted: Record<string, Redaction> | undefined, se
  * C0 controls (LF, CR, VT, FF, U+001C–U+001E included), so no character left can break a line.
  */
 export function controlSafeJson(value: unknown): string {
-  const text = JSON.stringify(value);
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if ((c >= 0x7f && c <= 0x9f) || c === 0x2028 || c === 0x2029) {
-      return text.replace(/[\u007f-\u009f\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
-    }
-  }
-  return text;
+  return controlSafeText(JSON.stringify(value));
+}
+
+/** Characters controlSafeJson writes as \u escapes on top of JSON.stringify's. */
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u2028\u2029]/;
+const UNSAFE_IN_JSON_ALL = /[\u007f-\u009f\u2028\u2029]/g;
+
+/**
+ * JSON text (JSON.stringify's output, or any concatenation of such texts and ASCII) with controlSafeJson's
+ * extra escapes. The characters it escapes can only occur inside JSON strings and each is replaced on its
+ * own, so escaping a whole line (or many lines) at once is the same as escaping each value. A regular
+ * expression rather than a charCode loop: it runs over every exported line, and V8 runs it ~8× faster.
+ */
+export function controlSafeText(text: string): string {
+  if (!UNSAFE_IN_JSON.test(text)) return text;
+  return text.replace(UNSAFE_IN_JSON_ALL, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -26,6 +26,7 @@ import {
   type Receipt,
   type Role,
   type SearchPage,
+  type ExportPage,
   type SearchRequest,
   type StatsDimension,
   type Store,
@@ -44,7 +45,7 @@ import {
 import { PG_MIGRATIONS, quoteIdent } from './schema.js';
 import { LOCATION_COLUMNS, locationValues, searchContext, searchRecord, type GeolocationOption, type SearchContext, type SearchRecord } from '../search-fields.js';
 import { DEFAULT_QUERY_TIMEOUT_MS, compileWhere, isTimeDimension, pageOfEntries, receivedAsIndex, statsGroup, statsKey, type Dialect, type Statement } from '../search-sql.js';
-import { toApiKey, toCheckpoint, toEntry, toHit, type ApiKeyRow, type CheckpointRow, type EntryRow, type HitRow } from '../rows.js';
+import { toApiKey, toCheckpoint, toEntry, toExportHit, toHit, type ApiKeyRow, type CheckpointRow, type EntryRow, type HitRow } from '../rows.js';
 import type { Query } from '../../core/query.js';
 import { ipBytes } from '../../core/ipnet.js';
 import { LEGACY_KEY_CHUNK } from '../idempotency.js';
@@ -590,6 +591,17 @@ export class PostgresStore implements Store, BatchBackend, IntegrityStateStore {
     const page = result.rows.slice(0, request.limit);
     return {
       entries: page.map((row) => toHit(ledger, row)),
+      next: result.rows.length > request.limit ? Number(page.at(-1)!.idx) : null,
+    };
+  }
+
+  async searchForExport(ledger: string, request: SearchRequest): Promise<ExportPage> {
+    // The same statement as search(): PostgreSQL sends the leaf, whose writer is read here.
+    const { sql, params } = await this.searchStatement(ledger, request);
+    const result = await this.heavyRead<HitRow<string>>(sql, params);
+    const page = result.rows.slice(0, request.limit);
+    return {
+      entries: page.map((row) => toExportHit(ledger, row)),
       next: result.rows.length > request.limit ? Number(page.at(-1)!.idx) : null,
     };
   }

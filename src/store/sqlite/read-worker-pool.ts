@@ -30,12 +30,15 @@ export interface ReadPoolOptions {
   budgetMs: number;
   /** Worker threads reading at once; default min(2, available cores). */
   threads?: number;
+  /** Page cache of each thread's connection in KiB (default 64 MiB, read-worker.ts). */
+  cacheKiB?: number;
 }
 
 interface Job {
   id: number;
   sql: string;
   params: unknown[];
+  raw: boolean;
   resolve(rows: unknown[]): void;
   reject(error: Error): void;
   timer: NodeJS.Timeout | undefined;
@@ -79,14 +82,17 @@ export class SqliteReadPool {
     return this.options.budgetMs;
   }
 
-  /** The rows of one read-only statement, or QUERY_TIMEOUT once it has run for its budget. */
-  all<T>(sql: string, params: unknown[]): Promise<T[]> {
+  /**
+   * The rows of one read-only statement, or QUERY_TIMEOUT once it has run for its budget. `raw`: each row
+   * an array of its column values, in the statement's order, blobs as Uint8Arrays.
+   */
+  all<T>(sql: string, params: unknown[], raw = false): Promise<T[]> {
     if (this.closed) return Promise.reject(new StoreError('OVERLOADED', 'the store is closing'));
     if (this.abandoned >= MAX_ABANDONED || this.queue.length >= MAX_QUEUED) {
       return Promise.reject(new StoreError('OVERLOADED', 'too many costly searches are running; retry shortly', { budgetMs: this.options.budgetMs }));
     }
     return new Promise<T[]>((resolve, reject) => {
-      const job: Job = { id: this.nextId++, sql, params, resolve: (rows) => resolve(rows as T[]), reject, done: false, timer: undefined };
+      const job: Job = { id: this.nextId++, sql, params, raw, resolve: (rows) => resolve(rows as T[]), reject, done: false, timer: undefined };
       // Waiting for a thread is bounded too: busy threads are load, not this query's cost.
       job.timer = setTimeout(() => this.expireWaiting(job), this.options.budgetMs);
       this.queue.push(job);
@@ -128,13 +134,17 @@ export class SqliteReadPool {
       reader.job = job;
       clearTimeout(job.timer);
       job.timer = setTimeout(() => this.expire(reader, job), this.options.budgetMs);
-      const request: ReadRequest = { id: job.id, sql: job.sql, params: job.params };
+      const request: ReadRequest = { id: job.id, sql: job.sql, params: job.params, ...(job.raw ? { raw: true } : {}) };
       reader.worker.postMessage(request);
     }
   }
 
   private spawn(): void {
-    const data: ReadWorkerData = { path: this.options.path, busyTimeoutMs: Math.max(this.options.budgetMs, 1) };
+    const data: ReadWorkerData = {
+      path: this.options.path,
+      busyTimeoutMs: Math.max(this.options.budgetMs, 1),
+      ...(this.options.cacheKiB !== undefined ? { cacheKiB: this.options.cacheKiB } : {}),
+    };
     const worker = startWorker(data);
     // Idle threads must not keep a process (a CLI run, a test) alive; a pending read's timer does.
     worker.unref();
@@ -151,7 +161,7 @@ export class SqliteReadPool {
       if (!job || job.id !== response.id) return;
       reader.job = undefined;
       this.idle.push(reader);
-      if ('rows' in response) this.finish(job, undefined, reviveBuffers(response.rows));
+      if ('rows' in response) this.finish(job, undefined, job.raw ? response.rows : reviveBuffers(response.rows));
       else this.finish(job, Object.assign(new Error(response.error.message), response.error.code ? { code: response.error.code } : {}));
       this.dispatch();
     });

@@ -13,6 +13,8 @@ export interface ReadRequest {
   id: number;
   sql: string;
   params: unknown[];
+  /** Rows as arrays of column values (better-sqlite3 raw mode), which cost less to copy between threads. */
+  raw?: boolean;
 }
 
 /** What the worker answers: that its connection is open, then per request the rows or the error the statement raised. */
@@ -21,6 +23,8 @@ export type ReadResponse = { ready: true } | { id: number; rows: unknown[] } | {
 export interface ReadWorkerData {
   path: string;
   busyTimeoutMs: number;
+  /** Page cache of the connection in KiB; default READ_CACHE_KIB. */
+  cacheKiB?: number;
 }
 
 /** Page cache of each reading connection, in KiB (64 MiB; pages are allocated only as they are read). */
@@ -32,14 +36,14 @@ const STATEMENT_CACHE_SIZE = 64;
 function serve(): void {
   const port = parentPort;
   if (!port) throw new Error('read-worker.ts runs only as a worker thread');
-  const { path, busyTimeoutMs } = workerData as ReadWorkerData;
+  const { path, busyTimeoutMs, cacheKiB = READ_CACHE_KIB } = workerData as ReadWorkerData;
   const db = new Database(path, { readonly: true, fileMustExist: true });
   db.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
   // Belt and braces: this connection is for reading only, whatever SQL reaches it.
   db.pragma('query_only = ON');
   // A large ledger's search indexes outgrow the default 2 MiB page cache, and every read would fetch
   // them from the OS again (the writing connection has 256 MiB for the same reason).
-  db.pragma(`cache_size = -${READ_CACHE_KIB}`);
+  db.pragma(`cache_size = -${Math.trunc(cacheKiB)}`);
   const statements = new Map<string, Database.Statement>();
   const prepared = (sql: string): Database.Statement => {
     let statement = statements.get(sql);
@@ -50,10 +54,10 @@ function serve(): void {
     }
     return statement;
   };
-  port.on('message', ({ id, sql, params }: ReadRequest) => {
+  port.on('message', ({ id, sql, params, raw = false }: ReadRequest) => {
     let response: ReadResponse;
     try {
-      response = { id, rows: prepared(sql).all(...params) };
+      response = { id, rows: prepared(sql).raw(raw).all(...params) };
     } catch (error) {
       const e = error as { message?: string; code?: unknown };
       response = { id, error: { message: String(e.message ?? error), ...(typeof e.code === 'string' ? { code: e.code } : {}) } };

@@ -20,6 +20,7 @@ import {
   type Receipt,
   type Role,
   type SearchPage,
+  type ExportPage,
   type SearchRequest,
   type StatsDimension,
   type Store,
@@ -30,6 +31,7 @@ import {
   type ForgetResult,
   type LegacyRedaction,
   type Redactions,
+  type ExportHit,
   type StoredPolicy,
   type IndexedEventRow,
   type IndexedDetailRow,
@@ -43,10 +45,11 @@ import { SqliteDetectionState } from './detection.js';
 import { isPurged } from '../forget.js';
 import { MIGRATIONS } from './schema.js';
 import { SqliteSearchIndex } from './search-index.js';
-import { searchContext, searchRecord, type GeolocationOption, type SearchContext, type SearchRecord } from '../search-fields.js';
+import { locationFromRow, searchContext, searchRecord, type GeolocationOption, type SearchContext, type SearchRecord } from '../search-fields.js';
 import { DEFAULT_QUERY_TIMEOUT_MS, compileWhere, drivingText, isTimeDimension, pageOfEntries, receivedAsIndex, statsGroup, statsKey, type Dialect, type Statement } from '../search-sql.js';
-import { toApiKey, toCheckpoint, toEntry, toHit, type ApiKeyRow, type CheckpointRow, type EntryRow, type HitRow } from '../rows.js';
+import { LEAF_TAIL_BYTES, toApiKey, toCheckpoint, toEntry, toHit, writerFromTail, type ApiKeyRow, type CheckpointRow, type EntryRow, type HitRow } from '../rows.js';
 import type { Query } from '../../core/query.js';
+import { writerFromLeaf } from '../../core/export/record.js';
 import { ipBytes } from '../../core/ipnet.js';
 import { SqliteReadPool } from './read-worker-pool.js';
 import { LEGACY_KEY_CHUNK } from '../idempotency.js';
@@ -90,6 +93,17 @@ export interface RebuildProgress {
 }
 
 const PAGE = 1000;
+/**
+ * Page cache of the connections export pages are read on, in KiB (8 MiB). An export reads each page of
+ * the entries once, in order, so a larger cache is only resident memory (the search threads' 64 MiB each
+ * would fill with pages nothing reads again, and evict the index pages searches do).
+ */
+const BULK_READ_CACHE_KIB = 8 * 1024;
+/**
+ * The entry columns of an export page: the leaf's end only (its writer, rows.ts writerFromTail), as
+ * text, which costs a string rather than a Buffer of the whole ~1.2 KB leaf per row.
+ */
+const EXPORT_ENTRY_COLUMNS = `en.idx, en.received_at, CAST(substr(en.leaf, -${LEAF_TAIL_BYTES}) AS TEXT) AS leaf_tail, en.leaf_hash, en.disclosures, en.redactions`;
 /**
  * Page size of new database files. An entry row (leaf, leaf hash, disclosures) is ~2.2 KB: a 4 KiB page
  * holds one and leaves the rest empty, a 16 KiB page holds seven; a full tile's 16,320 bytes of nodes
@@ -780,7 +794,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   // ---- search --------------------------------------------------------------------------------------
 
   /** The SQL and parameters search() runs for one page (public for EXPLAIN in tests and benchmarks). */
-  async searchStatement(ledger: string, request: SearchRequest): Promise<Statement> {
+  async searchStatement(ledger: string, request: SearchRequest, entryColumns?: string): Promise<Statement> {
     const ledgerId = this.ledgerId(ledger);
     await this.indexedForRead(ledgerId);
     const query = await receivedAsIndex(request.query, (micros) => this.firstIndexAtOrAfter(ledgerId, micros));
@@ -811,7 +825,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
                   WHERE t.search_text MATCH ? AND e.ledger_id = ? AND ${where}${cursor} ORDER BY t.rowid ${direction}`
       : `FROM search_events e
                   WHERE e.ledger_id = ? AND ${where}${cursor} ORDER BY e.idx ${direction}`;
-    return { sql: pageOfEntries(matches, '?', direction), params };
+    return { sql: pageOfEntries(matches, '?', direction, entryColumns), params };
   }
 
   /**
@@ -828,12 +842,59 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   }
 
   private readPool: SqliteReadPool | undefined;
+  /** The thread export pages that may scan are read on (searchForExport), with a small page cache. */
+  private bulkReadPool: SqliteReadPool | undefined;
+  /** The connection export pages of one index range are read on (searchForExport), with a small page cache. */
+  private bulkDb: Database.Database | undefined;
+  private bulkConnection(): Database.Database {
+    const { path } = this.options;
+    if (path === ':memory:' || path === '' || path.startsWith('file:')) return this.db;
+    if (!this.bulkDb) {
+      this.bulkDb = new Database(path, { readonly: true, fileMustExist: true });
+      this.bulkDb.pragma(`cache_size = -${BULK_READ_CACHE_KIB}`);
+    }
+    return this.bulkDb;
+  }
+
+  /** Prepared statements of bulkConnection by SQL text: an export asks the same one for every page. */
+  private readonly bulkStatements = new Map<string, Database.Statement>();
+  private bulkStatement(sql: string): Database.Statement {
+    let statement = this.bulkStatements.get(sql);
+    if (!statement) {
+      if (this.bulkStatements.size >= 16) this.bulkStatements.delete(this.bulkStatements.keys().next().value!);
+      statement = this.bulkConnection().prepare(sql);
+      this.bulkStatements.set(sql, statement);
+    }
+    return statement;
+  }
 
   async search(ledger: string, request: SearchRequest): Promise<SearchPage> {
     const { sql, params } = await this.searchStatement(ledger, request);
     const rows = await this.heavyRead<HitRow<number>>(sql, params);
     const page = rows.slice(0, request.limit);
     return { entries: page.map((row) => toHit(ledger, row)), next: rows.length > request.limit ? page.at(-1)!.idx : null };
+  }
+
+  async searchForExport(ledger: string, request: SearchRequest): Promise<ExportPage> {
+    const { sql, params } = await this.searchStatement(ledger, request, EXPORT_ENTRY_COLUMNS);
+    const rows = await this.bulkRows(sql, params, !isOneRange(request.query));
+    const page = rows.slice(0, request.limit);
+    const ledgerId = this.ledgerId(ledger);
+    const wholeLeaf = (index: number) => this.statements.entry.get(ledgerId, index)!.leaf;
+    return { entries: page.map((row) => exportHitOf(ledger, row, wholeLeaf)), next: rows.length > request.limit ? (page.at(-1)![0] as number) : null };
+  }
+
+  /**
+   * An export page's rows as arrays of column values (EXPORT_ENTRY_COLUMNS, then the location's). A
+   * page of one index range (an export of everything, or of a time window) costs its rows and no more;
+   * anything else may scan, so it runs under the time budget, on the export's worker thread.
+   */
+  private bulkRows(sql: string, params: unknown[], mayScan: boolean): Promise<unknown[][]> | unknown[][] {
+    const { path } = this.options;
+    if (path === ':memory:' || path === '' || path.startsWith('file:')) return this.db.prepare(sql).raw(true).all(...params) as unknown[][];
+    if (!mayScan) return this.bulkStatement(sql).raw(true).all(...params) as unknown[][];
+    this.bulkReadPool ??= new SqliteReadPool({ path, budgetMs: this.options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS, threads: 1, cacheKiB: BULK_READ_CACHE_KIB });
+    return this.bulkReadPool.all<unknown[]>(sql, params, true);
   }
 
   /** The SQL and parameters stats() runs (public for EXPLAIN in tests and benchmarks). */
@@ -1079,14 +1140,45 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   }
 
   async close(): Promise<void> {
-    await this.readPool?.close();
+    await Promise.all([this.readPool?.close(), this.bulkReadPool?.close()]);
     this.readPool = undefined;
+    this.bulkReadPool = undefined;
+    this.bulkStatements.clear();
+    if (this.bulkDb?.open) this.bulkDb.close();
+    this.bulkDb = undefined;
     if (this.indexTimer) clearTimeout(this.indexTimer);
     this.indexTimer = undefined;
     // Leave nothing for the next open to catch up (it would, from the entries, if this were skipped).
     if (this.db.open && !this.options.readonly) this.indexPending();
     if (this.db.open) this.db.close();
   }
+}
+
+/**
+ * Whether a query only narrows to one range of indexes (every clause a single index or received range),
+ * so that a page of it is one range scan of (ledger, idx) that stops at the page: no read of it can scan
+ * past its rows. Several ranges in one clause (an OR) could skip a gap of any length.
+ */
+function isOneRange(query: Query): boolean {
+  return query.clauses.every((c) => (c.field === 'index' || c.field === 'received') && !c.negate && c.anyOf.length === 1 && c.anyOf[0]!.kind === 'range');
+}
+
+/** An export page's row (EXPORT_ENTRY_COLUMNS, then LOCATION_COLUMNS, as values) as an ExportHit. */
+function exportHitOf(ledger: string, values: unknown[], wholeLeaf: (index: number) => Uint8Array): ExportHit {
+  const [idx, receivedAt, leafTail, leafHash, disclosures, redactions, country, region, city, latitude, longitude, reserved] = values as [
+    number, number, string, Uint8Array, string, string | null, string | null, string | null, string | null, number | null, number | null, string | null,
+  ];
+  const location = locationFromRow({ country, region, city, latitude, longitude, ip_reserved: reserved });
+  return {
+    ledger,
+    index: idx,
+    receivedAtMicros: receivedAt,
+    leafHash,
+    writer: writerFromTail(leafTail) ?? writerFromLeaf(wholeLeaf(idx)),
+    disclosuresJson: disclosures,
+    ...(redactions ? { redactions: JSON.parse(redactions) as Redactions } : {}),
+    ...(location ? { location } : {}),
+  };
 }
 
 /** An FTS5 string (double quotes doubled): with the trigram tokenizer, a substring match. */

@@ -1,0 +1,308 @@
+/**
+ * The bulk path of JSON Lines and CSV (docs/EXPORT.md, "How an export reads"): lines written straight
+ * from an entry's disclosures as the store keeps them, JSON text `{"path":["salt",value],…}` written by
+ * JSON.stringify, without parsing it into objects and serialising the rebuilt event again. Each value's
+ * text is already what JSON.stringify writes for it (stringify of a parse of stringify's output is that
+ * output), so the event's JSON is assembled from the slices, grouped like recordFromEntry groups them.
+ *
+ * It answers only the common case and returns undefined otherwise, for the caller to take the general
+ * path (recordFromEntry and the formatter), which stays the definition of the output: an entry with
+ * redactions (erased or purged fields, whose markers and `redacted` list that path writes), and any text
+ * not exactly of the shape above (whitespace, escapes in a path or next to a salt's quotes, keys the
+ * general path would order or treat differently: a leading digit, `__proto__`, a path naming a group
+ * itself). test/core/export/raw.test.ts compares both paths byte for byte.
+ */
+import { csvCell } from './csv.js';
+import { base64Of, controlSafeText, formatReceivedAt, type LocationLike, type ExportLocation } from './record.js';
+
+/** An entry as a bulk reader has it (structurally the store's ExportHit): disclosures still JSON text. */
+export interface RawEntryLike {
+  ledger: string;
+  index: number;
+  receivedAtMicros: number;
+  leafHash: Uint8Array;
+  /** The leaf's writer (writerFromLeaf). */
+  writer: string;
+  /** The stored disclosures, JSON text written by JSON.stringify. */
+  disclosuresJson: string;
+  redactions?: Record<string, string> | undefined;
+  location?: LocationLike | undefined;
+}
+
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const BACKSLASH = 0x5c;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+
+/** Index after the JSON string opening at `open`, or -1. */
+function stringEnd(text: string, open: number): number {
+  for (let from = open + 1; ; ) {
+    const close = text.indexOf('"', from);
+    if (close < 0) return -1;
+    let before = close - 1;
+    while (text.charCodeAt(before) === BACKSLASH) before--;
+    if (((close - 1 - before) & 1) === 0) return close + 1;
+    from = close + 1;
+  }
+}
+
+/** Index after the JSON value starting at `start` (stringify's form: no whitespace), or -1. */
+function valueEnd(text: string, start: number): number {
+  const first = text.charCodeAt(start);
+  if (first === QUOTE) return stringEnd(text, start);
+  if (first === OPEN_BRACE || first === OPEN_BRACKET) {
+    let depth = 0;
+    for (let i = start; i < text.length; ) {
+      const c = text.charCodeAt(i);
+      if (c === QUOTE) {
+        i = stringEnd(text, i);
+        if (i < 0) return -1;
+        continue;
+      }
+      if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++;
+      else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+        if (--depth === 0) return i + 1;
+      } else if (c <= 0x20) return -1;
+      i++;
+    }
+    return -1;
+  }
+  // A literal or a number: up to the `]` closing the [salt, value] pair, in stringify's spelling.
+  const end = text.indexOf(']', start);
+  if (end < 0) return -1;
+  const literal = text.slice(start, end);
+  if (literal === 'true' || literal === 'false' || literal === 'null' || String(Number(literal)) === literal) return end;
+  return -1;
+}
+
+/**
+ * `json` ({"path":["salt",value],…}) as parallel lists of paths and value texts, in order; false when the
+ * text is not exactly of that shape. The lists are the caller's, reused across entries.
+ */
+export function splitDisclosures(json: string, paths: string[], values: string[]): boolean {
+  paths.length = 0;
+  values.length = 0;
+  if (json.charCodeAt(0) !== OPEN_BRACE) return false;
+  if (json.charCodeAt(1) === CLOSE_BRACE) return json.length === 2;
+  for (let i = 1; ; ) {
+    if (json.charCodeAt(i) !== QUOTE) return false;
+    const pathEnd = json.indexOf('"', i + 1);
+    if (pathEnd < 0) return false;
+    const path = json.slice(i + 1, pathEnd);
+    if (path.includes('\\') || json.charCodeAt(pathEnd + 1) !== COLON || json.charCodeAt(pathEnd + 2) !== OPEN_BRACKET || json.charCodeAt(pathEnd + 3) !== QUOTE) return false;
+    // The salt: its content is not needed, only where it ends (a quote after a backslash could be escaped).
+    const saltEnd = json.indexOf('"', pathEnd + 4);
+    if (saltEnd < 0 || json.charCodeAt(saltEnd - 1) === BACKSLASH || json.charCodeAt(saltEnd + 1) !== COMMA) return false;
+    const start = saltEnd + 2;
+    const end = valueEnd(json, start);
+    if (end < 0 || json.charCodeAt(end) !== CLOSE_BRACKET) return false;
+    paths.push(path);
+    values.push(json.slice(start, end));
+    const next = json.charCodeAt(end + 1);
+    if (next === CLOSE_BRACE) return end + 2 === json.length;
+    if (next !== COMMA) return false;
+    i = end + 2;
+  }
+}
+
+const enum Group {
+  Actor = 0,
+  Origin = 1,
+  Metadata = 2,
+}
+
+function groupOf(head: string): Group | -1 {
+  return head === 'actor' ? Group.Actor : head === 'origin' ? Group.Origin : head === 'metadata' ? Group.Metadata : -1;
+}
+
+/** Keys the general path would not keep in insertion order (array indexes) or would not keep at all. */
+function awkwardKey(key: string): boolean {
+  const c = key.charCodeAt(0);
+  return (c >= 0x30 && c <= 0x39) || key === '__proto__';
+}
+
+/** The CSV columns (csv.ts) that show one top-level field or group member, in column order. */
+const SIMPLE_COLUMNS = [
+  'id',
+  'occurred_at',
+  'actor.type',
+  'actor.id',
+  'actor.name',
+  'actor.email',
+  'actor.session_id',
+  'action',
+  'category',
+  'outcome',
+  'outcome_reason',
+  'tenant',
+  'origin.ip',
+  'origin.user_agent',
+  'origin.device_id',
+] as const;
+
+const SIMPLE_COLUMN = new Map<string, number>(SIMPLE_COLUMNS.map((path, i) => [path, i]));
+
+/** Lists one export reuses for every entry (an export formats one entry at a time). */
+export interface RawScratch {
+  paths: string[];
+  values: string[];
+  /** Value texts of SIMPLE_COLUMNS, by column. */
+  columns: Array<string | undefined>;
+  /** Target value texts by position (undefined: a hole, which the event shows as null). */
+  targets: Array<string | undefined>;
+  /** Paths seen in this entry: JSON.parse keeps one member of a repeated name, so the raw path declines. */
+  seen: Set<string>;
+  /** The event's JSON text as JSON.stringify(recordFromEntry(entry).event) writes it. */
+  event: string;
+  /** The metadata object's JSON text, or undefined when no member is disclosed. */
+  metadata: string | undefined;
+}
+
+export function rawScratch(): RawScratch {
+  return { paths: [], values: [], columns: [], targets: [], seen: new Set(), event: '', metadata: undefined };
+}
+
+/**
+ * Reads the event of an entry without redactions from its disclosures text into `scratch` (event,
+ * metadata, columns, targets); false where the general path must decide (see the module comment).
+ */
+export function rawEvent(entry: RawEntryLike, scratch: RawScratch): boolean {
+  if (entry.redactions !== undefined && entry.redactions !== null) return false;
+  const { paths, values, columns, targets, seen } = scratch;
+  if (!splitDisclosures(entry.disclosuresJson, paths, values)) return false;
+  columns.length = 0;
+  targets.length = 0;
+  seen.clear();
+  // Top-level members in the order recordFromEntry creates them; a group takes the place of its first member.
+  let top = '';
+  let actor: string | undefined;
+  let origin: string | undefined;
+  let metadata: string | undefined;
+  for (let n = 0; n < paths.length; n++) {
+    const path = paths[n]!;
+    const value = values[n]!;
+    if (seen.has(path)) return false;
+    seen.add(path);
+    const column = SIMPLE_COLUMN.get(path);
+    if (column !== undefined) columns[column] = value;
+    const dot = path.indexOf('.');
+    if (dot < 0) {
+      if (awkwardKey(path) || path === 'targets' || groupOf(path) !== -1) return false;
+      top += `,"${path}":${value}`;
+      continue;
+    }
+    const head = path.slice(0, dot);
+    if (head === 'targets') {
+      const digits = path.slice(dot + 1);
+      const position = Number(digits);
+      if (!(position >= 0 && position < 1024 && String(position) === digits)) return false;
+      while (targets.length < position) targets.push(undefined);
+      targets[position] = value;
+      continue;
+    }
+    const group = groupOf(head);
+    if (group === -1) continue; // recordFromEntry keeps no other dotted path
+    const key = path.slice(dot + 1);
+    if (awkwardKey(key)) return false;
+    const member = `,"${key}":${value}`;
+    // A group's first member reserves its place among the top-level members: a marker, replaced below.
+    if (group === Group.Actor) {
+      if (actor === undefined) top += ',\u0000a';
+      actor = (actor ?? '') + member;
+    } else if (group === Group.Origin) {
+      if (origin === undefined) top += ',\u0000o';
+      origin = (origin ?? '') + member;
+    } else {
+      if (metadata === undefined) top += ',\u0000m';
+      metadata = (metadata ?? '') + member;
+    }
+  }
+  // The markers cannot clash with the text: a NUL is always escaped in JSON.
+  // Replaced by functions: a replacement string would read `$&` or `$'` in the values as patterns.
+  if (actor !== undefined) top = top.replace('\u0000a', () => `"actor":{${actor.slice(1)}}`);
+  if (origin !== undefined) top = top.replace('\u0000o', () => `"origin":{${origin.slice(1)}}`);
+  scratch.metadata = metadata === undefined ? undefined : `{${metadata.slice(1)}}`;
+  if (scratch.metadata !== undefined) top = top.replace('\u0000m', () => `"metadata":${scratch.metadata!}`);
+  if (targets.length > 0) top += `,"targets":[${targets.map((t) => t ?? 'null').join(',')}]`;
+  scratch.event = `{${top.slice(1)}}`;
+  return true;
+}
+
+/** Members in one fixed order, as recordWithAttribution writes them (record.ts exportLocation). */
+function locationOf(l: LocationLike, attribution: string): ExportLocation {
+  return {
+    ...(l.country !== undefined ? { country: l.country } : {}),
+    ...(l.region !== undefined ? { region: l.region } : {}),
+    ...(l.city !== undefined ? { city: l.city } : {}),
+    ...(l.latitude !== undefined ? { latitude: l.latitude } : {}),
+    ...(l.longitude !== undefined ? { longitude: l.longitude } : {}),
+    ...(l.reserved !== undefined ? { reserved: l.reserved } : {}),
+    ...(l.reserved === undefined ? { attribution } : {}),
+  };
+}
+
+/** controlSafeJson of a name (ledger, writer), remembered: the same few names are on every line. */
+class NameJson {
+  private name = '';
+  private json = '""';
+  of(name: string): string {
+    if (name !== this.name) {
+      this.json = controlSafeText(JSON.stringify(name));
+      this.name = name;
+    }
+    return this.json;
+  }
+}
+
+const ledgerJson = new NameJson();
+const writerJson = new NameJson();
+
+/** formatJsonLine(recordWithAttribution(entry, attribution)) without parsing the disclosures; undefined: take that path. */
+export function rawJsonLine(entry: RawEntryLike, attribution: string, scratch: RawScratch = rawScratch()): string | undefined {
+  if (!rawEvent(entry, scratch)) return undefined;
+  const head = `{"ledger":${ledgerJson.of(entry.ledger)},"index":${entry.index},"received_at":"${formatReceivedAt(entry.receivedAtMicros)}","leaf_hash":"${base64Of(entry.leafHash)}","writer":${writerJson.of(entry.writer)},"event":${controlSafeText(scratch.event)}`;
+  return entry.location ? `${head},"location":${controlSafeText(JSON.stringify(locationOf(entry.location, attribution)))}}\n` : `${head}}\n`;
+}
+
+/** A value text as the CSV cell shows it (csv.ts cellText of the parsed value). */
+function cellOf(value: string | undefined): string {
+  if (value === undefined) return '';
+  const c = value.charCodeAt(0);
+  if (c === QUOTE) return value.includes('\\') ? (JSON.parse(value) as string) : value.slice(1, -1);
+  if (c === OPEN_BRACE || c === OPEN_BRACKET) return controlSafeText(value);
+  return value === 'null' ? '' : value; // numbers and booleans: JSON's spelling is String()'s
+}
+
+function memberCell(target: unknown, member: 'type' | 'id' | 'name'): string {
+  if (target === null || typeof target !== 'object') return '';
+  const value = (target as Record<string, unknown>)[member];
+  if (value === undefined || value === null) return '';
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return controlSafeText(JSON.stringify(value));
+}
+
+const optional = (value: string | number | undefined): string => (value === undefined ? '' : csvCell(String(value)));
+
+/** formatCsvRow(recordWithAttribution(entry, attribution)) without parsing the disclosures; undefined: take that path. */
+export function rawCsvRow(entry: RawEntryLike, attribution: string, scratch: RawScratch = rawScratch()): string | undefined {
+  if (!rawEvent(entry, scratch)) return undefined;
+  let line = `${csvCell(entry.ledger)},${entry.index},${csvCell(formatReceivedAt(entry.receivedAtMicros))},${csvCell(base64Of(entry.leafHash))},${csvCell(entry.writer)}`;
+  const { columns, targets } = scratch;
+  for (let i = 0; i < SIMPLE_COLUMNS.length; i++) line += `,${csvCell(cellOf(columns[i]))}`;
+  line += `,${targets.length === 0 ? '' : targets.length}`;
+  for (let i = 0; i < 3; i++) {
+    const text = targets[i];
+    const target: unknown = text === undefined ? undefined : JSON.parse(text);
+    line += `,${csvCell(memberCell(target, 'type'))},${csvCell(memberCell(target, 'id'))},${csvCell(memberCell(target, 'name'))}`;
+  }
+  line += `,${targets.length > 3 ? csvCell(controlSafeText(`[${targets.slice(3).map((t) => t ?? 'null').join(',')}]`)) : ''}`;
+  line += `,${scratch.metadata === undefined ? '' : csvCell(controlSafeText(scratch.metadata))},`; // then redacted: empty
+  const l = entry.location ? locationOf(entry.location, attribution) : undefined;
+  line += `,${optional(l?.country)},${optional(l?.region)},${optional(l?.city)},${optional(l?.latitude)},${optional(l?.longitude)},${optional(l?.reserved)},${optional(l?.attribution)}`;
+  return `${line}\r\n`;
+}

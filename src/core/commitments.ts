@@ -101,16 +101,20 @@ function writeText(text: string): void {
 function writeAscii(text: string): void {
   const length = text.length;
   reserve(length);
-  for (let i = 0; i < length; i++) out[pos + i] = text.charCodeAt(i);
-  pos += length;
+  // Loops work on locals: `out` and `pos` are module bindings, which V8 reloads on every use.
+  const buffer = out;
+  const at = pos;
+  for (let i = 0; i < length; i++) buffer[at + i] = text.charCodeAt(i);
+  pos = at + length;
 }
 
 /** A JSON string: JSON.stringify's form, which is RFC 8785's. */
 function writeString(text: string): void {
   const length = text.length;
   reserve(length + 2);
+  const buffer = out;
   let p = pos;
-  out[p++] = QUOTE;
+  buffer[p++] = QUOTE;
   for (let i = 0; i < length; i++) {
     const c = text.charCodeAt(i);
     // Control characters, quote, backslash and anything beyond ASCII: JSON.stringify escapes or encodes them.
@@ -118,9 +122,9 @@ function writeString(text: string): void {
       writeText(JSON.stringify(text));
       return;
     }
-    out[p++] = c;
+    buffer[p++] = c;
   }
-  out[p++] = QUOTE;
+  buffer[p++] = QUOTE;
   pos = p;
 }
 
@@ -208,8 +212,18 @@ function writeValueAndClose(salt: string, path: string, value: unknown): void {
   writeByte(CLOSE);
 }
 
+// Views of the first n bytes of `out`, by n: creating a view costs as much as a fifth of the hash call
+// it is made for, and inputs of one length recur from event to event. Dropped when `out` grows.
+const MAX_CACHED_VIEW = 1024;
+let views: Array<Uint8Array | undefined> = [];
+let viewsOf = out;
+
 function digest(suite: CryptoSuite): string {
-  const bytes = out.subarray(0, pos);
+  if (viewsOf !== out) {
+    views = [];
+    viewsOf = out;
+  }
+  const bytes = pos <= MAX_CACHED_VIEW ? (views[pos] ??= out.subarray(0, pos)) : out.subarray(0, pos);
   return suite.sha256Base64Url ? suite.sha256Base64Url(bytes) : toBase64Url(suite.sha256(bytes));
 }
 
@@ -257,10 +271,12 @@ export class SaltSource {
   writeNext(): string {
     if (this.offset >= this.encoded.length) this.refill();
     const { chars, offset } = this;
-    out[pos] = QUOTE;
-    for (let i = 0; i < SALT_CHARS; i++) out[pos + 1 + i] = chars[offset + i]!;
-    out[pos + 1 + SALT_CHARS] = QUOTE;
-    pos += SALT_CHARS + 2;
+    const buffer = out;
+    const at = pos;
+    buffer[at] = QUOTE;
+    for (let i = 0; i < SALT_CHARS; i++) buffer[at + 1 + i] = chars[offset + i]!;
+    buffer[at + 1 + SALT_CHARS] = QUOTE;
+    pos = at + SALT_CHARS + 2;
     this.offset = offset + SALT_CHARS;
     return this.encoded.slice(offset, offset + SALT_CHARS);
   }
@@ -294,14 +310,17 @@ export function commitFields(
   commitments: Record<string, string>,
   disclosures: Disclosures,
 ): void {
-  forEachField(event, (path, value) => {
+  forEachField(event, (field, value) => {
+    const { path, quoted } = field;
     pos = 0;
-    reserve(SALT_CHARS + 4);
+    reserve(SALT_CHARS + 4 + quoted.length);
     out[pos++] = OPEN;
     const salt = salts.writeNext();
-    out[pos++] = COMMA;
-    writeString(path);
-    writeByte(COMMA);
+    const buffer = out;
+    let at = pos;
+    buffer[at++] = COMMA;
+    for (let i = 0; i < quoted.length; i++) buffer[at++] = quoted[i]!;
+    pos = at;
     writeValueAndClose(salt, path, value);
     commitments[path] = digest(suite);
     disclosures[path] = [salt, value];
@@ -329,12 +348,12 @@ export function checkSalt(salt: unknown, path: string): asserts salt is string {
  */
 export function eventFields(event: AuditEvent): Array<[path: string, value: unknown]> {
   const fields: Array<[string, unknown]> = [];
-  forEachField(event, (path, value) => fields.push([path, value]));
+  forEachField(event, (field, value) => fields.push([field.path, value]));
   return fields;
 }
 
 /** Calls `visit` with each field path of `event` and its value, in {@link eventFields} order. */
-function forEachField(event: AuditEvent, visit: (path: string, value: unknown) => void): void {
+function forEachField(event: AuditEvent, visit: (field: FieldPath, value: unknown) => void): void {
   // Object.keys and indexed reads visit what Object.entries would, in its order, without its pairs.
   const record = event as unknown as Record<string, unknown>;
   for (const key of Object.keys(record)) {
@@ -342,43 +361,59 @@ function forEachField(event: AuditEvent, visit: (path: string, value: unknown) =
     if (value === undefined) continue;
     if (key === 'actor' || key === 'origin' || key === 'metadata') {
       const members = value as Record<string, unknown>;
+      const paths = key === 'actor' ? actorPaths : key === 'origin' ? originPaths : metadataPaths;
       for (const member of Object.keys(members)) {
         const memberValue = members[member];
-        if (memberValue !== undefined) visit(nestedPath(key, member), memberValue);
+        if (memberValue !== undefined) visit(fieldPath(paths, member, key), memberValue);
       }
     } else if (key === 'targets') {
       const targets = value as unknown[];
       // forEach's visit: holes are skipped.
       for (let i = 0; i < targets.length; i++) if (i in targets) visit(targetPath(i), targets[i]);
     } else {
-      visit(key, value);
+      visit(fieldPath(topLevelPaths, key, undefined), value);
     }
   }
 }
 
-// Paths repeat from event to event; they are kept rather than concatenated each time (bounded, since
-// metadata keys come from outside).
+/** A field path, and the bytes of `"path",` as commitment inputs hold them after the salt. */
+interface FieldPath {
+  path: string;
+  quoted: Uint8Array;
+}
+
+function newFieldPath(path: string): FieldPath {
+  return { path, quoted: encoder.encode(`${JSON.stringify(path)},`) };
+}
+
+// Paths repeat from event to event; they are kept rather than built and escaped each time (bounded,
+// since metadata keys come from outside).
 const MAX_CACHED_PATHS = 10_000;
 let cachedPaths = 0;
-const nestedPaths = new Map<string, Map<string, string>>();
-const targetPaths: string[] = [];
+const topLevelPaths = new Map<string, FieldPath>();
+const actorPaths = new Map<string, FieldPath>();
+const originPaths = new Map<string, FieldPath>();
+const metadataPaths = new Map<string, FieldPath>();
+const targetPaths: FieldPath[] = [];
+/** Events have at most 100 targets (isFieldPath). */
+const MAX_CACHED_TARGETS = 100;
 
-function nestedPath(group: string, member: string): string {
-  let members = nestedPaths.get(group);
-  if (members === undefined) nestedPaths.set(group, (members = new Map()));
-  let path = members.get(member);
-  if (path === undefined) {
-    path = `${group}.${member}`;
+function targetPath(index: number): FieldPath {
+  if (index >= MAX_CACHED_TARGETS) return newFieldPath(`targets.${index}`);
+  return (targetPaths[index] ??= newFieldPath(`targets.${index}`));
+}
+
+/** The path of `member` (of `group`, or a top-level member when there is none). */
+function fieldPath(paths: Map<string, FieldPath>, member: string, group: string | undefined): FieldPath {
+  let field = paths.get(member);
+  if (field === undefined) {
+    field = newFieldPath(group === undefined ? member : `${group}.${member}`);
     if (cachedPaths < MAX_CACHED_PATHS) {
-      members.set(member, path);
+      paths.set(member, field);
       cachedPaths++;
     }
   }
-  return path;
-}
-
-function targetPath(index: number): string {
-  return (targetPaths[index] ??= `targets.${index}`);
+  return field;
 }
 
 const TOP_LEVEL_FIELDS = new Set(['id', 'action', 'category', 'occurred_at', 'outcome', 'outcome_reason', 'tenant']);

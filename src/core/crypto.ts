@@ -7,7 +7,10 @@ import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 
 export interface CryptoSuite {
-  /** SHA-256 of `data` (32 bytes). */
+  /**
+   * SHA-256 of `data` (32 bytes, a new array). `data` may be a view of a buffer the caller reuses (the
+   * core writes commitment inputs and leaves in place): read it before returning and keep no reference.
+   */
   sha256(data: Uint8Array): Uint8Array;
   /** Ed25519 (RFC 8032, pure) verification; false for any malformed key or signature, never throws. */
   verifyEd25519(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;

@@ -125,15 +125,15 @@ function sortedKeys(record: Record<string, unknown>): string[] {
   return keys;
 }
 
-// Field paths repeat across events; their quoted form is kept rather than re-escaped each time.
-const quotedPaths = new Map<string, string>();
-function quotedPath(path: string): string {
-  let quoted = quotedPaths.get(path);
-  if (quoted === undefined) {
-    quoted = JSON.stringify(path);
-    if (quotedPaths.size < 10_000) quotedPaths.set(path, quoted);
+// Field paths repeat across events; each one's `"path":"` is kept rather than escaped and joined each time.
+const pathHeads = new Map<string, string>();
+function pathHead(path: string): string {
+  let head = pathHeads.get(path);
+  if (head === undefined) {
+    head = `${JSON.stringify(path)}:"`;
+    if (pathHeads.size < 10_000) pathHeads.set(path, head);
   }
-  return quoted;
+  return head;
 }
 
 const encoder = new TextEncoder();
@@ -145,15 +145,16 @@ let envelopeBuffer = new Uint8Array(8192);
 /** Writes the envelope's bytes at offset 1 of envelopeBuffer (0x00 before them); returns their length. */
 function writeEnvelope(envelope: LeafEnvelope): number {
   const paths = sortedKeys(envelope.commitments);
-  let commitments = '';
+  // Joined rather than concatenated: one flat string instead of a tree of pieces to flatten.
+  const members: string[] = new Array<string>(paths.length);
   for (let i = 0; i < paths.length; i++) {
     const path = paths[i]!;
     // Digests are base64url, which needs no escaping inside a JSON string.
-    commitments += `${i === 0 ? '' : ','}${quotedPath(path)}:"${envelope.commitments[path]}"`;
+    members[i] = `${pathHead(path)}${envelope.commitments[path]}"`;
   }
   // Member order below is the sorted order: commitments, index, ledger, received_at, v, writer.
   const text =
-    `{"commitments":{${commitments}},"index":${envelope.index},"ledger":${JSON.stringify(envelope.ledger)},` +
+    `{"commitments":{${members.join(',')}},"index":${envelope.index},"ledger":${JSON.stringify(envelope.ledger)},` +
     `"received_at":${JSON.stringify(envelope.received_at)},"v":${envelope.v},"writer":${JSON.stringify(envelope.writer)}}`;
   if (text.length * 3 + 1 > envelopeBuffer.length) envelopeBuffer = new Uint8Array(Math.max(text.length * 3 + 1, envelopeBuffer.length * 2));
   envelopeBuffer[0] = 0x00;

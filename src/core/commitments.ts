@@ -266,7 +266,7 @@ export class SaltSource {
 
   /**
    * The next salt, also written as `"salt"` into the commitment buffer at `pos` (the caller has reserved
-   * room for it).
+   * room for it). @internal For commitFields only.
    */
   writeNext(): string {
     if (this.offset >= this.encoded.length) this.refill();

@@ -13,7 +13,7 @@
  * itself). test/core/export/raw.test.ts compares both paths byte for byte.
  */
 import { csvCell } from './csv.js';
-import { base64Of, controlSafeText, formatReceivedAt, type LocationLike, type ExportLocation } from './record.js';
+import { base64Of, controlSafeText, exportLocation, formatReceivedAt, type LocationLike } from './record.js';
 
 /** An entry as a bulk reader has it (structurally the store's ExportHit): disclosures still JSON text. */
 export interface RawEntryLike {
@@ -232,19 +232,6 @@ export function rawEvent(entry: RawEntryLike, scratch: RawScratch): boolean {
   return true;
 }
 
-/** Members in one fixed order, as recordWithAttribution writes them (record.ts exportLocation). */
-function locationOf(l: LocationLike, attribution: string): ExportLocation {
-  return {
-    ...(l.country !== undefined ? { country: l.country } : {}),
-    ...(l.region !== undefined ? { region: l.region } : {}),
-    ...(l.city !== undefined ? { city: l.city } : {}),
-    ...(l.latitude !== undefined ? { latitude: l.latitude } : {}),
-    ...(l.longitude !== undefined ? { longitude: l.longitude } : {}),
-    ...(l.reserved !== undefined ? { reserved: l.reserved } : {}),
-    ...(l.reserved === undefined ? { attribution } : {}),
-  };
-}
-
 /** controlSafeJson of a name (ledger, writer), remembered: the same few names are on every line. */
 class NameJson {
   private name = '';
@@ -265,7 +252,7 @@ const writerJson = new NameJson();
 export function rawJsonLine(entry: RawEntryLike, attribution: string, scratch: RawScratch = rawScratch()): string | undefined {
   if (!rawEvent(entry, scratch)) return undefined;
   const head = `{"ledger":${ledgerJson.of(entry.ledger)},"index":${entry.index},"received_at":"${formatReceivedAt(entry.receivedAtMicros)}","leaf_hash":"${base64Of(entry.leafHash)}","writer":${writerJson.of(entry.writer)},"event":${controlSafeText(scratch.event)}`;
-  return entry.location ? `${head},"location":${controlSafeText(JSON.stringify(locationOf(entry.location, attribution)))}}\n` : `${head}}\n`;
+  return entry.location ? `${head},"location":${controlSafeText(JSON.stringify(exportLocation(entry.location, attribution)))}}\n` : `${head}}\n`;
 }
 
 /** A value text as the CSV cell shows it (csv.ts cellText of the parsed value). */
@@ -302,7 +289,7 @@ export function rawCsvRow(entry: RawEntryLike, attribution: string, scratch: Raw
   }
   line += `,${targets.length > 3 ? csvCell(controlSafeText(`[${targets.slice(3).map((t) => t ?? 'null').join(',')}]`)) : ''}`;
   line += `,${scratch.metadata === undefined ? '' : csvCell(controlSafeText(scratch.metadata))},`; // then redacted: empty
-  const l = entry.location ? locationOf(entry.location, attribution) : undefined;
+  const l = entry.location ? exportLocation(entry.location, attribution) : undefined;
   line += `,${optional(l?.country)},${optional(l?.region)},${optional(l?.city)},${optional(l?.latitude)},${optional(l?.longitude)},${optional(l?.reserved)},${optional(l?.attribution)}`;
   return `${line}\r\n`;
 }

@@ -204,7 +204,7 @@ export function recordWithAttribution(entry: EntryLike, geoAttribution: string):
 }
 
 /** Members in one fixed order, whatever order the store gave them in, so exports stay byte-identical. */
-function exportLocation(l: LocationLike, attribution: string | undefined): ExportLocation {
+export function exportLocation(l: LocationLike, attribution: string | undefined): ExportLocation {
   return {
     ...(l.country !== undefined ? { country: l.country } : {}),
     ...(l.region !== undefined ? { region: l.region } : {}),

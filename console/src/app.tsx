@@ -22,7 +22,11 @@ export function App() {
     );
   useEffect(() => {
     void check();
-    return onSessionEnded((message) => setState({ phase: 'signed-out', notice: `Your session has ended: ${message}` }));
+    // Only a signed-in shell has a session to lose: a request still in flight when the user signed out
+    // answers 401 afterwards, and must not replace "You are signed out." with a session that ended.
+    return onSessionEnded((message) =>
+      setState((current) => (current.phase === 'signed-in' ? { phase: 'signed-out', notice: `Your session has ended: ${message}` } : current)),
+    );
   }, []);
 
   if (state.phase === 'checking') return <Loading what="the console" />;

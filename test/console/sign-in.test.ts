@@ -55,6 +55,34 @@ for (const kind of STORE_KINDS) {
       assertNoOffHostRequests(browser);
     });
 
+    it('says "signed out" after signing out, even when a request still in flight answers 401 afterwards', { skip }, async () => {
+      const token = await server.createKey('reader', { description: 'console sign-out race test' });
+      const { page, context } = await browser.open(server);
+      await signIn(page, server, token, '/#/search');
+      await page.getByRole('button', { name: 'Sign out' }).waitFor();
+      // Hold the next session look until after the sign-out: it then answers 401, the session being gone.
+      let release: () => void = () => {};
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let holding = true;
+      await page.route('**/v1/session', async (route) => {
+        if (holding && route.request().method() === 'GET') {
+          holding = false;
+          await held;
+        }
+        await route.continue();
+      });
+      await page.evaluate("location.hash = '#/alerts'");
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByText('You are signed out.').waitFor();
+      const answered = page.waitForResponse((response) => response.url().endsWith('/v1/session') && response.request().method() === 'GET');
+      release();
+      assert.equal((await answered).status(), 401);
+      await page.waitForTimeout(300);
+      assert.equal(await page.getByText('You are signed out.').count(), 1);
+      assert.equal(await page.getByText(/Your session has ended/).count(), 0);
+      await context.close();
+    });
+
     it('shows the sign-in form with a message when the session ends on the server', { skip }, async () => {
       const created = await server.api('POST', '/v1/keys', { role: 'reader', ledgers: ['*'] });
       const { page, context } = await browser.open(server);

@@ -704,14 +704,7 @@ class SiblingTable {
   readonly #spanSlot = new Map<string, number>();
 
   addTileNode(node: TileNodeRef): void {
-    const key = tileKey(node.level, node.tile);
-    let slot = this.#tileSlot.get(key);
-    if (slot === undefined) {
-      slot = this.tiles.length;
-      this.#tileSlot.set(key, slot);
-      this.tiles.push({ level: node.level, tile: node.tile });
-    }
-    this.tileSlots.push(slot);
+    this.tileSlots.push(this.tileSlotOf(node.level, node.tile));
     this.offsets.push(node.at);
   }
 
@@ -727,12 +720,16 @@ class SiblingTable {
     this.offsets.push(slot);
   }
 
-  /** The tile slot of a piece inside a full tile, adding the tile if no sibling needed it. */
+  /** The slot of a full tile, added if no sibling or piece needed it yet. */
   tileSlotOf(level: number, tile: number): number {
-    this.addTileNode({ level, tile, at: 0 });
-    this.tileSlots.pop();
-    this.offsets.pop();
-    return this.#tileSlot.get(tileKey(level, tile)) as number;
+    const key = tileKey(level, tile);
+    let slot = this.#tileSlot.get(key);
+    if (slot === undefined) {
+      slot = this.tiles.length;
+      this.#tileSlot.set(key, slot);
+      this.tiles.push({ level, tile });
+    }
+    return slot;
   }
 }
 

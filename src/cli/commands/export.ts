@@ -5,7 +5,7 @@
  * sent everything, so an interrupted export never leaves a file that looks complete.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, createWriteStream, fsyncSync, openSync, renameSync, rmSync, type WriteStream } from 'node:fs';
+import { createWriteStream, renameSync, rmSync, type WriteStream } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { EXPORT_FORMATS, isExportFormat } from '../../core/export/record.js';
@@ -14,6 +14,7 @@ import { integerOption, optionalString, requireString, SERVER_OPTIONS, serverCli
 import { Progress } from '../progress.js';
 import { countOf } from '../table.js';
 import { runBundleExport } from './bundle.js';
+import { syncToDisk } from '../../platform/sync-file.js';
 
 export const exportCommand: Command = {
   name: 'export',
@@ -85,12 +86,7 @@ async function runExport(args: ParsedArgs): Promise<number> {
       file.end();
       await once(file, 'close');
       // On disk before it gets its name: a crash right after the rename must not leave an empty file.
-      const fd = openSync(temp, 'r');
-      try {
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
+      syncToDisk(temp);
       renameSync(temp, output!);
     }
   } catch (error) {

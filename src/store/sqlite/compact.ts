@@ -11,9 +11,10 @@
  * (not in a temporary directory, which may lie on a less protected disk), synced, then renamed over the
  * file: interrupted at any point, the folder holds the old file whole or the new one.
  */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { syncToDisk } from '../../platform/sync-file.js';
 import { restrictDatabaseFiles, SQLITE_PAGE_SIZE } from './sqlite-store.js';
 
 export interface CompactResult {
@@ -74,23 +75,14 @@ export function compactDatabase(path: string): CompactResult {
     const pageSizeAfter = compacted.pragma('page_size', { simple: true }) as number;
     compacted.pragma('journal_mode = WAL');
     compacted.close();
-    syncFile(copy);
+    syncToDisk(copy);
     renameSync(copy, path);
-    syncFile(dirname(path));
+    syncToDisk(dirname(path));
     return { pageSizeBefore, pageSizeAfter, bytesBefore, bytesAfter: fileBytes(path) };
   } catch (error) {
     rmSync(copy, { force: true });
     throw error;
   } finally {
     db.close();
-  }
-}
-
-function syncFile(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }

@@ -10,6 +10,7 @@
  */
 import type { Disclosures, Redaction, Redactions } from '../core/commitments.js';
 import type { AuditEvent } from '../core/event.js';
+import type { RawEntryLike } from '../core/export/raw.js';
 import type { HashRange, TileNodes } from '../core/tree.js';
 import type { Query } from '../core/query.js';
 import type { LegalHold } from '../core/retention.js';
@@ -161,14 +162,7 @@ export interface SearchPage {
  * of the whole leaf, and the disclosures as the stored JSON text, written by JSON.stringify, left for
  * the reader to parse only if it must (core/export/raw.ts mostly need not). Same entry, same location.
  */
-export interface ExportHit {
-  ledger: string;
-  index: number;
-  receivedAtMicros: number;
-  leafHash: Uint8Array;
-  writer: string;
-  /** JSON text of the Disclosures, as stored. */
-  disclosuresJson: string;
+export interface ExportHit extends RawEntryLike {
   redactions?: Redactions;
   location?: IpLocation;
 }

@@ -15,7 +15,7 @@
 import { csvCell } from './csv.js';
 import { base64Of, controlSafeText, exportLocation, formatReceivedAt, type LocationLike } from './record.js';
 
-/** An entry as a bulk reader has it (structurally the store's ExportHit): disclosures still JSON text. */
+/** An entry as a bulk reader has it (the store's ExportHit extends it): disclosures still JSON text. */
 export interface RawEntryLike {
   ledger: string;
   index: number;

@@ -586,22 +586,21 @@ export class PostgresStore implements Store, BatchBackend, IntegrityStateStore {
   }
 
   async search(ledger: string, request: SearchRequest): Promise<SearchPage> {
-    const { sql, params } = await this.searchStatement(ledger, request);
-    const result = await this.heavyRead<HitRow<string>>(sql, params);
-    const page = result.rows.slice(0, request.limit);
-    return {
-      entries: page.map((row) => toHit(ledger, row)),
-      next: result.rows.length > request.limit ? Number(page.at(-1)!.idx) : null,
-    };
+    return this.pageOf(ledger, request, toHit);
   }
 
   async searchForExport(ledger: string, request: SearchRequest): Promise<ExportPage> {
     // The same statement as search(): PostgreSQL sends the leaf, whose writer is read here.
+    return this.pageOf(ledger, request, toExportHit);
+  }
+
+  /** One page of search's statement (limit + 1 rows: the extra one says whether there is a next). */
+  private async pageOf<T>(ledger: string, request: SearchRequest, toEntry: (ledger: string, row: HitRow<string>) => T): Promise<{ entries: T[]; next: number | null }> {
     const { sql, params } = await this.searchStatement(ledger, request);
     const result = await this.heavyRead<HitRow<string>>(sql, params);
     const page = result.rows.slice(0, request.limit);
     return {
-      entries: page.map((row) => toExportHit(ledger, row)),
+      entries: page.map((row) => toEntry(ledger, row)),
       next: result.rows.length > request.limit ? Number(page.at(-1)!.idx) : null,
     };
   }

@@ -161,7 +161,7 @@ export async function sqliteStoreRun(w: Workload, options: { keep?: string } = {
     const quarters = new Quarters(w.events);
     await appendWorkload(store, clock, w, quarters);
     // Indexing is deferred (SqliteStore.queueIndex): what still waits is part of the work, so it is timed.
-    store.indexPending();
+    await store.indexPending();
     const rates = quarters.finish();
     const writeBytes = processWriteBytes() - written;
     store.db.pragma('wal_checkpoint(TRUNCATE)');

@@ -674,7 +674,7 @@ async function main(): Promise<void> {
     };
     source = { generated: dir };
     ingest = await writeToStore(store, opened.clock, ledger, dataset);
-    store.indexPending(); // deferred indexing: the raw statements read the index tables directly
+    await store.indexPending(); // deferred indexing: the raw statements read the index tables directly
   }
   const o = dataset.options;
   try {

@@ -61,7 +61,7 @@ describe('idempotency keys are scoped by writer and stored as keyed hashes', () 
   });
 
   it('keeps no raw key in the store', async () => {
-    server.deployment.store.indexPending();
+    await server.deployment.store.indexPending();
     const keys = server.deployment.store.db.prepare<[], string>('SELECT key FROM idempotency_keys').pluck().all();
     assert.ok(keys.length >= 4);
     for (const key of keys) {

@@ -129,7 +129,7 @@ describe('search plans: SQLite', () => {
     });
     await writeToStore(store, clock, LEDGER, d, { progress: false, windowSeconds: 3600 });
     // Indexing is deferred (SqliteStore.queueIndex); the statements below read the index tables directly.
-    store.indexPending();
+    await store.indexPending();
     store.db.exec('ANALYZE');
     ledgerId = ledgerIdOf(store.db, LEDGER);
     const requestId = store.db.prepare<[], { value: string }>(`SELECT value FROM search_metadata WHERE key = 'request_id' LIMIT 1`).get()!.value;

@@ -219,7 +219,7 @@ describe('sqlite deferred search indexing', () => {
       try {
         await store.createLedger('a');
         await store.append('a', events(0, 20));
-        store.indexPending();
+        await store.indexPending();
         const order = () => store.db.prepare<[], { idx: number }>('SELECT idx FROM search_events ORDER BY id').all().map((r) => r.idx);
         const ids = () => store.db.prepare<[], { id: number }>('SELECT id FROM search_events ORDER BY id').all().map((r) => r.id);
         const before = ids();

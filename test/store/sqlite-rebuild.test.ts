@@ -96,7 +96,7 @@ describe('sqlite search index rebuild', () => {
             for (let from = 0; from < 1200; from += 300) await store.append(ledger, events(from, 300));
           }
         }
-        incremental.indexPending();
+        await incremental.indexPending();
         assert.deepEqual(await answers(bulk, ['x']).then((a) => (a as [string, string, unknown[]][]).every(([, , hits]) => hits.length === 0)), true, 'bulk appends wait for the rebuild');
         const before = indexNames(bulk);
         const seen: string[] = [];
@@ -152,7 +152,7 @@ describe('sqlite search index rebuild', () => {
         await store.createLedger(ledger);
         await store.append(ledger, events(0, 400));
       }
-      store.indexPending();
+      await store.indexPending();
       const expected = await answers(store, ['x', 'y']);
       const expectedRows = indexRows(store);
       const names = indexNames(store);
@@ -190,7 +190,7 @@ describe('sqlite search index rebuild', () => {
       await store.createLedger('x');
       await store.append('x', events(0, 12));
       await forgetSealed(store, 'x', [{ index: 4, paths: ['actor.name'], reason: 'erased' }]);
-      store.indexPending();
+      await store.indexPending();
       const expected = await answers(store, ['x']);
       // What the forget of an older sealtrail left: event 4's row (and its free text) under a new id.
       const { id } = store.db.prepare<[], { id: number }>('SELECT id FROM search_events WHERE idx = 4').get()!;

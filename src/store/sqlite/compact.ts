@@ -15,7 +15,7 @@ import { closeSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { syncToDisk } from '../../platform/sync-file.js';
-import { restrictDatabaseFiles, SQLITE_PAGE_SIZE } from './sqlite-store.js';
+import { restrictDatabaseFiles, SQLITE_PAGE_SIZE } from './connection.js';
 
 export interface CompactResult {
   pageSizeBefore: number;

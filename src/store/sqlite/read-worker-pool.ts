@@ -11,7 +11,8 @@
  * may linger, and reads beyond that are refused with OVERLOADED until they have exited.
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../../platform/start-worker.js';
 import { StoreError } from '../store.js';
 import type { ReadRequest, ReadResponse, ReadWorkerData } from './read-worker.js';
 
@@ -52,17 +53,9 @@ interface Reader {
   job: Job | undefined;
 }
 
-/**
- * Starts read-worker.js beside this module; when running from TypeScript source (tests, benchmarks,
- * under tsx), read-worker.ts, with tsx's loader registered in the thread first: Node 20 does not carry
- * the parent's `--import tsx` hooks over to worker threads.
- */
+/** Starts read-worker.js (or .ts, from source) beside this module. */
 function startWorker(workerData: ReadWorkerData): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./read-worker.js', import.meta.url), { workerData });
-  const entry = new URL('./read-worker.ts', import.meta.url).href;
-  const loader = import.meta.resolve('tsx/esm/api');
-  const bootstrap = `import(${JSON.stringify(loader)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData });
+  return startModuleWorker(import.meta.url, 'read-worker', workerData);
 }
 
 export class SqliteReadPool {

@@ -4,7 +4,6 @@
  * transaction, so a crash leaves either the whole batch with its checkpoint or none of it.
  */
 import Database from 'better-sqlite3';
-import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
 import { toBase64 } from '../../core/bytes.js';
 import type { Disclosures } from '../../core/commitments.js';
 import type { CryptoSuite, Ed25519Signer } from '../../core/crypto.js';
@@ -43,7 +42,7 @@ import { SqliteSinks } from './sinks.js';
 import { SqliteSessions } from './sessions.js';
 import { SqliteDetectionState } from './detection.js';
 import { isPurged } from '../forget.js';
-import { MIGRATIONS } from './schema.js';
+import { openDatabase } from './connection.js';
 import { SqliteSearchIndex } from './search-index.js';
 import { locationFromRow, searchContext, searchRecord, type GeolocationOption, type SearchContext, type SearchRecord } from '../search-fields.js';
 import { DEFAULT_QUERY_TIMEOUT_MS, compileWhere, drivingText, isTimeDimension, pageOfEntries, receivedAsIndex, statsGroup, statsKey, type Dialect, type Statement } from '../search-sql.js';
@@ -53,7 +52,9 @@ import { writerFromLeaf } from '../../core/export/record.js';
 import { ipBytes } from '../../core/ipnet.js';
 import { SqliteReadPool } from './read-worker-pool.js';
 import { LEGACY_KEY_CHUNK } from '../idempotency.js';
-import { BACKGROUND_SLICE_MS, LoopBudget } from '../../platform/event-loop.js';
+import { BACKGROUND_SLICE_MS } from '../../platform/event-loop.js';
+import { SqliteBatchWriter, type IndexGap, type WireBatch } from './batch-writer.js';
+import { InThreadWriter, WriterThread, type BatchWriterHandle } from './writer-thread.js';
 import { INDEXED_EVENT_COLUMNS, toIndexedEvent, type IndexedEventColumns } from '../verify-derived.js';
 
 export interface SqliteStoreOptions extends GeolocationOption {
@@ -105,100 +106,22 @@ const BULK_READ_CACHE_KIB = 8 * 1024;
  */
 const EXPORT_ENTRY_COLUMNS = `en.idx, en.received_at, CAST(substr(en.leaf, -${LEAF_TAIL_BYTES}) AS TEXT) AS leaf_tail, en.leaf_hash, en.disclosures, en.redactions`;
 /**
- * Page size of new database files. An entry row (leaf, leaf hash, disclosures) is ~2.2 KB: a 4 KiB page
- * holds one and leaves the rest empty, a 16 KiB page holds seven; a full tile's 16,320 bytes of nodes
- * fit one page instead of an overflow chain of five. Measured with 100,000 generated events in batches
- * of 1,000 (bench/indexed.ts sqliteStoreRun, alternating): disk 4,820 → 3,687 bytes/event, bytes
- * written 15.3k → 13.9k per event, ingest unchanged or faster (1,624–1,767 → 1,842–2,156 events/s).
+ * How long one index transaction of the writer aims to hold the write lock, in ms (the slice size is
+ * re-aimed at it from the rate just measured), and the longest it may grow to while appends outrun the
+ * index. A commit waits behind it, and so does any write on this thread's connection (busy_timeout).
  */
-export const SQLITE_PAGE_SIZE = 16384;
-/** Page cache of the writing connection, in KiB (256 MiB). */
-const SQLITE_CACHE_KIB = 256 * 1024;
-const OPTIMIZE_EVERY_EVENTS = 100_000;
-/** Search records written to the index per transaction when a reader needs them all (ensureIndexed). */
-const INDEX_BATCH_EVENTS = 8000;
-/** Background indexing starts once this many records wait (or appends pause, INDEX_IDLE_MS). */
-const INDEX_START_EVENTS = 2000;
-/**
- * How long one background index transaction may hold the event loop, in ms. Every request waits behind
- * it (issue 17: no stall over 10 ms); the slice size is re-aimed at it from the rate just measured.
- */
-const INDEX_SLICE_MS = BACKGROUND_SLICE_MS;
-/** Past this backlog the slice budget grows with it (up to INDEX_SLICE_MAX_MS), so that appends outrunning the index buy longer slices. */
-const INDEX_BACKLOG_EVENTS = 8_000;
-const INDEX_SLICE_MAX_MS = 40;
+const INDEX_SLICE_MS = 8;
+const INDEX_SLICE_MAX_MS = 20;
+/** In-memory databases index on the calling thread, which every request waits behind (issue 17: no stall over 10 ms). */
+const IN_THREAD_SLICE_MS = BACKGROUND_SLICE_MS;
+/** Times a batch is sealed again when another process on the file appended first, before giving up. */
+const MAX_STALE_RETRIES = 5;
 /** Entries read into the index per transaction of a bulk rebuild. */
 const REBUILD_CHUNK_EVENTS = 50_000;
-/** Waiting records are indexed this long after appends pause, so an idle store has nothing waiting. */
-const INDEX_IDLE_MS = 50;
 
-/**
- * The database file and its -wal and -shm hold every field value and salt, so they are for the owner
- * alone, whatever the folder's mode or the process umask. SQLite creates a new database 0644 (less the
- * umask) but gives -wal and -shm the database file's own mode (os_unix.c findCreateFileMode, and
- * robust_open's fchmod of a new empty file, which overrides the umask): so the file is created here
- * 0600 before SQLite first opens it, and a file of an older start that others may read is narrowed
- * to its owner's bits, together with any -wal and -shm beside it.
- */
-export function restrictDatabaseFiles(path: string): void {
-  if (path === ':memory:' || path === '' || path.startsWith('file:')) return;
-  closeSync(openSync(path, 'a', 0o600));
-  const uid = process.getuid?.();
-  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
-    let stat;
-    try {
-      stat = statSync(file);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw error;
-    }
-    // Only the owner may chmod; a file someone else owns is theirs to fix.
-    if ((stat.mode & 0o077) !== 0 && (uid === undefined || stat.uid === uid)) chmodSync(file, stat.mode & 0o700);
-  }
-}
 
-/** Opens (creating or upgrading) the database file and applies the pragmas every connection needs. */
-export function openDatabase(path: string, readonly = false): Database.Database {
-  if (!readonly) restrictDatabaseFiles(path);
-  const db = new Database(path, { readonly, fileMustExist: readonly });
-  if (!readonly) {
-    // Only a new, empty file takes it (an existing file keeps its own): must come before WAL mode.
-    db.pragma(`page_size = ${SQLITE_PAGE_SIZE}`);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    // The search indexes are random-key B-trees: once they outgrow the default 2 MiB page cache, nearly
-    // every insert reads its pages back. Measured with 250-event batches: 2.9k → 5.2k events/s by the
-    // 125,000th event with 256 MiB, and the gap widens as the ledger grows.
-    db.pragma(`cache_size = -${SQLITE_CACHE_KIB}`);
-    // Retention and erasure must leave no copy of a forgotten value in the file: freed pages and cells
-    // are zeroed as they are freed, not left for forensics (FAST mode would leave the free-list pages).
-    db.pragma('secure_delete = ON');
-  }
-  db.pragma('busy_timeout = 5000');
-  migrate(db, readonly);
-  // Statistics are refreshed as the ledger grows (see OPTIMIZE_EVERY_EVENTS), with a bounded sample so
-  // that it takes milliseconds even on large files. Not on open: statistics taken of near-empty tables
-  // made the planner scan the growing tables for every lookup (ingest fell from 3.2k to 0.9k events/s
-  // within 150,000 events).
-  db.pragma('analysis_limit = 1000');
-  return db;
-}
-
-function migrate(db: Database.Database, readonly: boolean): void {
-  const version = db.pragma('user_version', { simple: true }) as number;
-  if (version > MIGRATIONS.length) {
-    throw new StoreError(
-      'SCHEMA_TOO_NEW',
-      `this database has schema version ${version}, newer than this sealtrail understands (${MIGRATIONS.length}); upgrade sealtrail`,
-    );
-  }
-  if (version === MIGRATIONS.length) return;
-  if (readonly) throw new StoreError('SCHEMA_TOO_NEW', `database schema ${version} needs upgrading; open it once with the server`);
-  db.transaction(() => {
-    for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v]!);
-    db.pragma(`user_version = ${MIGRATIONS.length}`);
-  }).immediate();
-}
+/** Opening the file moved to connection.ts; re-exported for the tools and tests that import it here. */
+export { openDatabase, restrictDatabaseFiles, SQLITE_PAGE_SIZE } from './connection.js';
 
 export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   readonly db: Database.Database;
@@ -209,14 +132,8 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   private readonly statements;
 
   private readonly searchIndex: SqliteSearchIndex;
-  /** Search records of acknowledged entries waiting to be indexed, per ledger id, in index order (queueIndex). */
-  private readonly pendingIndex = new Map<number, SearchRecord[]>();
-  private pendingEvents = 0;
-  /** Records per background index transaction, re-aimed at INDEX_SLICE_MS after each one. */
-  private sliceRecords = 256;
-  private indexSoon = false;
-  private indexTimer: NodeJS.Timeout | undefined;
-  private eventsSinceOptimize = 0;
+  /** Where appends are committed and indexed (batch-writer.ts); started on the first append. */
+  private writerHandle: BatchWriterHandle | undefined;
   private readonly searchContext: SearchContext;
   private readonly retention: SqliteRetention;
   readonly sinks: SqliteSinks;
@@ -321,16 +238,8 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
       idempotency: db.prepare<[number, string], { request_hash: Buffer; idx: number }>(
         'SELECT request_hash, idx FROM idempotency_keys WHERE ledger_id = ? AND key = ?',
       ),
-      insertEntry: db.prepare('INSERT INTO entries (ledger_id, idx, received_at, leaf, leaf_hash, disclosures) VALUES (?, ?, ?, ?, ?, ?)'),
-      insertTreeHash: db.prepare('INSERT INTO tree_hashes (ledger_id, level, idx, hash) VALUES (?, ?, ?, ?)'),
       tileNodes: db.prepare<[number, number, number], { nodes: Buffer }>('SELECT nodes FROM tile_nodes WHERE ledger_id = ? AND level = ? AND tile = ?'),
-      // Appends insert plainly, as tree hashes: a row already there for a tile only now complete was planted.
-      insertTileNodes: db.prepare('INSERT INTO tile_nodes (ledger_id, level, tile, nodes) VALUES (?, ?, ?, ?)'),
       insertComputedTileNodes: db.prepare('INSERT INTO tile_nodes (ledger_id, level, tile, nodes) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING'),
-      insertKey: db.prepare('INSERT INTO idempotency_keys (ledger_id, key, request_hash, idx) VALUES (?, ?, ?, ?)'),
-      insertCheckpoint: db.prepare(
-        'INSERT INTO checkpoints (ledger_id, size, root, note, frontier, created_at) VALUES (?, ?, ?, ?, ?, ?)',
-      ),
       insertApiKey: db.prepare(
         'INSERT INTO api_keys (id, secret_hash, role, ledgers, tenants, description, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
@@ -377,12 +286,19 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
     return this.sequencer.append(ledger, requests);
   }
 
+  /**
+   * Seals the batch on the head as this connection reads it, then has the writer commit it if the
+   * ledger is still that long (batch-writer.ts): the transaction and its fsync happen on the writer
+   * thread, off the event loop. If another process on the file appended first, the batch is sealed
+   * again on the new head; the signed note of the discarded attempt is dropped unseen (it was never
+   * stored, returned or recorded by the signing guard).
+   */
   async commitBatch(
     ledger: string,
     keys: string[],
     build: (head: LedgerHead, existing: Map<string, ExistingKey>) => BatchWrite,
   ): Promise<BatchWrite> {
-    const run = this.db.transaction(() => {
+    for (let attempt = 0; ; attempt++) {
       const head = this.currentHead(ledger);
       const existing = new Map<string, ExistingKey>();
       for (const key of keys) {
@@ -390,20 +306,45 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
         if (found) existing.set(key, found);
       }
       const write = build(head, existing);
-      this.writeBatch(head.ledgerId, write);
-      return write;
-    });
-    const write = run.immediate();
-    const ledgerId = this.heads.get(ledger)!.ledgerId;
-    if (write.checkpoint) this.heads.set(ledger, { ...write.head, ledgerId });
-    this.queueIndex(ledgerId, write);
-    this.eventsSinceOptimize += write.entries.length;
-    if (this.eventsSinceOptimize >= OPTIMIZE_EVERY_EVENTS) {
-      // Refresh planner statistics as the index grows (SQLite's recommended periodic PRAGMA optimize).
-      this.eventsSinceOptimize = 0;
-      this.db.pragma('optimize');
+      // Every request was a retry of a stored entry: nothing to write.
+      if (!write.checkpoint) return write;
+      const outcome = await this.writer().commit(head.ledgerId, head.frontier.size, wireBatch(write), this.recordsOf(write));
+      if (outcome === 'committed') {
+        this.heads.set(ledger, { ...write.head, ledgerId: head.ledgerId });
+        return write;
+      }
+      this.heads.delete(ledger);
+      if (attempt >= MAX_STALE_RETRIES) {
+        throw new StoreError('OVERLOADED', `ledger ${ledger}: other processes kept appending to the file first; retry`, { ledger });
+      }
     }
-    return write;
+  }
+
+  private writer(): BatchWriterHandle {
+    if (this.writerHandle) return this.writerHandle;
+    const { path } = this.options;
+    const onGap = (gap: IndexGap) => void this.fillGap(gap).catch(() => {});
+    if (path === ':memory:' || path === '' || path.startsWith('file:')) {
+      const writer = new SqliteBatchWriter(this.db, this.searchIndex, { sliceMs: IN_THREAD_SLICE_MS, maxSliceMs: IN_THREAD_SLICE_MS * 5, onGap });
+      this.writerHandle = new InThreadWriter(writer);
+    } else {
+      this.writerHandle = new WriterThread({ path, sliceMs: INDEX_SLICE_MS, maxSliceMs: INDEX_SLICE_MAX_MS }, onGap);
+    }
+    return this.writerHandle;
+  }
+
+  /**
+   * The search records of a committed batch, made here (geolocation lives on this thread). None in bulk
+   * loading; none either if one cannot be made: the batch is committed and must be acknowledged, and
+   * its records are then read back from the entries by the next read of the index (a gap).
+   */
+  private recordsOf(write: BatchWrite): SearchRecord[] | undefined {
+    if (this.options.bulkLoad) return undefined;
+    try {
+      return write.entries.map((e) => searchRecord(e.index, e.receivedAtMicros, e.writer, e.disclosures, this.searchContext));
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -473,130 +414,6 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
     return { records, end: rows.length === 0 ? next : rows.at(-1)!.idx + 1 };
   }
 
-  /**
-   * Deferred, batched indexing. An append commits its entries (durable, then acknowledged) without
-   * search rows; their records wait here until a few thousand do (INDEX_START_EVENTS) or appends pause,
-   * and are then written in background transactions sized to hold the event loop ~INDEX_SLICE_MS each
-   * (indexSomePending): some tens of events per transaction rather than one batch's few, yet never the
-   * half-second stall of one 8,000-event transaction. Every read of the index first indexes whatever
-   * is waiting (ensureIndexed), so a search is still exact and complete for every acknowledged append.
-   * Nothing here needs to be durable: a crash loses only records that catchUpSearchIndex rebuilds
-   * from the entries on the next open.
-   */
-  private queueIndex(ledgerId: number, write: BatchWrite): void {
-    if (write.entries.length === 0 || this.options.bulkLoad) return;
-    let records: SearchRecord[];
-    try {
-      records = write.entries.map((e) => searchRecord(e.index, e.receivedAtMicros, e.writer, e.disclosures, this.searchContext));
-    } catch {
-      // The batch is committed and must be acknowledged; its records are rebuilt from the entries by the
-      // next read of the index (ensureIndexed), which reports the failure to that reader instead.
-      return;
-    }
-    const pending = this.pendingIndex.get(ledgerId) ?? [];
-    for (const r of records) pending.push(r);
-    this.pendingIndex.set(ledgerId, pending);
-    this.pendingEvents += records.length;
-    if (this.pendingEvents >= INDEX_START_EVENTS) {
-      this.indexSoonAgain();
-    } else if (!this.indexTimer) {
-      // Once appends pause, index the rest so that the next search finds nothing waiting.
-      this.indexTimer = setTimeout(() => {
-        this.indexTimer = undefined;
-        this.indexSomePending();
-      }, INDEX_IDLE_MS);
-      this.indexTimer.unref();
-    }
-  }
-
-  /**
-   * One short transaction of waiting records (the largest ledger's), then again on the next turn of the
-   * event loop while any wait, so that requests are served between slices. Each slice is sized from the
-   * rate of the one before to take about INDEX_SLICE_MS; a backlog past INDEX_BACKLOG_EVENTS (appends
-   * outrunning the index) buys proportionally longer slices, up to INDEX_SLICE_MAX_MS.
-   */
-  private indexSomePending(): void {
-    if (!this.db.open || this.pendingEvents === 0) return;
-    let ledgerId = -1;
-    let most = 0;
-    for (const [id, pending] of this.pendingIndex) {
-      if (pending.length > most) [ledgerId, most] = [id, pending.length];
-    }
-    const budgetMs = Math.min(INDEX_SLICE_MAX_MS, INDEX_SLICE_MS * Math.max(1, this.pendingEvents / INDEX_BACKLOG_EVENTS));
-    try {
-      this.indexSlice(ledgerId, budgetMs);
-    } catch {
-      // E.g. another process holds the write lock past busy_timeout. Nothing is lost: the records keep
-      // waiting, and the next read of the index or the next append retries.
-      return;
-    }
-    if (this.pendingEvents > 0) this.indexSoonAgain();
-  }
-
-  /**
-   * One transaction of the ledger's waiting records, `sliceRecords` of them, then the next slice's size
-   * aimed at `budgetMs` from this one's rate, halfway towards it so one slow slice (GC) does not swing
-   * it. Returns how many records it wrote.
-   */
-  private indexSlice(ledgerId: number, budgetMs: number): number {
-    const started = performance.now();
-    const written = this.indexPendingOf(ledgerId, this.sliceRecords);
-    if (written > 0) {
-      const fits = (written / Math.max(performance.now() - started, 0.05)) * budgetMs;
-      this.sliceRecords = Math.round(Math.min(INDEX_BATCH_EVENTS, Math.max(32, (this.sliceRecords + fits) / 2)));
-    }
-    return written;
-  }
-
-  private indexSoonAgain(): void {
-    if (this.indexSoon) return;
-    this.indexSoon = true;
-    setImmediate(() => {
-      this.indexSoon = false;
-      this.indexSomePending();
-    });
-  }
-
-  /**
-   * Writes up to `limit` records of the ledger's waiting queue, in index order from the first index the
-   * search index lacks, in one transaction, and says how many it wrote. Records another process already
-   * indexed are dropped; an index range missing from the queue (appended by another process on the same file) is read back from
-   * the entries, so the index always grows contiguously.
-   */
-  private indexPendingOf(ledgerId: number, limit: number): number {
-    const pending = this.pendingIndex.get(ledgerId) ?? [];
-    const written = this.db
-      .transaction(() => {
-        let next = this.searchIndex.nextUnindexed(ledgerId);
-        let used = 0;
-        while (used < pending.length && pending[used]!.index < next) used++;
-        const records: SearchRecord[] = [];
-        while (used < pending.length && records.length < limit) {
-          const first = pending[used]!.index;
-          if (first > next) {
-            const missing = this.recordsFromEntries(ledgerId, next, first, Math.min(PAGE, limit - records.length));
-            if (missing.end === next) break;
-            records.push(...missing.records);
-            next = missing.end;
-            continue;
-          }
-          records.push(pending[used]!);
-          used++;
-          next = first + 1;
-        }
-        this.searchIndex.add(ledgerId, records);
-        // Nothing usable (the entries they follow are not there): leave it to indexEntries, which reads
-        // the entries themselves, rather than retry forever.
-        if (records.length === 0) used = pending.length;
-        pending.splice(0, used);
-        this.pendingEvents -= used;
-        return records.length;
-      })
-      .immediate();
-    if (pending.length === 0) this.pendingIndex.delete(ledgerId);
-    return written;
-  }
-
   /** Indexes stored entries [nextUnindexed, latest checkpoint size) read back from the entries, at most `limit`. */
   private indexEntries(ledgerId: number, limit: number): void {
     const size = this.statements.latestCheckpoint.get(ledgerId)?.size ?? 0;
@@ -610,50 +427,54 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   }
 
   /**
-   * Makes the search index cover every acknowledged entry of the ledger before it is read: the waiting
-   * records of this process, then anything another process on the same file appended and has not
-   * indexed yet. A read right after an append pays for indexing what waits (at most a few thousand
-   * events' worth, usually nothing: the idle timer indexes it first).
+   * Makes the search index cover every entry acknowledged before the call, by this process or another
+   * on the same file, before it is read: the writer indexes what waits (in slices, off this thread for
+   * a file), and what it never received (another process's appends, or a queue lost with a writer
+   * thread) is read back from the entries. Appends acknowledged meanwhile need not be waited for (they
+   * are newer than the request); the index grows contiguously, so a read sees every event up to there.
    */
-  private ensureIndexed(ledgerId: number): void {
-    // Another process is rebuilding the index (or died doing so): it has no secondary indexes and is
-    // incomplete, so answering from it would be slow and wrong.
-    if (this.searchIndex.bulkUnfinished()) {
-      throw new StoreError('OVERLOADED', 'the search index is being rebuilt (sealtrail reindex); search again when it has finished');
-    }
+  private async indexedForRead(ledgerId: number): Promise<void> {
+    this.refuseDuringRebuild();
     if (this.options.readonly || this.options.bulkLoad) return;
-    while (this.pendingIndex.has(ledgerId)) this.indexPendingOf(ledgerId, INDEX_BATCH_EVENTS);
-    this.indexEntries(ledgerId, Number.MAX_SAFE_INTEGER);
+    const acknowledged = [...this.heads.values()].find((h) => h.ledgerId === ledgerId)?.frontier.size ?? 0;
+    const target = Math.max(acknowledged, this.statements.latestCheckpoint.get(ledgerId)?.size ?? 0);
+    if (this.searchIndex.nextUnindexed(ledgerId) < target) {
+      const writer = this.writer();
+      // One gap filled from the entries, then once more: a second gap means the entries themselves end
+      // there (purged), and there is nothing more to index.
+      for (let round = 0; round < 2; round++) {
+        const gap = await writer.indexThrough(ledgerId, target);
+        if (!gap) break;
+        await this.fillGap(gap);
+      }
+    }
+    if (!this.db.open) throw new StoreError('OVERLOADED', 'the store was closed during the read; try again');
+    // A rebuild another process began meanwhile leaves a partial index: refused.
+    this.refuseDuringRebuild();
   }
 
   /**
-   * ensureIndexed for a read that can wait: what this process acknowledged before the call is indexed in
-   * slices of the background budget, yielding to the event loop between them, so that a search behind a
-   * backlog of thousands of events does not hold every other request for a second. Appends acknowledged
-   * meanwhile need not be waited for (they are newer than the request); the index grows contiguously, so
-   * the read sees every event up to where it stopped. Another process's appends are read back from the
-   * entries, at once, as before (usually none).
+   * Another process is rebuilding the index (or died doing so): it has no secondary indexes and is
+   * incomplete, so answering from it would be slow and wrong.
    */
-  private async indexedForRead(ledgerId: number): Promise<void> {
-    const pending = this.pendingIndex.get(ledgerId);
-    if (this.options.readonly || this.options.bulkLoad || !pending || pending.length === 0 || this.searchIndex.bulkUnfinished()) {
-      this.ensureIndexed(ledgerId);
-      return;
+  private refuseDuringRebuild(): void {
+    if (this.searchIndex.bulkUnfinished()) {
+      throw new StoreError('OVERLOADED', 'the search index is being rebuilt (sealtrail reindex); search again when it has finished');
     }
-    // Everything acknowledged so far, by this process or another on the same file.
-    const target = Math.max(pending[pending.length - 1]!.index + 1, this.statements.latestCheckpoint.get(ledgerId)?.size ?? 0);
-    const budget = new LoopBudget(INDEX_SLICE_MS);
-    while (this.pendingIndex.has(ledgerId) && this.searchIndex.nextUnindexed(ledgerId) < target) {
-      if (this.indexSlice(ledgerId, INDEX_SLICE_MS) === 0) break;
-      if (budget.spent) await budget.yield();
+  }
+
+  /** Reads the gap's records back from the entries (in pages, yielding between) and hands them to the writer. */
+  private async fillGap(gap: IndexGap): Promise<void> {
+    for (let next = gap.from; next < gap.to && this.db.open; ) {
+      const { records, end } = this.recordsFromEntries(gap.ledgerId, next, gap.to, PAGE);
+      if (end === next) {
+        // The entries end before the gap does: covered as far as they go.
+        await this.writer().fill(gap.ledgerId, [], next);
+        return;
+      }
+      await this.writer().fill(gap.ledgerId, records, end);
+      next = end;
     }
-    if (!this.db.open) throw new StoreError('OVERLOADED', 'the store was closed during the read; try again');
-    // A rebuild another process began meanwhile leaves a partial index: refused, as ensureIndexed does.
-    if (this.searchIndex.bulkUnfinished()) this.ensureIndexed(ledgerId);
-    // What no queue of this process holds up to the target (another process's appends, or a batch whose
-    // records could not be made) is read back from the entries.
-    const next = this.searchIndex.nextUnindexed(ledgerId);
-    if (next < target) this.indexEntries(ledgerId, target - next);
   }
 
   /**
@@ -664,9 +485,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
    * with no server using the file.
    */
   rebuildSearchIndex(progress?: (p: RebuildProgress) => void): { events: number } {
-    // Whatever waits is read back from the entries like the rest.
-    this.pendingIndex.clear();
-    this.pendingEvents = 0;
+    // Whatever waits in a writer is dropped as already indexed; the rest is read back from the entries.
     this.db.transaction(() => this.searchIndex.beginBulk()).immediate();
     return this.finishRebuild(progress);
   }
@@ -725,20 +544,8 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   }
 
   /** Writes every waiting search record now (tests and tools that read the index tables directly). */
-  indexPending(): void {
-    for (const ledgerId of [...this.pendingIndex.keys()]) this.ensureIndexed(ledgerId);
-  }
-
-  private writeBatch(ledgerId: number, write: BatchWrite): void {
-    const s = this.statements;
-    for (const e of write.entries) {
-      s.insertEntry.run(ledgerId, e.index, e.receivedAtMicros, e.leaf, e.leafHash, JSON.stringify(e.disclosures));
-    }
-    for (const h of write.treeHashes) s.insertTreeHash.run(ledgerId, h.level, h.index, h.hash);
-    for (const t of write.tileNodes) s.insertTileNodes.run(ledgerId, t.level, t.tile, t.nodes);
-    for (const k of write.keys) s.insertKey.run(ledgerId, k.key, k.requestHash, k.index);
-    const c = write.checkpoint;
-    if (c) s.insertCheckpoint.run(ledgerId, c.size, c.rootHash, c.note, c.frontier, c.createdAtMicros);
+  async indexPending(): Promise<void> {
+    for (const { ledger_id: ledgerId } of this.statements.listLedgers.all()) await this.indexedForRead(ledgerId);
   }
 
   // ---- reads ---------------------------------------------------------------------------------------
@@ -831,7 +638,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   /**
    * Runs a heavy read: on a worker thread under the time budget, or here for a database no other
    * connection can open (":memory:", "" for a private temporary one, or a "file:" URI).
-   * The caller has brought the index up to date (ensureIndexed) and committed it, so the worker's own
+   * The caller has brought the index up to date (indexedForRead) and committed it, so the worker's own
    * read transaction, started after that, sees every acknowledged entry.
    */
   private heavyRead<T>(sql: string, params: unknown[]): Promise<T[]> {
@@ -1025,7 +832,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   async forget(ledger: string, requests: ForgetRequest[], options: ForgetOptions = {}): Promise<ForgetResult> {
     const ledgerId = this.ledgerId(ledger);
     // Forgetting rewrites search rows from what remains: nothing of the ledger may still wait to be indexed.
-    this.ensureIndexed(ledgerId);
+    await this.indexedForRead(ledgerId);
     const result = this.retention.forget(ledgerId, ledger, requests, options.dryRun);
     if (result.changed.length > 0 && !options.dryRun && options.scrub !== false) await this.retention.scrub();
     return result;
@@ -1136,7 +943,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   }
 
   searchIndexBacklog(): number {
-    return this.pendingEvents;
+    return this.writerHandle?.backlog() ?? 0;
   }
 
   async close(): Promise<void> {
@@ -1146,10 +953,16 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
     this.bulkStatements.clear();
     if (this.bulkDb?.open) this.bulkDb.close();
     this.bulkDb = undefined;
-    if (this.indexTimer) clearTimeout(this.indexTimer);
-    this.indexTimer = undefined;
     // Leave nothing for the next open to catch up (it would, from the entries, if this were skipped).
-    if (this.db.open && !this.options.readonly) this.indexPending();
+    if (this.writerHandle && this.db.open) {
+      try {
+        await this.indexPending();
+      } catch {
+        // E.g. a rebuild began in another process: the next open catches up from the entries.
+      }
+      await this.writerHandle.close();
+      this.writerHandle = undefined;
+    }
     if (this.db.open) this.db.close();
   }
 }
@@ -1208,3 +1021,14 @@ export function sqliteDialect(params: unknown[], ledgerId: number): Dialect {
   };
 }
 
+
+/** What the writer needs of a sealed batch (its head stays here; disclosures go as the stored text). */
+function wireBatch(write: BatchWrite): WireBatch {
+  return {
+    entries: write.entries.map((e) => ({ index: e.index, receivedAtMicros: e.receivedAtMicros, leaf: e.leaf, leafHash: e.leafHash, disclosures: JSON.stringify(e.disclosures) })),
+    treeHashes: write.treeHashes,
+    tileNodes: write.tileNodes,
+    keys: write.keys,
+    checkpoint: write.checkpoint!,
+  };
+}

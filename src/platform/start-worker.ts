@@ -1,0 +1,15 @@
+/**
+ * Starts a worker thread running the module `name` beside the caller's module: `name`.js when the
+ * caller runs compiled, `name`.ts with tsx's loader registered in the thread first when it runs from
+ * TypeScript source (tests, benchmarks, under tsx): Node 20 does not carry the parent's `--import tsx`
+ * hooks over to worker threads.
+ */
+import { Worker } from 'node:worker_threads';
+
+export function startModuleWorker(callerUrl: string, name: string, workerData: unknown): Worker {
+  if (!callerUrl.endsWith('.ts')) return new Worker(new URL(`./${name}.js`, callerUrl), { workerData });
+  const entry = new URL(`./${name}.ts`, callerUrl).href;
+  const loader = import.meta.resolve('tsx/esm/api');
+  const bootstrap = `import(${JSON.stringify(loader)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(bootstrap, { eval: true, workerData });
+}

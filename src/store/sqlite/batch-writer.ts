@@ -268,7 +268,14 @@ export class SqliteBatchWriter {
         let gap: IndexGap | undefined;
         if (first !== undefined && first > covered) gap = { ledgerId, from: covered, to: first };
         else if (first === undefined && target !== undefined && target > covered) gap = { ledgerId, from: covered, to: target };
-        const records = gap ? [] : pending.slice(used, used + this.sliceRecords);
+        // The index must grow contiguously: the slice stops where the queue skips entries (another
+        // process's), which the next slice reports as a gap.
+        const records: SearchRecord[] = [];
+        for (let at = next, i = used; !gap && i < pending.length && records.length < this.sliceRecords; i++) {
+          if (pending[i]!.index > Math.max(at, covered)) break;
+          records.push(pending[i]!);
+          at = pending[i]!.index + 1;
+        }
         if (records.length > 0) this.searchIndex.add(ledgerId, records);
         pending.splice(0, used + records.length);
         return { written: records.length, gap };

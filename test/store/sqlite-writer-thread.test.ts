@@ -1,0 +1,168 @@
+/**
+ * The SQLite store commits appends and writes the search index on a writer thread (batch-writer.ts,
+ * writer-thread.ts), after sealing each batch on the head its own connection read. These cases check
+ * what that must not break: two stores appending to one file at once never fork or lose a batch (the
+ * one that loses the race seals again), a writer thread that dies fails only what it held and loses
+ * nothing searchable, and a read never waits on a stopped thread.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { portableSigner } from '../../src/core/crypto.js';
+import { ed25519KeyId } from '../../src/core/note.js';
+import { parseQuery } from '../../src/core/query.js';
+import { nodeSuite } from '../../src/platform/node-crypto.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { StoreError, type Receipt } from '../../src/store/store.js';
+import { verifyStoredLedger } from '../../src/store/verify-ledger.js';
+import { sampleEvent } from '../helpers/events.js';
+
+const signer = portableSigner(nodeSuite.randomBytes(32));
+const name = 'writer.test';
+const verifier = { name, keyId: ed25519KeyId(nodeSuite, name, signer.publicKey), publicKey: signer.publicKey };
+
+function withDir(run: (path: string) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sealtrail-writer-'));
+    try {
+      await run(join(dir, 'sealtrail.db'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+}
+
+const open = (path: string) => new SqliteStore({ path, suite: nodeSuite, signer, name });
+const events = (from: number, count: number) =>
+  Array.from({ length: count }, (_, i) => ({ event: sampleEvent(from + i), writer: 'key_test', idempotencyKey: `k-${from + i}` }));
+
+async function allIndexes(store: SqliteStore, ledger: string, q = ''): Promise<number[]> {
+  const found: number[] = [];
+  let after: number | undefined;
+  for (;;) {
+    const page = await store.search(ledger, { query: parseQuery(q), limit: 1000, order: 'asc', ...(after !== undefined ? { after } : {}) });
+    found.push(...page.entries.map((e) => e.index));
+    if (page.next === null) return found;
+    after = page.next;
+  }
+}
+
+/** The store's writer thread, once an append has started it. */
+function writerWorker(store: SqliteStore): Worker {
+  const worker = (store as unknown as { writerHandle?: { worker?: Worker } }).writerHandle?.worker;
+  assert.ok(worker, 'the store has started its writer thread');
+  return worker;
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+describe('sqlite writer thread', () => {
+  it(
+    'two stores appending to one file at once: every batch lands once, in one unforked ledger',
+    withDir(async (path) => {
+      const one = open(path);
+      const two = open(path);
+      try {
+        await one.createLedger('a');
+        await Promise.all([one.append('a', events(10_000, 1)), two.append('a', events(10_001, 1))]);
+        let stale = 0;
+        for (const store of [one, two]) {
+          const handle = (store as unknown as { writerHandle: { commit: (...args: unknown[]) => Promise<string> } }).writerHandle;
+          const commit = handle.commit.bind(handle);
+          handle.commit = async (...args) => {
+            const outcome = await commit(...args);
+            if (outcome === 'stale') stale++;
+            return outcome;
+          };
+        }
+        const receipts: Receipt[] = [];
+        // Each round both seal on the same head; one of them finds the ledger moved and seals again.
+        for (let round = 0; round < 15; round++) {
+          const [a, b] = await Promise.all([one.append('a', events(round * 40, 20)), two.append('a', events(round * 40 + 20, 20))]);
+          receipts.push(...a, ...b);
+        }
+        const indexes = receipts.map((r) => r.index).sort((x, y) => x - y);
+        assert.deepEqual(indexes, range(602).slice(2), 'every event has its own index, none skipped');
+        for (const r of receipts) {
+          const entry = await one.getEntry('a', r.index);
+          assert.equal(Buffer.from(entry!.leafHash).toString('base64'), r.leafHash, `entry ${r.index} is the one acknowledged`);
+        }
+        const notes = [...new Set(receipts.map((r) => r.checkpoint))];
+        const result = await verifyStoredLedger(one, 'a', { suite: nodeSuite, verifiers: [verifier], external: notes });
+        assert.equal(result.entries, 602);
+        assert.equal(result.externalCheckpoints, notes.length, 'every receipt\'s checkpoint is consistent with the ledger');
+        assert.ok(stale > 0, 'the race happened: some batch was sealed on a head that had moved');
+        assert.deepEqual(await allIndexes(one, 'a'), range(602));
+        assert.equal((await allIndexes(two, 'a', 'outcome:failure')).length, (await allIndexes(one, 'a', 'outcome:failure')).length);
+        // A retry through the other store answers with the original receipt.
+        const [retry] = await two.append('a', events(0, 1));
+        assert.equal(retry!.duplicate, true);
+        assert.equal(retry!.index, receipts.find((r) => r.leafHash === retry!.leafHash)!.index);
+      } finally {
+        await one.close();
+        await two.close();
+      }
+    }),
+  );
+
+  it(
+    'a writer thread that dies fails the append it held, and the next append and search go on without loss',
+    withDir(async (path) => {
+      const store = open(path);
+      try {
+        await store.createLedger('a');
+        await store.append('a', events(0, 50));
+        // 50 records wait in the thread (under the count that starts background indexing): lost with it.
+        const first = writerWorker(store);
+        const held = store.append('a', events(50, 10));
+        await first.terminate();
+        const outcome = await held.then(
+          (receipts) => ({ receipts }),
+          (error: unknown) => ({ error }),
+        );
+        if ('error' in outcome) {
+          assert.ok(outcome.error instanceof StoreError && outcome.error.code === 'OVERLOADED', `refused as retryable: ${String(outcome.error)}`);
+          // Whether or not it reached the file, the same keys give one answer.
+          await store.append('a', events(50, 10));
+        }
+        await store.append('a', events(60, 10));
+        assert.notEqual(writerWorker(store), first, 'a new thread took over');
+        assert.deepEqual(await allIndexes(store, 'a'), range(70), 'the lost queue was read back from the entries');
+        assert.deepEqual(await allIndexes(store, 'a', 'actor.id:u-3'), range(70).filter((n) => n % 17 === 3));
+      } finally {
+        await store.close();
+      }
+    }),
+  );
+
+  it(
+    'keeps the event loop free while a large batch commits and indexes',
+    withDir(async (path) => {
+      const store = open(path);
+      try {
+        await store.createLedger('a');
+        await store.append('a', events(0, 10));
+        // Turns of this thread's loop while 6,000 events commit and are indexed: one transaction held
+        // here would show as no turns at all until it returned.
+        let turns = 0;
+        let running = true;
+        const spin = () => {
+          if (!running) return;
+          turns++;
+          setImmediate(spin);
+        };
+        setImmediate(spin);
+        await store.append('a', events(10, 3000));
+        await store.append('a', events(3010, 3000));
+        assert.deepEqual((await allIndexes(store, 'a', 'actor.id:u-3')).length, range(6010).filter((n) => n % 17 === 3).length);
+        running = false;
+        assert.ok(turns >= 20, `the loop turned ${turns} times while the writer worked`);
+      } finally {
+        await store.close();
+      }
+    }),
+  );
+});

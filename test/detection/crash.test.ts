@@ -166,9 +166,10 @@ describe('detection survives kill -9 of the server', () => {
     for (let b = 0; b < BATCHES; b++) {
       await api(server, 'POST', '/v1/ledgers/app/events', events.slice(b * BATCH, (b + 1) * BATCH));
       acknowledged = b + 1;
+      alertsAtKill = (await api(server, 'GET', '/v1/alerts?ledger=app&limit=1000')).alerts.length;
+      // Read last, just before the kill: the engine may catch up while another request is answered.
       const ledger = (await detectionOf(server, 'app'))!;
       seen = { evaluated: ledger.evaluated, size: ledger.size };
-      alertsAtKill = (await api(server, 'GET', '/v1/alerts?ledger=app&limit=1000')).alerts.length;
       // Once some alerts are committed and the engine is a whole batch behind what was acknowledged: kill,
       // with the next append in flight (it may or may not have committed; it is sent again after the
       // restart). Merely behind was not enough: the engine could commit its step before the kill landed.

@@ -258,29 +258,31 @@ export class SqliteBatchWriter {
   private slice(ledgerId: number, budgetMs: number, target: number | undefined): IndexGap | undefined {
     const started = performance.now();
     const pending = this.pending.get(ledgerId) ?? [];
-    const { written, gap } = this.db
-      .transaction(() => {
-        const next = this.searchIndex.nextUnindexed(ledgerId);
-        let used = 0;
-        while (used < pending.length && pending[used]!.index < next) used++;
-        const covered = Math.max(next, this.filledThrough.get(ledgerId) ?? 0);
-        const first = pending[used]?.index;
-        let gap: IndexGap | undefined;
-        if (first !== undefined && first > covered) gap = { ledgerId, from: covered, to: first };
-        else if (first === undefined && target !== undefined && target > covered) gap = { ledgerId, from: covered, to: target };
-        // The index must grow contiguously: the slice stops where the queue skips entries (another
-        // process's), which the next slice reports as a gap.
-        const records: SearchRecord[] = [];
-        for (let at = next, i = used; !gap && i < pending.length && records.length < this.sliceRecords; i++) {
-          if (pending[i]!.index > Math.max(at, covered)) break;
-          records.push(pending[i]!);
-          at = pending[i]!.index + 1;
-        }
-        if (records.length > 0) this.searchIndex.add(ledgerId, records);
-        pending.splice(0, used + records.length);
-        return { written: records.length, gap };
-      })
-      .immediate();
+    const { written, gap } = this.withoutFsync(() =>
+      this.db
+        .transaction(() => {
+          const next = this.searchIndex.nextUnindexed(ledgerId);
+          let used = 0;
+          while (used < pending.length && pending[used]!.index < next) used++;
+          const covered = Math.max(next, this.filledThrough.get(ledgerId) ?? 0);
+          const first = pending[used]?.index;
+          let gap: IndexGap | undefined;
+          if (first !== undefined && first > covered) gap = { ledgerId, from: covered, to: first };
+          else if (first === undefined && target !== undefined && target > covered) gap = { ledgerId, from: covered, to: target };
+          // The index must grow contiguously: the slice stops where the queue skips entries (another
+          // process's), which the next slice reports as a gap.
+          const records: SearchRecord[] = [];
+          for (let at = next, i = used; !gap && i < pending.length && records.length < this.sliceRecords; i++) {
+            if (pending[i]!.index > Math.max(at, covered)) break;
+            records.push(pending[i]!);
+            at = pending[i]!.index + 1;
+          }
+          if (records.length > 0) this.searchIndex.add(ledgerId, records);
+          pending.splice(0, used + records.length);
+          return { written: records.length, gap };
+        })
+        .immediate(),
+    );
     if (pending.length === 0) this.pending.delete(ledgerId);
     this.recount();
     if (written > 0) {
@@ -288,6 +290,21 @@ export class SqliteBatchWriter {
       this.sliceRecords = Math.round(Math.min(INDEX_MAX_SLICE_EVENTS, Math.max(32, (this.sliceRecords + fits) / 2)));
     }
     return gap;
+  }
+
+  /**
+   * Index slices commit without an fsync of their own: nothing in them needs to be durable (a crash
+   * loses only records the next open rebuilds from the entries), and in WAL mode the next commit's
+   * fsync makes them durable too, in order. The setting is the connection's, so it is put back at once:
+   * a batch commit, and any other write on this connection, runs with FULL.
+   */
+  private withoutFsync<T>(write: () => T): T {
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return write();
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
   }
 
   /** Stops the idle timer (the connection is the host's to close). */

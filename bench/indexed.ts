@@ -160,7 +160,7 @@ export async function sqliteStoreRun(w: Workload, options: { keep?: string } = {
     const written = processWriteBytes();
     const quarters = new Quarters(w.events);
     await appendWorkload(store, clock, w, quarters);
-    // Indexing is deferred (SqliteStore.queueIndex): what still waits is part of the work, so it is timed.
+    // Indexing is deferred (the writer thread, SqliteBatchWriter): what still waits is part of the work, so it is timed.
     await store.indexPending();
     const rates = quarters.finish();
     const writeBytes = processWriteBytes() - written;

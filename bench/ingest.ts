@@ -96,7 +96,7 @@ async function measureStore(c: StoreCase, events: number): Promise<StoreResult> 
     Object.assign(clocks, { buildMs: 0, commitMs: 0 });
     const { seconds } = await timeAsync(async () => {
       await appendAll(store, LEDGER, c, WARMUP_EVENTS, events);
-      // Search indexing is deferred (SqliteStore.queueIndex); what still waits is part of ingest, so it is timed.
+      // Search indexing is deferred (the writer thread, SqliteBatchWriter); what still waits is part of ingest, so it is timed.
       await store.indexPending();
     });
     const transactions = (countCheckpoints.get() as number) - before;

@@ -128,7 +128,7 @@ describe('search plans: SQLite', () => {
       locate: (ip) => (ip.startsWith('95.') ? { country: 'RU' } : ip.startsWith('10.') ? { reserved: 'private' } : { country: 'DE' }),
     });
     await writeToStore(store, clock, LEDGER, d, { progress: false, windowSeconds: 3600 });
-    // Indexing is deferred (SqliteStore.queueIndex); the statements below read the index tables directly.
+    // Indexing is deferred (the writer thread, SqliteBatchWriter); the statements below read the index tables directly.
     await store.indexPending();
     store.db.exec('ANALYZE');
     ledgerId = ledgerIdOf(store.db, LEDGER);

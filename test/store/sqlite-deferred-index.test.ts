@@ -1,5 +1,5 @@
 /**
- * The SQLite store indexes search records in deferred batches (SqliteStore.queueIndex). These cases
+ * The SQLite store indexes search records in deferred batches (the writer thread, SqliteBatchWriter). These cases
  * check what that must never change: a search sees every acknowledged append, a crash loses nothing
  * searchable, and two stores on one file index each other's appends exactly once.
  */

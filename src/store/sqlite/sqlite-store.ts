@@ -392,7 +392,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
 
   /**
    * Indexes entries the search index lacks: after the migration that introduced it, or after a crash or
-   * a kill lost the records that were waiting to be indexed (see queueIndex). Runs on open.
+   * a kill lost the records that were waiting to be indexed (batch-writer.ts). Runs on open.
    */
   private catchUpSearchIndex(): void {
     for (const { ledger_id: ledgerId } of this.statements.listLedgers.all()) this.indexEntries(ledgerId, Number.MAX_SAFE_INTEGER);

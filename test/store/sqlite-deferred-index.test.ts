@@ -138,10 +138,12 @@ describe('sqlite deferred search indexing', () => {
     }),
   );
 
+  // A database file is indexed on the writer thread, which never holds this loop (sqlite-writer-thread.test.ts);
+  // an in-memory one is indexed on this thread, in slices.
   it(
-    'indexes a backlog in short transactions with the event loop free between them',
-    withDir(async (path) => {
-      const store = open(path);
+    'indexes a backlog on the calling thread (in-memory database) in short transactions with the event loop free between them',
+    withDir(async () => {
+      const store = open(':memory:');
       try {
         await store.createLedger('a');
         for (let from = 0; from < 6000; from += 500) await store.append('a', events(from, 500));
@@ -163,9 +165,9 @@ describe('sqlite deferred search indexing', () => {
   );
 
   it(
-    'lets the event loop run while a search indexes the backlog before it, and still finds every event',
-    withDir(async (path) => {
-      const store = open(path);
+    'lets the event loop run while a search indexes the backlog before it (in-memory database), and still finds every event',
+    withDir(async () => {
+      const store = open(':memory:');
       try {
         await store.createLedger('a');
         await store.append('a', events(0, 6000));

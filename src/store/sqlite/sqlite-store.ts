@@ -395,7 +395,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
    * a kill lost the records that were waiting to be indexed (batch-writer.ts). Runs on open.
    */
   private catchUpSearchIndex(): void {
-    for (const { ledger_id: ledgerId } of this.statements.listLedgers.all()) this.indexEntries(ledgerId, Number.MAX_SAFE_INTEGER);
+    for (const { ledger_id: ledgerId } of this.statements.listLedgers.all()) this.indexEntries(ledgerId);
   }
 
   /**
@@ -414,14 +414,22 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
     return { records, end: rows.length === 0 ? next : rows.at(-1)!.idx + 1 };
   }
 
-  /** Indexes stored entries [nextUnindexed, latest checkpoint size) read back from the entries, at most `limit`. */
-  private indexEntries(ledgerId: number, limit: number): void {
+  /** Indexes stored entries [nextUnindexed, latest checkpoint size) read back from the entries. */
+  private indexEntries(ledgerId: number): void {
     const size = this.statements.latestCheckpoint.get(ledgerId)?.size ?? 0;
-    for (let next = this.searchIndex.nextUnindexed(ledgerId), done = 0; next < size && done < limit; ) {
-      const { records, end } = this.recordsFromEntries(ledgerId, next, size, PAGE);
-      if (end === next) break;
-      if (records.length > 0) this.db.transaction(() => this.searchIndex.add(ledgerId, records)).immediate();
-      done += end - next;
+    for (let next = 0; ; ) {
+      // Where the index stops is read under the write lock: another store's writer on the same file
+      // (a server running beside this open) may be indexing the same entries meanwhile.
+      const end = this.db
+        .transaction(() => {
+          const from = Math.max(next, this.searchIndex.nextUnindexed(ledgerId));
+          if (from >= size) return from;
+          const page = this.recordsFromEntries(ledgerId, from, size, PAGE);
+          if (page.records.length > 0) this.searchIndex.add(ledgerId, page.records);
+          return page.end;
+        })
+        .immediate();
+      if (end <= next || end >= size) break;
       next = end;
     }
   }

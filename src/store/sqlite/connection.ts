@@ -19,6 +19,14 @@ export const SQLITE_PAGE_SIZE = 16384;
 export const SQLITE_CACHE_KIB = 256 * 1024;
 
 /**
+ * Whether the database is a file other connections (the store's read and writer threads) can open by
+ * its path: not ":memory:", not "" (a private temporary database), not a "file:" URI.
+ */
+export function isSharedFile(path: string): boolean {
+  return !(path === ':memory:' || path === '' || path.startsWith('file:'));
+}
+
+/**
  * The database file and its -wal and -shm hold every field value and salt, so they are for the owner
  * alone, whatever the folder's mode or the process umask. SQLite creates a new database 0644 (less the
  * umask) but gives -wal and -shm the database file's own mode (os_unix.c findCreateFileMode, and
@@ -27,7 +35,7 @@ export const SQLITE_CACHE_KIB = 256 * 1024;
  * to its owner's bits, together with any -wal and -shm beside it.
  */
 export function restrictDatabaseFiles(path: string): void {
-  if (path === ':memory:' || path === '' || path.startsWith('file:')) return;
+  if (!isSharedFile(path)) return;
   closeSync(openSync(path, 'a', 0o600));
   const uid = process.getuid?.();
   for (const file of [path, `${path}-wal`, `${path}-shm`]) {

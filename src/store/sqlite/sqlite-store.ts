@@ -42,7 +42,7 @@ import { SqliteSinks } from './sinks.js';
 import { SqliteSessions } from './sessions.js';
 import { SqliteDetectionState } from './detection.js';
 import { isPurged } from '../forget.js';
-import { openDatabase } from './connection.js';
+import { isSharedFile, openDatabase } from './connection.js';
 import { SqliteSearchIndex } from './search-index.js';
 import { locationFromRow, searchContext, searchRecord, type GeolocationOption, type SearchContext, type SearchRecord } from '../search-fields.js';
 import { DEFAULT_QUERY_TIMEOUT_MS, compileWhere, drivingText, isTimeDimension, pageOfEntries, receivedAsIndex, statsGroup, statsKey, type Dialect, type Statement } from '../search-sql.js';
@@ -147,7 +147,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
     this.searchContext = searchContext(options, ipBytes);
     this.retention = new SqliteRetention(this.db, this.searchIndex, this.searchContext, sqliteDialect);
     this.sinks = new SqliteSinks(this.db);
-    this.detection = new SqliteDetectionState(this.db);
+    this.detection = new SqliteDetectionState(this.db, isSharedFile(options.path) && !options.readonly ? (step) => this.writerThread().detectionStep(step) : undefined);
     this.sessions = new SqliteSessions(this.db);
     if (!options.readonly) {
       this.searchIndex.tune();
@@ -322,15 +322,20 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
 
   private writer(): BatchWriterHandle {
     if (this.writerHandle) return this.writerHandle;
-    const { path } = this.options;
+    if (isSharedFile(this.options.path)) return this.writerThread();
     const onGap = (gap: IndexGap) => void this.fillGap(gap).catch(() => {});
-    if (path === ':memory:' || path === '' || path.startsWith('file:')) {
-      const writer = new SqliteBatchWriter(this.db, this.searchIndex, { sliceMs: IN_THREAD_SLICE_MS, maxSliceMs: IN_THREAD_SLICE_MS * 5, onGap });
-      this.writerHandle = new InThreadWriter(writer);
-    } else {
-      this.writerHandle = new WriterThread({ path, sliceMs: INDEX_SLICE_MS, maxSliceMs: INDEX_SLICE_MAX_MS }, onGap);
-    }
+    const writer = new SqliteBatchWriter(this.db, this.searchIndex, { sliceMs: IN_THREAD_SLICE_MS, maxSliceMs: IN_THREAD_SLICE_MS * 5, onGap });
+    this.writerHandle = new InThreadWriter(writer);
     return this.writerHandle;
+  }
+
+  /** The writer thread of a database file (started on its first request). */
+  private writerThread(): WriterThread {
+    if (this.writerHandle instanceof WriterThread) return this.writerHandle;
+    const onGap = (gap: IndexGap) => void this.fillGap(gap).catch(() => {});
+    const thread = new WriterThread({ path: this.options.path, sliceMs: INDEX_SLICE_MS, maxSliceMs: INDEX_SLICE_MAX_MS }, onGap);
+    this.writerHandle = thread;
+    return thread;
   }
 
   /**
@@ -651,7 +656,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
    */
   private heavyRead<T>(sql: string, params: unknown[]): Promise<T[]> {
     const { path } = this.options;
-    if (path === ':memory:' || path === '' || path.startsWith('file:')) return Promise.resolve(this.db.prepare<unknown[], T>(sql).all(...params));
+    if (!isSharedFile(path)) return Promise.resolve(this.db.prepare<unknown[], T>(sql).all(...params));
     this.readPool ??= new SqliteReadPool({ path, budgetMs: this.options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS });
     return this.readPool.all<T>(sql, params);
   }
@@ -663,7 +668,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   private bulkDb: Database.Database | undefined;
   private bulkConnection(): Database.Database {
     const { path } = this.options;
-    if (path === ':memory:' || path === '' || path.startsWith('file:')) return this.db;
+    if (!isSharedFile(path)) return this.db;
     if (!this.bulkDb) {
       this.bulkDb = new Database(path, { readonly: true, fileMustExist: true });
       this.bulkDb.pragma(`cache_size = -${BULK_READ_CACHE_KIB}`);
@@ -706,7 +711,7 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
    */
   private bulkRows(sql: string, params: unknown[], mayScan: boolean): Promise<unknown[][]> | unknown[][] {
     const { path } = this.options;
-    if (path === ':memory:' || path === '' || path.startsWith('file:')) return this.db.prepare(sql).raw(true).all(...params) as unknown[][];
+    if (!isSharedFile(path)) return this.db.prepare(sql).raw(true).all(...params) as unknown[][];
     if (!mayScan) return this.bulkStatement(sql).raw(true).all(...params) as unknown[][];
     this.bulkReadPool ??= new SqliteReadPool({ path, budgetMs: this.options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS, threads: 1, cacheKiB: BULK_READ_CACHE_KIB });
     return this.bulkReadPool.all<unknown[]>(sql, params, true);
@@ -1040,3 +1045,4 @@ function wireBatch(write: BatchWrite): WireBatch {
     checkpoint: write.checkpoint!,
   };
 }
+

@@ -7,6 +7,7 @@ import type { Worker } from 'node:worker_threads';
 import { startModuleWorker } from '../../platform/start-worker.js';
 import { StoreError } from '../store.js';
 import type { SearchRecord } from '../search-fields.js';
+import type { DetectionStep } from '../detection-state.js';
 import type { CommitOutcome, IndexGap, SqliteBatchWriter, WireBatch } from './batch-writer.js';
 import type { WriterRequest, WriterResponse, WriterWorkerData } from './writer-worker.js';
 
@@ -83,6 +84,11 @@ export class WriterThread implements BatchWriterHandle {
   async indexThrough(ledgerId: number, target: number): Promise<IndexGap | undefined> {
     const response = await this.request({ op: 'indexThrough', ledgerId, target });
     return (response as { gap?: IndexGap }).gap;
+  }
+
+  /** Commits a detection step on the thread's connection (SqliteDetectionState.commitStepHere). */
+  async detectionStep(step: DetectionStep): Promise<void> {
+    await this.request({ op: 'detectionStep', step });
   }
 
   backlog(): number {

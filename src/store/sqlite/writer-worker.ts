@@ -1,7 +1,7 @@
 /**
  * The embedded store's writer thread: its own connection to the database file, on which every append
- * is committed (with its fsync) and every search record indexed (batch-writer.ts), so that none of
- * that holds the server's event loop. Started and spoken to by WriterThread (writer-thread.ts); it
+ * is committed (with its fsync) and every search record indexed (batch-writer.ts), and the detection
+ * engine's steps are written (detection.ts), so that none of that holds the server's event loop. Started and spoken to by WriterThread (writer-thread.ts); it
  * answers requests in the order they arrive.
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -9,6 +9,8 @@ import { openDatabase } from './connection.js';
 import { SqliteBatchWriter, type CommitOutcome, type IndexGap, type WireBatch } from './batch-writer.js';
 import { SqliteSearchIndex } from './search-index.js';
 import type { SearchRecord } from '../search-fields.js';
+import type { DetectionStep } from '../detection-state.js';
+import { SqliteDetectionState } from './detection.js';
 
 export interface WriterWorkerData {
   path: string;
@@ -20,6 +22,7 @@ export type WriterRequest =
   | { id: number; op: 'commit'; ledgerId: number; expectedSize: number; batch: WireBatch; records: SearchRecord[] | undefined }
   | { id: number; op: 'fill'; ledgerId: number; records: SearchRecord[]; through: number }
   | { id: number; op: 'indexThrough'; ledgerId: number; target: number }
+  | { id: number; op: 'detectionStep'; step: DetectionStep }
   | { id: number; op: 'close' };
 
 /** Answers carry the backlog after the request, so the store's metric needs no request of its own. */
@@ -38,6 +41,7 @@ function serve(): void {
     maxSliceMs,
     onGap: (gap) => port.postMessage({ gap, backlog: writer.backlog } satisfies WriterResponse),
   });
+  let detection: SqliteDetectionState | undefined;
   const answer = (id: number, fields: { outcome?: CommitOutcome; gap?: IndexGap } = {}) =>
     port.postMessage({ id, backlog: writer.backlog, ...fields } satisfies WriterResponse);
   port.on('message', (request: WriterRequest) => {
@@ -52,6 +56,10 @@ function serve(): void {
           return;
         case 'indexThrough':
           void writer.indexThrough(request.ledgerId, request.target).then((gap) => answer(request.id, gap ? { gap } : {}));
+          return;
+        case 'detectionStep':
+          (detection ??= new SqliteDetectionState(db)).commitStepHere(request.step);
+          answer(request.id);
           return;
         case 'close':
           writer.stop();

@@ -221,7 +221,10 @@ export function wholeHoursQuery(ledgerId: number, plan: RollupPlan, by: StatsDim
   const key = `ledger_id = ${param(ledgerId)} AND dimension = ${param(plan.dimension)} AND value = ${param(plan.value)}`;
   const from = plan.fromHour === undefined ? '' : ` AND hour >= ${param(plan.fromHour)}`;
   const to = plan.toHour === undefined ? '' : ` AND hour < ${param(plan.toHour)}`;
-  return `SELECT hour / ${hoursPerBucket(by)} AS key, sum(count) AS count FROM search_hourly WHERE ${key}${from}${to} GROUP BY 1 ORDER BY 1 LIMIT ${param(limit)}`;
+  const where = `FROM search_hourly WHERE ${key}${from}${to}`;
+  // By hour the rows are the buckets, read in key order with no grouping; by day, 24 of them make one.
+  if (hoursPerBucket(by) === 1) return `SELECT hour AS key, count ${where} ORDER BY hour LIMIT ${param(limit)}`;
+  return `SELECT hour / ${hoursPerBucket(by)} AS key, sum(count) AS count ${where} GROUP BY 1 ORDER BY 1 LIMIT ${param(limit)}`;
 }
 
 /** Raw stats rows as either database returns them (numbers, or PostgreSQL's bigint strings). */

@@ -415,15 +415,26 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
     return { records, end: rows.length === 0 ? next : rows.at(-1)!.idx + 1 };
   }
 
-  /** Indexes stored entries [nextUnindexed, latest checkpoint size) read back from the entries, at most `limit`. */
+  /**
+   * Indexes stored entries [nextUnindexed, latest checkpoint size) read back from the entries, at most
+   * `limit`. Where the index stops is read inside each page's transaction: another process's writer
+   * thread may index the same entries meanwhile, and a page read before its commit would add them twice.
+   */
   private indexEntries(ledgerId: number, limit: number): void {
     const size = this.statements.latestCheckpoint.get(ledgerId)?.size ?? 0;
-    for (let next = this.searchIndex.nextUnindexed(ledgerId), done = 0; next < size && done < limit; ) {
-      const { records, end } = this.recordsFromEntries(ledgerId, next, size, PAGE);
-      if (end === next) break;
-      if (records.length > 0) this.db.transaction(() => this.searchIndex.add(ledgerId, records)).immediate();
-      done += end - next;
-      next = end;
+    for (let next = 0, done = 0; done < limit; ) {
+      const page = this.db
+        .transaction(() => {
+          // Past purged entries already read (they add no rows, so the index does not move past them).
+          const from = Math.max(next, this.searchIndex.nextUnindexed(ledgerId));
+          const { records, end } = this.recordsFromEntries(ledgerId, from, size, PAGE);
+          if (records.length > 0) this.searchIndex.add(ledgerId, records);
+          return { from, end };
+        })
+        .immediate();
+      if (page.end === page.from) break;
+      done += page.end - page.from;
+      next = page.end;
     }
   }
 

@@ -15,6 +15,7 @@ import type { HashRange, TileNodes } from '../core/tree.js';
 import type { Query } from '../core/query.js';
 import type { LegalHold } from '../core/retention.js';
 import type { SearchRecord } from './search-fields.js';
+import type { RollupMismatch } from './rollups.js';
 import type { SinkStateStore } from './sink-state.js';
 import type { DetectionStateStore } from './detection-state.js';
 import type { SessionStateStore } from './session-state.js';
@@ -297,6 +298,11 @@ export interface Store {
    */
   indexedEvents(ledger: string, from: number, to: number): AsyncIterable<IndexedEventRow>;
   indexedDetails(ledger: string, from: number, to: number): AsyncIterable<IndexedDetailRow>;
+  /**
+   * The first hourly count rollup row (src/store/rollups.ts) that differs from a count of the search
+   * rows it summarises, read in one statement (one snapshot); undefined when they all agree.
+   */
+  rollupMismatch(ledger: string): Promise<RollupMismatch | undefined>;
   idempotencyKeys(ledger: string): AsyncIterable<StoredIdempotencyKey>;
 
   createApiKey(key: ApiKeyRecord): Promise<void>;

@@ -1,7 +1,7 @@
 /**
  * Verification of what the store derives from the sealed entries and relies on, but does not seal:
- * the search index (an edited row hides an event from searches, or shows it under another actor) and
- * the idempotency keys (a deleted key lets a retry store an event twice). Runs after verifyStoredLedger
+ * the search index (an edited row hides an event from searches, or shows it under another actor), its
+ * hourly count rollups, and the idempotency keys (a deleted key lets a retry store an event twice). Runs after verifyStoredLedger
  * has checked the entries themselves, in one more pass over them in index order, reading the derived
  * rows in the same order beside them, so memory stays flat at any ledger size (targets and metadata,
  * which have no index by entry, are compared as per-range digests and read by range only on mismatch).
@@ -17,6 +17,7 @@ import type { LeafEnvelope } from '../core/leaf.js';
 import { hash } from 'node:crypto';
 import { eventIdKey, isLegacyKey, storedIdempotencyKey } from './idempotency.js';
 import { searchRecord, type SearchContext, type SearchRecord } from './search-fields.js';
+import { hourKey } from './search-sql.js';
 import type { IndexedDetailRow, IndexedEventRow, Store, StoredEntry, StoredIdempotencyKey } from './store.js';
 
 /** The search_events columns both stores read back for verification (location columns excepted). */
@@ -256,6 +257,7 @@ export async function verifyDerived(store: Store, ledger: string, options: Verif
   }
 
   await compareDetails(store, ledger, expectedDigests, options.size);
+  await compareRollups(store, ledger);
   return {
     indexed,
     unindexedTail: unindexedFrom === undefined ? 0 : count - unindexedFrom,
@@ -301,6 +303,21 @@ async function compareDetails(store: Store, ledger: string, expected: Map<number
     if (to > size) continue;
     broken(ledger, `the search index's targets or metadata of entries ${from}–${to - 1} differ from the entries`, { index: from });
   }
+}
+
+/**
+ * The hourly count rollups (src/store/rollups.ts) against a count of the search rows, which the pass
+ * above compared with the entries: a rollup edited, or drifted by a write that missed it, shows counts
+ * by hour that no search would.
+ */
+async function compareRollups(store: Store, ledger: string): Promise<void> {
+  const mismatch = await store.rollupMismatch(ledger);
+  if (!mismatch) return;
+  const { dimension, value, hour, stored, counted } = mismatch;
+  const of = dimension === '' ? 'the whole ledger' : `${dimension} ${JSON.stringify(value)}`;
+  broken(ledger, `the hourly count of ${of} at ${hourKey(hour)} is ${stored ?? 'missing'}, but the search index has ${counted ?? 'no'} such events`, {
+    rollup: { dimension, value, hour: hourKey(hour) },
+  });
 }
 
 function describeDetail(text: string): string {

@@ -24,6 +24,7 @@ import { Frontier, hashLeaf, type TileNodes } from '../../src/core/tree.js';
 import { nodeSigner, nodeSuite } from '../../src/platform/node-crypto.js';
 import { openDeployment } from '../../src/server/deployment.js';
 import { sampleEvent } from '../helpers/events.js';
+import { recountRollups } from '../helpers/rollups.js';
 
 const LEDGER = 'audit';
 const WRITER = 'key_a';
@@ -296,6 +297,7 @@ describe('sealtrail verify: an attacker with the data folder', { concurrency: 4 
       db.prepare('DELETE FROM idempotency_keys WHERE ledger_id = ? AND idx >= ?').run(id, from);
       // A careful attacker cuts the derived search rows too (verify compares them with the entries).
       for (const table of ['search_events', 'search_targets', 'search_metadata']) db.prepare(`DELETE FROM ${table} WHERE ledger_id = ? AND idx >= ?`).run(id, from);
+      recountRollups(db);
     });
     // Documented limitation: a store cannot prove that nothing was cut off together with its checkpoints.
     const alone = await runVerify(['--data', dir, '--key', verifierKey]);
@@ -328,6 +330,7 @@ describe('sealtrail verify: an attacker with the data folder', { concurrency: 4 
     const dir = tampered((db) => {
       recommit(db, 17, 'actor.id', 'u-attacker');
       db.prepare("UPDATE search_events SET actor_id = 'u-attacker' WHERE ledger_id = ? AND idx = 17").run(ledgerId(db));
+      recountRollups(db);
       const resign = { name: deploymentName, signer: nodeSigner(privateKey) };
       rebuildTree(db, LEDGER, resign);
       rebuildTree(db, 'other', resign);

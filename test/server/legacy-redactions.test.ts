@@ -15,6 +15,7 @@ import { buildApp } from '../../src/server/app.js';
 import { openDeployment } from '../../src/server/deployment.js';
 import { runVerify } from '../helpers/cli.js';
 import { sampleEvent } from '../helpers/events.js';
+import { recountRollups } from '../helpers/rollups.js';
 
 const NAME = 'legacy.test';
 
@@ -50,6 +51,7 @@ function writeOldRedactions(dir: string, listThem: boolean): void {
     const { id } = db.prepare<[], { id: number }>(`SELECT id FROM search_events WHERE ${where}`).get()!;
     db.exec(`DELETE FROM search_text WHERE rowid = ${id}; DELETE FROM search_events WHERE ${where};
              DELETE FROM search_targets WHERE ${where}; DELETE FROM search_metadata WHERE ${where}`);
+    recountRollups(db);
     if (listThem) db.exec(`INSERT INTO legacy_redactions SELECT ledger_id, idx, redactions FROM entries WHERE redactions IS NOT NULL`);
     db.pragma('wal_checkpoint(TRUNCATE)');
   } finally {

@@ -3,13 +3,14 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { portableSigner } from '../../src/core/crypto.js';
 import { nodeSuite } from '../../src/platform/node-crypto.js';
-import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { migrate, PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { PG_MIGRATIONS } from '../../src/store/postgres/schema.js';
 import { StoreError } from '../../src/store/store.js';
 import { createPostgresFixture, postgresUnavailable, type PostgresFixture } from '../helpers/postgres.js';
 import { sampleEvent } from '../helpers/events.js';
 import { runStoreConformance, type StoreHarness } from './conformance.js';
 import { runRetentionConformance } from './retention-conformance.js';
+import { runRollupConformance, type RollupHarness } from './rollup-conformance.js';
 
 const unavailable = await postgresUnavailable();
 const name = 'conformance.test';
@@ -19,10 +20,11 @@ if (unavailable) {
     it('needs a PostgreSQL server', { skip: unavailable }, () => {});
   });
 } else {
-  const postgresHarness = async (): Promise<StoreHarness> => {
+  const postgresHarness = async (): Promise<StoreHarness & { fixture: PostgresFixture }> => {
     const fixture = await createPostgresFixture(name);
     const signer = portableSigner(nodeSuite.randomBytes(32));
     return {
+      fixture,
       suite: nodeSuite,
       signer,
       name,
@@ -32,6 +34,28 @@ if (unavailable) {
   };
   runStoreConformance('postgres', postgresHarness);
   runRetentionConformance('postgres', postgresHarness);
+  runRollupConformance('postgres', async (): Promise<RollupHarness> => {
+    const harness = await postgresHarness();
+    const { fixture } = harness;
+    const asOwner = async (work: (client: pg.Client) => Promise<unknown>) => {
+      const admin = new pg.Client({ connectionString: fixture.adminUrl });
+      await admin.connect();
+      try {
+        await admin.query(`SET search_path TO "${fixture.schema}"`);
+        await work(admin);
+      } finally {
+        await admin.end();
+      }
+    };
+    return {
+      ...harness,
+      ownerSql: (sql) => asOwner((client) => client.query(sql)),
+      toPreviousSchema: () =>
+        asOwner((client) => client.query(`DROP TABLE search_hourly; UPDATE meta SET value = '${PG_MIGRATIONS.length - 1}' WHERE key = 'schema_version'`)),
+      // As `sealtrail db setup` does: the owner role migrates; the service role is granted the new table by the migration.
+      upgradeSchema: () => asOwner((client) => migrate(client, fixture.schema, fixture.ownerRole)),
+    };
+  });
 
   describe('postgres: append-only in the database', () => {
     let fixture: PostgresFixture;

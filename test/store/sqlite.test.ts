@@ -7,17 +7,20 @@ import { SQLITE_PAGE_SIZE, SqliteStore } from '../../src/store/sqlite/sqlite-sto
 import { sampleEvent } from '../helpers/events.js';
 import { runStoreConformance, type StoreHarness } from './conformance.js';
 import { runRetentionConformance } from './retention-conformance.js';
+import { runRollupConformance, type RollupHarness } from './rollup-conformance.js';
 
-const sqliteHarness = async (): Promise<StoreHarness> => {
+const sqliteHarness = async (): Promise<StoreHarness & { path: string }> => {
   const dir = mkdtempSync(join(tmpdir(), 'sealtrail-sqlite-'));
+  const path = join(dir, 'sealtrail.db');
   const signer = portableSigner(nodeSuite.randomBytes(32));
   const name = 'conformance.test';
   return {
     suite: nodeSuite,
     signer,
     name,
+    path,
     async open(options = {}) {
-      return new SqliteStore({ path: join(dir, 'sealtrail.db'), suite: nodeSuite, signer, name, ...options });
+      return new SqliteStore({ path, suite: nodeSuite, signer, name, ...options });
     },
     async destroy() {
       rmSync(dir, { recursive: true, force: true });
@@ -26,6 +29,24 @@ const sqliteHarness = async (): Promise<StoreHarness> => {
 };
 runStoreConformance('sqlite', sqliteHarness);
 runRetentionConformance('sqlite', sqliteHarness);
+runRollupConformance('sqlite', async (): Promise<RollupHarness> => {
+  const harness = await sqliteHarness();
+  const ownerSql = async (sql: string) => {
+    const db = new Database(harness.path);
+    try {
+      db.exec(sql);
+    } finally {
+      db.close();
+    }
+  };
+  return {
+    ...harness,
+    ownerSql,
+    toPreviousSchema: () => ownerSql(`DROP TABLE search_hourly; PRAGMA user_version = ${MIGRATIONS.length - 1};`),
+    // Opening the file applies pending migrations.
+    upgradeSchema: async () => {},
+  };
+});
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';

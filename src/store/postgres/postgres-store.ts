@@ -43,6 +43,8 @@ import {
   type StoredIdempotencyKey,
 } from '../store.js';
 import { PG_MIGRATIONS, quoteIdent } from './schema.js';
+import { countsFromRollups, rollupDeltas, rollupMismatchQuery, rollupPlan, toRollupMismatch, wholeHoursQuery, type CountRow, type RollupDimension, type RollupMismatch } from '../rollups.js';
+import { adjustRollups, ROLLUP_COLUMNS, rollupSource, type RollupColumns } from './rollups.js';
 import { LOCATION_COLUMNS, locationValues, searchContext, searchRecord, type GeolocationOption, type SearchContext, type SearchRecord } from '../search-fields.js';
 import { DEFAULT_QUERY_TIMEOUT_MS, compileWhere, isTimeDimension, pageOfEntries, receivedAsIndex, statsGroup, statsKey, type Dialect, type Statement } from '../search-sql.js';
 import { toApiKey, toCheckpoint, toEntry, toExportHit, toHit, type ApiKeyRow, type CheckpointRow, type EntryRow, type HitRow } from '../rows.js';
@@ -276,7 +278,7 @@ export class PostgresStore implements Store, BatchBackend, IntegrityStateStore {
             searchRecord(Number(r.idx), Number(r.received_at), (JSON.parse(r.leaf.toString('utf8')) as { writer: string }).writer, JSON.parse(r.disclosures) as Disclosures, this.searchContext),
           );
         // ON CONFLICT: another process may be catching up at the same time.
-        await writeSearchRecords(this.pool, row.ledger_id, records, true);
+        await inTransaction(this.pool, (client) => writeSearchRecords(client, row.ledger_id, records, true));
         next = Number(page.rows[page.rows.length - 1]!.idx) + 1;
       }
     }
@@ -619,10 +621,26 @@ export class PostgresStore implements Store, BatchBackend, IntegrityStateStore {
     return { sql, params };
   }
 
+  /** The rollup read stats() runs for the whole hours of a query the rollups answer (rollupPlan), if it is one. */
+  async rollupStatement(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Statement | undefined> {
+    const plan = rollupPlan(query, by);
+    if (!plan) return undefined;
+    const params: unknown[] = [];
+    return { sql: wholeHoursQuery(await this.ledgerId(ledger), plan, by, limit, postgresDialect(params).param), params };
+  }
+
   async stats(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Array<{ key: string | null; count: number }>> {
-    const { sql, params } = await this.statsStatement(ledger, query, by, limit);
-    const result = await this.heavyRead<{ key: unknown; count: string }>(sql, params);
-    return result.rows.map((row) => ({ key: statsKey(by, row.key), count: Number(row.count) }));
+    const plan = rollupPlan(query, by);
+    const grouped = (q: Query, dimension: StatsDimension) => this.readCounts(this.statsStatement(ledger, q, dimension, limit));
+    const rows = plan
+      ? await countsFromRollups(plan, by, limit, () => this.readCounts(this.rollupStatement(ledger, query, by, limit)), (edge) => grouped(edge, 'hour'))
+      : await grouped(query, by);
+    return rows.map((row) => ({ key: statsKey(by, row.key), count: Number(row.count) }));
+  }
+
+  private async readCounts(statement: Promise<Statement | undefined>): Promise<CountRow[]> {
+    const { sql, params } = (await statement)!;
+    return (await this.heavyRead<{ key: unknown; count: string }>(sql, params)).rows;
   }
 
   // ---- derived rows, for verification (src/store/verify-derived.ts) -----------------------------------
@@ -665,6 +683,14 @@ export class PostgresStore implements Store, BatchBackend, IntegrityStateStore {
       const last = page.rows.at(-1)!;
       after = [last.key, last.value, Number(last.idx)];
     }
+  }
+
+  async rollupMismatch(ledger: string): Promise<RollupMismatch | undefined> {
+    const result = await this.pool.query<{ dimension: RollupDimension; value: string; hour: string; stored: string | null; counted: string | null }>(
+      rollupMismatchQuery(() => '$1'),
+      [await this.ledgerId(ledger)],
+    );
+    return result.rows[0] && toRollupMismatch(result.rows[0]);
   }
 
   async *idempotencyKeys(ledger: string): AsyncIterable<StoredIdempotencyKey> {
@@ -857,15 +883,20 @@ async function insertTileNodes(db: pg.ClientBase | pg.Pool, ledgerId: number, ti
   ]);
 }
 
-/** One multi-row INSERT per search table for a batch of records. */
-async function writeSearchRecords(db: pg.ClientBase | pg.Pool, ledgerId: number, records: SearchRecord[], ignoreExisting: boolean): Promise<void> {
+/**
+ * One multi-row INSERT per search table for a batch of records, and the rollups of the rows actually
+ * inserted (with ignoreExisting, rows another process indexed first are skipped and not counted twice).
+ * Pass a client in a transaction: the rollups must move with the rows.
+ */
+async function writeSearchRecords(db: pg.ClientBase, ledgerId: number, records: SearchRecord[], ignoreExisting: boolean): Promise<void> {
   if (records.length === 0) return;
   const conflict = ignoreExisting ? ' ON CONFLICT DO NOTHING' : '';
-  await db.query(
+  const inserted = await db.query<RollupColumns>(
     `INSERT INTO search_events (ledger_id, idx, received_at, occurred_at, actor_type, actor_id, actor_name, action, category, tenant, outcome, ip, writer, body,
                                 country, region, city, latitude, longitude, ip_reserved, session_id, device_id)
      SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bytea[], $13::text[], $14::text[],
-                              $15::text[], $16::text[], $17::text[], $18::float8[], $19::float8[], $20::text[], $21::text[], $22::text[])${conflict}`,
+                              $15::text[], $16::text[], $17::text[], $18::float8[], $19::float8[], $20::text[], $21::text[], $22::text[])${conflict}
+     RETURNING ${ROLLUP_COLUMNS}`,
     [
       ledgerId,
       records.map((r) => r.index),
@@ -886,6 +917,7 @@ async function writeSearchRecords(db: pg.ClientBase | pg.Pool, ledgerId: number,
       records.map((r) => r.deviceId),
     ],
   );
+  await adjustRollups(db, ledgerId, rollupDeltas(inserted.rows.map(rollupSource), 1));
   const targets = records.flatMap((r) => r.targets.map((t) => ({ ...t, index: r.index })));
   if (targets.length > 0) {
     await db.query(

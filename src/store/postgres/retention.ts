@@ -11,6 +11,8 @@ import type { LegalHold } from '../../core/retention.js';
 import { excludeHeld, FORGET_CHUNK, planChunk, toHold, type ForgetChange, type ForgettableRow, type HoldRow } from '../forget.js';
 import type { SearchContext, SearchRecord } from '../search-fields.js';
 import { inTransaction } from './transaction.js';
+import { adjustRollups, ROLLUP_COLUMNS, rollupSource, type RollupColumns } from './rollups.js';
+import { rollupDeltas } from '../rollups.js';
 import type { Dialect } from '../search-sql.js';
 import type { ForgetRequest, ForgetResult, StoredPolicy } from '../store.js';
 
@@ -70,7 +72,12 @@ export class PostgresRetention {
       [ledgerId, changes.map((c) => c.index), changes.map((c) => c.disclosures), changes.map((c) => c.redactions), changes.map((c) => c.authorisedBy)],
     );
     const before = changes.map((c) => c.before);
-    await client.query('DELETE FROM search_events WHERE ledger_id = $1 AND idx = ANY($2::bigint[])', [ledgerId, before.map((r) => r.index)]);
+    // The counts of the rows as stored leave the rollups; the rewritten rows add theirs back (writeSearchRecords).
+    const removed = await client.query<RollupColumns>(`DELETE FROM search_events WHERE ledger_id = $1 AND idx = ANY($2::bigint[]) RETURNING ${ROLLUP_COLUMNS}`, [
+      ledgerId,
+      before.map((r) => r.index),
+    ]);
+    await adjustRollups(client, ledgerId, rollupDeltas(removed.rows.map(rollupSource), -1));
     const targets = before.flatMap((r) => r.targets.map((t) => [t.id, r.index, t.type] as const));
     if (targets.length > 0) {
       await client.query(

@@ -5,6 +5,8 @@
  * SELECT on them, and triggers reject UPDATE, DELETE and TRUNCATE from anyone, owner included.
  */
 
+import { countedRollups } from '../rollups.js';
+
 /** Each migration runs in one transaction with search_path set to the sealtrail schema. */
 /**
  * serviceGrants runs only at `db setup`: a migration that adds what the service role uses grants it
@@ -529,6 +531,21 @@ export const PG_MIGRATIONS: string[] = [
   ${appendOnly('tile_nodes')}
   ${grantToRoles(APPENDING_ROLES, ['GRANT SELECT, INSERT ON tile_nodes TO %I'])}
   `,
+  // 17: hourly count rollups of the search index; see SQLite migration 16. Appends add to them and
+  // forgetting moves and removes counts, so the roles that append or forget read and change them.
+  `
+  CREATE TABLE search_hourly (
+    ledger_id INTEGER NOT NULL,
+    dimension TEXT COLLATE "C" NOT NULL,
+    value     TEXT COLLATE "C" NOT NULL,
+    hour      BIGINT NOT NULL,
+    count     BIGINT NOT NULL,
+    PRIMARY KEY (ledger_id, dimension, value, hour)
+  );
+  INSERT INTO search_hourly (ledger_id, dimension, value, hour, count)
+    ${countedRollups(() => 'TRUE')};
+  ${grantToRoles(`${APPENDING_ROLES} UNION ${FORGETTING_ROLES}`, ['GRANT SELECT, INSERT, UPDATE, DELETE ON search_hourly TO %I'])}
+  `,
 ];
 
 function appendOnly(table: string): string {
@@ -564,7 +581,9 @@ export function serviceGrants(schema: string, role: string): string {
   GRANT SELECT, INSERT, UPDATE, DELETE ON ${s}.sinks, ${s}.sink_cursors, ${s}.sink_dead_letters TO ${r};
   GRANT USAGE ON SEQUENCE ${s}.sink_dead_letters_id_seq TO ${r};
   GRANT SELECT, INSERT, DELETE ON ${s}.console_sessions TO ${r};
-  GRANT SELECT, INSERT ON ${s}.tile_nodes TO ${r};`;
+  GRANT SELECT, INSERT ON ${s}.tile_nodes TO ${r};
+  -- Hourly count rollups: appends add to them, forgetting moves and removes counts.
+  GRANT SELECT, INSERT, UPDATE, DELETE ON ${s}.search_hourly TO ${r};`;
 }
 
 export function quoteIdent(name: string): string {

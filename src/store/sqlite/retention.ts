@@ -9,6 +9,7 @@ import type { LegalHold } from '../../core/retention.js';
 import { excludeHeld, FORGET_CHUNK, planChunk, toHold, type ForgetChange, type ForgettableRow, type HoldRow } from '../forget.js';
 import type { SearchContext, SearchRecord } from '../search-fields.js';
 import type { Dialect } from '../search-sql.js';
+import { rollupDeltas } from '../rollups.js';
 import { StoreError, type ForgetRequest, type ForgetResult, type StoredPolicy } from '../store.js';
 import type { SqliteSearchIndex } from './search-index.js';
 
@@ -28,7 +29,9 @@ export class SqliteRetention {
     this.s = {
       entry: db.prepare<[number, number], ForgettableRow>('SELECT idx, received_at, leaf, disclosures, redactions FROM entries WHERE ledger_id = ? AND idx = ?'),
       update: db.prepare('UPDATE entries SET disclosures = ?, redactions = ?, forgotten_by = ? WHERE ledger_id = ? AND idx = ?'),
-      searchId: db.prepare<[number, number], { id: number }>('SELECT id FROM search_events WHERE ledger_id = ? AND idx = ?'),
+      searchRow: db.prepare<[number, number], { id: number; received_at: number; tenant: string | null; actor_id: string | null }>(
+        'SELECT id, received_at, tenant, actor_id FROM search_events WHERE ledger_id = ? AND idx = ?',
+      ),
       deleteEvent: db.prepare('DELETE FROM search_events WHERE id = ?'),
       deleteText: db.prepare('DELETE FROM search_text WHERE rowid = ?'),
       deleteTarget: db.prepare('DELETE FROM search_targets WHERE ledger_id = ? AND target_id = ? AND idx = ? AND target_type = ?'),
@@ -90,12 +93,16 @@ export class SqliteRetention {
     if (change.after) this.searchIndex.replace(ledgerId, change.after, id);
   }
 
-  /** Removes the event's search rows; returns the id its search_events row had. */
+  /**
+   * Removes the event's search rows and their counts in the rollups (as stored, which the rewritten
+   * row then adds back under its new tenant and actor); returns the id its search_events row had.
+   */
   private unindex(ledgerId: number, record: SearchRecord): number | undefined {
-    const row = this.s.searchId.get(ledgerId, record.index);
+    const row = this.s.searchRow.get(ledgerId, record.index);
     if (row) {
       this.s.deleteEvent.run(row.id);
       this.s.deleteText.run(row.id);
+      this.searchIndex.adjustRollups(ledgerId, rollupDeltas([{ receivedAtMicros: row.received_at, tenant: row.tenant, actorId: row.actor_id }], -1));
     }
     for (const t of record.targets) this.s.deleteTarget.run(ledgerId, t.id, record.index, t.type);
     for (const [key, value] of record.metadata) this.s.deleteMetadata.run(ledgerId, key, value, record.index);

@@ -1,3 +1,5 @@
+import { countedRollups } from '../rollups.js';
+
 /**
  * SQLite schema, as numbered migrations applied in order on open (PRAGMA user_version holds the number
  * applied). Every sealed table is keyed by ledger first and is append-only: triggers abort any UPDATE or
@@ -432,6 +434,22 @@ export const MIGRATIONS: string[] = [
     PRIMARY KEY (ledger_id, level, tile)
   );
   ${appendOnly('tile_nodes')}
+  `,
+  // 16: hourly count rollups of the search index (issue 17, src/store/rollups.ts, which explains the
+  // layout): events per hour of the whole ledger, of each tenant and of each actor id, kept in the same
+  // transaction as the search rows they count, so that stats by hour or day over a month read at most
+  // 720 rows. Derived, not sealed; filled here from the search rows already indexed.
+  `
+  CREATE TABLE search_hourly (
+    ledger_id INTEGER NOT NULL,
+    dimension TEXT NOT NULL,
+    value     TEXT NOT NULL,
+    hour      INTEGER NOT NULL,
+    count     INTEGER NOT NULL,
+    PRIMARY KEY (ledger_id, dimension, value, hour)
+  ) WITHOUT ROWID;
+  INSERT INTO search_hourly (ledger_id, dimension, value, hour, count)
+    ${countedRollups(() => 'TRUE')};
   `,
 ];
 

@@ -1,10 +1,11 @@
 /**
  * The SQLite search index: one row per event in search_events (plus its targets, metadata and free
- * text), written in large deferred batches after appends commit (SqliteStore.queueIndex) and always
+ * text), written in large deferred batches after appends commit (on the writer thread, batch-writer.ts) and always
  * brought up to date before it is read. Queries are compiled from the core's query AST
  * (src/store/search-sql.ts) into one SELECT of indexes, newest or oldest first, with an index cursor.
  */
 import type Database from 'better-sqlite3';
+import { rollupDeltas, type RollupDelta } from '../rollups.js';
 import { LOCATION_COLUMNS, locationValues, type SearchRecord } from '../search-fields.js';
 
 const FTS_AUTOMERGE = 16;
@@ -17,6 +18,8 @@ export class SqliteSearchIndex {
   private readonly insertText;
   private readonly maxIndexed;
   private readonly rebuilding;
+  private readonly addToRollup;
+  private readonly dropEmptyRollup;
 
   constructor(private readonly db: Database.Database) {
     this.insertEvent = db.prepare(
@@ -31,6 +34,11 @@ export class SqliteSearchIndex {
     this.insertText = db.prepare('INSERT INTO search_text (rowid, body) VALUES (?, ?)');
     this.maxIndexed = db.prepare<[number], { m: number | null }>('SELECT max(idx) AS m FROM search_events WHERE ledger_id = ?');
     this.rebuilding = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'search_rebuild_indexes'`);
+    this.addToRollup = db.prepare(
+      `INSERT INTO search_hourly (ledger_id, dimension, value, hour, count) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (ledger_id, dimension, value, hour) DO UPDATE SET count = count + excluded.count`,
+    );
+    this.dropEmptyRollup = db.prepare('DELETE FROM search_hourly WHERE ledger_id = ? AND dimension = ? AND value = ? AND hour = ? AND count = 0');
   }
 
   /**
@@ -71,6 +79,18 @@ export class SqliteSearchIndex {
       for (const [key, value] of r.metadata) metadata.run(ledgerId, key, value, r.index);
       if (r.text) this.insertText.run(lastInsertRowid, r.text);
     }
+    this.adjustRollups(ledgerId, rollupDeltas(records, 1));
+  }
+
+  /**
+   * Applies rollup adjustments (src/store/rollups.ts); call in the transaction that adds or removes
+   * the search rows they count. A row whose count reaches 0 is deleted, as a GROUP BY has no such row.
+   */
+  adjustRollups(ledgerId: number, deltas: RollupDelta[]): void {
+    for (const d of deltas) {
+      this.addToRollup.run(ledgerId, d.dimension, d.value, d.hour, d.delta);
+      if (d.delta < 0) this.dropEmptyRollup.run(ledgerId, d.dimension, d.value, d.hour);
+    }
   }
 
   /**
@@ -91,7 +111,7 @@ export class SqliteSearchIndex {
   }
 
   /**
-   * Bulk rebuild, step 1 (one transaction): empties the index and drops the secondary indexes of
+   * Bulk rebuild, step 1 (one transaction): empties the index (rollups included) and drops the secondary indexes of
    * search_events and search_targets, remembering their definitions in search_rebuild_indexes; targets and metadata are
    * collected in unindexed staging tables. Rows are then appended in index order (addBulk) and the
    * B-trees are built once, sorted, at the end (finishBulk): at millions of events that is many times
@@ -109,6 +129,7 @@ export class SqliteSearchIndex {
       DELETE FROM search_events;
       DELETE FROM search_targets;
       DELETE FROM search_metadata;
+      DELETE FROM search_hourly;
       INSERT INTO search_text (search_text) VALUES ('delete-all');
     `);
     const remember = this.db.prepare('INSERT INTO search_rebuild_indexes (name, sql) VALUES (?, ?)');
@@ -118,7 +139,11 @@ export class SqliteSearchIndex {
     }
   }
 
-  /** Bulk rebuild, step 2: appends records (in index order) without touching any secondary B-tree. */
+  /**
+   * Bulk rebuild, step 2: appends records (in index order) without touching any secondary B-tree. The
+   * rollups are counted as they go, in the same transaction (a few hundred rows per chunk), so a
+   * rebuild resumed after a crash counts exactly the rows it has.
+   */
   addBulk(ledgerId: number, records: SearchRecord[]): void {
     this.write(
       ledgerId,

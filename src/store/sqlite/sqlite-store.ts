@@ -45,6 +45,7 @@ import { isPurged } from '../forget.js';
 import { isSharedFile, openDatabase } from './connection.js';
 import { SqliteSearchIndex } from './search-index.js';
 import { locationFromRow, searchContext, searchRecord, type GeolocationOption, type SearchContext, type SearchRecord } from '../search-fields.js';
+import { countsFromRollups, rollupMismatchQuery, rollupPlan, toRollupMismatch, wholeHoursQuery, type CountRow, type RollupDimension, type RollupMismatch } from '../rollups.js';
 import { DEFAULT_QUERY_TIMEOUT_MS, compileWhere, drivingText, isTimeDimension, pageOfEntries, receivedAsIndex, statsGroup, statsKey, type Dialect, type Statement } from '../search-sql.js';
 import { LEAF_TAIL_BYTES, toApiKey, toCheckpoint, toEntry, toHit, writerFromTail, type ApiKeyRow, type CheckpointRow, type EntryRow, type HitRow } from '../rows.js';
 import type { Query } from '../../core/query.js';
@@ -731,10 +732,29 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
     return { sql, params };
   }
 
+  /** The rollup read stats() runs for the whole hours of a query the rollups answer (rollupPlan), if it is one. */
+  async rollupStatement(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Statement | undefined> {
+    const plan = rollupPlan(query, by);
+    if (!plan) return undefined;
+    const ledgerId = this.ledgerId(ledger);
+    await this.indexedForRead(ledgerId);
+    const params: unknown[] = [];
+    return { sql: wholeHoursQuery(ledgerId, plan, by, limit, sqliteDialect(params, ledgerId).param), params };
+  }
+
   async stats(ledger: string, query: Query, by: StatsDimension, limit: number): Promise<Array<{ key: string | null; count: number }>> {
-    const { sql, params } = await this.statsStatement(ledger, query, by, limit);
-    const rows = await this.heavyRead<{ key: unknown; count: number }>(sql, params);
-    return rows.map((row) => ({ key: statsKey(by, row.key), count: row.count }));
+    const plan = rollupPlan(query, by);
+    const grouped = async (q: Query, dimension: StatsDimension) => {
+      const { sql, params } = await this.statsStatement(ledger, q, dimension, limit);
+      return this.heavyRead<CountRow>(sql, params);
+    };
+    // The rollup read is at most a few thousand rows of one key range: read here, not on a worker.
+    const wholeHours = async () => {
+      const { sql, params } = (await this.rollupStatement(ledger, query, by, limit))!;
+      return this.db.prepare<unknown[], CountRow>(sql).all(...params);
+    };
+    const rows = plan ? await countsFromRollups(plan, by, limit, wholeHours, (edge) => grouped(edge, 'hour')) : await grouped(query, by);
+    return rows.map((row) => ({ key: statsKey(by, row.key), count: Number(row.count) }));
   }
 
   // ---- derived rows, for verification (src/store/verify-derived.ts) -----------------------------------
@@ -780,6 +800,15 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
       const last = rows.at(-1)!;
       after = [last.key, last.value, last.idx];
     }
+  }
+
+  async rollupMismatch(ledger: string): Promise<RollupMismatch | undefined> {
+    const ledgerId = this.ledgerId(ledger);
+    if (!this.options.readonly) await this.indexedForRead(ledgerId);
+    const params: unknown[] = [];
+    const sql = rollupMismatchQuery(sqliteDialect(params, ledgerId).ledger!);
+    const row = this.db.prepare<unknown[], { dimension: RollupDimension; value: string; hour: number; stored: number | null; counted: number | null }>(sql).get(...params);
+    return row && toRollupMismatch(row);
   }
 
   async *idempotencyKeys(ledger: string): AsyncIterable<StoredIdempotencyKey> {

@@ -6,45 +6,23 @@
 import { describe, it } from 'node:test';
 import { forgetSealed } from '../helpers/forget.js';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { portableSigner } from '../../src/core/crypto.js';
 import { parseQuery } from '../../src/core/query.js';
 import { nodeSuite } from '../../src/platform/node-crypto.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { sampleEvent } from '../helpers/events.js';
+import { allIndexes, range, withDatabaseFile } from '../helpers/sqlite-files.js';
 
 const signer = portableSigner(nodeSuite.randomBytes(32));
 const name = 'deferred.test';
 const writer = 'key_test';
 
-function withDir(run: (path: string) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sealtrail-deferred-'));
-    try {
-      await run(join(dir, 'sealtrail.db'));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
-}
+const withDir = (run: (path: string) => Promise<void>) => withDatabaseFile('sealtrail-deferred-', run);
 
 const open = (path: string) => new SqliteStore({ path, suite: nodeSuite, signer, name });
 const events = (from: number, count: number) => Array.from({ length: count }, (_, i) => ({ event: sampleEvent(from + i), writer }));
 
-async function allIndexes(store: SqliteStore, ledger: string, q = ''): Promise<number[]> {
-  const found: number[] = [];
-  let after: number | undefined;
-  for (;;) {
-    const page = await store.search(ledger, { query: parseQuery(q), limit: 1000, order: 'asc', ...(after !== undefined ? { after } : {}) });
-    found.push(...page.entries.map((e) => e.index));
-    if (page.next === null) return found;
-    after = page.next;
-  }
-}
 
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const rowCount = (store: SqliteStore) => store.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM search_events').get()!.n;
 
 describe('sqlite deferred search indexing', () => {

@@ -7,48 +7,26 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { portableSigner } from '../../src/core/crypto.js';
 import { ed25519KeyId } from '../../src/core/note.js';
-import { parseQuery } from '../../src/core/query.js';
 import { nodeSuite } from '../../src/platform/node-crypto.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { StoreError, type Receipt } from '../../src/store/store.js';
 import { verifyStoredLedger } from '../../src/store/verify-ledger.js';
 import { sampleEvent } from '../helpers/events.js';
+import { allIndexes, range, withDatabaseFile } from '../helpers/sqlite-files.js';
 
 const signer = portableSigner(nodeSuite.randomBytes(32));
 const name = 'writer.test';
 const verifier = { name, keyId: ed25519KeyId(nodeSuite, name, signer.publicKey), publicKey: signer.publicKey };
 
-function withDir(run: (path: string) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sealtrail-writer-'));
-    try {
-      await run(join(dir, 'sealtrail.db'));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
-}
+const withDir = (run: (path: string) => Promise<void>) => withDatabaseFile('sealtrail-writer-', run);
 
 const open = (path: string) => new SqliteStore({ path, suite: nodeSuite, signer, name });
 const events = (from: number, count: number) =>
   Array.from({ length: count }, (_, i) => ({ event: sampleEvent(from + i), writer: 'key_test', idempotencyKey: `k-${from + i}` }));
 
-async function allIndexes(store: SqliteStore, ledger: string, q = ''): Promise<number[]> {
-  const found: number[] = [];
-  let after: number | undefined;
-  for (;;) {
-    const page = await store.search(ledger, { query: parseQuery(q), limit: 1000, order: 'asc', ...(after !== undefined ? { after } : {}) });
-    found.push(...page.entries.map((e) => e.index));
-    if (page.next === null) return found;
-    after = page.next;
-  }
-}
 
 /** The store's writer thread, once an append has started it. */
 function writerWorker(store: SqliteStore): Worker {
@@ -57,7 +35,6 @@ function writerWorker(store: SqliteStore): Worker {
   return worker;
 }
 
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 describe('sqlite writer thread', () => {
   it(

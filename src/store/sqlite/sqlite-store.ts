@@ -1,7 +1,8 @@
 /**
  * The embedded store: one SQLite file (better-sqlite3, WAL, synchronous=FULL so that a commit is on
  * disk before it returns). Appends go through the shared Sequencer; each batch is one IMMEDIATE
- * transaction, so a crash leaves either the whole batch with its checkpoint or none of it.
+ * transaction, so a crash leaves either the whole batch with its checkpoint or none of it. For a file,
+ * those transactions and the search index's run on the store's writer thread (batch-writer.ts).
  */
 import Database from 'better-sqlite3';
 import { toBase64 } from '../../core/bytes.js';

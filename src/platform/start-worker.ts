@@ -13,3 +13,18 @@ export function startModuleWorker(callerUrl: string, name: string, workerData: u
   const bootstrap = `import(${JSON.stringify(loader)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
   return new Worker(bootstrap, { eval: true, workerData });
 }
+
+/** An error as it crosses between threads: its message, and its code (e.g. SQLITE_BUSY) if it has one. */
+export interface WireError {
+  message: string;
+  code?: string;
+}
+
+export function toWireError(error: unknown): WireError {
+  const e = error as { message?: string; code?: unknown };
+  return { message: String(e.message ?? error), ...(typeof e.code === 'string' ? { code: e.code } : {}) };
+}
+
+export function fromWireError(wire: WireError): Error {
+  return Object.assign(new Error(wire.message), wire.code ? { code: wire.code } : {});
+}

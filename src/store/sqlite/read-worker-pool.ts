@@ -12,7 +12,7 @@
  */
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
-import { startModuleWorker } from '../../platform/start-worker.js';
+import { fromWireError, startModuleWorker } from '../../platform/start-worker.js';
 import { StoreError } from '../store.js';
 import type { ReadRequest, ReadResponse, ReadWorkerData } from './read-worker.js';
 
@@ -155,7 +155,7 @@ export class SqliteReadPool {
       reader.job = undefined;
       this.idle.push(reader);
       if ('rows' in response) this.finish(job, undefined, job.raw ? response.rows : reviveBuffers(response.rows));
-      else this.finish(job, Object.assign(new Error(response.error.message), response.error.code ? { code: response.error.code } : {}));
+      else this.finish(job, fromWireError(response.error));
       this.dispatch();
     });
     worker.on('error', (error) => this.retire(reader, error));

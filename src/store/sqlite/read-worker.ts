@@ -7,6 +7,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { toWireError, type WireError } from '../../platform/start-worker.js';
 
 /** What the pool sends: one statement and its bound values. */
 export interface ReadRequest {
@@ -18,7 +19,7 @@ export interface ReadRequest {
 }
 
 /** What the worker answers: that its connection is open, then per request the rows or the error the statement raised. */
-export type ReadResponse = { ready: true } | { id: number; rows: unknown[] } | { id: number; error: { message: string; code?: string } };
+export type ReadResponse = { ready: true } | { id: number; rows: unknown[] } | { id: number; error: WireError };
 
 export interface ReadWorkerData {
   path: string;
@@ -59,8 +60,7 @@ function serve(): void {
     try {
       response = { id, rows: prepared(sql).raw(raw).all(...params) };
     } catch (error) {
-      const e = error as { message?: string; code?: unknown };
-      response = { id, error: { message: String(e.message ?? error), ...(typeof e.code === 'string' ? { code: e.code } : {}) } };
+      response = { id, error: toWireError(error) };
     }
     port.postMessage(response);
   });

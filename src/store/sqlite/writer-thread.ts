@@ -4,7 +4,7 @@
  * answer the same promises, so the store has one path for either.
  */
 import type { Worker } from 'node:worker_threads';
-import { startModuleWorker } from '../../platform/start-worker.js';
+import { fromWireError, startModuleWorker } from '../../platform/start-worker.js';
 import { StoreError } from '../store.js';
 import type { SearchRecord } from '../search-fields.js';
 import type { DetectionStep } from '../detection-state.js';
@@ -140,7 +140,7 @@ export class WriterThread implements BatchWriterHandle {
       this.calls.delete(response.id);
       // Closing holds it until it has exited.
       if (this.calls.size === 0 && !this.closed) worker.unref();
-      if ('error' in response) call.reject(Object.assign(new Error(response.error.message), response.error.code ? { code: response.error.code } : {}));
+      if ('error' in response) call.reject(fromWireError(response.error));
       else call.resolve(response);
     });
     const retire = (why: Error) => {

@@ -5,6 +5,7 @@
  * answers requests in the order they arrive.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { toWireError, type WireError } from '../../platform/start-worker.js';
 import { openDatabase } from './connection.js';
 import { SqliteBatchWriter, type CommitOutcome, type IndexGap, type WireBatch } from './batch-writer.js';
 import { SqliteSearchIndex } from './search-index.js';
@@ -28,7 +29,7 @@ export type WriterRequest =
 /** Answers carry the backlog after the request, so the store's metric needs no request of its own. */
 export type WriterResponse =
   | { id: number; backlog: number; outcome?: CommitOutcome; gap?: IndexGap }
-  | { id: number; backlog: number; error: { message: string; code?: string } }
+  | { id: number; backlog: number; error: WireError }
   | { gap: IndexGap; backlog: number };
 
 function serve(): void {
@@ -42,6 +43,7 @@ function serve(): void {
     onGap: (gap) => port.postMessage({ gap, backlog: writer.backlog } satisfies WriterResponse),
   });
   let detection: SqliteDetectionState | undefined;
+  const refuse = (id: number, error: unknown) => port.postMessage({ id, backlog: writer.backlog, error: toWireError(error) } satisfies WriterResponse);
   const answer = (id: number, fields: { outcome?: CommitOutcome; gap?: IndexGap } = {}) =>
     port.postMessage({ id, backlog: writer.backlog, ...fields } satisfies WriterResponse);
   port.on('message', (request: WriterRequest) => {
@@ -55,7 +57,10 @@ function serve(): void {
           answer(request.id);
           return;
         case 'indexThrough':
-          void writer.indexThrough(request.ledgerId, request.target).then((gap) => answer(request.id, gap ? { gap } : {}));
+          void writer.indexThrough(request.ledgerId, request.target).then(
+            (gap) => answer(request.id, gap ? { gap } : {}),
+            (error: unknown) => refuse(request.id, error),
+          );
           return;
         case 'detectionStep':
           (detection ??= new SqliteDetectionState(db)).commitStepHere(request.step);
@@ -69,12 +74,7 @@ function serve(): void {
           return;
       }
     } catch (error) {
-      const e = error as { message?: string; code?: unknown };
-      port.postMessage({
-        id: request.id,
-        backlog: writer.backlog,
-        error: { message: String(e.message ?? error), ...(typeof e.code === 'string' ? { code: e.code } : {}) },
-      } satisfies WriterResponse);
+      refuse(request.id, error);
     }
   });
 }

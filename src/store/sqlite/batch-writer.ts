@@ -21,6 +21,7 @@ import type Database from 'better-sqlite3';
 import type { StoredHash, TileNodes } from '../../core/tree.js';
 import type { SearchRecord } from '../search-fields.js';
 import type { SqliteSearchIndex } from './search-index.js';
+import { StoreError } from '../store.js';
 
 /** One sealed batch as it crosses to the writer thread (plain data: structured clone). */
 export interface WireBatch {
@@ -65,6 +66,7 @@ interface Waiter {
   ledgerId: number;
   target: number;
   resolve(gap: IndexGap | undefined): void;
+  reject(error: Error): void;
 }
 
 export class SqliteBatchWriter {
@@ -76,7 +78,6 @@ export class SqliteBatchWriter {
   /** Ledgers whose background gap was reported and not yet filled (reported once). */
   private readonly gapReported = new Set<number>();
   private readonly waiters: Waiter[] = [];
-  private pendingEvents = 0;
   /** Records per index transaction, re-aimed at the slice budget after each one. */
   private sliceRecords = 256;
   private pumpScheduled = false;
@@ -101,7 +102,9 @@ export class SqliteBatchWriter {
 
   /** Search records waiting to be indexed. */
   get backlog(): number {
-    return this.pendingEvents;
+    let n = 0;
+    for (const pending of this.pending.values()) n += pending.length;
+    return n;
   }
 
   /**
@@ -143,10 +146,11 @@ export class SqliteBatchWriter {
   /**
    * Resolves once the index covers the ledger's entries before `target`, or with the first gap that
    * stands in the way (the host fills it and asks again). Indexes in slices, letting commits through.
+   * Rejects if a slice fails (e.g. the write lock stays busy): the reader must not see a partial index.
    */
   indexThrough(ledgerId: number, target: number): Promise<IndexGap | undefined> {
-    return new Promise((resolve) => {
-      this.waiters.push({ ledgerId, target, resolve });
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ ledgerId, target, resolve, reject });
       this.pumpSoon();
     });
   }
@@ -163,8 +167,7 @@ export class SqliteBatchWriter {
       for (let i = 0; i < pending.length; i++) if (i === 0 || pending[i]!.index !== pending[kept - 1]!.index) pending[kept++] = pending[i]!;
       pending.length = kept;
     }
-    this.recount();
-    if (this.pendingEvents >= INDEX_START_EVENTS) {
+    if (this.backlog >= INDEX_START_EVENTS) {
       this.pumpSoon();
     } else if (!this.idleTimer) {
       this.idleTimer = setTimeout(() => {
@@ -173,12 +176,6 @@ export class SqliteBatchWriter {
       }, INDEX_IDLE_MS);
       this.idleTimer.unref();
     }
-  }
-
-  private recount(): void {
-    let n = 0;
-    for (const pending of this.pending.values()) n += pending.length;
-    this.pendingEvents = n;
   }
 
   private pumpSoon(): void {
@@ -201,18 +198,18 @@ export class SqliteBatchWriter {
       for (const [id, pending] of this.pending) if (pending.length > most && !this.gapReported.has(id)) [ledgerId, most] = [id, pending.length];
     }
     if (ledgerId === undefined) return;
-    const budgetMs = Math.min(this.options.maxSliceMs, this.options.sliceMs * Math.max(1, this.pendingEvents / INDEX_BACKLOG_EVENTS));
+    const budgetMs = Math.min(this.options.maxSliceMs, this.options.sliceMs * Math.max(1, this.backlog / INDEX_BACKLOG_EVENTS));
     let gap: IndexGap | undefined;
     try {
       gap = this.slice(ledgerId, budgetMs, waiter?.target);
-    } catch {
+    } catch (error) {
       // E.g. another process holds the write lock past busy_timeout. Nothing is lost: the records keep
-      // waiting, and the next commit or read retries.
-      if (waiter) this.settle(ledgerId, undefined);
+      // waiting, and the next commit or read retries; the readers waiting now are told.
+      this.finishWaiters((w) => w.ledgerId === ledgerId, (w) => w.reject(error as Error));
       return;
     }
     if (gap && waiter) {
-      this.settle(ledgerId, gap);
+      this.finishWaiters((w) => w.ledgerId === ledgerId, (w) => w.resolve(gap));
     } else if (gap && !this.gapReported.has(ledgerId)) {
       this.gapReported.add(ledgerId);
       setImmediate(() => this.options.onGap(gap!));
@@ -224,12 +221,15 @@ export class SqliteBatchWriter {
 
   /** Resolves the waiters whose ledgers the index now covers up to their targets. */
   private settleReached(): void {
-    for (let i = this.waiters.length - 1; i >= 0; i--) {
-      const w = this.waiters[i]!;
-      if (!this.reached(w.ledgerId, w.target)) continue;
-      this.waiters.splice(i, 1);
-      w.resolve(undefined);
-    }
+    this.finishWaiters((w) => this.reached(w.ledgerId, w.target), (w) => w.resolve(undefined));
+  }
+
+  /** Takes the waiters that `match` picks out of the list, then answers each with `finish`. */
+  private finishWaiters(match: (w: Waiter) => boolean, finish: (w: Waiter) => void): void {
+    const done = this.waiters.filter(match);
+    if (done.length === 0) return;
+    this.waiters.splice(0, this.waiters.length, ...this.waiters.filter((w) => !done.includes(w)));
+    for (const w of done) finish(w);
   }
 
   /** Whether every entry before `target` is indexed or known to have nothing to index (purged). */
@@ -238,15 +238,6 @@ export class SqliteBatchWriter {
     if (Math.max(next, this.filledThrough.get(ledgerId) ?? 0) < target) return false;
     const waiting = this.pending.get(ledgerId)?.find((r) => r.index >= next);
     return waiting === undefined || waiting.index >= target;
-  }
-
-  private settle(ledgerId: number, gap: IndexGap | undefined): void {
-    for (let i = this.waiters.length - 1; i >= 0; i--) {
-      const w = this.waiters[i]!;
-      if (w.ledgerId !== ledgerId) continue;
-      this.waiters.splice(i, 1);
-      w.resolve(gap);
-    }
   }
 
   /**
@@ -284,7 +275,6 @@ export class SqliteBatchWriter {
         .immediate(),
     );
     if (pending.length === 0) this.pending.delete(ledgerId);
-    this.recount();
     if (written > 0) {
       const fits = (written / Math.max(performance.now() - started, 0.05)) * budgetMs;
       this.sliceRecords = Math.round(Math.min(INDEX_MAX_SLICE_EVENTS, Math.max(32, (this.sliceRecords + fits) / 2)));
@@ -307,10 +297,10 @@ export class SqliteBatchWriter {
     }
   }
 
-  /** Stops the idle timer (the connection is the host's to close). */
+  /** Stops the idle timer and refuses the readers still waiting (the connection is the host's to close). */
   stop(): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
-    for (const w of this.waiters.splice(0)) w.resolve(undefined);
+    this.finishWaiters(() => true, (w) => w.reject(new StoreError('OVERLOADED', 'the store is closing')));
   }
 }

@@ -325,17 +325,18 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   private writer(): BatchWriterHandle {
     if (this.writerHandle) return this.writerHandle;
     if (isSharedFile(this.options.path)) return this.writerThread();
-    const onGap = (gap: IndexGap) => void this.fillGap(gap).catch(() => {});
-    const writer = new SqliteBatchWriter(this.db, this.searchIndex, { sliceMs: IN_THREAD_SLICE_MS, maxSliceMs: IN_THREAD_SLICE_MS * 5, onGap });
+    const writer = new SqliteBatchWriter(this.db, this.searchIndex, { sliceMs: IN_THREAD_SLICE_MS, maxSliceMs: IN_THREAD_SLICE_MS * 5, onGap: this.onGap });
     this.writerHandle = new InThreadWriter(writer);
     return this.writerHandle;
   }
 
+  /** A gap the writer found while indexing in the background: filled from the entries (a failure waits for the next read). */
+  private readonly onGap = (gap: IndexGap) => void this.fillGap(gap).catch(() => {});
+
   /** The writer thread of a database file (started on its first request). */
   private writerThread(): WriterThread {
     if (this.writerHandle instanceof WriterThread) return this.writerHandle;
-    const onGap = (gap: IndexGap) => void this.fillGap(gap).catch(() => {});
-    const thread = new WriterThread({ path: this.options.path, sliceMs: INDEX_SLICE_MS, maxSliceMs: INDEX_SLICE_MAX_MS }, onGap);
+    const thread = new WriterThread({ path: this.options.path, sliceMs: INDEX_SLICE_MS, maxSliceMs: INDEX_SLICE_MAX_MS }, this.onGap);
     this.writerHandle = thread;
     return thread;
   }

@@ -3,7 +3,7 @@
  * JSON of a small envelope that holds who sealed the event, where and when, and one commitment per
  * field; never a field value. docs/FORMAT.md gives the byte-level description and a worked example.
  */
-import { fromUtf8 } from './bytes.js';
+import { bytesEqual, fromUtf8 } from './bytes.js';
 import { checkSalt, commit, commitFields, isFieldPath, SaltSource, type Disclosures } from './commitments.js';
 import type { CryptoSuite } from './crypto.js';
 import { fail } from './errors.js';
@@ -177,7 +177,8 @@ export function decodeLeaf(bytes: Uint8Array): LeafEnvelope {
     fail('MALFORMED', 'leaf commitments must be an object');
   }
   const reencoded = encodeLeaf(envelope);
-  if (reencoded.length !== bytes.length || !reencoded.every((b, i) => b === bytes[i])) {
+  // A plain loop: Array.prototype.every's callback per byte was half of decoding a 900-byte leaf.
+  if (!bytesEqual(reencoded, bytes)) {
     fail('MALFORMED', 'leaf is not in RFC 8785 canonical form');
   }
   return envelope;

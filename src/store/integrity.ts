@@ -156,6 +156,25 @@ export interface TreeState {
   lastReceivedAtMicros: number;
 }
 
+/**
+ * Slices verified somewhere other than the event loop: on a store's own thread, against the same
+ * stored ledger (SqliteStore.offloadedSlices). Answers what SliceVerifier.verifySlice would, and how
+ * many entries it checked; an IntegrityFailure is thrown as one.
+ */
+export interface OffloadedSlices {
+  verifySlice(ledger: string, start: TreeState, headSize: number, maxEntries: number): Promise<{ state: TreeState; checked: number }>;
+  close(): Promise<void>;
+}
+
+/** A store that can verify slices off the event loop (undefined when it cannot: an in-memory database). */
+export interface SliceOffloadingStore {
+  offloadedSlices(keyName: string, publicKey: Uint8Array): OffloadedSlices | undefined;
+}
+
+function offloadsSlices(store: Store): store is Store & SliceOffloadingStore {
+  return typeof (store as Partial<SliceOffloadingStore>).offloadedSlices === 'function';
+}
+
 export interface SliceVerifierOptions {
   suite: CryptoSuite;
   /** This deployment's own verifier: only its signatures count for the running server. */
@@ -163,6 +182,8 @@ export interface SliceVerifierOptions {
   keyName: string;
   /** Longest the verifier holds the event loop before it yields (ms); BACKGROUND_SLICE_MS by default. */
   yieldEveryMs?: number;
+  /** Where verifySlice runs instead of here, if anywhere. */
+  offloaded?: OffloadedSlices;
 }
 
 const TILE_LEVELS = 7;
@@ -228,7 +249,12 @@ export class SliceVerifier {
    * ledger has nothing beyond it).
    */
   async verifySlice(ledger: string, start: TreeState, headSize: number, maxEntries: number): Promise<TreeState> {
-    const { suite } = this.options;
+    const { suite, offloaded } = this.options;
+    if (offloaded) {
+      const { state, checked } = await offloaded.verifySlice(ledger, start, headSize, maxEntries);
+      this.entriesChecked += checked;
+      return state;
+    }
     if (start.size > headSize) {
       throw new IntegrityFailure(ledger, `size ${start.size} was verified before, but the store now ends at ${headSize}: the store was rolled back`);
     }
@@ -434,6 +460,7 @@ interface Watch {
 
 export class IntegrityMonitor {
   readonly verifier: SliceVerifier;
+  private readonly offloaded: OffloadedSlices | undefined;
   private readonly key: Uint8Array;
   private readonly watches = new Map<string, Watch>();
   private timer: NodeJS.Timeout | undefined;
@@ -448,7 +475,9 @@ export class IntegrityMonitor {
   constructor(private readonly options: IntegrityMonitorOptions) {
     const { suite, signer, keyName } = options;
     const verifier: NoteVerifier = { name: keyName, keyId: ed25519KeyId(suite, keyName, signer.publicKey), publicKey: signer.publicKey };
-    this.verifier = new SliceVerifier(options.store, { suite, verifier, keyName });
+    // Re-deriving every entry just appended costs as much as sealing it: on a thread of the store's, where it has one.
+    this.offloaded = offloadsSlices(options.store) ? options.store.offloadedSlices(keyName, signer.publicKey) : undefined;
+    this.verifier = new SliceVerifier(options.store, { suite, verifier, keyName, ...(this.offloaded ? { offloaded: this.offloaded } : {}) });
     this.key = watermarkKey(suite, signer);
     options.guard.onBroken((ledger, reason) => {
       options.log?.error(`ledger ${ledger} failed integrity verification; appends to it are refused`, { ledger, reason });
@@ -481,6 +510,7 @@ export class IntegrityMonitor {
     for (const ledger of this.watches.keys()) {
       await this.options.store.claimIntegrityLease(ledger, this.options.holder, now, now - 1).catch(() => {});
     }
+    await this.offloaded?.close();
   }
 
   status(): IntegrityStatus {

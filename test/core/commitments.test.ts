@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import canonicalizeModule from 'canonicalize';
 import fc from 'fast-check';
 import { toBase64Url } from '../../src/core/bytes.js';
-import { canonicalJson, commit, commitmentInput, eventFields, SaltSource, SALT_BYTES } from '../../src/core/commitments.js';
+import { canonicalJson, checkSalt, commit, commitmentInput, eventFields, SaltSource, SALT_BYTES } from '../../src/core/commitments.js';
 import { portableSuite, type CryptoSuite } from '../../src/core/crypto.js';
 import type { AuditEvent } from '../../src/core/event.js';
 import { commitEvent } from '../../src/core/leaf.js';
@@ -222,6 +222,23 @@ describe('salts', () => {
     const stream = Uint8Array.from({ length: Math.ceil(count / 3) * 3 * SALT_BYTES }, (_, i) => i & 0xff);
     const expected = Array.from({ length: count }, (_, i) => toBase64Url(stream.subarray(i * SALT_BYTES, (i + 1) * SALT_BYTES)));
     assert.deepEqual(got, expected);
+  });
+
+  it('are checked as base64url of at least 16 bytes, whatever their length (checkSalt)', () => {
+    const accepted = (salt: unknown) => {
+      try {
+        checkSalt(salt, 'action');
+        return true;
+      } catch (error) {
+        assert.match((error as Error).message, /action: salt must be base64url of at least 16 bytes/);
+        return false;
+      }
+    };
+    for (const bytes of [16, 17, 18, 24, 32]) assert.ok(accepted(toBase64Url(Uint8Array.from({ length: bytes }, (_, i) => 255 - i))), `${bytes} bytes`);
+    assert.ok(accepted('-_'.repeat(12)), 'every 24-character base64url string is 18 whole bytes');
+    for (const bad of ['', 'A'.repeat(20), `${'A'.repeat(23)}+`, `${'A'.repeat(23)}/`, `${'A'.repeat(22)}==`, `${'A'.repeat(23)} `, 'Ä'.repeat(24), 42, null, ['A'.repeat(24)]]) {
+      assert.equal(accepted(bad), false, JSON.stringify(bad));
+    }
   });
 });
 

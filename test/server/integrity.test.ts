@@ -82,10 +82,11 @@ function post(app: FastifyInstance, ledger: string) {
 function tamper(dir: string, change: (db: Database.Database, ledgerId: number) => void, ledger = LEDGER): void {
   const db = new Database(join(dir, 'sealtrail.db'));
   try {
+    // IMMEDIATE: a deferred transaction that reads first fails at once (SQLITE_BUSY) when a live store's writer thread commits between its read and its first write.
     db.transaction(() => {
       for (const name of db.prepare<[], string>(`SELECT name FROM sqlite_master WHERE type = 'trigger'`).pluck().all()) db.exec(`DROP TRIGGER "${name}"`);
       change(db, db.prepare<[string], number>('SELECT ledger_id FROM ledgers WHERE name = ?').pluck().get(ledger)!);
-    })();
+    }).immediate();
   } finally {
     db.close();
   }
@@ -180,11 +181,20 @@ describe('integrity of the running server (SQLite)', () => {
     const deployment = openDeployment({ dataDir: dir, name: 'integrity.test' });
     // Two appends after the watermark, so that the catch-up has entries to read, and the read fails once.
     await appendBatches(deployment, LEDGER, 2, BATCH, 1000);
-    const original = deployment.store.entries.bind(deployment.store);
     let failures = 1;
+    const original = deployment.store.entries.bind(deployment.store);
     deployment.store.entries = function (ledger, from, to) {
       if (ledger === LEDGER && failures-- > 0) throw new Error('SQLITE_BUSY: database is locked');
       return original(ledger, from, to);
+    };
+    // The monitor verifies slices on the store's verification thread, which reads on its own connection: the fault goes there.
+    const offload = deployment.store.offloadedSlices.bind(deployment.store);
+    deployment.store.offloadedSlices = (keyName, publicKey) => {
+      const slices = offload(keyName, publicKey)!;
+      const verifySlice = slices.verifySlice.bind(slices);
+      slices.verifySlice = (ledger, ...rest) =>
+        ledger === LEDGER && failures-- > 0 ? Promise.reject(new Error('SQLITE_BUSY: database is locked')) : verifySlice(ledger, ...rest);
+      return slices;
     };
     await server.close();
     const monitor = integrityMonitor(deployment, { error: () => {}, warn: () => {} }, 0);

@@ -63,10 +63,11 @@ async function sqliteHarness(): Promise<Harness> {
   const change = (fn: (db: Database.Database, id: number) => void) => {
     const db = new Database(path);
     try {
+      // IMMEDIATE: a deferred transaction that reads first fails at once (SQLITE_BUSY) when the store's writer thread commits between its read and its first write.
       db.transaction(() => {
         for (const name of db.prepare<[], string>(`SELECT name FROM sqlite_master WHERE type = 'trigger'`).pluck().all()) db.exec(`DROP TRIGGER "${name}"`);
         fn(db, db.prepare<[string], number>('SELECT ledger_id FROM ledgers WHERE name = ?').pluck().get(LEDGER)!);
-      })();
+      }).immediate();
     } finally {
       db.close();
     }

@@ -30,7 +30,7 @@ const events = (from: number, count: number) =>
 
 /** The store's writer thread, once an append has started it. */
 function writerWorker(store: SqliteStore): Worker {
-  const worker = (store as unknown as { writerHandle?: { worker?: Worker } }).writerHandle?.worker;
+  const worker = (store as unknown as { writerHandle?: { thread?: { worker?: Worker } } }).writerHandle?.thread?.worker;
   assert.ok(worker, 'the store has started its writer thread');
   return worker;
 }

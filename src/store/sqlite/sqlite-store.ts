@@ -57,6 +57,8 @@ import { LEGACY_KEY_CHUNK } from '../idempotency.js';
 import { BACKGROUND_SLICE_MS } from '../../platform/event-loop.js';
 import { SqliteBatchWriter, type IndexGap, type WireBatch } from './batch-writer.js';
 import { InThreadWriter, WriterThread, type BatchWriterHandle } from './writer-thread.js';
+import { VerifierThread } from './verifier-thread.js';
+import type { OffloadedSlices } from '../integrity.js';
 import { INDEXED_EVENT_COLUMNS, toIndexedEvent, type IndexedEventColumns } from '../verify-derived.js';
 
 export interface SqliteStoreOptions extends GeolocationOption {
@@ -657,6 +659,15 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
    * The caller has brought the index up to date (indexedForRead) and committed it, so the worker's own
    * read transaction, started after that, sees every acknowledged entry.
    */
+  /**
+   * The integrity monitor's slices verified on a thread with its own read-only connection to the file
+   * (verifier-thread.ts); none for an in-memory database, which no other connection can read.
+   */
+  offloadedSlices(keyName: string, publicKey: Uint8Array): OffloadedSlices | undefined {
+    const { path } = this.options;
+    return isSharedFile(path) ? new VerifierThread({ path, keyName, publicKey }) : undefined;
+  }
+
   private heavyRead<T>(sql: string, params: unknown[]): Promise<T[]> {
     const { path } = this.options;
     if (!isSharedFile(path)) return Promise.resolve(this.db.prepare<unknown[], T>(sql).all(...params));

@@ -3,8 +3,8 @@
  * database file (WriterThread), on the calling thread for an in-memory one (InThreadWriter). Both
  * answer the same promises, so the store has one path for either.
  */
-import type { Worker } from 'node:worker_threads';
-import { fromWireError, startModuleWorker } from '../../platform/start-worker.js';
+import { RequestWorker, type Unsent } from '../../platform/request-worker.js';
+import { startModuleWorker } from '../../platform/start-worker.js';
 import { StoreError } from '../store.js';
 import type { SearchRecord } from '../search-fields.js';
 import type { DetectionStep } from '../detection-state.js';
@@ -45,14 +45,6 @@ export class InThreadWriter implements BatchWriterHandle {
   }
 }
 
-interface Call {
-  resolve(response: WriterResponse & { id: number }): void;
-  reject(error: Error): void;
-}
-
-/** Distributes a request union over its members, so that each keeps its own fields without `id`. */
-type Unsent<T> = T extends unknown ? Omit<T, 'id'> : never;
-
 /**
  * The writer thread, started on the first request. If it dies (an error it could not answer, or
  * terminated), every request it held fails with OVERLOADED, the records it queued are lost (gaps that
@@ -60,17 +52,27 @@ type Unsent<T> = T extends unknown ? Omit<T, 'id'> : never;
  * may not have reached the file: a retry with the same idempotency key answers either way.
  */
 export class WriterThread implements BatchWriterHandle {
-  private worker: Worker | undefined;
-  private readonly calls = new Map<number, Call>();
-  private nextId = 1;
+  private readonly thread: RequestWorker<WriterRequest, WriterResponse>;
   private lastBacklog = 0;
   private closed = false;
 
   constructor(
-    private readonly data: WriterWorkerData,
+    data: WriterWorkerData,
     /** Told of a gap the thread found while indexing in the background (the store fills it). */
-    private readonly onGap: (gap: IndexGap) => void,
-  ) {}
+    onGap: (gap: IndexGap) => void,
+  ) {
+    this.thread = new RequestWorker({
+      start: () => startModuleWorker(import.meta.url, 'writer-worker', data),
+      failure: (why) => new StoreError('OVERLOADED', `the store's writer thread stopped (${why.message}); retry`),
+      onMessage: (response) => {
+        this.lastBacklog = response.backlog;
+        if (!('id' in response)) onGap(response.gap);
+      },
+      onRetired: () => {
+        this.lastBacklog = 0;
+      },
+    });
+  }
 
   async commit(ledgerId: number, expectedSize: number, batch: WireBatch, records: SearchRecord[] | undefined): Promise<CommitOutcome> {
     const response = await this.request({ op: 'commit', ledgerId, expectedSize, batch, records });
@@ -92,67 +94,16 @@ export class WriterThread implements BatchWriterHandle {
   }
 
   backlog(): number {
-    return this.worker ? this.lastBacklog : 0;
+    return this.thread.running ? this.lastBacklog : 0;
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    const worker = this.worker;
-    if (!worker) return;
-    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    worker.ref();
-    try {
-      await this.send(worker, { op: 'close' });
-    } catch {
-      // It died first: nothing left to close.
-    }
-    await exited;
+    await this.thread.close({ op: 'close' });
   }
 
   private request(message: Unsent<WriterRequest>): Promise<WriterResponse> {
     if (this.closed) return Promise.reject(new StoreError('OVERLOADED', 'the store is closing'));
-    return this.send(this.worker ?? this.start(), message);
-  }
-
-  private send(worker: Worker, message: Unsent<WriterRequest>): Promise<WriterResponse> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.calls.set(id, { resolve, reject });
-      // Held while a request is out: a CLI awaiting a commit has nothing else keeping it alive.
-      if (this.calls.size === 1) worker.ref();
-      worker.postMessage({ ...message, id } as WriterRequest);
-    });
-  }
-
-  private start(): Worker {
-    const worker = startModuleWorker(import.meta.url, 'writer-worker', this.data);
-    // An idle writer must not keep a process (a CLI run, a test) alive.
-    worker.unref();
-    this.worker = worker;
-    worker.on('message', (response: WriterResponse) => {
-      this.lastBacklog = response.backlog;
-      if (!('id' in response)) {
-        this.onGap(response.gap);
-        return;
-      }
-      const call = this.calls.get(response.id);
-      if (!call) return;
-      this.calls.delete(response.id);
-      // Closing holds it until it has exited.
-      if (this.calls.size === 0 && !this.closed) worker.unref();
-      if ('error' in response) call.reject(fromWireError(response.error));
-      else call.resolve(response);
-    });
-    const retire = (why: Error) => {
-      if (this.worker !== worker) return;
-      this.worker = undefined;
-      this.lastBacklog = 0;
-      const failure = new StoreError('OVERLOADED', `the store's writer thread stopped (${why.message}); retry`);
-      for (const call of this.calls.values()) call.reject(failure);
-      this.calls.clear();
-    };
-    worker.on('error', retire);
-    worker.on('exit', (code) => retire(new Error(`exit code ${code}`)));
-    return worker;
+    return this.thread.request(message);
   }
 }

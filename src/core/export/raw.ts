@@ -150,8 +150,8 @@ const SIMPLE_COLUMN = new Map<string, number>(SIMPLE_COLUMNS.map((path, i) => [p
  * How the event of every entry with one list of paths is written (compileShape): the JSON of the event
  * and of its metadata as literal pieces between value texts, and where the CSV columns and targets find
  * theirs. The events of a ledger have few distinct lists of paths, so an export compiles each of them
- * once and then, per entry, only checks the text against its shape and fills in the values, instead of
- * sorting every path into its group again.
+ * once and then, per entry, only reads the text along the tree of known shapes (knownShape) and fills
+ * in the values, instead of sorting every path into its group again.
  */
 interface Shape {
   paths: readonly string[];
@@ -184,13 +184,13 @@ export interface RawScratch {
   event: string;
   /** The metadata object's JSON text, or undefined when no member is disclosed (rawEvent). */
   metadata: string | undefined;
-  /** Compiled shapes by their paths joined with `"` (which no path holds), and the last one used. */
-  shapes: Map<string, Shape>;
-  last: Shape | undefined;
+  /** The shapes compiled so far, as a tree of their paths, and how many. */
+  tree: ShapeNode;
+  shapes: number;
 }
 
 export function rawScratch(): RawScratch {
-  return { paths: [], values: [], columns: [], targets: [], event: '', metadata: undefined, shapes: new Map(), last: undefined };
+  return { paths: [], values: [], columns: [], targets: [], event: '', metadata: undefined, tree: shapeTree(), shapes: 0 };
 }
 
 /** Literal text and value references, gathered into the parts/refs form of a Shape. */
@@ -303,31 +303,63 @@ function compileShape(paths: readonly string[]): Shape {
 }
 
 /**
- * `json`'s value texts into `values` when its paths are exactly `shape.paths`, in order, and the text
- * is of the shape splitDisclosures reads (the same checks, the path compared in place); false otherwise.
+ * The shape of `json` from the shapes already compiled, its value texts into `values`; undefined when
+ * none fits (a list of paths not seen yet) or the text is not of the form splitDisclosures reads. The
+ * shapes are kept as a tree of their paths, walked as the text is read: at each member, the path is
+ * compared in place with the few that followed the same paths before, then checked as splitDisclosures
+ * checks it, so that a text fits a shape exactly when splitDisclosures gives the shape's paths.
  */
-function valuesOfShape(json: string, shape: Shape, values: string[]): boolean {
-  const { paths } = shape;
+function knownShape(json: string, root: ShapeNode, values: string[]): Shape | undefined {
   values.length = 0;
-  if (paths.length === 0) return json === '{}';
-  if (json.charCodeAt(0) !== OPEN_BRACE) return false;
-  for (let n = 0, i = 1; ; n++) {
-    const path = paths[n]!;
-    // A shape's paths hold neither `"` nor `\`, so this is the path splitDisclosures would cut here.
-    if (json.charCodeAt(i) !== QUOTE || !json.startsWith(path, i + 1)) return false;
-    const pathEnd = i + 1 + path.length;
-    if (json.charCodeAt(pathEnd) !== QUOTE || json.charCodeAt(pathEnd + 1) !== COLON || json.charCodeAt(pathEnd + 2) !== OPEN_BRACKET || json.charCodeAt(pathEnd + 3) !== QUOTE) return false;
+  if (json.charCodeAt(0) !== OPEN_BRACE || json.charCodeAt(1) === CLOSE_BRACE) return undefined;
+  for (let node = root, i = 1; ; ) {
+    if (json.charCodeAt(i) !== QUOTE) return undefined;
+    let child: ShapeNode | undefined;
+    // The paths of a tree hold neither `"` nor `\\`, so one followed by a quote is what splitDisclosures would cut here.
+    for (const c of node.children) {
+      if (json.startsWith(c.path, i + 1) && json.charCodeAt(i + 1 + c.path.length) === QUOTE) {
+        child = c;
+        break;
+      }
+    }
+    if (child === undefined) return undefined;
+    const pathEnd = i + 1 + child.path.length;
+    if (json.charCodeAt(pathEnd + 1) !== COLON || json.charCodeAt(pathEnd + 2) !== OPEN_BRACKET || json.charCodeAt(pathEnd + 3) !== QUOTE) return undefined;
     const saltEnd = json.indexOf('"', pathEnd + 4);
-    if (saltEnd < 0 || json.charCodeAt(saltEnd - 1) === BACKSLASH || json.charCodeAt(saltEnd + 1) !== COMMA) return false;
+    if (saltEnd < 0 || json.charCodeAt(saltEnd - 1) === BACKSLASH || json.charCodeAt(saltEnd + 1) !== COMMA) return undefined;
     const start = saltEnd + 2;
     const end = valueEnd(json, start);
-    if (end < 0 || json.charCodeAt(end) !== CLOSE_BRACKET) return false;
+    if (end < 0 || json.charCodeAt(end) !== CLOSE_BRACKET) return undefined;
     values.push(json.slice(start, end));
     const next = json.charCodeAt(end + 1);
-    if (n === paths.length - 1) return next === CLOSE_BRACE && end + 2 === json.length;
-    if (next !== COMMA) return false;
+    if (next === CLOSE_BRACE) return end + 2 === json.length ? child.shape : undefined;
+    if (next !== COMMA) return undefined;
+    node = child;
     i = end + 2;
   }
+}
+
+/** A tree of the compiled shapes' paths: a node per path after those of its ancestors. */
+interface ShapeNode {
+  path: string;
+  children: ShapeNode[];
+  /** The shape whose paths end here. */
+  shape: Shape | undefined;
+}
+
+function shapeTree(): ShapeNode {
+  return { path: '', children: [], shape: undefined };
+}
+
+/** Adds the shape of `paths` to the tree. */
+function addShape(root: ShapeNode, shape: Shape): void {
+  let node = root;
+  for (const path of shape.paths) {
+    let child = node.children.find((c) => c.path === path);
+    if (child === undefined) node.children.push((child = { path, children: [], shape: undefined }));
+    node = child;
+  }
+  node.shape = shape;
 }
 
 /**
@@ -337,18 +369,20 @@ function valuesOfShape(json: string, shape: Shape, values: string[]): boolean {
 function shapeOf(entry: RawEntryLike, scratch: RawScratch): Shape | undefined {
   if (entry.redactions !== undefined && entry.redactions !== null) return undefined;
   const json = entry.disclosuresJson;
-  let shape = scratch.last;
-  if (shape === undefined || !valuesOfShape(json, shape, scratch.values)) {
+  let shape = knownShape(json, scratch.tree, scratch.values);
+  if (shape === undefined) {
     const { paths, values } = scratch;
     if (!splitDisclosures(json, paths, values)) return undefined;
-    const key = paths.join('"');
-    shape = scratch.shapes.get(key);
-    if (shape === undefined) {
-      if (scratch.shapes.size >= MAX_SHAPES) scratch.shapes.clear();
-      shape = compileShape([...paths]);
-      scratch.shapes.set(key, shape);
+    if (scratch.shapes >= MAX_SHAPES) {
+      scratch.tree = shapeTree();
+      scratch.shapes = 0;
     }
-    scratch.last = shape;
+    shape = compileShape([...paths]);
+    // The empty text is not walked (it has no member to walk): no node is needed for it.
+    if (paths.length > 0) {
+      addShape(scratch.tree, shape);
+      scratch.shapes++;
+    }
   }
   return shape.ok ? shape : undefined;
 }

@@ -418,6 +418,22 @@ class NameJson {
 const ledgerJson = new NameJson();
 const writerJson = new NameJson();
 
+/** csvCell of a name (ledger, writer), remembered like NameJson. */
+class NameCell {
+  private name = '';
+  private cell = '';
+  of(name: string): string {
+    if (name !== this.name) {
+      this.cell = csvCell(name);
+      this.name = name;
+    }
+    return this.cell;
+  }
+}
+
+const ledgerCell = new NameCell();
+const writerCell = new NameCell();
+
 /** formatJsonLine(recordWithAttribution(entry, attribution)) without parsing the disclosures; undefined: take that path. */
 export function rawJsonLine(entry: RawEntryLike, attribution: string, scratch: RawScratch = rawScratch()): string | undefined {
   const shape = shapeOf(entry, scratch);
@@ -453,7 +469,7 @@ export function rawCsvRow(entry: RawEntryLike, attribution: string, scratch: Raw
   if (shape === undefined) return undefined;
   const { values } = scratch;
   const { columns, targets } = shape;
-  let line = `${csvCell(entry.ledger)},${entry.index},${csvCell(formatReceivedAt(entry.receivedAtMicros))},${csvCell(base64Of(entry.leafHash))},${csvCell(entry.writer)}`;
+  let line = `${ledgerCell.of(entry.ledger)},${entry.index},${csvCell(formatReceivedAt(entry.receivedAtMicros))},${csvCell(base64Of(entry.leafHash))},${writerCell.of(entry.writer)}`;
   for (let i = 0; i < SIMPLE_COLUMNS.length; i++) line += `,${csvCell(cellOf(columns[i]! < 0 ? undefined : values[columns[i]!]))}`;
   line += `,${targets.length === 0 ? '' : targets.length}`;
   for (let i = 0; i < 3; i++) {

@@ -146,24 +146,245 @@ const SIMPLE_COLUMNS = [
 
 const SIMPLE_COLUMN = new Map<string, number>(SIMPLE_COLUMNS.map((path, i) => [path, i]));
 
+/**
+ * How the event of every entry with one list of paths is written (compileShape): the JSON of the event
+ * and of its metadata as literal pieces between value texts, and where the CSV columns and targets find
+ * theirs. The events of a ledger have few distinct lists of paths, so an export compiles each of them
+ * once and then, per entry, only reads the text along the tree of known shapes (knownShape) and fills
+ * in the values, instead of sorting every path into its group again.
+ */
+interface Shape {
+  paths: readonly string[];
+  /** False: the general path decides every entry of this shape (see rawEvent). */
+  ok: boolean;
+  /** The event's JSON: eventParts[0] + values[eventRefs[0]] + eventParts[1] + … + eventParts[n]. */
+  eventParts: string[];
+  eventRefs: number[];
+  /** The metadata object's JSON the same way, or undefined when no member is disclosed. */
+  metadataParts: string[] | undefined;
+  metadataRefs: number[];
+  /** The value of each SIMPLE_COLUMNS column, by its index in the entry's list; -1 when absent. */
+  columns: number[];
+  /** The value of each target position, by its index in the entry's list; -1 for a hole. */
+  targets: number[];
+}
+
+/** Shapes one export keeps, beyond which it forgets them all and starts again. */
+const MAX_SHAPES = 64;
+
 /** Lists one export reuses for every entry (an export formats one entry at a time). */
 export interface RawScratch {
   paths: string[];
   values: string[];
-  /** Value texts of SIMPLE_COLUMNS, by column. */
+  /** Value texts of SIMPLE_COLUMNS, by column (rawEvent). */
   columns: Array<string | undefined>;
-  /** Target value texts by position (undefined: a hole, which the event shows as null). */
+  /** Target value texts by position (undefined: a hole, which the event shows as null; rawEvent). */
   targets: Array<string | undefined>;
-  /** Paths seen in this entry: JSON.parse keeps one member of a repeated name, so the raw path declines. */
-  seen: Set<string>;
-  /** The event's JSON text as JSON.stringify(recordFromEntry(entry).event) writes it. */
+  /** The event's JSON text as JSON.stringify(recordFromEntry(entry).event) writes it (rawEvent). */
   event: string;
-  /** The metadata object's JSON text, or undefined when no member is disclosed. */
+  /** The metadata object's JSON text, or undefined when no member is disclosed (rawEvent). */
   metadata: string | undefined;
+  /** The shapes compiled so far, as a tree of their paths, and how many. */
+  tree: ShapeNode;
+  shapes: number;
 }
 
 export function rawScratch(): RawScratch {
-  return { paths: [], values: [], columns: [], targets: [], seen: new Set(), event: '', metadata: undefined };
+  return { paths: [], values: [], columns: [], targets: [], event: '', metadata: undefined, tree: shapeTree(), shapes: 0 };
+}
+
+/** Literal text and value references, gathered into the parts/refs form of a Shape. */
+class Template {
+  readonly parts: string[] = [''];
+  readonly refs: number[] = [];
+  text(text: string): void {
+    this.parts[this.parts.length - 1] += text;
+  }
+  value(n: number): void {
+    this.refs.push(n);
+    this.parts.push('');
+  }
+}
+
+function fill(parts: readonly string[], refs: readonly number[], values: readonly string[]): string {
+  let out = parts[0]!;
+  for (let k = 0; k < refs.length; k++) out += values[refs[k]!]! + parts[k + 1]!;
+  return out;
+}
+
+const DECLINED = (paths: readonly string[]): Shape => ({ paths, ok: false, eventParts: [], eventRefs: [], metadataParts: undefined, metadataRefs: [], columns: [], targets: [] });
+
+/**
+ * The shape of entries whose disclosures list `paths` in this order: top-level members in the order
+ * recordFromEntry creates them, a group in the place of its first member, targets last. Declined where
+ * the general path must decide (see the module comment); that depends on the paths alone.
+ */
+function compileShape(paths: readonly string[]): Shape {
+  const seen = new Set<string>();
+  /** Top-level members (their index in `paths`) and groups (~Group), in order. */
+  const top: number[] = [];
+  const members: Array<Array<[key: string, n: number]> | undefined> = [undefined, undefined, undefined];
+  const columns = SIMPLE_COLUMNS.map(() => -1);
+  const targets: number[] = [];
+  for (let n = 0; n < paths.length; n++) {
+    const path = paths[n]!;
+    if (seen.has(path)) return DECLINED(paths); // JSON.parse keeps one member of a repeated name
+    seen.add(path);
+    const column = SIMPLE_COLUMN.get(path);
+    if (column !== undefined) columns[column] = n;
+    const dot = path.indexOf('.');
+    if (dot < 0) {
+      if (awkwardKey(path) || path === 'targets' || groupOf(path) !== -1) return DECLINED(paths);
+      top.push(n);
+      continue;
+    }
+    const head = path.slice(0, dot);
+    if (head === 'targets') {
+      const digits = path.slice(dot + 1);
+      const position = Number(digits);
+      if (!(position >= 0 && position < 1024 && String(position) === digits)) return DECLINED(paths);
+      while (targets.length < position) targets.push(-1);
+      targets[position] = n;
+      continue;
+    }
+    const group = groupOf(head);
+    if (group === -1) continue; // recordFromEntry keeps no other dotted path
+    const key = path.slice(dot + 1);
+    if (awkwardKey(key)) return DECLINED(paths);
+    if (members[group] === undefined) {
+      members[group] = [];
+      top.push(~group);
+    }
+    members[group]!.push([key, n]);
+  }
+  const object = (t: Template, list: ReadonlyArray<[string, number]>) => {
+    t.text('{');
+    list.forEach(([key, n], i) => {
+      t.text(`${i > 0 ? ',' : ''}"${key}":`);
+      t.value(n);
+    });
+    t.text('}');
+  };
+  const event = new Template();
+  event.text('{');
+  top.forEach((item, i) => {
+    if (i > 0) event.text(',');
+    if (item >= 0) {
+      event.text(`"${paths[item]!}":`);
+      event.value(item);
+      return;
+    }
+    const group = ~item as Group;
+    event.text(group === Group.Actor ? '"actor":' : group === Group.Origin ? '"origin":' : '"metadata":');
+    object(event, members[group]!);
+  });
+  if (targets.length > 0) {
+    event.text(`${top.length > 0 ? ',' : ''}"targets":[`);
+    targets.forEach((n, i) => {
+      if (i > 0) event.text(',');
+      if (n < 0) event.text('null');
+      else event.value(n);
+    });
+    event.text(']');
+  }
+  event.text('}');
+  let metadata: Template | undefined;
+  if (members[Group.Metadata] !== undefined) object((metadata = new Template()), members[Group.Metadata]);
+  return {
+    paths,
+    ok: true,
+    eventParts: event.parts,
+    eventRefs: event.refs,
+    metadataParts: metadata?.parts,
+    metadataRefs: metadata?.refs ?? [],
+    columns,
+    targets,
+  };
+}
+
+/**
+ * The shape of `json` from the shapes already compiled, its value texts into `values`; undefined when
+ * none fits (a list of paths not seen yet) or the text is not of the form splitDisclosures reads. The
+ * shapes are kept as a tree of their paths, walked as the text is read: at each member, the path is
+ * compared in place with the few that followed the same paths before, then checked as splitDisclosures
+ * checks it, so that a text fits a shape exactly when splitDisclosures gives the shape's paths.
+ */
+function knownShape(json: string, root: ShapeNode, values: string[]): Shape | undefined {
+  values.length = 0;
+  if (json.charCodeAt(0) !== OPEN_BRACE || json.charCodeAt(1) === CLOSE_BRACE) return undefined;
+  for (let node = root, i = 1; ; ) {
+    if (json.charCodeAt(i) !== QUOTE) return undefined;
+    let child: ShapeNode | undefined;
+    // The paths of a tree hold neither `"` nor `\\`, so one followed by a quote is what splitDisclosures would cut here.
+    for (const c of node.children) {
+      if (json.startsWith(c.path, i + 1) && json.charCodeAt(i + 1 + c.path.length) === QUOTE) {
+        child = c;
+        break;
+      }
+    }
+    if (child === undefined) return undefined;
+    const pathEnd = i + 1 + child.path.length;
+    if (json.charCodeAt(pathEnd + 1) !== COLON || json.charCodeAt(pathEnd + 2) !== OPEN_BRACKET || json.charCodeAt(pathEnd + 3) !== QUOTE) return undefined;
+    const saltEnd = json.indexOf('"', pathEnd + 4);
+    if (saltEnd < 0 || json.charCodeAt(saltEnd - 1) === BACKSLASH || json.charCodeAt(saltEnd + 1) !== COMMA) return undefined;
+    const start = saltEnd + 2;
+    const end = valueEnd(json, start);
+    if (end < 0 || json.charCodeAt(end) !== CLOSE_BRACKET) return undefined;
+    values.push(json.slice(start, end));
+    const next = json.charCodeAt(end + 1);
+    if (next === CLOSE_BRACE) return end + 2 === json.length ? child.shape : undefined;
+    if (next !== COMMA) return undefined;
+    node = child;
+    i = end + 2;
+  }
+}
+
+/** A tree of the compiled shapes' paths: a node per path after those of its ancestors. */
+interface ShapeNode {
+  path: string;
+  children: ShapeNode[];
+  /** The shape whose paths end here. */
+  shape: Shape | undefined;
+}
+
+function shapeTree(): ShapeNode {
+  return { path: '', children: [], shape: undefined };
+}
+
+/** Adds the shape of `paths` to the tree. */
+function addShape(root: ShapeNode, shape: Shape): void {
+  let node = root;
+  for (const path of shape.paths) {
+    let child = node.children.find((c) => c.path === path);
+    if (child === undefined) node.children.push((child = { path, children: [], shape: undefined }));
+    node = child;
+  }
+  node.shape = shape;
+}
+
+/**
+ * The shape of an entry without redactions, its value texts in `scratch.values`; undefined where the
+ * general path must decide (see the module comment).
+ */
+function shapeOf(entry: RawEntryLike, scratch: RawScratch): Shape | undefined {
+  if (entry.redactions !== undefined && entry.redactions !== null) return undefined;
+  const json = entry.disclosuresJson;
+  let shape = knownShape(json, scratch.tree, scratch.values);
+  if (shape === undefined) {
+    const { paths, values } = scratch;
+    if (!splitDisclosures(json, paths, values)) return undefined;
+    if (scratch.shapes >= MAX_SHAPES) {
+      scratch.tree = shapeTree();
+      scratch.shapes = 0;
+    }
+    shape = compileShape([...paths]);
+    // The empty text is not walked (it has no member to walk): no node is needed for it.
+    if (paths.length > 0) {
+      addShape(scratch.tree, shape);
+      scratch.shapes++;
+    }
+  }
+  return shape.ok ? shape : undefined;
 }
 
 /**
@@ -171,64 +392,13 @@ export function rawScratch(): RawScratch {
  * metadata, columns, targets); false where the general path must decide (see the module comment).
  */
 export function rawEvent(entry: RawEntryLike, scratch: RawScratch): boolean {
-  if (entry.redactions !== undefined && entry.redactions !== null) return false;
-  const { paths, values, columns, targets, seen } = scratch;
-  if (!splitDisclosures(entry.disclosuresJson, paths, values)) return false;
-  columns.length = 0;
-  targets.length = 0;
-  seen.clear();
-  // Top-level members in the order recordFromEntry creates them; a group takes the place of its first member.
-  let top = '';
-  let actor: string | undefined;
-  let origin: string | undefined;
-  let metadata: string | undefined;
-  for (let n = 0; n < paths.length; n++) {
-    const path = paths[n]!;
-    const value = values[n]!;
-    if (seen.has(path)) return false;
-    seen.add(path);
-    const column = SIMPLE_COLUMN.get(path);
-    if (column !== undefined) columns[column] = value;
-    const dot = path.indexOf('.');
-    if (dot < 0) {
-      if (awkwardKey(path) || path === 'targets' || groupOf(path) !== -1) return false;
-      top += `,"${path}":${value}`;
-      continue;
-    }
-    const head = path.slice(0, dot);
-    if (head === 'targets') {
-      const digits = path.slice(dot + 1);
-      const position = Number(digits);
-      if (!(position >= 0 && position < 1024 && String(position) === digits)) return false;
-      while (targets.length < position) targets.push(undefined);
-      targets[position] = value;
-      continue;
-    }
-    const group = groupOf(head);
-    if (group === -1) continue; // recordFromEntry keeps no other dotted path
-    const key = path.slice(dot + 1);
-    if (awkwardKey(key)) return false;
-    const member = `,"${key}":${value}`;
-    // A group's first member reserves its place among the top-level members: a marker, replaced below.
-    if (group === Group.Actor) {
-      if (actor === undefined) top += ',\u0000a';
-      actor = (actor ?? '') + member;
-    } else if (group === Group.Origin) {
-      if (origin === undefined) top += ',\u0000o';
-      origin = (origin ?? '') + member;
-    } else {
-      if (metadata === undefined) top += ',\u0000m';
-      metadata = (metadata ?? '') + member;
-    }
-  }
-  // The markers cannot clash with the text: a NUL is always escaped in JSON.
-  // Replaced by functions: a replacement string would read `$&` or `$'` in the values as patterns.
-  if (actor !== undefined) top = top.replace('\u0000a', () => `"actor":{${actor.slice(1)}}`);
-  if (origin !== undefined) top = top.replace('\u0000o', () => `"origin":{${origin.slice(1)}}`);
-  scratch.metadata = metadata === undefined ? undefined : `{${metadata.slice(1)}}`;
-  if (scratch.metadata !== undefined) top = top.replace('\u0000m', () => `"metadata":${scratch.metadata!}`);
-  if (targets.length > 0) top += `,"targets":[${targets.map((t) => t ?? 'null').join(',')}]`;
-  scratch.event = `{${top.slice(1)}}`;
+  const shape = shapeOf(entry, scratch);
+  if (shape === undefined) return false;
+  const { values } = scratch;
+  scratch.event = fill(shape.eventParts, shape.eventRefs, values);
+  scratch.metadata = shape.metadataParts === undefined ? undefined : fill(shape.metadataParts, shape.metadataRefs, values);
+  scratch.columns = shape.columns.map((n) => (n < 0 ? undefined : values[n]));
+  scratch.targets = shape.targets.map((n) => (n < 0 ? undefined : values[n]));
   return true;
 }
 
@@ -248,10 +418,28 @@ class NameJson {
 const ledgerJson = new NameJson();
 const writerJson = new NameJson();
 
+/** csvCell of a name (ledger, writer), remembered like NameJson. */
+class NameCell {
+  private name = '';
+  private cell = '';
+  of(name: string): string {
+    if (name !== this.name) {
+      this.cell = csvCell(name);
+      this.name = name;
+    }
+    return this.cell;
+  }
+}
+
+const ledgerCell = new NameCell();
+const writerCell = new NameCell();
+
 /** formatJsonLine(recordWithAttribution(entry, attribution)) without parsing the disclosures; undefined: take that path. */
 export function rawJsonLine(entry: RawEntryLike, attribution: string, scratch: RawScratch = rawScratch()): string | undefined {
-  if (!rawEvent(entry, scratch)) return undefined;
-  const head = `{"ledger":${ledgerJson.of(entry.ledger)},"index":${entry.index},"received_at":"${formatReceivedAt(entry.receivedAtMicros)}","leaf_hash":"${base64Of(entry.leafHash)}","writer":${writerJson.of(entry.writer)},"event":${controlSafeText(scratch.event)}`;
+  const shape = shapeOf(entry, scratch);
+  if (shape === undefined) return undefined;
+  const event = fill(shape.eventParts, shape.eventRefs, scratch.values);
+  const head = `{"ledger":${ledgerJson.of(entry.ledger)},"index":${entry.index},"received_at":"${formatReceivedAt(entry.receivedAtMicros)}","leaf_hash":"${base64Of(entry.leafHash)}","writer":${writerJson.of(entry.writer)},"event":${controlSafeText(event)}`;
   return entry.location ? `${head},"location":${controlSafeText(JSON.stringify(exportLocation(entry.location, attribution)))}}\n` : `${head}}\n`;
 }
 
@@ -277,18 +465,21 @@ const optional = (value: string | number | undefined): string => (value === unde
 
 /** formatCsvRow(recordWithAttribution(entry, attribution)) without parsing the disclosures; undefined: take that path. */
 export function rawCsvRow(entry: RawEntryLike, attribution: string, scratch: RawScratch = rawScratch()): string | undefined {
-  if (!rawEvent(entry, scratch)) return undefined;
-  let line = `${csvCell(entry.ledger)},${entry.index},${csvCell(formatReceivedAt(entry.receivedAtMicros))},${csvCell(base64Of(entry.leafHash))},${csvCell(entry.writer)}`;
-  const { columns, targets } = scratch;
-  for (let i = 0; i < SIMPLE_COLUMNS.length; i++) line += `,${csvCell(cellOf(columns[i]))}`;
+  const shape = shapeOf(entry, scratch);
+  if (shape === undefined) return undefined;
+  const { values } = scratch;
+  const { columns, targets } = shape;
+  let line = `${ledgerCell.of(entry.ledger)},${entry.index},${csvCell(formatReceivedAt(entry.receivedAtMicros))},${csvCell(base64Of(entry.leafHash))},${writerCell.of(entry.writer)}`;
+  for (let i = 0; i < SIMPLE_COLUMNS.length; i++) line += `,${csvCell(cellOf(columns[i]! < 0 ? undefined : values[columns[i]!]))}`;
   line += `,${targets.length === 0 ? '' : targets.length}`;
   for (let i = 0; i < 3; i++) {
-    const text = targets[i];
-    const target: unknown = text === undefined ? undefined : JSON.parse(text);
+    const n = i < targets.length ? targets[i]! : -1;
+    const target: unknown = n < 0 ? undefined : JSON.parse(values[n]!);
     line += `,${csvCell(memberCell(target, 'type'))},${csvCell(memberCell(target, 'id'))},${csvCell(memberCell(target, 'name'))}`;
   }
-  line += `,${targets.length > 3 ? csvCell(controlSafeText(`[${targets.slice(3).map((t) => t ?? 'null').join(',')}]`)) : ''}`;
-  line += `,${scratch.metadata === undefined ? '' : csvCell(controlSafeText(scratch.metadata))},`; // then redacted: empty
+  line += `,${targets.length > 3 ? csvCell(controlSafeText(`[${targets.slice(3).map((n) => (n < 0 ? 'null' : values[n]!)).join(',')}]`)) : ''}`;
+  const metadata = shape.metadataParts === undefined ? undefined : fill(shape.metadataParts, shape.metadataRefs, values);
+  line += `,${metadata === undefined ? '' : csvCell(controlSafeText(metadata))},`; // then redacted: empty
   const l = entry.location ? exportLocation(entry.location, attribution) : undefined;
   line += `,${optional(l?.country)},${optional(l?.region)},${optional(l?.city)},${optional(l?.latitude)},${optional(l?.longitude)},${optional(l?.reserved)},${optional(l?.attribution)}`;
   return `${line}\r\n`;

@@ -11,7 +11,7 @@ import { validateEvent, type AuditEvent } from '../../../src/core/event.js';
 import { formatCsvRow } from '../../../src/core/export/csv.js';
 import { exportFormatter } from '../../../src/core/export/index.js';
 import { formatJsonLine } from '../../../src/core/export/jsonl.js';
-import { rawCsvRow, rawJsonLine, splitDisclosures, type RawEntryLike } from '../../../src/core/export/raw.js';
+import { rawCsvRow, rawJsonLine, rawScratch, splitDisclosures, type RawEntryLike } from '../../../src/core/export/raw.js';
 import { base64Of, formatReceivedAt, recordWithAttribution, type LocationLike } from '../../../src/core/export/record.js';
 import { sealEvent } from '../../../src/core/leaf.js';
 import { formatMicros } from '../../../src/core/time.js';
@@ -45,10 +45,25 @@ function general(entry: RawEntryLike, format: 'jsonl' | 'csv'): string {
   return format === 'jsonl' ? formatJsonLine(record) : formatCsvRow(record);
 }
 
+/**
+ * Scratches that outlive one entry, as an export's do: every entry of this file goes through them too,
+ * so that shapes compiled for earlier entries (and the last one used) are tried on every later one.
+ */
+const long = { jsonl: rawScratch(), csv: rawScratch() };
+
+/** The same answers through the long-lived scratches, twice (compiling the shape, then reusing it). */
+function sameThroughLongScratch(entry: RawEntryLike, jsonl: string | undefined, csv: string | undefined): void {
+  for (let pass = 0; pass < 2; pass++) {
+    assert.equal(rawJsonLine(entry, GEO_ATTRIBUTION, long.jsonl), jsonl, entry.disclosuresJson);
+    assert.equal(rawCsvRow(entry, GEO_ATTRIBUTION, long.csv), csv, entry.disclosuresJson);
+  }
+}
+
 /** The raw path writes what the general path writes, or declines; returns whether it wrote. */
 function agrees(entry: RawEntryLike): boolean {
   const jsonl = rawJsonLine(entry, GEO_ATTRIBUTION);
   const csv = rawCsvRow(entry, GEO_ATTRIBUTION);
+  sameThroughLongScratch(entry, jsonl, csv);
   if (jsonl !== undefined) assert.equal(jsonl, general(entry, 'jsonl'), entry.disclosuresJson);
   if (csv !== undefined) assert.equal(csv, general(entry, 'csv'), entry.disclosuresJson);
   assert.equal(jsonl === undefined, csv === undefined, 'both formats take the same path');
@@ -136,7 +151,9 @@ describe('export: lines written from the stored disclosures text', () => {
       try {
         parsed = JSON.parse(disclosuresJson);
       } catch {
-        assert.equal(rawJsonLine({ ledger: 'l', index, receivedAtMicros: RECEIVED_AT_MICROS, leafHash: new Uint8Array(32), writer: 'w', disclosuresJson }, GEO_ATTRIBUTION), undefined);
+        const entry: RawEntryLike = { ledger: 'l', index, receivedAtMicros: RECEIVED_AT_MICROS, leafHash: new Uint8Array(32), writer: 'w', disclosuresJson };
+        assert.equal(rawJsonLine(entry, GEO_ATTRIBUTION), undefined);
+        sameThroughLongScratch(entry, undefined, undefined);
         return;
       }
       assert.ok(parsed);
@@ -149,6 +166,41 @@ describe('export: lines written from the stored disclosures text', () => {
     for (const taken of ['{}', '{"id":["s","x"]}', '{"targets.1":["s",null],"targets.4":["s",[1,2]],"targets.3":["s",7]}', '{"other.thing":["s","dropped"],"id":["s","kept"]}']) {
       assert.ok(wrote.includes(taken), `takes ${taken}`);
     }
+  });
+
+  it('checks each text against the shape it reuses: the same paths, exactly, in stringify\'s form', () => {
+    const scratch = { jsonl: rawScratch(), csv: rawScratch() };
+    const entry = (index: number, disclosuresJson: string): RawEntryLike => ({ ledger: 'l', index, receivedAtMicros: RECEIVED_AT_MICROS, leafHash: new Uint8Array(32).fill(index), writer: 'w', disclosuresJson });
+    const base = '{"id":["s","x"],"actor.id":["t","a"],"metadata.k":["u",[1,"]"]],"targets.1":["v",{"type":"f","id":"1"}]}';
+    const variants = [
+      base,
+      '{"id":["s","y"],"actor.id":["t","b"],"metadata.k":["u",{"z":null}],"targets.1":["v",{"type":"g","id":"2"}]}',
+      '{"id":["s","x"],"actor.id":["t","a"],"metadata.k":["u",[1,"]"]]}',
+      '{"id":["s","x"],"actor.id":["t","a"],"metadata.k":["u",[1,"]"]],"targets.1":["v",{"type":"f","id":"1"}],"tenant":["w","t"]}',
+      '{"id":["s","x"],"actor.id":["t","a"],"metadata.k":["u",[1,"]"]],"targets.1":["v",{"type":"f","id":"1"}]}x',
+      '{"id":["s","x"],"actor.id":["t","a"],"metadata.k":["u",[1, "]"]],"targets.1":["v",{"type":"f","id":"1"}]}',
+      '{"id":["s","x"],"actor.idx":["t","a"],"metadata.k":["u",[1,"]"]],"targets.1":["v",{"type":"f","id":"1"}]}',
+      '{"id":["s","x"],"actor.i":["t","a"],"metadata.k":["u",[1,"]"]],"targets.1":["v",{"type":"f","id":"1"}]}',
+      '{"id":["s\\"","x"],"actor.id":["t","a"],"metadata.k":["u",[1,"]"]],"targets.1":["v",{"type":"f","id":"1"}]}',
+      '{"actor.id":["t","a"],"id":["s","x"],"metadata.k":["u",[1,"]"]],"targets.1":["v",{"type":"f","id":"1"}]}',
+      '{"id":["s","x"],"actor.id":["t","a"],"metadata.k":["u",[1,"]"]],"targets.1":["v",tru]}',
+      '{}',
+      base,
+    ];
+    variants.forEach((text, i) => {
+      const e = entry(i, text);
+      let expected: { jsonl: string | undefined; csv: string | undefined } = { jsonl: undefined, csv: undefined };
+      try {
+        JSON.parse(text);
+        expected = { jsonl: rawJsonLine(e, GEO_ATTRIBUTION), csv: rawCsvRow(e, GEO_ATTRIBUTION) };
+        if (expected.jsonl !== undefined) assert.equal(expected.jsonl, general(e, 'jsonl'), text);
+        if (expected.csv !== undefined) assert.equal(expected.csv, general(e, 'csv'), text);
+      } catch (error) {
+        if (!(error instanceof SyntaxError)) throw error;
+      }
+      assert.equal(rawJsonLine(e, GEO_ATTRIBUTION, scratch.jsonl), expected.jsonl, text);
+      assert.equal(rawCsvRow(e, GEO_ATTRIBUTION, scratch.csv), expected.csv, text);
+    });
   });
 
   it('splits the disclosures text into paths and value texts', () => {

@@ -52,13 +52,15 @@ function serve(): void {
   const slices = new SliceVerifier(store, { suite: nodeSuite, verifier, keyName, yieldEveryMs: YIELD_EVERY_MS });
   let queue = Promise.resolve();
   port.on('message', (request: VerifierRequest) => {
-    queue = queue.then(async () => port.postMessage(await answer(request)));
+    queue = queue.then(async () => {
+      port.postMessage(await answer(request));
+      if (request.op === 'close') port.close();
+    });
   });
 
   async function answer(request: VerifierRequest): Promise<VerifierResponse> {
     if (request.op === 'close') {
       await store.close();
-      port!.close();
       return { id: request.id };
     }
     const before = slices.entriesChecked;

@@ -5,13 +5,13 @@
  * same pages, JSON.stringify of each stored entry as the store returns it (no record, no format). One
  * row also goes through HTTP: the real route on a listening server, read by fetch in the same process.
  *
- * Each measurement runs in a child process of its own, so that its peak RSS (getrusage maxrss, which
+ * Each measurement runs in a child process of its own, so that its peak RSS (VmHWM, which
  * includes Node and the tsx loader) is that of one export only. The ledger holds N events (1,000,000;
  * 20,000 with --quick) and every measurement exports all of it. The full-size store takes a few minutes
  * to seal, so it is built once and kept in .scratch/bench-export/ (git-ignored) for later runs.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportFormatter, EXPORT_FORMATS, isExportFormat, recordFromEntry, type ExportRecord } from '../src/core/export/index.js';
 import { nodeSuite } from '../src/platform/node-crypto.js';
@@ -38,6 +38,21 @@ interface Measurement {
 }
 
 type Mode = 'baseline' | 'http-jsonl' | (typeof EXPORT_FORMATS)[number];
+
+/**
+ * This process's peak resident set, in MB: VmHWM where Linux has it (the high-water mark of this
+ * process's own memory). getrusage's maxRSS outlives exec on Linux, so a child spawned by a parent
+ * that had grown (the run that builds the dataset) reported the parent's peak instead of its own.
+ */
+function peakRssMB(): number {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (match) return Number(match[1]) / 1024;
+  } catch {
+    // Not Linux: getrusage is the best there is.
+  }
+  return process.resourceUsage().maxRSS / 1024;
+}
 
 // ---- child: one measurement -----------------------------------------------------------------------
 
@@ -92,7 +107,7 @@ async function measureInChild(dataDir: string, mode: Mode): Promise<Measurement>
   }
   const seconds = (performance.now() - start) / 1000;
   await store.close();
-  return { events, bytes, seconds, peakRssMB: process.resourceUsage().maxRSS / 1024, startRssMB, peakHeapMB: peakHeap / 2 ** 20 };
+  return { events, bytes, seconds, peakRssMB: peakRssMB(), startRssMB, peakHeapMB: peakHeap / 2 ** 20 };
 }
 
 // ---- parent ---------------------------------------------------------------------------------------

@@ -147,8 +147,10 @@ describe('a stream survives kill -9 of the server', () => {
       await until(() => new Set(receivedIndexes(receiver, 'app')).size >= TOTAL, 'the second process takes over', 90_000);
       const duplicates = checkArrivals(receiver, TOTAL);
       process.stderr.write(`kill -9 (PostgreSQL, two processes): ${atKill} delivered before the kill, ${duplicates} duplicate(s) after the takeover\n`);
-      const sinks = (await api(second, 'GET', '/v1/sinks')).sinks;
-      assert.equal(sinks[0].cursors[0].next, TOTAL);
+      // The receiver has a batch before its sender records the cursor past it (delivery, then the cursor): wait for that step.
+      const cursor = async () => (await api(second, 'GET', '/v1/sinks')).sinks[0].cursors[0].next as number;
+      await until(async () => (await cursor()) >= TOTAL, 'the cursor recorded past the last delivery', 10_000);
+      assert.equal(await cursor(), TOTAL);
       await verifyStored(receiver, verifierKey);
       second.child.kill('SIGTERM');
       await second.exited;

@@ -327,7 +327,6 @@ export function commitFields(
   });
 }
 
-/** Checks a salt's form: base64url without padding of at least 16 bytes. */
 /**
  * 24 base64url characters are 18 bytes exactly, with no leftover bits to be non-zero, so every such
  * string is a valid salt of more than MIN_SALT_BYTES: the form SaltSource hands out, accepted without
@@ -335,6 +334,7 @@ export function commitFields(
  */
 const WHOLE_SALT = /^[A-Za-z0-9_-]{24}$/;
 
+/** Checks a salt's form: base64url without padding of at least 16 bytes. */
 export function checkSalt(salt: unknown, path: string): asserts salt is string {
   if (typeof salt === 'string' && WHOLE_SALT.test(salt)) return;
   let bytes: Uint8Array | undefined;

@@ -402,37 +402,25 @@ export function rawEvent(entry: RawEntryLike, scratch: RawScratch): boolean {
   return true;
 }
 
-/** controlSafeJson of a name (ledger, writer), remembered: the same few names are on every line. */
-class NameJson {
-  private name = '';
-  private json = '""';
+/** A text made from a name (ledger, writer), remembered: the same few names are on every line. */
+class NameText {
+  private name: string | undefined;
+  private text = '';
+  constructor(private readonly make: (name: string) => string) {}
   of(name: string): string {
     if (name !== this.name) {
-      this.json = controlSafeText(JSON.stringify(name));
+      this.text = this.make(name);
       this.name = name;
     }
-    return this.json;
+    return this.text;
   }
 }
 
-const ledgerJson = new NameJson();
-const writerJson = new NameJson();
-
-/** csvCell of a name (ledger, writer), remembered like NameJson. */
-class NameCell {
-  private name = '';
-  private cell = '';
-  of(name: string): string {
-    if (name !== this.name) {
-      this.cell = csvCell(name);
-      this.name = name;
-    }
-    return this.cell;
-  }
-}
-
-const ledgerCell = new NameCell();
-const writerCell = new NameCell();
+const nameJson = (name: string) => controlSafeText(JSON.stringify(name));
+const ledgerJson = new NameText(nameJson);
+const writerJson = new NameText(nameJson);
+const ledgerCell = new NameText(csvCell);
+const writerCell = new NameText(csvCell);
 
 /** formatJsonLine(recordWithAttribution(entry, attribution)) without parsing the disclosures; undefined: take that path. */
 export function rawJsonLine(entry: RawEntryLike, attribution: string, scratch: RawScratch = rawScratch()): string | undefined {

@@ -21,6 +21,7 @@ import { StoreError } from '../../src/store/store.js';
 import { sampleEvent } from '../helpers/events.js';
 import { runVerify } from '../helpers/cli.js';
 import { recountRollups } from '../helpers/rollups.js';
+import { editActorId, tamperWithFile } from '../helpers/sqlite-tamper.js';
 
 const ADMIN = 'integrity-admin-token-0123456789';
 const LEDGER = 'audit';
@@ -80,23 +81,7 @@ function post(app: FastifyInstance, ledger: string) {
 
 /** Edits the (closed or live) SQLite file of DIR with every trigger dropped, as an attacker with the file would. */
 function tamper(dir: string, change: (db: Database.Database, ledgerId: number) => void, ledger = LEDGER): void {
-  const db = new Database(join(dir, 'sealtrail.db'));
-  try {
-    // IMMEDIATE: a deferred transaction that reads first fails at once (SQLITE_BUSY) when a live store's writer thread commits between its read and its first write.
-    db.transaction(() => {
-      for (const name of db.prepare<[], string>(`SELECT name FROM sqlite_master WHERE type = 'trigger'`).pluck().all()) db.exec(`DROP TRIGGER "${name}"`);
-      change(db, db.prepare<[string], number>('SELECT ledger_id FROM ledgers WHERE name = ?').pluck().get(ledger)!);
-    }).immediate();
-  } finally {
-    db.close();
-  }
-}
-
-/** Changes one disclosed value of an entry, keeping its salt (the commitment no longer matches). */
-function editValue(db: Database.Database, ledgerId: number, idx: number): void {
-  const disclosures = JSON.parse(db.prepare<[number, number], string>('SELECT disclosures FROM entries WHERE ledger_id = ? AND idx = ?').pluck().get(ledgerId, idx)!) as Record<string, [string, unknown]>;
-  disclosures['actor.id']![1] = 'u-attacker';
-  db.prepare('UPDATE entries SET disclosures = ? WHERE ledger_id = ? AND idx = ?').run(JSON.stringify(disclosures), ledgerId, idx);
+  tamperWithFile(join(dir, 'sealtrail.db'), ledger, change);
 }
 
 function brokenInStore(dir: string): string | null {
@@ -158,7 +143,7 @@ describe('integrity of the running server (SQLite)', () => {
     await server.deployment.store.createLedger(OTHER);
     await appendBatches(server.deployment, LEDGER, 3);
     await server.close(); // killed before the background round verified these batches
-    tamper(dir, (db, id) => editValue(db, id, 17));
+    tamper(dir, (db, id) => editActorId(db, id, 17));
 
     server = await start(dir);
     await assertRefusedAndUnready(server, /entry 17, field actor\.id/);
@@ -238,7 +223,7 @@ describe('integrity of the running server (SQLite)', () => {
     assert.equal((await post(server.app, LEDGER)).statusCode, 201);
 
     // Entry 5 was verified (the watermark is past it): only the sweep looks at it again.
-    tamper(dir, (db, id) => editValue(db, id, 5));
+    tamper(dir, (db, id) => editActorId(db, id, 5));
     await server.monitor.runOnce();
     await server.monitor.runOnce();
     await assertRefusedAndUnready(server, /entry 5, field actor\.id/);

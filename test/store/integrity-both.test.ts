@@ -22,6 +22,7 @@ import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { StoreError, type Store, type StoredCheckpoint } from '../../src/store/store.js';
 import { sampleEvent } from '../helpers/events.js';
 import { createPostgresFixture, postgresUnavailable } from '../helpers/postgres.js';
+import { editActorId, editedDisclosures, tamperWithFile } from '../helpers/sqlite-tamper.js';
 
 const NAME = 'integrity.test';
 const LEDGER = 'audit';
@@ -50,36 +51,16 @@ function tempDir(): string {
   return dir;
 }
 
-function editedDisclosures(text: string): string {
-  const disclosures = JSON.parse(text) as Record<string, [string, unknown]>;
-  disclosures['actor.id']![1] = 'u-attacker';
-  return JSON.stringify(disclosures);
-}
-
 async function sqliteHarness(): Promise<Harness> {
   const dir = tempDir();
   const path = join(dir, 'sealtrail.db');
   const signer = portableSigner(nodeSuite.randomBytes(32));
-  const change = (fn: (db: Database.Database, id: number) => void) => {
-    const db = new Database(path);
-    try {
-      // IMMEDIATE: a deferred transaction that reads first fails at once (SQLITE_BUSY) when the store's writer thread commits between its read and its first write.
-      db.transaction(() => {
-        for (const name of db.prepare<[], string>(`SELECT name FROM sqlite_master WHERE type = 'trigger'`).pluck().all()) db.exec(`DROP TRIGGER "${name}"`);
-        fn(db, db.prepare<[string], number>('SELECT ledger_id FROM ledgers WHERE name = ?').pluck().get(LEDGER)!);
-      }).immediate();
-    } finally {
-      db.close();
-    }
-  };
+  const change = (fn: (db: Database.Database, id: number) => void) => tamperWithFile(path, LEDGER, fn);
   return {
     signer,
     open: async (guard) => new SqliteStore({ path, suite: nodeSuite, signer, name: NAME, ...(guard ? { signingGuard: guard } : {}) }),
     async editValue(idx) {
-      change((db, id) => {
-        const text = db.prepare<[number, number], string>('SELECT disclosures FROM entries WHERE ledger_id = ? AND idx = ?').pluck().get(id, idx)!;
-        db.prepare('UPDATE entries SET disclosures = ? WHERE ledger_id = ? AND idx = ?').run(editedDisclosures(text), id, idx);
-      });
+      change((db, id) => editActorId(db, id, idx));
     },
     async rollback(keep) {
       change((db, id) => {

@@ -6,13 +6,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Worker } from 'node:worker_threads';
-import Database from 'better-sqlite3';
 import { portableSigner } from '../../src/core/crypto.js';
 import { nodeSuite } from '../../src/platform/node-crypto.js';
 import { IntegrityGuard, IntegrityMonitor } from '../../src/store/integrity.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { sampleEvent } from '../helpers/events.js';
 import { withDatabaseFile } from '../helpers/sqlite-files.js';
+import { editActorId, tamperWithFile } from '../helpers/sqlite-tamper.js';
 
 const NAME = 'integrity-offloaded.test';
 const LEDGER = 'audit';
@@ -80,18 +80,7 @@ describe('integrity verification thread (SQLite file)', () => {
         assert.equal(ledgerState(monitor).state, 'trusted');
         await appendBatches(store, 2, 50, 100);
         // An attacker with the file edits entry 130, appended after the last verification.
-        const db = new Database(path);
-        try {
-          db.transaction(() => {
-            for (const name of db.prepare<[], string>(`SELECT name FROM sqlite_master WHERE type = 'trigger'`).pluck().all()) db.exec(`DROP TRIGGER "${name}"`);
-            const row = db.prepare<[], { disclosures: string }>(`SELECT disclosures FROM entries WHERE idx = 130 AND ledger_id = (SELECT ledger_id FROM ledgers WHERE name = 'audit')`).get()!;
-            const disclosures = JSON.parse(row.disclosures) as Record<string, [string, unknown]>;
-            disclosures['actor.id']![1] = 'u-attacker';
-            db.prepare(`UPDATE entries SET disclosures = ? WHERE idx = 130 AND ledger_id = (SELECT ledger_id FROM ledgers WHERE name = 'audit')`).run(JSON.stringify(disclosures));
-          }).immediate();
-        } finally {
-          db.close();
-        }
+        tamperWithFile(path, LEDGER, (db, id) => editActorId(db, id, 130));
         await monitor.runOnce();
         const state = ledgerState(monitor);
         assert.equal(state.state, 'broken');

@@ -274,13 +274,12 @@ function treeRows(options: BenchOptions): Row[] {
 function cachedProofRow(cached: number, uncached: number): Row {
   return {
     id: 'core.proof.inclusion.cached',
-    label: '  with cached full tiles (as served)',
+    label: '  with the memory cache of full tiles alone',
     value: cached,
     unit: 'proofs/s',
     baseline: { label: 'uncached', value: uncached, unit: 'proofs/s' },
     ratio: { value: cached / uncached, label: '× uncached' },
-    target: { on: 'value', op: '>=', limit: TARGET_PROOFS_PER_SECOND },
-    note: `random leaves of a ${TREE_SIZE.toLocaleString('en-US')}-leaf tree, TileNodeCache of ${MAX_CACHED_TILES.toLocaleString('en-US')} tiles (as src/store/proofs.ts) warmed as a running server's is`,
+    note: `random leaves of a ${TREE_SIZE.toLocaleString('en-US')}-leaf tree, TileNodeCache of ${MAX_CACHED_TILES.toLocaleString('en-US')} tiles (as src/store/proofs.ts) warmed as a running server's is; a tile not in it is hashed from its 256 leaves. The server also reads stored tile nodes: the ≥ ${TARGET_PROOFS_PER_SECOND.toLocaleString('en-US')} proofs/s target is judged on that path, in the proofs section`,
   };
 }
 
@@ -302,7 +301,9 @@ function bundleRows(tree: BuiltTree): Row[] {
     const uncached = performance.now();
     for (const index of indexes.slice(0, 500)) proveInclusion(tree, index);
     const uncachedMs = ((performance.now() - uncached) * indexes.length) / 500;
-    return bundleRow(`core.proof.bundle.${id}`, label, ms, { label: 'one by one, uncached', ratio: '× one by one', value: uncachedMs }, 'planInclusionProofs with a cold cache (best of 3); the baseline is extrapolated from 500 single proofs');
+    const row = bundleRow(`core.proof.bundle.${id}`, label, ms, { label: 'one by one, uncached', ratio: '× one by one', value: uncachedMs }, 'planInclusionProofs with a cold cache and no stored tile nodes (best of 3); the baseline is extrapolated from 500 single proofs. The 1 s target is judged with stored tile nodes, as served, in the proofs section');
+    delete row.target;
+    return row;
   });
 }
 

@@ -8,16 +8,22 @@
  * A 10M-leaf ledger has 39,062 full leaf tiles, of which the server's memory cache holds 2,048: most
  * random proofs miss it. The single-proof rows keep that ratio by sizing the memory cache to the
  * ledger's share (2,048 × N / 10M tiles); BENCH_PROOF_EVENTS=10000000 measures the ledger itself
- * (~25 GB of disk, an hour to build). Bundles start from an empty memory cache.
+ * (~25 GB of disk, 12–60 min to build). BENCH_PROOF_DIR=<folder> keeps the ledger there and reuses it
+ * on the next run when it already holds N events, so that a change can be measured at 10M without
+ * rebuilding. Each way reads through its own connection, so that the baseline's reads of whole tiles
+ * of leaf hashes do not evict the stored tile rows from the measured connection's page cache, and each
+ * first runs alone for a warm-up whose rate is printed as well. Bundles start from an empty memory cache.
  */
 import { performance } from 'node:perf_hooks';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TileNodeCache } from '../src/core/tree.js';
-import { nodeSuite } from '../src/platform/node-crypto.js';
+import { nodeSigner, nodeSuite } from '../src/platform/node-crypto.js';
 import { inclusionProofs, MAX_CACHED_TILES } from '../src/store/proofs.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../src/store/store.js';
-import { appendAll, DEPLOYMENT_NAME, LEDGER, newSigner, progress, removeDir, tempDir, type BenchOptions } from './fixtures.js';
+import { appendAll, DEPLOYMENT_NAME, LEDGER, progress, removeDir, tempDir, type BenchOptions } from './fixtures.js';
 import { bundleRow, BUNDLE_PROOFS } from './core.js';
 import { median } from './measure.js';
 import type { Row, Section } from './report.js';
@@ -50,43 +56,68 @@ function randomIndexes(count: number, max: number, seed: number): number[] {
 }
 
 type ProofRun = (cache: TileNodeCache) => Promise<void>;
+type Way = 'stored' | 'computed';
 
-/** Single proofs per second of each way, in alternating rounds of `ms`; the median of `rounds`. */
-async function singleRates(ways: Record<'stored' | 'computed', ProofRun>, caches: Record<'stored' | 'computed', TileNodeCache>, rounds: number, ms: number) {
-  const samples: Record<'stored' | 'computed', number[]> = { stored: [], computed: [] };
-  for (let round = -1; round < rounds; round++) {
-    for (const way of ['stored', 'computed'] as const) {
-      const start = performance.now();
-      let count = 0;
-      while (performance.now() - start < ms) {
-        await ways[way](caches[way]);
-        count++;
-      }
-      if (round >= 0) samples[way].push((count * 1000) / (performance.now() - start));
-    }
+/** Proofs per second of `run` over `ms`. */
+async function rateOver(run: ProofRun, cache: TileNodeCache, ms: number): Promise<number> {
+  const start = performance.now();
+  let count = 0;
+  while (performance.now() - start < ms) {
+    await run(cache);
+    count++;
   }
-  return { stored: median(samples.stored), computed: median(samples.computed) };
+  return (count * 1000) / (performance.now() - start);
+}
+
+/**
+ * Single proofs per second of each way: first `warmMs` of each alone (reported as the cold rate: the
+ * memory cache, SQLite's page cache and the OS's fill with the tile rows that random proofs read, as a
+ * running server's have), then the median of `rounds` alternating rounds of `ms`.
+ */
+async function singleRates(ways: Record<Way, ProofRun>, caches: Record<Way, TileNodeCache>, rounds: number, ms: number, warmMs: number) {
+  const cold = { stored: await rateOver(ways.stored, caches.stored, warmMs), computed: await rateOver(ways.computed, caches.computed, warmMs) };
+  const samples: Record<Way, number[]> = { stored: [], computed: [] };
+  for (let round = 0; round < rounds; round++) {
+    for (const way of ['stored', 'computed'] as const) samples[way].push(await rateOver(ways[way], caches[way], ms));
+  }
+  return { cold, stored: median(samples.stored), computed: median(samples.computed) };
+}
+
+/** The folder of the ledger and its signing key: BENCH_PROOF_DIR kept across runs, else a temporary one. */
+function ledgerFolder(): { dir: string; kept: boolean; signer: ReturnType<typeof nodeSigner> } {
+  const kept = process.env.BENCH_PROOF_DIR;
+  const dir = kept ?? tempDir('proofs');
+  mkdirSync(dir, { recursive: true });
+  const keyFile = join(dir, 'bench-signing-key.pem');
+  if (!existsSync(keyFile)) writeFileSync(keyFile, generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+  return { dir, kept: kept !== undefined, signer: nodeSigner(createPrivateKey(readFileSync(keyFile))) };
 }
 
 export async function proofsSection(options: BenchOptions): Promise<Section> {
   const events = Number(process.env.BENCH_PROOF_EVENTS ?? (options.quick ? 70_000 : 300_000));
-  const dir = tempDir('proofs');
-  const store = new SqliteStore({ path: join(dir, 'sealtrail.db'), suite: nodeSuite, signer: newSigner(), name: DEPLOYMENT_NAME, bulkLoad: true });
+  const { dir, kept, signer } = ledgerFolder();
+  const store = new SqliteStore({ path: join(dir, 'sealtrail.db'), suite: nodeSuite, signer, name: DEPLOYMENT_NAME, bulkLoad: true });
+  let baselineStore: SqliteStore | undefined;
   try {
-    await store.createLedger(LEDGER);
-    progress(`proofs: appending ${events.toLocaleString('en-US')} events`);
+    const held = (await store.latestCheckpoint(LEDGER).catch(() => undefined))?.size ?? 0;
+    if (held === 0) await store.createLedger(LEDGER);
+    if (held > events) throw new Error(`${dir} holds ${held} events, more than BENCH_PROOF_EVENTS=${events}: use another folder`);
+    progress(held === 0 ? `proofs: appending ${events.toLocaleString('en-US')} events` : `proofs: ${dir} holds ${held.toLocaleString('en-US')} events; appending ${(events - held).toLocaleString('en-US')}`);
     const appended = performance.now();
-    for (let first = 0; first < events; first += 50_000) await appendAll(store, LEDGER, { batch: 1000, concurrency: 2, keys: false }, first, Math.min(50_000, events - first));
+    for (let first = held; first < events; first += 50_000) await appendAll(store, LEDGER, { batch: 1000, concurrency: 2, keys: false }, first, Math.min(50_000, events - first));
     const appendSeconds = (performance.now() - appended) / 1000;
     const size = (await store.latestCheckpoint(LEDGER))!.size;
-    const plain = withoutStoredTiles(store);
+    // The baseline reads through a connection of its own, so that its reads of whole tiles of leaf
+    // hashes do not evict the stored tile rows from the measured connection's page cache.
+    baselineStore = new SqliteStore({ path: join(dir, 'sealtrail.db'), suite: nodeSuite, signer, name: DEPLOYMENT_NAME, readonly: true });
+    const plain = withoutStoredTiles(baselineStore);
     const ways = { stored: store, computed: plain };
     const share = Math.max(1, Math.min(MAX_CACHED_TILES, Math.round((MAX_CACHED_TILES * size) / TEN_MILLION)));
     const spread = randomIndexes(1 << 16, size, 0x2545f491);
     let next = 0;
     const single = (way: 'stored' | 'computed'): ProofRun => (cache) => inclusionProofs(ways[way], nodeSuite, LEDGER, [spread[next++ % spread.length]!], size, cache).then(() => {});
     progress('proofs: single proofs');
-    const rates = await singleRates({ stored: single('stored'), computed: single('computed') }, { stored: new TileNodeCache(share), computed: new TileNodeCache(share) }, options.quick ? 3 : 7, options.quick ? 200 : 500);
+    const rates = await singleRates({ stored: single('stored'), computed: single('computed') }, { stored: new TileNodeCache(share), computed: new TileNodeCache(share) }, options.quick ? 3 : 7, options.quick ? 200 : 500, options.quick ? 1000 : 3000);
 
     progress('proofs: bundles');
     const bundleCases = [
@@ -120,18 +151,19 @@ export async function proofsSection(options: BenchOptions): Promise<Section> {
           baseline: { label: 'tiles computed', value: rates.computed, unit: 'proofs/s' },
           ratio: { value: rates.stored / rates.computed, label: '× computed' },
           target: { on: 'value', op: '>=', limit: TARGET_PROOFS_PER_SECOND },
-          note: `memory cache of ${share.toLocaleString('en-US')} of ${tiles.toLocaleString('en-US')} leaf tiles, the share the server's ${MAX_CACHED_TILES.toLocaleString('en-US')} hold of a 10M-leaf ledger's 39,062`,
+          note: `memory cache of ${share.toLocaleString('en-US')} of ${tiles.toLocaleString('en-US')} leaf tiles, the share the server's ${MAX_CACHED_TILES.toLocaleString('en-US')} hold of a 10M-leaf ledger's 39,062; after ${options.quick ? 1 : 3} s of warm-up, which ran at ${Math.round(rates.cold.stored).toLocaleString('en-US')} proofs/s (tiles computed: ${Math.round(rates.cold.computed).toLocaleString('en-US')})`,
         },
         ...bundles,
       ],
       notes: [
-        `${size.toLocaleString('en-US')} events appended in ${appendSeconds.toFixed(1)} s (bulk mode, batches of 1,000); proofs through inclusionProofs (src/store/proofs.ts) with and without Store.readTileNodes.`,
+        `${(size - held).toLocaleString('en-US')} events appended in ${appendSeconds.toFixed(1)} s (bulk mode, batches of 1,000)${held > 0 ? `, to ${held.toLocaleString('en-US')} kept in BENCH_PROOF_DIR` : ''}; proofs through inclusionProofs (src/store/proofs.ts) with and without Store.readTileNodes.`,
         'Baseline "tiles computed": the same proofs with tile nodes neither read nor stored, so each tile missing from memory is hashed from its 256 stored hashes.',
         `A scattered bundle reads one tile_nodes row per distinct leaf tile: here at most ${tiles.toLocaleString('en-US')}; on a 10M-leaf ledger 10,000 random leaves fall in ~8,900 of its 39,062.`,
       ],
     };
   } finally {
+    await baselineStore?.close();
     await store.close();
-    removeDir(dir);
+    if (!kept) removeDir(dir);
   }
 }

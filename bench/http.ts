@@ -22,7 +22,7 @@ const STARTUP_TIMEOUT_MS = 30_000;
 const PLACEHOLDER = '@@ID@@';
 const EVENTS_PATH = `/v1/ledgers/${LEDGER}/events`;
 
-interface LoadCase {
+export interface LoadCase {
   id: string;
   label: string;
   eventsPerRequest: number;
@@ -34,7 +34,7 @@ const CASES: LoadCase[] = [
   { id: 'http.single50', label: 'POST 1 event, 50 connections', eventsPerRequest: 1, connections: 50 },
 ];
 
-interface LoadResult {
+export interface LoadResult {
   eventsPerSecond: number;
   requestsPerSecond: number;
   p50: number;
@@ -60,7 +60,7 @@ export function failedStatuses(result: autocannon.Result): string {
 
 // ---- child servers --------------------------------------------------------------------------------
 
-interface Server {
+export interface Server {
   url: string;
   stop(): Promise<void>;
 }
@@ -91,7 +91,7 @@ export function profileFlags(): string[] {
   return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
 }
 
-async function startServer(args: string[], env: Record<string, string> = {}): Promise<Server> {
+export async function startServer(args: string[], env: Record<string, string> = {}): Promise<Server> {
   const child = spawn(process.execPath, [...profileFlags(), '--import', 'tsx', ...args], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...env },
@@ -113,7 +113,7 @@ async function startServer(args: string[], env: Record<string, string> = {}): Pr
   }
 }
 
-async function createLedger(url: string, token: string): Promise<void> {
+export async function createLedger(url: string, token: string): Promise<void> {
   const response = await fetch(`${url}/v1/ledgers/${LEDGER}`, { method: 'PUT', headers: { authorization: `Bearer ${token}` } });
   if (response.status !== 201) throw new Error(`creating the ledger answered ${response.status}: ${await response.text()}`);
 }
@@ -121,18 +121,19 @@ async function createLedger(url: string, token: string): Promise<void> {
 // ---- load -----------------------------------------------------------------------------------------
 
 /** JSON of one event or an array of events whose ids contain {@link PLACEHOLDER}. */
-function bodyTemplate(eventsPerRequest: number): string {
+export function bodyTemplate(eventsPerRequest: number): string {
   const events = Array.from({ length: eventsPerRequest }, (_, i) => ({ ...benchEvent(i), id: `evt-${PLACEHOLDER}-${i}` }));
   return JSON.stringify(eventsPerRequest === 1 ? events[0] : events);
 }
 
-async function load(url: string, token: string, c: LoadCase, seconds: number, runId: string): Promise<LoadResult> {
+/** One autocannon run of case `c`, for `seconds`, or until `{ requests }` have been answered. */
+export async function load(url: string, token: string, c: LoadCase, length: number | { requests: number }, runId: string): Promise<LoadResult> {
   const template = bodyTemplate(c.eventsPerRequest);
   let counter = 0;
   const result = await autocannon({
     url,
     connections: c.connections,
-    duration: seconds,
+    ...(typeof length === 'number' ? { duration: length } : { amount: length.requests }),
     requests: [
       {
         method: 'POST',
@@ -158,7 +159,7 @@ async function load(url: string, token: string, c: LoadCase, seconds: number, ru
  * The server's event-loop delay since the previous scrape, in ms (each scrape resets it), or undefined
  * when the server has no such metric (the bare baseline).
  */
-async function scrapeLoopDelay(url: string, token: string): Promise<{ p99: number; max: number } | undefined> {
+export async function scrapeLoopDelay(url: string, token: string): Promise<{ p99: number; max: number } | undefined> {
   const response = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
   if (!response.ok) return undefined;
   const text = await response.text();
@@ -179,25 +180,44 @@ const CATCH_UP_TIMEOUT_MS = 180_000;
  * monitor has verified, and the detection engine judged, the whole ledger (the search index is brought
  * up to date by the reads after). Returns the seconds it took, or undefined for a server without them.
  */
-async function waitCaughtUp(url: string, token: string): Promise<number | undefined> {
+/**
+ * How far the server's background work has got: the ledger's size, and the sizes its integrity monitor
+ * has verified and its detection engine judged (the size itself where the server has no such work).
+ * Undefined for a server without ledgers (the bare baseline).
+ */
+export async function backgroundProgress(url: string, token: string): Promise<{ size: number; verified: number; judged: number } | undefined> {
   const get = async <T>(path: string): Promise<T | undefined> => {
     const response = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
     return response.ok ? ((await response.json()) as T) : undefined;
   };
   type Progress = { ledgers: Array<{ ledger: string; verifiedSize?: number; evaluated?: number }> };
+  const [ledger, integrity, detection] = await Promise.all([
+    get<{ size: number }>(`/v1/ledgers/${LEDGER}`),
+    get<Progress>('/v1/integrity'),
+    get<Progress>('/v1/detection'),
+  ]);
+  if (!ledger) return undefined;
+  const size = ledger.size;
+  return {
+    size,
+    verified: integrity?.ledgers.find((l) => l.ledger === LEDGER)?.verifiedSize ?? size,
+    judged: detection?.ledgers.find((l) => l.ledger === LEDGER)?.evaluated ?? size,
+  };
+}
+
+/**
+ * Waits until the server's background work has caught up with what the case appended: the integrity
+ * monitor has verified, and the detection engine judged, the whole ledger (the search index is brought
+ * up to date by the reads after). Returns the seconds it took, or undefined for a server without them.
+ */
+export async function waitCaughtUp(url: string, token: string, timeoutMs = CATCH_UP_TIMEOUT_MS): Promise<number | undefined> {
   const began = performance.now();
   for (;;) {
-    const [ledger, integrity, detection] = await Promise.all([
-      get<{ size: number }>(`/v1/ledgers/${LEDGER}`),
-      get<Progress>('/v1/integrity'),
-      get<Progress>('/v1/detection'),
-    ]);
-    if (!ledger) return undefined;
-    const size = ledger.size;
-    const verified = integrity?.ledgers.find((l) => l.ledger === LEDGER)?.verifiedSize ?? size;
-    const judged = detection?.ledgers.find((l) => l.ledger === LEDGER)?.evaluated ?? size;
+    const progress = await backgroundProgress(url, token);
+    if (!progress) return undefined;
+    const { size, verified, judged } = progress;
     if (verified >= size && judged >= size) return (performance.now() - began) / 1000;
-    if (performance.now() - began > CATCH_UP_TIMEOUT_MS) throw new Error(`background work did not catch up in ${CATCH_UP_TIMEOUT_MS / 1000} s (size ${size}, verified ${verified}, judged ${judged})`);
+    if (performance.now() - began > timeoutMs) throw new Error(`background work did not catch up in ${timeoutMs / 1000} s (size ${size}, verified ${verified}, judged ${judged})`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
@@ -221,7 +241,7 @@ async function loadAll(url: string, token: string, name: string, options: BenchO
 }
 
 /** BENCH_SERVE_ARGS="--integrity-interval 0" adds flags to the server under test (to see what a subsystem costs). */
-function extraServeArgs(): string[] {
+export function extraServeArgs(): string[] {
   return (process.env.BENCH_SERVE_ARGS ?? '').split(/\s+/).filter((arg) => arg !== '');
 }
 

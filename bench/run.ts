@@ -1,8 +1,10 @@
 /**
  * `npm run bench [-- --quick] [-- --only core,proofs,ingest,indexed,http,postgres,export]`: core, proofs on a stored ledger, in-process ingest,
  * sealed + indexed ingest beside a plain indexed table (indexed: issue 9, SQLite and PostgreSQL), HTTP ingest, PostgreSQL ingest and export benchmarks (postgres is skipped, with the reason, when no server answers), each
- * figure beside a baseline measured in the same run. Prints a report on stdout (progress on stderr) and
- * writes .bench/results.json. BENCH_QUICK=1 is the same as --quick.
+ * figure beside a baseline measured in the same run. `--only soak` (on demand, not in the default run)
+ * appends 10M events through the API and compares the last 100k-event window's rate with the first's.
+ * Prints a report on stdout (progress on stderr) and writes .bench/results.json. BENCH_QUICK=1 is the
+ * same as --quick.
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,10 +17,11 @@ import { indexedSection } from './indexed.js';
 import { ingestSection } from './ingest.js';
 import { postgresSection } from './postgres.js';
 import { proofsSection } from './proofs.js';
+import { soakSection } from './soak.js';
 import { streamsSection } from './streams.js';
 import { formatSection, formatSummary, loadAverage, machine, writeJson, type Report, type Section } from './report.js';
 
-type SectionName = 'core' | 'proofs' | 'ingest' | 'indexed' | 'http' | 'postgres' | 'export' | 'streams' | 'detection';
+type SectionName = 'core' | 'proofs' | 'ingest' | 'indexed' | 'http' | 'postgres' | 'export' | 'streams' | 'detection' | 'soak';
 
 const SECTIONS: Record<SectionName, (options: BenchOptions) => Section | Promise<Section>> = {
   core: coreSection,
@@ -30,7 +33,11 @@ const SECTIONS: Record<SectionName, (options: BenchOptions) => Section | Promise
   export: exportSection,
   streams: streamsSection,
   detection: detectionSection,
+  soak: soakSection,
 };
+
+/** Sections only run when named in --only: each takes most of an hour. */
+const ON_DEMAND: readonly SectionName[] = ['soak'];
 
 function parseOptions(): { options: BenchOptions; only: SectionName[] } {
   const { values } = parseArgs({
@@ -38,7 +45,7 @@ function parseOptions(): { options: BenchOptions; only: SectionName[] } {
   });
   const quick = values.quick === true || process.env.BENCH_QUICK === '1';
   const names = Object.keys(SECTIONS) as SectionName[];
-  const only = values.only === undefined ? names : values.only.split(',').map((s) => s.trim());
+  const only = values.only === undefined ? names.filter((name) => !ON_DEMAND.includes(name)) : values.only.split(',').map((s) => s.trim());
   const unknown = only.filter((name) => !names.includes(name as SectionName));
   if (unknown.length > 0) throw new Error(`unknown section(s) ${unknown.join(', ')}; choose from ${names.join(', ')}`);
   return { options: { quick }, only: only as SectionName[] };

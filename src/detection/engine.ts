@@ -23,6 +23,7 @@ import type { Detector, DetectorContext, Finding, JudgedEvent } from './detector
 import { ALERT_ACTION_PREFIX, alertRecord, type SystemOutbox } from './outbox.js';
 import { followLedger } from '../store/follow.js';
 import { LoopBudget } from '../platform/event-loop.js';
+import { stringifyInSlices } from '../platform/json-slices.js';
 import { runUnderLease, type LeaseWorker } from '../store/lease.js';
 import type { DetectionStep, StoredAlert } from '../store/detection-state.js';
 import type { IpLocation, Store, StoredEntry } from '../store/store.js';
@@ -208,24 +209,25 @@ export class Judgement {
     return alert;
   }
 
-  /** Everything judged since the last step, for one commit; `evaluated` moves the live cursor. */
-  takeStep(evaluated?: number): DetectionStep {
+  /**
+   * Everything judged since the last step, for one commit; `evaluated` moves the live cursor, with a
+   * snapshot of every detector's state. The snapshot is written in slices (stringifyInSlices: a
+   * behavioural detector's state is ~1 MB of JSON at a few thousand users, 10–30 ms at once), so judge
+   * must not run until this resolves; `budget` tells the caller how long the snapshot worked.
+   */
+  async takeStep(evaluated?: number, budget = new LoopBudget()): Promise<DetectionStep> {
     const alerts = [...this.alerts.values()];
     // Outbox records of opened alerts are made from the alert as committed (its count may have grown).
     const outbox = alerts.filter((a) => a.opened).map((a) => alertRecord(a.alert, 'open'));
-    const step: DetectionStep = {
-      ledger: this.options.ledger,
-      ...(evaluated !== undefined
-        ? { cursor: { evaluated, states: [...this.states].map(([detector, state]) => ({ detector, state: JSON.stringify(state) })) } }
-        : {}),
-      alerts,
-      findings: this.findings,
-      outbox,
-    };
+    const findings = this.findings;
     this.alerts = new Map();
     this.findings = [];
     this.groups = new Map();
-    return step;
+    const states: Array<{ detector: string; state: string }> = [];
+    if (evaluated !== undefined) {
+      for (const [detector, state] of this.states) states.push({ detector, state: await stringifyInSlices(state, budget) });
+    }
+    return { ledger: this.options.ledger, ...(evaluated !== undefined ? { cursor: { evaluated, states } } : {}), alerts, findings, outbox };
   }
 }
 
@@ -346,9 +348,9 @@ export class DetectionEngine {
       if (next === committed && !judgement.pending) return;
       if (signal.aborted) return; // the lease is gone: whoever holds it now replays from the last step
       const upTo = next;
-      const snapshotStart = performance.now();
-      const step = judgement.takeStep(upTo);
-      snapshotMs = performance.now() - snapshotStart;
+      const snapshot = new LoopBudget();
+      const step = await judgement.takeStep(upTo, snapshot);
+      snapshotMs = snapshot.workedMs;
       lastStepAt = Date.now();
       await store.detection.commitStep(step);
       committed = upTo;

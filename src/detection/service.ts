@@ -361,7 +361,7 @@ export class DetectionService implements DetectorSource {
     });
     for await (const batch of readLedgerRange(store, job.ledger, job.from, job.to)) {
       await judgement.judge(batch);
-      await store.detection.commitStep(judgement.takeStep());
+      await store.detection.commitStep(await judgement.takeStep());
       job.judged = judgement.judged;
       job.opened = judgement.opened;
       // Other requests run between batches.

@@ -16,6 +16,7 @@ export const BACKGROUND_SLICE_MS = 4;
 /** A time budget for one stretch of a long loop: check `spent` each step, `yield()` when it is. */
 export class LoopBudget {
   private since = performance.now();
+  private earlierSlicesMs = 0;
 
   constructor(readonly ms: number = BACKGROUND_SLICE_MS) {}
 
@@ -23,7 +24,13 @@ export class LoopBudget {
     return performance.now() - this.since >= this.ms;
   }
 
+  /** Time spent working since the budget was made, the turns it handed back not counted. */
+  get workedMs(): number {
+    return this.earlierSlicesMs + performance.now() - this.since;
+  }
+
   async yield(): Promise<void> {
+    this.earlierSlicesMs += performance.now() - this.since;
     await yieldToEventLoop();
     this.since = performance.now();
   }

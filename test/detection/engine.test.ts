@@ -9,7 +9,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DetectionService } from '../../src/detection/service.js';
+import { Judgement } from '../../src/detection/engine.js';
+import { LoopBudget } from '../../src/platform/event-loop.js';
 import type { Store } from '../../src/store/store.js';
+import { countLoopTurns } from '../helpers/loop-turns.js';
 import { postgresUnavailable } from '../helpers/postgres.js';
 import {
   alertRecords,
@@ -18,6 +21,7 @@ import {
   HARNESSES,
   judgedAll,
   loginEvent,
+  sqliteHarness,
   systemLedgerDetector,
   testLibrary,
   until,
@@ -296,3 +300,36 @@ for (const [kind, make] of HARNESSES) {
     });
   });
 }
+
+describe('a step snapshotting large detector states', () => {
+  it('writes each state exactly as JSON.stringify does, handing the event loop back as it goes', async () => {
+    const harness = sqliteHarness();
+    const store = await harness.open();
+    try {
+      // A behavioural detector's state at a few thousand actors: ~1 MB of JSON.
+      const profiles: Record<string, { hours: number[]; seen: string[] }> = {};
+      for (let i = 0; i < 4000; i++) profiles[`actor-${i}`] = { hours: Array.from({ length: 24 }, (_, h) => (i + h) % 5), seen: [`10.1.${i % 250}.7`] };
+      const large: Detector<{ profiles: typeof profiles }> = {
+        id: 'large-state',
+        title: 'Learns a profile per actor',
+        severity: 'low',
+        description: 'Never fires.',
+        learningMicros: 0,
+        initialState: () => ({ profiles }),
+        judge: () => [],
+      };
+      const judgement = new Judgement({ store, ledger: 'audit', detectors: [large as Detector, everyNthDetector() as Detector], context: { departureOf: () => undefined }, groupWindowMicros: 1, log: () => {} });
+      const loop = countLoopTurns();
+      const step = await judgement.takeStep(0, new LoopBudget(1));
+      const turns = loop.stop();
+      const states = new Map(step.cursor!.states.map(({ detector, state }) => [detector, state]));
+      assert.equal(states.get('large-state'), JSON.stringify({ first: null, state: { profiles } }));
+      assert.equal(states.get(everyNthDetector().id), JSON.stringify({ first: null, state: everyNthDetector().initialState() }));
+      assert.ok(states.get('large-state')!.length > 300_000);
+      assert.ok(turns >= 2, `the event loop turned ${turns} times while the step was snapshotted`);
+    } finally {
+      await store.close();
+      await harness.destroy();
+    }
+  });
+});

@@ -16,6 +16,7 @@ import { StoreError, type Receipt } from '../../src/store/store.js';
 import { verifyStoredLedger } from '../../src/store/verify-ledger.js';
 import { sampleEvent } from '../helpers/events.js';
 import { allIndexes, range, withDatabaseFile } from '../helpers/sqlite-files.js';
+import { countLoopTurns } from '../helpers/loop-turns.js';
 
 const signer = portableSigner(nodeSuite.randomBytes(32));
 const name = 'writer.test';
@@ -124,21 +125,45 @@ describe('sqlite writer thread', () => {
         await store.append('a', events(0, 10));
         // Turns of this thread's loop while 6,000 events commit and are indexed: one transaction held
         // here would show as no turns at all until it returned.
-        let turns = 0;
-        let running = true;
-        const spin = () => {
-          if (!running) return;
-          turns++;
-          setImmediate(spin);
-        };
-        setImmediate(spin);
+        const loop = countLoopTurns();
         await store.append('a', events(10, 3000));
         await store.append('a', events(3010, 3000));
         assert.deepEqual((await allIndexes(store, 'a', 'actor.id:u-3')).length, range(6010).filter((n) => n % 17 === 3).length);
-        running = false;
+        const turns = loop.stop();
         assert.ok(turns >= 20, `the loop turned ${turns} times while the writer worked`);
       } finally {
         await store.close();
+      }
+    }),
+  );
+
+  it(
+    'holds the waiting search records to maxIndexBacklog: a commit past it indexes before it answers',
+    withDir(async (path) => {
+      const rows = (store: SqliteStore) => store.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM search_events').get()!.n;
+      // Unbounded (the default bound is far above this), 1,500 records wait after the append.
+      const free = open(path);
+      try {
+        await free.createLedger('free');
+        await free.append('free', events(0, 1500));
+        assert.equal(free.searchIndexBacklog(), 1500);
+        assert.equal(rows(free), 0);
+      } finally {
+        await free.close();
+      }
+      const bounded = new SqliteStore({ path, suite: nodeSuite, signer, name, maxIndexBacklog: 300 });
+      try {
+        await bounded.createLedger('held');
+        for (let batch = 0; batch < 6; batch++) {
+          await bounded.append('held', events(10_000 + batch * 500, 500));
+          assert.ok(bounded.searchIndexBacklog() <= 300, `after batch ${batch}, ${bounded.searchIndexBacklog()} records wait`);
+        }
+        // The free store's 1,500 were indexed when the bounded store opened (what a closed store left
+        // waiting is read back from the entries); the bounded store's own before its appends answered.
+        assert.ok(rows(bounded) >= 1500 + 3000 - 300, `${rows(bounded)} search rows`);
+        assert.deepEqual(await allIndexes(bounded, 'held'), range(3000));
+      } finally {
+        await bounded.close();
       }
     }),
   );

@@ -11,7 +11,11 @@
  * seals again on the new head. Every batch writes a checkpoint, so the size alone tells.
  *
  * Search records wait here until a few thousand do (or appends pause), and are then written in
- * transactions sized to a time budget, so that a batch commit never waits long behind one. Records
+ * transactions sized to a time budget, so that a batch commit never waits long behind one. Past
+ * `maxBacklog` waiting records a commit writes index slices before it answers: appends slow to the
+ * pace of the index instead of the queue growing without bound. (Unbounded, the index was 4.3M events
+ * behind at 6.3M appended through the API, once its random inserts fell behind, and the whole gap was
+ * being read back on the event loop: docs/ARCHITECTURE.md.) Records
  * this writer never received (another process's appends, a lost queue after a restart of the thread)
  * are a gap: it asks its host to read them back from the entries (`onGap`, answered by `fill`), which
  * needs the store's geolocation and so cannot happen here. Nothing here needs to be durable: a crash
@@ -49,6 +53,8 @@ export interface BatchWriterOptions {
   maxSliceMs: number;
   /** Told (on a later turn of the loop) of a gap found while indexing in the background. */
   onGap(gap: IndexGap): void;
+  /** The most records that wait before commits index first (default MAX_BACKLOG_EVENTS; tests set it low). */
+  maxBacklog?: number;
 }
 
 /** Background indexing starts once this many records wait (or appends pause, INDEX_IDLE_MS). */
@@ -59,6 +65,8 @@ const INDEX_IDLE_MS = 50;
 const INDEX_BACKLOG_EVENTS = 8_000;
 /** The most records one index transaction writes. */
 const INDEX_MAX_SLICE_EVENTS = 8000;
+/** Waiting records beyond which commits index before they answer: ~1 KB each, ~100 MB. */
+export const MAX_BACKLOG_EVENTS = 100_000;
 /** Refresh planner statistics as the ledger grows (SQLite's recommended periodic PRAGMA optimize). */
 const OPTIMIZE_EVERY_EVENTS = 100_000;
 
@@ -132,7 +140,18 @@ export class SqliteBatchWriter {
       this.db.pragma('optimize');
     }
     if (records && records.length > 0) this.queue(ledgerId, records);
+    this.holdToBacklog();
     return outcome;
+  }
+
+  /**
+   * Indexes until no more than maxBacklog records wait, before the commit that went past it answers.
+   * Stops where no slice can make progress: a ledger behind a reported gap waits for its fill.
+   */
+  private holdToBacklog(): void {
+    const max = this.options.maxBacklog ?? MAX_BACKLOG_EVENTS;
+    // Each slice is one short transaction; the commits queued behind this one wait, as intended.
+    while (this.backlog > max && this.indexSlice());
   }
 
   /** Records read back from the entries for a gap, covering entries up to `through`. */
@@ -187,9 +206,21 @@ export class SqliteBatchWriter {
     });
   }
 
-  /** One slice: a waited-for ledger first, else the largest queue; then again on the next turn. */
+  /** One slice, then again on the next turn while anything can be indexed. */
   private pump(): void {
     if (!this.db.open) return;
+    this.indexSlice();
+    // A ledger whose queued records wait behind a reported gap is left until it is filled.
+    if (this.waiters.length > 0 || [...this.pending.keys()].some((id) => !this.gapReported.has(id))) this.pumpSoon();
+  }
+
+  /**
+   * One index transaction: a waited-for ledger first, else the largest queue. True when fewer records
+   * wait after it: false when there was nothing it could index (every queue behind a reported gap),
+   * or it failed.
+   */
+  private indexSlice(): boolean {
+    const before = this.backlog;
     this.settleReached();
     const waiter = this.waiters[0];
     let ledgerId = waiter?.ledgerId;
@@ -197,7 +228,7 @@ export class SqliteBatchWriter {
       let most = 0;
       for (const [id, pending] of this.pending) if (pending.length > most && !this.gapReported.has(id)) [ledgerId, most] = [id, pending.length];
     }
-    if (ledgerId === undefined) return;
+    if (ledgerId === undefined) return false;
     const budgetMs = Math.min(this.options.maxSliceMs, this.options.sliceMs * Math.max(1, this.backlog / INDEX_BACKLOG_EVENTS));
     let gap: IndexGap | undefined;
     try {
@@ -206,7 +237,7 @@ export class SqliteBatchWriter {
       // E.g. another process holds the write lock past busy_timeout. Nothing is lost: the records keep
       // waiting, and the next commit or read retries; the readers waiting now are told.
       this.finishWaiters((w) => w.ledgerId === ledgerId, (w) => w.reject(error as Error));
-      return;
+      return false;
     }
     if (gap && waiter) {
       this.finishWaiters((w) => w.ledgerId === ledgerId, (w) => w.resolve(gap));
@@ -215,8 +246,7 @@ export class SqliteBatchWriter {
       setImmediate(() => this.options.onGap(gap!));
     }
     this.settleReached();
-    // A ledger whose queued records wait behind a reported gap is left until it is filled.
-    if (this.waiters.length > 0 || [...this.pending.keys()].some((id) => !this.gapReported.has(id))) this.pumpSoon();
+    return this.backlog < before;
   }
 
   /** Resolves the waiters whose ledgers the index now covers up to their targets. */

@@ -70,6 +70,8 @@ export interface SqliteStoreOptions extends GeolocationOption {
   name: string;
   readonly?: boolean;
   maxBatchEvents?: number;
+  /** Search records that may wait to be indexed before appends wait for the index (default 100,000; tests set it low). */
+  maxIndexBacklog?: number;
   /** Clock in microseconds since the epoch (tests inject one that jumps backwards). */
   clock?: () => number;
   /**
@@ -329,18 +331,22 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   private writer(): BatchWriterHandle {
     if (this.writerHandle) return this.writerHandle;
     if (isSharedFile(this.options.path)) return this.writerThread();
-    const writer = new SqliteBatchWriter(this.db, this.searchIndex, { sliceMs: IN_THREAD_SLICE_MS, maxSliceMs: IN_THREAD_SLICE_MS * 5, onGap: this.onGap });
+    const writer = new SqliteBatchWriter(this.db, this.searchIndex, { sliceMs: IN_THREAD_SLICE_MS, maxSliceMs: IN_THREAD_SLICE_MS * 5, onGap: this.onGap, ...this.backlogOption() });
     this.writerHandle = new InThreadWriter(writer);
     return this.writerHandle;
   }
 
   /** A gap the writer found while indexing in the background: filled from the entries (a failure waits for the next read). */
+  private backlogOption(): { maxBacklog?: number } {
+    return this.options.maxIndexBacklog !== undefined ? { maxBacklog: this.options.maxIndexBacklog } : {};
+  }
+
   private readonly onGap = (gap: IndexGap) => void this.fillGap(gap).catch(() => {});
 
   /** The writer thread of a database file (started on its first request). */
   private writerThread(): WriterThread {
     if (this.writerHandle instanceof WriterThread) return this.writerHandle;
-    const thread = new WriterThread({ path: this.options.path, sliceMs: INDEX_SLICE_MS, maxSliceMs: INDEX_SLICE_MAX_MS }, this.onGap);
+    const thread = new WriterThread({ path: this.options.path, sliceMs: INDEX_SLICE_MS, maxSliceMs: INDEX_SLICE_MAX_MS, ...this.backlogOption() }, this.onGap);
     this.writerHandle = thread;
     return thread;
   }

@@ -17,6 +17,7 @@ export interface WriterWorkerData {
   path: string;
   sliceMs: number;
   maxSliceMs: number;
+  maxBacklog?: number;
 }
 
 export type WriterRequest =
@@ -35,11 +36,12 @@ export type WriterResponse =
 function serve(): void {
   const port = parentPort;
   if (!port) throw new Error('writer-worker.ts runs only as a worker thread');
-  const { path, sliceMs, maxSliceMs } = workerData as WriterWorkerData;
+  const { path, sliceMs, maxSliceMs, maxBacklog } = workerData as WriterWorkerData;
   const db = openDatabase(path);
   const writer = new SqliteBatchWriter(db, new SqliteSearchIndex(db), {
     sliceMs,
     maxSliceMs,
+    ...(maxBacklog !== undefined ? { maxBacklog } : {}),
     onGap: (gap) => port.postMessage({ gap, backlog: writer.backlog } satisfies WriterResponse),
   });
   let detection: SqliteDetectionState | undefined;

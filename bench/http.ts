@@ -63,6 +63,8 @@ export function failedStatuses(result: autocannon.Result): string {
 export interface Server {
   url: string;
   stop(): Promise<void>;
+  /** How the child ended, with the end of its stderr, if it has: why a long run's requests began to fail. */
+  death(): string | undefined;
 }
 
 /** Waits for the child's "listening on http://…" line; rejects if it exits or stays silent. */
@@ -98,7 +100,8 @@ export async function startServer(args: string[], env: Record<string, string> = 
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = { stderr: '' };
-  child.stderr!.on('data', (chunk: Buffer) => (output.stderr += chunk.toString()));
+  // Only the end is kept: a run of an hour must not hold all it wrote.
+  child.stderr!.on('data', (chunk: Buffer) => (output.stderr = (output.stderr + chunk.toString()).slice(-64_000)));
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = once(child, 'exit');
@@ -106,7 +109,11 @@ export async function startServer(args: string[], env: Record<string, string> = 
     await exited;
   };
   try {
-    return { url: await waitForAddress(child, output), stop };
+    const death = () => {
+      if (child.exitCode === null && child.signalCode === null) return undefined;
+      return `the server exited (${child.signalCode ?? `code ${child.exitCode}`}); its stderr ended:\n${output.stderr.slice(-4000)}`;
+    };
+    return { url: await waitForAddress(child, output), stop, death };
   } catch (error) {
     await stop();
     throw error;

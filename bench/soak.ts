@@ -56,11 +56,14 @@ export async function soakSection(options: BenchOptions): Promise<Section> {
     await scrapeLoopDelay(server.url, token);
     while (appended < target && Date.now() < deadline) {
       const result = await load(server.url, token, SOAK, { requests: WINDOW_EVENTS / SOAK.eventsPerRequest }, `soak-${appended}-`);
+      const died = server.death();
+      if (died) throw new Error(`soak: after ${thousands(appended)} events ${died}`);
       appended += WINDOW_EVENTS;
       const loop = await scrapeLoopDelay(server.url, token);
       windows.push({ size: appended, eventsPerSecond: result.eventsPerSecond, p99: result.p99, failures: result.failures, ...(loop ? { loopMax: loop.max } : {}) });
       if (windows.length % 10 === 1 || appended >= target) {
-        progress(`soak: ${thousands(appended)} events, ${thousands(result.eventsPerSecond)} events/s, p99 ${result.p99} ms, ${(folderBytes(data) / appended).toFixed(0)} B/event on disk`);
+        const failed = result.failures > 0 ? `, ${result.failures} failed requests (${result.failedStatuses})` : '';
+        progress(`soak: ${thousands(appended)} events, ${thousands(result.eventsPerSecond)} events/s, p99 ${result.p99} ms, ${(folderBytes(data) / appended).toFixed(0)} B/event on disk${failed}`);
       }
     }
     const background = await backgroundProgress(server.url, token);

@@ -96,8 +96,8 @@ function section(
       ? `ENDED EARLY by BENCH_SOAK_MINUTES at ${thousands(run.appended)} of ${thousands(run.target)} events, so the ≥ ${TARGET_LAST_TO_FIRST} × target is not judged`
       : `slowest window ${thousands(slowest.eventsPerSecond)} events/s at ${thousands(slowest.size)}`,
   };
-  // A run cut short is not the target's ledger: its ratio is printed, not judged.
-  if (run.endedEarly) delete ratio.target;
+  // A run cut short is not the target's ledger, and one window has nothing to compare: printed, not judged.
+  if (run.endedEarly || windows.length < 2) delete ratio.target;
   const every = Math.max(1, Math.round(windows.length / 10));
   const table = windows
     .filter((_, i) => i % every === 0 || i === windows.length - 1)

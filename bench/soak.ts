@@ -26,6 +26,8 @@ interface Window {
   p99: number;
   loopMax?: number;
   failures: number;
+  /** Search records waiting to be indexed, and events detection had still to judge, as the window ended. */
+  behind: { index: number; detection: number };
 }
 
 /** Bytes of every file under `dir` (the database, its WAL and everything beside them). */
@@ -39,6 +41,16 @@ function folderBytes(dir: string): number {
 }
 
 const thousands = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+/** The server's backlogs: search records waiting to be indexed, and events detection has still to judge. */
+async function backlogs(url: string, token: string): Promise<{ index: number; detection: number }> {
+  const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+  const gauge = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? 0);
+  return {
+    index: gauge(/^sealtrail_search_index_backlog_events (\S+)$/m),
+    detection: gauge(new RegExp(`^sealtrail_detection_lag_events\\{ledger="${LEDGER}"\\} (\\S+)$`, 'm')),
+  };
+}
 
 export async function soakSection(options: BenchOptions): Promise<Section> {
   const target = Number(process.env.BENCH_SOAK_EVENTS ?? (options.quick ? 300_000 : 10_000_000));
@@ -60,10 +72,14 @@ export async function soakSection(options: BenchOptions): Promise<Section> {
       if (died) throw new Error(`soak: after ${thousands(appended)} events ${died}`);
       appended += WINDOW_EVENTS;
       const loop = await scrapeLoopDelay(server.url, token);
-      windows.push({ size: appended, eventsPerSecond: result.eventsPerSecond, p99: result.p99, failures: result.failures, ...(loop ? { loopMax: loop.max } : {}) });
+      const behind = await backlogs(server.url, token);
+      windows.push({ size: appended, eventsPerSecond: result.eventsPerSecond, p99: result.p99, failures: result.failures, behind, ...(loop ? { loopMax: loop.max } : {}) });
       if (windows.length % 10 === 1 || appended >= target) {
         const failed = result.failures > 0 ? `, ${result.failures} failed requests (${result.failedStatuses})` : '';
-        progress(`soak: ${thousands(appended)} events, ${thousands(result.eventsPerSecond)} events/s, p99 ${result.p99} ms, ${(folderBytes(data) / appended).toFixed(0)} B/event on disk${failed}`);
+        progress(
+          `soak: ${thousands(appended)} events, ${thousands(result.eventsPerSecond)} events/s, p99 ${result.p99} ms, ${(folderBytes(data) / appended).toFixed(0)} B/event on disk, ` +
+            `waiting to be indexed ${thousands(behind.index)}, to be judged ${thousands(behind.detection)}${failed}`,
+        );
       }
     }
     const background = await backgroundProgress(server.url, token);
@@ -101,7 +117,11 @@ function section(
   const every = Math.max(1, Math.round(windows.length / 10));
   const table = windows
     .filter((_, i) => i % every === 0 || i === windows.length - 1)
-    .map((w) => `${thousands(w.size)}: ${thousands(w.eventsPerSecond)} events/s, p99 ${w.p99} ms${w.loopMax !== undefined ? `, longest stall ${w.loopMax.toFixed(0)} ms` : ''}`);
+    .map(
+      (w) =>
+        `${thousands(w.size)}: ${thousands(w.eventsPerSecond)} events/s, p99 ${w.p99} ms${w.loopMax !== undefined ? `, longest stall ${w.loopMax.toFixed(0)} ms` : ''}, ` +
+        `waiting to be indexed ${thousands(w.behind.index)}, to be judged ${thousands(w.behind.detection)}`,
+    );
   const lag = run.background ? `at the end verification had reached ${thousands(run.background.verified)} and detection ${thousands(run.background.judged)} of ${thousands(run.background.size)} events` : '';
   return {
     title: `Ingest as the ledger grows (sealtrail serve, not bulk mode, to ${thousands(run.appended)} events)`,

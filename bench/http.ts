@@ -34,7 +34,7 @@ const CASES: LoadCase[] = [
   { id: 'http.single50', label: 'POST 1 event, 50 connections', eventsPerRequest: 1, connections: 50 },
 ];
 
-export interface LoadResult {
+interface LoadResult {
   eventsPerSecond: number;
   requestsPerSecond: number;
   p50: number;
@@ -128,7 +128,7 @@ export async function createLedger(url: string, token: string): Promise<void> {
 // ---- load -----------------------------------------------------------------------------------------
 
 /** JSON of one event or an array of events whose ids contain {@link PLACEHOLDER}. */
-export function bodyTemplate(eventsPerRequest: number): string {
+function bodyTemplate(eventsPerRequest: number): string {
   const events = Array.from({ length: eventsPerRequest }, (_, i) => ({ ...benchEvent(i), id: `evt-${PLACEHOLDER}-${i}` }));
   return JSON.stringify(eventsPerRequest === 1 ? events[0] : events);
 }
@@ -183,11 +183,6 @@ export async function scrapeLoopDelay(url: string, token: string): Promise<{ p99
 const CATCH_UP_TIMEOUT_MS = 180_000;
 
 /**
- * Waits until the server's background work has caught up with what the case appended: the integrity
- * monitor has verified, and the detection engine judged, the whole ledger (the search index is brought
- * up to date by the reads after). Returns the seconds it took, or undefined for a server without them.
- */
-/**
  * How far the server's background work has got: the ledger's size, and the sizes its integrity monitor
  * has verified and its detection engine judged (the size itself where the server has no such work).
  * Undefined for a server without ledgers (the bare baseline).
@@ -217,14 +212,14 @@ export async function backgroundProgress(url: string, token: string): Promise<{ 
  * monitor has verified, and the detection engine judged, the whole ledger (the search index is brought
  * up to date by the reads after). Returns the seconds it took, or undefined for a server without them.
  */
-export async function waitCaughtUp(url: string, token: string, timeoutMs = CATCH_UP_TIMEOUT_MS): Promise<number | undefined> {
+async function waitCaughtUp(url: string, token: string): Promise<number | undefined> {
   const began = performance.now();
   for (;;) {
     const progress = await backgroundProgress(url, token);
     if (!progress) return undefined;
     const { size, verified, judged } = progress;
     if (verified >= size && judged >= size) return (performance.now() - began) / 1000;
-    if (performance.now() - began > timeoutMs) throw new Error(`background work did not catch up in ${timeoutMs / 1000} s (size ${size}, verified ${verified}, judged ${judged})`);
+    if (performance.now() - began > CATCH_UP_TIMEOUT_MS) throw new Error(`background work did not catch up in ${CATCH_UP_TIMEOUT_MS / 1000} s (size ${size}, verified ${verified}, judged ${judged})`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }

@@ -193,6 +193,40 @@ describe('sqlite deferred search indexing', () => {
   );
 
   it(
+    'reads a gap back from the entries once, however often the background finds it while the fill runs',
+    withDir(async (path) => {
+      const one = open(path);
+      // Appends of another process that this one's writer never receives: a gap of 6,500 entries (seven pages).
+      const other = new SqliteStore({ path, suite: nodeSuite, signer, name, bulkLoad: true });
+      try {
+        await one.createLedger('a');
+        await one.append('a', events(0, 100));
+        await other.append('a', events(100, 6500));
+        await other.close();
+        let read = 0;
+        const spied = one as unknown as { recordsFromEntries(...args: unknown[]): { records: unknown[]; end: number } };
+        const recordsFromEntries = spied.recordsFromEntries.bind(one);
+        spied.recordsFromEntries = (...args) => {
+          // Each page takes 20 ms, long enough for the writer thread to index the page before it and meet
+          // the rest of the gap again, as it does when the gap is millions of entries long.
+          for (const until = performance.now() + 20; performance.now() < until; );
+          const page = recordsFromEntries(...args);
+          read += page.records.length;
+          return page;
+        };
+        // Past INDEX_START_EVENTS waiting, in several appends: the background pump meets the gap on its own.
+        for (let from = 6600; from < 9600; from += 500) await one.append('a', events(from, 500));
+        for (let turn = 0; turn < 400 && rowCount(one) < 9600; turn++) await new Promise((resolve) => setTimeout(resolve, 20));
+        assert.equal(rowCount(one), 9600, 'the background filled the gap and indexed what followed it');
+        assert.equal(read, 6500, 'each entry of the gap read back once');
+        assert.deepEqual(await allIndexes(one, 'a', 'actor.id:u-3'), range(9600).filter((n) => n % 17 === 3));
+      } finally {
+        await one.close();
+      }
+    }),
+  );
+
+  it(
     'keeps row ids in index order when a forget rewrites an event, so free-text rowids follow the ledger',
     withDir(async (path) => {
       const store = open(path);

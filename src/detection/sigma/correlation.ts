@@ -155,10 +155,10 @@ function fire(rule: CorrelationRule, list: StoredHit[], at: number, group: Array
   let start = 0;
   for (let end = at; end < list.length && list[end]!.t <= newHit.t + span; end++) {
     while (list[start]!.t < list[end]!.t - span) start++;
-    const window = list.slice(start, end + 1);
-    const count = measure(rule, window);
+    // Measured in place: a group holds up to MAX_GROUP_HITS hits, and each event measures its window.
+    const count = measure(rule, list, start, end + 1);
     if (count === undefined) continue;
-    list.splice(start, end + 1 - start);
+    const window = list.splice(start, end + 1 - start);
     const x = [...new Set(window.flatMap((h) => h.x))].sort((a, b) => a - b);
     return {
       t: Math.max(...window.map((h) => h.t)),
@@ -170,22 +170,24 @@ function fire(rule: CorrelationRule, list: StoredHit[], at: number, group: Array
   return undefined;
 }
 
-/** The window's count when it satisfies the rule, else undefined. */
-function measure(rule: CorrelationRule, window: StoredHit[]): number | undefined {
+/** The count of the window list[from, to) when it satisfies the rule, else undefined. */
+function measure(rule: CorrelationRule, list: StoredHit[], from: number, to: number): number | undefined {
   switch (rule.type) {
     case 'event_count':
-      return countSatisfies(rule.condition, window.length) ? window.length : undefined;
+      return countSatisfies(rule.condition, to - from) ? to - from : undefined;
     case 'value_count': {
-      const distinct = new Set(window.flatMap((h) => h.v ?? [])).size;
-      return countSatisfies(rule.condition, distinct) ? distinct : undefined;
+      const values = new Set<string>();
+      for (let i = from; i < to; i++) for (const v of list[i]!.v ?? []) values.add(v);
+      return countSatisfies(rule.condition, values.size) ? values.size : undefined;
     }
     case 'temporal': {
-      const rules = new Set(window.map((h) => h.r)).size;
-      return countSatisfies(rule.condition, rules) ? rules : undefined;
+      const rules = new Set<number>();
+      for (let i = from; i < to; i++) rules.add(list[i]!.r);
+      return countSatisfies(rule.condition, rules.size) ? rules.size : undefined;
     }
     case 'temporal_ordered': {
       let next = 0;
-      for (const hit of window) if (hit.r === next) next++;
+      for (let i = from; i < to; i++) if (list[i]!.r === next) next++;
       return next === rule.references.length ? next : undefined;
     }
   }

@@ -196,7 +196,7 @@ describe('sqlite deferred search indexing', () => {
     'reads a gap back from the entries once, however often the background finds it while the fill runs',
     withDir(async (path) => {
       const one = open(path);
-      // Appends of another process that this one's writer never receives: a gap of 6,500 entries (seven pages).
+      // Appends of another process that this one's writer never receives: a gap of 6,500 entries, read back in many pages.
       const other = new SqliteStore({ path, suite: nodeSuite, signer, name, bulkLoad: true });
       try {
         await one.createLedger('a');

@@ -167,9 +167,18 @@ export async function load(url: string, token: string, c: LoadCase, length: numb
  * when the server has no such metric (the bare baseline).
  */
 export async function scrapeLoopDelay(url: string, token: string): Promise<{ p99: number; max: number } | undefined> {
+  const text = await metricsText(url, token);
+  return text === undefined ? undefined : loopDelayOf(text);
+}
+
+/** The server's /metrics text (undefined when it does not answer 200). Scraping resets its loop-delay histogram. */
+export async function metricsText(url: string, token: string): Promise<string | undefined> {
   const response = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
-  if (!response.ok) return undefined;
-  const text = await response.text();
+  return response.ok ? response.text() : undefined;
+}
+
+/** The event-loop delay p99 and max, in ms, from /metrics text. */
+export function loopDelayOf(text: string): { p99: number; max: number } | undefined {
   const read = (quantile: string): number | undefined => {
     const match = new RegExp(`^sealtrail_event_loop_delay_seconds\\{quantile="${quantile.replace('.', '\\.')}"\\} (\\S+)$`, 'm').exec(text);
     return match ? Number(match[1]) * 1000 : undefined;

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { statSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LEDGER, progress, removeDir, tempDir, type BenchOptions } from './fixtures.js';
-import { backgroundProgress, createLedger, extraServeArgs, load, scrapeLoopDelay, startServer, type LoadCase } from './http.js';
+import { backgroundProgress, createLedger, extraServeArgs, load, loopDelayOf, metricsText, scrapeLoopDelay, startServer, type LoadCase } from './http.js';
 import type { Row, Section } from './report.js';
 
 const TARGET_LAST_TO_FIRST = 0.8;
@@ -42,9 +42,8 @@ function folderBytes(dir: string): number {
 
 const thousands = (n: number): string => Math.round(n).toLocaleString('en-US');
 
-/** The server's backlogs: search records waiting to be indexed, and events detection has still to judge. */
-async function backlogs(url: string, token: string): Promise<{ index: number; detection: number }> {
-  const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+/** The server's backlogs, from /metrics text: search records waiting to be indexed, and events detection has still to judge. */
+function backlogsOf(text: string): { index: number; detection: number } {
   const gauge = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? 0);
   return {
     index: gauge(/^sealtrail_search_index_backlog_events (\S+)$/m),
@@ -71,8 +70,10 @@ export async function soakSection(options: BenchOptions): Promise<Section> {
       const died = server.death();
       if (died) throw new Error(`soak: after ${thousands(appended)} events ${died}`);
       appended += WINDOW_EVENTS;
-      const loop = await scrapeLoopDelay(server.url, token);
-      const behind = await backlogs(server.url, token);
+      // One scrape per window: it also resets the loop-delay histogram for the next.
+      const metrics = (await metricsText(server.url, token)) ?? '';
+      const loop = loopDelayOf(metrics);
+      const behind = backlogsOf(metrics);
       windows.push({ size: appended, eventsPerSecond: result.eventsPerSecond, p99: result.p99, failures: result.failures, behind, ...(loop ? { loopMax: loop.max } : {}) });
       if (windows.length % 10 === 1 || appended >= target) {
         const failed = result.failures > 0 ? `, ${result.failures} failed requests (${result.failedStatuses})` : '';

@@ -216,7 +216,7 @@ describe('sqlite deferred search indexing', () => {
         };
         // Past INDEX_START_EVENTS waiting, in several appends: the background pump meets the gap on its own.
         for (let from = 6600; from < 9600; from += 500) await one.append('a', events(from, 500));
-        for (let turn = 0; turn < 400 && rowCount(one) < 9600; turn++) await new Promise((resolve) => setTimeout(resolve, 20));
+        for (let turn = 0; turn < 1000 && rowCount(one) < 9600; turn++) await new Promise((resolve) => setTimeout(resolve, 20));
         assert.equal(rowCount(one), 9600, 'the background filled the gap and indexed what followed it');
         assert.equal(read, 6500, 'each entry of the gap read back once');
         assert.deepEqual(await allIndexes(one, 'a', 'actor.id:u-3'), range(9600).filter((n) => n % 17 === 3));

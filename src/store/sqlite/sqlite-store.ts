@@ -498,8 +498,8 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
    * Reads the gap's records back from the entries (in pages, yielding between) and hands them to the
    * writer. One fill runs per ledger: the writer reports the gap again whenever a slice meets the part
    * not yet filled, and a reader may meet it too; each joins the fill under way, extending how far it
-   * reaches, instead of reading the same entries again (a gap of 6,500 entries was read back 6–14 times over
-   * in test/store/sqlite-deferred-index.test.ts, where each page takes 20 ms).
+   * reaches, instead of reading the same entries again (before, in pages of 1,000 taking 20 ms each, the
+   * 6,500-entry gap of test/store/sqlite-deferred-index.test.ts was read back 6–14 times over).
    */
   private fillGap(gap: IndexGap): Promise<void> {
     const running = this.fills.get(gap.ledgerId);

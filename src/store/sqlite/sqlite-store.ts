@@ -508,8 +508,8 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
       return running.done;
     }
     const fill = { to: gap.to, done: Promise.resolve() };
-    fill.done = this.fillFrom(gap.ledgerId, gap.from, fill).finally(() => this.fills.delete(gap.ledgerId));
     this.fills.set(gap.ledgerId, fill);
+    fill.done = this.fillFrom(gap.ledgerId, gap.from, fill);
     return fill.done;
   }
 
@@ -517,15 +517,21 @@ export class SqliteStore implements Store, BatchBackend, IntegrityStateStore {
   private readonly fills = new Map<number, { to: number; done: Promise<void> }>();
 
   private async fillFrom(ledgerId: number, from: number, fill: { to: number }): Promise<void> {
-    for (let next = from; next < fill.to && this.db.open; ) {
-      const { records, end } = this.recordsFromEntries(ledgerId, next, fill.to, FILL_PAGE);
-      if (end === next) {
-        // The entries end before the gap does: covered as far as they go.
-        await this.writer().fill(ledgerId, [], next);
-        return;
+    try {
+      for (let next = from; next < fill.to && this.db.open; ) {
+        const { records, end } = this.recordsFromEntries(ledgerId, next, fill.to, FILL_PAGE);
+        if (end === next) {
+          // The entries end before the gap does: covered as far as they go.
+          await this.writer().fill(ledgerId, [], next);
+          return;
+        }
+        await this.writer().fill(ledgerId, records, end);
+        next = end;
       }
-      await this.writer().fill(ledgerId, records, end);
-      next = end;
+    } finally {
+      // In the same turn as the loop's last check of fill.to: a gap reported from here on starts a fill
+      // of its own rather than joining one that will not reach it (a reader would then read too early).
+      this.fills.delete(ledgerId);
     }
   }
 

@@ -40,5 +40,8 @@ const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test
   timeout: RUN_TIMEOUT_MS,
   killSignal: 'SIGKILL',
 });
-if (result.error) console.error(`test run stopped: ${result.error.message} (a test file left a handle open, or the run took over ${RUN_TIMEOUT_MS / 60_000} minutes)`);
+if (result.error) {
+  const why = result.error.code === 'ETIMEDOUT' ? ` (a test file left a handle open, or the run took over ${RUN_TIMEOUT_MS / 60_000} minutes)` : '';
+  console.error(`test run stopped: ${result.error.message}${why}`);
+}
 process.exit(result.status ?? 1);
